@@ -1,0 +1,600 @@
+//! BotActor: one per bot agent. Owns the lifecycle, answers rings, admits conversations through
+//! its LoadActor, and supervises one ConversationActor per conversation — rebuilding failed or
+//! panicked ones from its factory, and resuming every conversation after a reconnect.
+
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::time::Instant;
+
+use crate::bot::factory::ConversationFactory;
+use crate::bot::messages::{BotStats, BotStatus, GetBotStatus, GetConversation, StartBot, StopBot};
+use crate::bot::state::{Lifecycle, SessionStatus};
+use crate::conversation::{
+    ConsumerTypingChanged, ConversationActor, ConversationExited, ConversationRemoved, ConversationSpec,
+    DeliverMessage, ExitReason, Resync, StartMode,
+};
+use crate::errors::{ErrorCode, ErrorReport};
+use crate::load::{AdmitConversation, Admission, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision};
+use crate::model::{Availability, BotState, ConversationId, ConversationInfo, ParticipantState, RingId};
+use crate::ports::{PlatformEvent, PlatformPort, VendorHealth, VendorPort};
+use crate::settings::BotSettings;
+
+const BOT_MAILBOX: usize = 4096;
+/// Rings waiting for their accept delay, at most.
+const MAX_PENDING_RINGS: usize = 1024;
+/// A conversation whose mailbox was full re-reads its history after this long.
+const SHED_RESYNC_DELAY: Duration = Duration::from_millis(100);
+
+/// One conversation as the bot holds it.
+struct Slot {
+    info: ConversationInfo,
+    /// The incarnation of the conversation's actor; a notice from another one is stale.
+    generation: u64,
+    run: SlotRun,
+}
+
+enum SlotRun {
+    /// Waiting for the LoadActor's admission decision.
+    Admitting,
+    Running(Addr<ConversationActor>),
+    /// To be rebuilt (after a backoff, or once the session is back) in this mode.
+    AwaitingRebuild(StartMode),
+}
+
+pub struct BotActor {
+    settings: Rc<BotSettings>,
+    platform: Rc<dyn PlatformPort>,
+    vendor: Rc<dyn VendorPort>,
+    factory: ConversationFactory,
+    load: Addr<LoadActor>,
+    lifecycle: Lifecycle,
+    /// The bot's agent id as the platform names it in participants; known once connected.
+    agent_id: Option<String>,
+    conversations: HashMap<ConversationId, Slot>,
+    rings: HashMap<RingId, SpawnHandle>,
+    /// Recent rebuild times per conversation, for the restart cap.
+    restarts: HashMap<ConversationId, VecDeque<Instant>>,
+    next_generation: u64,
+    service_retry: Option<SpawnHandle>,
+    health_timer: Option<SpawnHandle>,
+    health_check_in_flight: bool,
+    stats: BotStats,
+    jitter_state: u64,
+}
+
+impl BotActor {
+    /// Must be called inside a running actix system (it starts the bot's LoadActor).
+    pub fn new(settings: BotSettings, platform: Rc<dyn PlatformPort>, vendor: Rc<dyn VendorPort>) -> Self {
+        let settings = Rc::new(settings);
+        let load = LoadActor::new(settings.load.clone(), settings.escalation.skill.clone()).start();
+        let jitter_state = settings.bot_id.as_str().bytes().fold(0x9E37_79B9_7F4A_7C15u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
+        Self {
+            factory: ConversationFactory::new(settings.clone(), platform.clone(), vendor.clone()),
+            settings,
+            platform,
+            vendor,
+            load,
+            lifecycle: Lifecycle::new(Instant::now()),
+            agent_id: None,
+            conversations: HashMap::new(),
+            rings: HashMap::new(),
+            restarts: HashMap::new(),
+            next_generation: 0,
+            service_retry: None,
+            health_timer: None,
+            health_check_in_flight: false,
+            stats: BotStats::default(),
+            jitter_state: jitter_state | 1,
+        }
+    }
+}
+
+impl Actor for BotActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(BOT_MAILBOX);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        tracing::info!(bot_id = %self.settings.bot_id, "bot actor stopped");
+    }
+}
+
+impl Handler<StartBot> for BotActor {
+    type Result = ResponseActFuture<Self, Result<(), ErrorReport>>;
+
+    fn handle(&mut self, _msg: StartBot, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.lifecycle.is_running() {
+            return Box::pin(fut::ready(Ok(())));
+        }
+        let vendor = self.vendor.clone();
+        let timeout = self.settings.conversation.vendor_call.timeout;
+        let check = async move { tokio::time::timeout(timeout, vendor.health()).await };
+        Box::pin(check.into_actor(self).map(|health, act, ctx| {
+            let refusal = match health {
+                Ok(Ok(VendorHealth::Online)) => None,
+                Ok(Ok(VendorHealth::NotOnline { state })) => Some(format!("the vendor reports state {state:?}, not online; the bot starts once the vendor is online")),
+                Ok(Err(error)) => Some(format!("the vendor's health check failed: {error}; the bot starts once the vendor is online")),
+                Err(_) => Some("the vendor's health check timed out; the bot starts once the vendor is online".to_owned()),
+            };
+            if let Some(message) = refusal {
+                let report = ErrorReport::new(ErrorCode::VendorNotOnline, message);
+                let change = act.lifecycle.refuse_start(report.clone(), Instant::now());
+                act.log_transition(change);
+                return Err(report);
+            }
+            let change = act.lifecycle.start(Instant::now());
+            act.log_transition(change);
+            act.arm_health_checks(ctx);
+            act.open_session(ctx);
+            Ok(())
+        }))
+    }
+}
+
+impl Handler<StopBot> for BotActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: StopBot, ctx: &mut Context<Self>) {
+        let change = self.lifecycle.stop(Instant::now());
+        self.log_transition(change);
+        self.cancel_timers(ctx);
+        for slot in self.conversations.values() {
+            if let SlotRun::Running(addr) = &slot.run {
+                addr.do_send(ConversationRemoved);
+            }
+        }
+        let platform = self.platform.clone();
+        ctx.spawn(
+            async move {
+                if let Err(error) = platform.stop_session().await {
+                    tracing::warn!(%error, "closing the platform session failed");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Handler<GetBotStatus> for BotActor {
+    type Result = ResponseActFuture<Self, BotStatus>;
+
+    fn handle(&mut self, _msg: GetBotStatus, _ctx: &mut Context<Self>) -> Self::Result {
+        let load = self.load.send(GetLoad);
+        Box::pin(load.into_actor(self).map(|load, act, _ctx| BotStatus {
+            bot_id: act.settings.bot_id.clone(),
+            state: act.lifecycle.state(),
+            since: act.lifecycle.since(),
+            last_error: act.lifecycle.last_error().cloned(),
+            open_conversations: act.conversations.len(),
+            load: load.unwrap_or_default(),
+            stats: act.stats.clone(),
+        }))
+    }
+}
+
+impl Handler<GetConversation> for BotActor {
+    type Result = Option<Addr<ConversationActor>>;
+
+    fn handle(&mut self, msg: GetConversation, _ctx: &mut Context<Self>) -> Self::Result {
+        match &self.conversations.get(&msg.conversation_id)?.run {
+            SlotRun::Running(addr) => Some(addr.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl Handler<PlatformEvent> for BotActor {
+    type Result = ();
+
+    fn handle(&mut self, event: PlatformEvent, ctx: &mut Context<Self>) {
+        match event {
+            PlatformEvent::SessionConnected { agent_id } => self.on_session_connected(ctx, agent_id),
+            PlatformEvent::SessionLost { error } => self.on_session_lost(ctx, error),
+            PlatformEvent::SessionKicked => {
+                let change = self.lifecycle.kicked(Instant::now());
+                self.log_transition(change);
+                self.cancel_timers(ctx);
+            }
+            PlatformEvent::RingOffered { ring, conversation_id, .. } => self.on_ring(ctx, ring, conversation_id),
+            PlatformEvent::RingWithdrawn { ring } => {
+                if let Some(handle) = self.rings.remove(&ring) {
+                    ctx.cancel_future(handle);
+                }
+            }
+            PlatformEvent::ConversationAssigned(info) | PlatformEvent::ConversationUpdated(info) => {
+                self.on_conversation_info(ctx, info)
+            }
+            PlatformEvent::ConversationRemoved { conversation_id } => self.remove_conversation(ctx, &conversation_id),
+            PlatformEvent::Message { conversation_id, message } => {
+                if let Some(Slot { run: SlotRun::Running(addr), .. }) = self.conversations.get(&conversation_id) {
+                    if addr.try_send(DeliverMessage(message)).is_err() {
+                        // Shed: the message stays in the platform's history and is read back.
+                        self.resync_later(ctx, conversation_id);
+                    }
+                }
+            }
+            PlatformEvent::ConsumerTyping { conversation_id, typing } => {
+                if let Some(Slot { run: SlotRun::Running(addr), .. }) = self.conversations.get(&conversation_id) {
+                    // Typing is advisory; a full mailbox may drop it.
+                    let _ = addr.try_send(ConsumerTypingChanged { typing });
+                }
+            }
+        }
+    }
+}
+
+impl Handler<ConversationExited> for BotActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConversationExited, ctx: &mut Context<Self>) {
+        let ConversationExited { conversation_id, generation, reason } = msg;
+        match self.conversations.get(&conversation_id) {
+            Some(slot) if slot.generation == generation => {}
+            _ => return,
+        }
+        tracing::info!(bot_id = %self.settings.bot_id, %conversation_id, reason = reason.as_str(), "conversation exited");
+        match reason {
+            ExitReason::Closed { .. } => self.stats.closed += 1,
+            ExitReason::Transferred { .. } => self.stats.transferred += 1,
+            ExitReason::Escalated { .. } => self.stats.escalated += 1,
+            ExitReason::Removed => self.stats.removed += 1,
+            ExitReason::Failed(_) => self.stats.failed += 1,
+            ExitReason::Panicked => self.stats.panicked += 1,
+        }
+        match reason {
+            ExitReason::Closed { .. } | ExitReason::Transferred { .. } | ExitReason::Escalated { .. } | ExitReason::Removed => {
+                self.forget(ctx, &conversation_id)
+            }
+            ExitReason::Failed(_) | ExitReason::Panicked => self.schedule_rebuild(ctx, conversation_id),
+        }
+    }
+}
+
+impl BotActor {
+    fn log_transition(&self, change: Option<(BotState, BotState)>) {
+        if let Some((from, to)) = change {
+            let error = self.lifecycle.last_error();
+            tracing::info!(
+                bot_id = %self.settings.bot_id,
+                from = from.as_str(),
+                to = to.as_str(),
+                code = error.map(|e| e.code.as_str()),
+                "bot state changed"
+            );
+        }
+    }
+
+    fn cancel_timers(&mut self, ctx: &mut Context<Self>) {
+        for handle in [self.service_retry.take(), self.health_timer.take()].into_iter().flatten() {
+            ctx.cancel_future(handle);
+        }
+        for (_, handle) in self.rings.drain() {
+            ctx.cancel_future(handle);
+        }
+    }
+
+    fn open_session(&mut self, ctx: &mut Context<Self>) {
+        let platform = self.platform.clone();
+        ctx.spawn(async move { platform.start_session().await }.into_actor(self).map(|result, act, ctx| {
+            if let Err(error) = result {
+                if act.lifecycle.is_running() && act.lifecycle.session() != SessionStatus::Connected {
+                    let report = ErrorReport::new(ErrorCode::SessionLost, format!("opening the platform session failed: {error}"));
+                    act.on_session_lost(ctx, report);
+                }
+            }
+        }));
+    }
+
+    fn arm_health_checks(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.health_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let every = self.settings.lifecycle.vendor_health_interval;
+        self.health_timer = Some(ctx.run_interval(every, |act, ctx| act.check_vendor_health(ctx)));
+    }
+
+    fn check_vendor_health(&mut self, ctx: &mut Context<Self>) {
+        if self.health_check_in_flight || !self.lifecycle.is_running() {
+            return;
+        }
+        self.health_check_in_flight = true;
+        let vendor = self.vendor.clone();
+        let timeout = self.settings.conversation.vendor_call.timeout;
+        let check = async move { tokio::time::timeout(timeout, vendor.health()).await };
+        ctx.spawn(check.into_actor(self).map(|health, act, _ctx| {
+            act.health_check_in_flight = false;
+            if !act.lifecycle.is_running() {
+                return;
+            }
+            let now = Instant::now();
+            let problem = match health {
+                Ok(Ok(VendorHealth::Online)) => None,
+                Ok(Ok(VendorHealth::NotOnline { state })) => Some(format!("the vendor reports state {state:?}")),
+                Ok(Err(error)) => Some(format!("the vendor's health check failed: {error}")),
+                Err(_) => Some("the vendor's health check timed out".to_owned()),
+            };
+            let change = match problem {
+                None => act.lifecycle.vendor_healthy(now),
+                Some(message) => {
+                    let report = ErrorReport::new(ErrorCode::VendorNotOnline, format!("{message}; new conversations are escalated until it recovers"));
+                    act.lifecycle.vendor_unhealthy(report, act.settings.lifecycle.vendor_health_failures, now)
+                }
+            };
+            act.log_transition(change);
+        }));
+    }
+
+    fn on_session_connected(&mut self, ctx: &mut Context<Self>, agent_id: String) {
+        if !self.lifecycle.is_running() {
+            return;
+        }
+        self.agent_id = Some(agent_id);
+        let change = self.lifecycle.session_connected(Instant::now());
+        self.log_transition(change);
+        if let Some(handle) = self.service_retry.take() {
+            ctx.cancel_future(handle);
+        }
+        // Publish the availability the load asks for.
+        let platform = self.platform.clone();
+        let availability = self.load.send(GetLoadAvailability);
+        ctx.spawn(
+            async move {
+                let availability = availability.await.unwrap_or(Availability::Online);
+                if let Err(error) = platform.set_availability(availability).await {
+                    tracing::warn!(%error, "setting the agent's availability failed");
+                }
+            }
+            .into_actor(self),
+        );
+        // Resume: every conversation re-reads its history and answers what is unanswered.
+        let mut rebuild = Vec::new();
+        for (conversation_id, slot) in &self.conversations {
+            match &slot.run {
+                SlotRun::Running(addr) => {
+                    if addr.try_send(Resync).is_err() {
+                        rebuild.push((conversation_id.clone(), None));
+                    }
+                }
+                SlotRun::AwaitingRebuild(mode) => rebuild.push((conversation_id.clone(), Some(mode.clone()))),
+                SlotRun::Admitting => {}
+            }
+        }
+        for (conversation_id, mode) in rebuild {
+            match mode {
+                Some(mode) => self.start_conversation(ctx, &conversation_id, mode),
+                None => self.resync_later(ctx, conversation_id),
+            }
+        }
+    }
+
+    fn on_session_lost(&mut self, ctx: &mut Context<Self>, error: ErrorReport) {
+        if !self.lifecycle.is_running() {
+            return;
+        }
+        tracing::warn!(bot_id = %self.settings.bot_id, code = error.code.as_str(), message = %error.message, "platform session lost");
+        let change = self.lifecycle.session_lost(error, Instant::now());
+        self.log_transition(change);
+        for (_, handle) in self.rings.drain() {
+            ctx.cancel_future(handle);
+        }
+        if self.service_retry.is_none() {
+            let every = self.settings.lifecycle.service_retry_interval;
+            self.service_retry = Some(ctx.run_interval(every, |act, ctx| {
+                tracing::info!(bot_id = %act.settings.bot_id, "retrying the platform session");
+                act.open_session(ctx);
+            }));
+        }
+    }
+
+    fn on_ring(&mut self, ctx: &mut Context<Self>, ring: RingId, conversation_id: ConversationId) {
+        if !self.lifecycle.state().takes_conversations() || self.rings.contains_key(&ring) {
+            return;
+        }
+        if self.rings.len() >= MAX_PENDING_RINGS {
+            tracing::warn!(bot_id = %self.settings.bot_id, %conversation_id, "too many pending rings, rejecting");
+            self.answer_ring(ctx, ring, RingDecision::Reject);
+            return;
+        }
+        let wait = self.settings.lifecycle.ring_accept_wait;
+        let ring_id = ring.clone();
+        let handle = ctx.run_later(wait, move |act, ctx| {
+            act.rings.remove(&ring_id);
+            if !act.lifecycle.state().takes_conversations() {
+                return;
+            }
+            let decision = act.load.send(DecideRing);
+            ctx.spawn(decision.into_actor(act).map(move |decision, act, ctx| {
+                act.answer_ring(ctx, ring_id, decision.unwrap_or(RingDecision::Reject));
+            }));
+        });
+        self.rings.insert(ring, handle);
+    }
+
+    fn answer_ring(&mut self, ctx: &mut Context<Self>, ring: RingId, decision: RingDecision) {
+        let platform = self.platform.clone();
+        ctx.spawn(
+            async move {
+                let result = match decision {
+                    RingDecision::Accept => platform.accept_ring(&ring).await,
+                    RingDecision::Reject => platform.reject_ring(&ring).await,
+                };
+                if let Err(error) = result {
+                    tracing::warn!(%ring, ?decision, %error, "answering a ring failed");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn on_conversation_info(&mut self, ctx: &mut Context<Self>, info: ConversationInfo) {
+        let Some(agent_id) = self.agent_id.as_deref() else { return };
+        match info.assignment_of(agent_id) {
+            Some(ParticipantState::Active) => self.admit(ctx, info),
+            // A SUGGESTED participant (transfer to agent) is not assigned yet.
+            Some(ParticipantState::Suggested) => {}
+            None => {
+                let conversation_id = info.conversation_id.clone();
+                self.remove_conversation(ctx, &conversation_id)
+            }
+        }
+    }
+
+    /// A conversation is assigned to the bot: admit it (once) through the LoadActor.
+    fn admit(&mut self, ctx: &mut Context<Self>, info: ConversationInfo) {
+        if self.conversations.contains_key(&info.conversation_id) || !self.lifecycle.is_running() {
+            return;
+        }
+        let conversation_id = info.conversation_id.clone();
+        let generation = self.next_generation();
+        self.conversations.insert(conversation_id.clone(), Slot { info, generation, run: SlotRun::Admitting });
+        let admission = self.load.send(AdmitConversation { conversation_id: conversation_id.clone() });
+        ctx.spawn(admission.into_actor(self).map(move |reply, act, ctx| {
+            let still_admitting = matches!(
+                act.conversations.get(&conversation_id),
+                Some(Slot { generation: g, run: SlotRun::Admitting, .. }) if *g == generation
+            );
+            if !still_admitting {
+                return;
+            }
+            let Ok(reply) = reply else {
+                act.conversations.remove(&conversation_id);
+                return;
+            };
+            if let Some(availability) = reply.availability {
+                act.publish_availability(ctx, availability);
+            }
+            let mode = match (reply.admission, act.lifecycle.state()) {
+                (Admission::Escalate { skill, report }, _) => StartMode::Escalate { report, skill },
+                (Admission::Start, BotState::VendorInterruption) => StartMode::Escalate {
+                    report: ErrorReport::new(
+                        ErrorCode::VendorInterruption,
+                        "the bot is in Vendor Interruption: new conversations go to the escalation skill without a vendor call",
+                    ),
+                    skill: act.settings.escalation.skill.clone(),
+                },
+                (Admission::Start, _) => StartMode::New,
+            };
+            act.stats.conversations_started += 1;
+            act.start_conversation(ctx, &conversation_id, mode);
+        }));
+    }
+
+    fn start_conversation(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, mode: StartMode) {
+        let parent = ctx.address().recipient();
+        let Some(slot) = self.conversations.get_mut(conversation_id) else { return };
+        let spec = ConversationSpec { info: slot.info.clone(), generation: slot.generation, mode };
+        slot.run = SlotRun::Running(self.factory.build(spec, parent));
+    }
+
+    fn publish_availability(&mut self, ctx: &mut Context<Self>, availability: Availability) {
+        tracing::info!(bot_id = %self.settings.bot_id, ?availability, "load changes the bot's availability");
+        if self.lifecycle.session() != SessionStatus::Connected {
+            return;
+        }
+        let platform = self.platform.clone();
+        ctx.spawn(
+            async move {
+                if let Err(error) = platform.set_availability(availability).await {
+                    tracing::warn!(%error, "setting the agent's availability failed");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn remove_conversation(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId) {
+        let Some(slot) = self.conversations.get(conversation_id) else { return };
+        match &slot.run {
+            // The actor says goodbye with `Removed`; the slot goes then.
+            SlotRun::Running(addr) => addr.do_send(ConversationRemoved),
+            SlotRun::Admitting | SlotRun::AwaitingRebuild(_) => self.forget(ctx, conversation_id),
+        }
+    }
+
+    /// The conversation left the bot for good.
+    fn forget(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId) {
+        self.conversations.remove(conversation_id);
+        self.restarts.remove(conversation_id);
+        let release = self.load.send(ReleaseConversation { conversation_id: conversation_id.clone() });
+        ctx.spawn(release.into_actor(self).map(|availability, act, ctx| {
+            if let Ok(Some(availability)) = availability {
+                act.publish_availability(ctx, availability);
+            }
+        }));
+    }
+
+    /// A conversation failed or panicked: rebuild it after a jittered backoff (it re-reads its
+    /// history), or escalate it once it has failed too often in the restart window.
+    fn schedule_rebuild(&mut self, ctx: &mut Context<Self>, conversation_id: ConversationId) {
+        let now = Instant::now();
+        let lifecycle = &self.settings.lifecycle;
+        let recent = self.restarts.entry(conversation_id.clone()).or_default();
+        while recent.front().is_some_and(|t| now.duration_since(*t) > lifecycle.restart_window) {
+            recent.pop_front();
+        }
+        let mode = if recent.len() < lifecycle.max_restarts as usize {
+            StartMode::Resume
+        } else {
+            StartMode::Escalate {
+                report: ErrorReport::new(
+                    ErrorCode::ConversationRestartLimit,
+                    format!("the conversation failed {} times within {:?}; handing it to a human", recent.len() + 1, lifecycle.restart_window),
+                ),
+                skill: self.settings.escalation.skill.clone(),
+            }
+        };
+        let attempt = recent.len() as u32;
+        recent.push_back(now);
+        if recent.len() > lifecycle.max_restarts as usize + 1 {
+            recent.pop_front();
+        }
+        let delay = self.jittered(lifecycle.restart_backoff.saturating_mul(1 << attempt.min(10)));
+        let generation = self.next_generation();
+        let Some(slot) = self.conversations.get_mut(&conversation_id) else { return };
+        slot.generation = generation;
+        slot.run = SlotRun::AwaitingRebuild(mode);
+        self.stats.rebuilt += 1;
+        tracing::info!(bot_id = %self.settings.bot_id, %conversation_id, delay_ms = delay.as_millis() as u64, "rebuilding conversation");
+        ctx.run_later(delay, move |act, ctx| {
+            if act.lifecycle.session() != SessionStatus::Connected {
+                return; // rebuilt when the session is back
+            }
+            let mode = match act.conversations.get(&conversation_id) {
+                Some(Slot { generation: g, run: SlotRun::AwaitingRebuild(mode), .. }) if *g == generation => mode.clone(),
+                _ => return,
+            };
+            act.start_conversation(ctx, &conversation_id, mode);
+        });
+    }
+
+    fn resync_later(&mut self, ctx: &mut Context<Self>, conversation_id: ConversationId) {
+        ctx.run_later(SHED_RESYNC_DELAY, move |act, ctx| {
+            if let Some(Slot { run: SlotRun::Running(addr), .. }) = act.conversations.get(&conversation_id) {
+                if addr.try_send(Resync).is_err() {
+                    act.resync_later(ctx, conversation_id);
+                }
+            }
+        });
+    }
+
+    fn next_generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+
+    /// `base` scaled by a factor in [0.5, 1.5) (xorshift; no need for a crypto source here).
+    fn jittered(&mut self, base: Duration) -> Duration {
+        let mut x = self.jitter_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.jitter_state = x;
+        let factor = 0.5 + (x % 1000) as f64 / 1000.0;
+        base.mul_f64(factor)
+    }
+}

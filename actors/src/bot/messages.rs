@@ -1,0 +1,58 @@
+//! The BotActor's API. Platform news arrives as [`crate::ports::PlatformEvent`]; children report
+//! with [`crate::conversation::ConversationExited`].
+
+use actix::{Addr, Message};
+use tokio::time::Instant;
+
+use crate::conversation::ConversationActor;
+use crate::errors::ErrorReport;
+use crate::load::LoadSnapshot;
+use crate::model::{BotId, BotState, ConversationId};
+
+/// Start the bot: check the vendor, then open the platform session.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), ErrorReport>")]
+pub struct StartBot;
+
+/// Stop the bot: close the session, let go of its conversations (they stay open on the platform).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct StopBot;
+
+#[derive(Debug, Message)]
+#[rtype(result = "BotStatus")]
+pub struct GetBotStatus;
+
+/// The address of a conversation's actor, if the bot runs one.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<Addr<ConversationActor>>")]
+pub struct GetConversation {
+    pub conversation_id: ConversationId,
+}
+
+/// What a bot reports about itself.
+#[derive(Debug, Clone)]
+pub struct BotStatus {
+    pub bot_id: BotId,
+    pub state: BotState,
+    /// When the bot entered `state`.
+    pub since: Instant,
+    pub last_error: Option<ErrorReport>,
+    /// Conversations the bot holds (running, being admitted or being rebuilt).
+    pub open_conversations: usize,
+    pub load: LoadSnapshot,
+    pub stats: BotStats,
+}
+
+/// Counters since the bot was created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BotStats {
+    pub conversations_started: u64,
+    pub closed: u64,
+    pub transferred: u64,
+    pub escalated: u64,
+    pub removed: u64,
+    pub failed: u64,
+    pub panicked: u64,
+    pub rebuilt: u64,
+}

@@ -1,0 +1,11 @@
+//! The BotActor (one per bot agent): lifecycle, rings, supervision of its conversations.
+
+pub mod actor;
+pub mod factory;
+pub mod messages;
+pub mod state;
+
+pub use actor::BotActor;
+pub use factory::ConversationFactory;
+pub use messages::*;
+pub use state::Lifecycle;

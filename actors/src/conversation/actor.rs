@@ -1,0 +1,655 @@
+//! ConversationActor: one per dialog. Combines the consumer's messages, calls the vendor,
+//! carries out its answer in order, escalates on any failure, closes idle conversations.
+//!
+//! It works on one thing at a time (reading history, a vendor call, executing an answer, an
+//! escalation); consumer messages that arrive meanwhile wait in the [`Combiner`] and go into the
+//! next call: never dropped, never reordered. It does no I/O itself: everything goes through the
+//! ports.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::conversation::escalation::{escalate, EscalationOutcome};
+use crate::conversation::execute::{execute, ExecutionOutcome, Target};
+use crate::conversation::history::{analyse, HistoryAnalysis};
+use crate::conversation::input::{map_batch, MappedInput};
+use crate::conversation::messages::{
+    ConsumerTypingChanged, ConversationExited, ConversationRemoved, ConversationSnapshot, DeliverMessage,
+    ExitReason, GetConversationSnapshot, Resync, StartMode,
+};
+use crate::conversation::state::Combiner;
+use crate::conversation::vendor_call::call_vendor;
+use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
+use crate::model::{BotResponse, ConversationInfo, DialogMessage, Originator, Sequence, TextMessage, Ttr};
+use crate::ports::{ConversationContext, InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest};
+use crate::settings::BotSettings;
+
+/// Mailbox capacity: the BotActor sheds into a history re-read beyond it.
+pub const CONVERSATION_MAILBOX: usize = 64;
+/// After a disconnect, history is re-read after this long even if no reconnect is announced.
+const RESYNC_FALLBACK: Duration = Duration::from_secs(30);
+/// An idle close that falls while the conversation is busy is looked at again after this long.
+const IDLE_RECHECK: Duration = Duration::from_secs(1);
+
+/// What a conversation is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading the dialog's history.
+    Loading,
+    /// Waiting for consumer messages or the combining deadline.
+    Ready,
+    /// A vendor call is in flight.
+    Calling,
+    /// Publishing an answer and its action.
+    Executing,
+    Escalating,
+    /// Closing for inactivity.
+    Closing,
+    /// The session dropped; waiting for a reconnect to re-read history.
+    WaitingForSession,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::Loading => "loading",
+            Phase::Ready => "ready",
+            Phase::Calling => "calling_vendor",
+            Phase::Executing => "executing",
+            Phase::Escalating => "escalating",
+            Phase::Closing => "closing",
+            Phase::WaitingForSession => "waiting_for_session",
+        }
+    }
+}
+
+/// Everything a ConversationActor is built from (the BotActor's factory input).
+#[derive(Debug, Clone)]
+pub struct ConversationSpec {
+    pub info: ConversationInfo,
+    /// Given by the BotActor; echoed in the exit notice.
+    pub generation: u64,
+    pub mode: StartMode,
+}
+
+pub struct ConversationActor {
+    spec: ConversationSpec,
+    settings: Rc<BotSettings>,
+    platform: Rc<dyn PlatformPort>,
+    vendor: Rc<dyn VendorPort>,
+    parent: Recipient<ConversationExited>,
+    phase: Phase,
+    combiner: Combiner,
+    /// Every consumer message below this sequence is answered.
+    answered_below: Sequence,
+    /// The consumer messages of the vendor call or escalation under way.
+    in_flight: Vec<DialogMessage>,
+    /// A welcome event or a transfer-in utterance to send before any waiting message.
+    pending_input: Option<VendorInput>,
+    /// Consumer messages were left in the platform's history because the buffer was full.
+    overflowed: bool,
+    history_read: bool,
+    resync_pending: bool,
+    sdes: Option<Value>,
+    flush_timer: Option<SpawnHandle>,
+    idle_timer: Option<SpawnHandle>,
+    resync_timer: Option<SpawnHandle>,
+    idle_warned: bool,
+    vendor_calls: u64,
+    ttr: Option<Ttr>,
+    last_error: Option<ErrorReport>,
+    exit: Option<ExitReason>,
+    /// Set once the parent has been told; if the actor is dropped without it, it panicked.
+    parent_told: bool,
+}
+
+impl ConversationActor {
+    pub fn new(
+        spec: ConversationSpec,
+        settings: Rc<BotSettings>,
+        platform: Rc<dyn PlatformPort>,
+        vendor: Rc<dyn VendorPort>,
+        parent: Recipient<ConversationExited>,
+    ) -> Self {
+        Self {
+            combiner: Combiner::new(settings.conversation.combine.clone()),
+            spec,
+            settings,
+            platform,
+            vendor,
+            parent,
+            phase: Phase::Loading,
+            answered_below: 0,
+            in_flight: Vec::new(),
+            pending_input: None,
+            overflowed: false,
+            history_read: false,
+            resync_pending: false,
+            sdes: None,
+            flush_timer: None,
+            idle_timer: None,
+            resync_timer: None,
+            idle_warned: false,
+            vendor_calls: 0,
+            ttr: None,
+            last_error: None,
+            exit: None,
+            parent_told: false,
+        }
+    }
+}
+
+impl Actor for ConversationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(CONVERSATION_MAILBOX);
+        self.consumer_active(ctx);
+        match self.spec.mode.clone() {
+            StartMode::Escalate { report, skill } => {
+                // No vendor call: only messages that arrive after this are processed.
+                self.history_read = true;
+                self.start_escalation(ctx, report, skill);
+            }
+            StartMode::New | StartMode::Resume => self.read_history(ctx),
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        let reason = self.exit.take().unwrap_or(ExitReason::Removed);
+        tracing::info!(
+            bot_id = %self.settings.bot_id,
+            conversation_id = %self.spec.info.conversation_id,
+            reason = reason.as_str(),
+            "conversation ended"
+        );
+        self.tell_parent(reason);
+    }
+}
+
+impl Drop for ConversationActor {
+    fn drop(&mut self) {
+        // Dropped without `stopped`: the actor's task panicked. The BotActor rebuilds it.
+        if !self.parent_told {
+            tracing::error!(
+                bot_id = %self.settings.bot_id,
+                conversation_id = %self.spec.info.conversation_id,
+                "conversation panicked"
+            );
+            self.tell_parent(ExitReason::Panicked);
+        }
+    }
+}
+
+impl Handler<DeliverMessage> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, DeliverMessage(message): DeliverMessage, ctx: &mut Context<Self>) {
+        match &message.originator {
+            Originator::Consumer => self.receive_consumer_message(ctx, message),
+            Originator::Me => {
+                if let Some(answers) = message.answer.as_ref().and_then(|key| key.answers) {
+                    self.answered_below = self.answered_below.max(answers + 1);
+                }
+            }
+            Originator::OtherAgent(_) | Originator::System => {}
+        }
+    }
+}
+
+impl Handler<ConsumerTypingChanged> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConsumerTypingChanged, ctx: &mut Context<Self>) {
+        self.consumer_active(ctx);
+        self.combiner.set_consumer_typing(msg.typing, Instant::now());
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Resync> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Resync, ctx: &mut Context<Self>) {
+        self.request_resync(ctx);
+    }
+}
+
+impl Handler<ConversationRemoved> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: ConversationRemoved, ctx: &mut Context<Self>) {
+        self.finish(ctx, ExitReason::Removed);
+    }
+}
+
+impl Handler<GetConversationSnapshot> for ConversationActor {
+    type Result = MessageResult<GetConversationSnapshot>;
+
+    fn handle(&mut self, _msg: GetConversationSnapshot, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(ConversationSnapshot {
+            conversation_id: self.spec.info.conversation_id.clone(),
+            phase: self.phase.as_str(),
+            answered_below: self.answered_below,
+            waiting_messages: self.combiner.len(),
+            vendor_calls: self.vendor_calls,
+            ttr: self.ttr,
+            last_error: self.last_error.clone(),
+        })
+    }
+}
+
+impl ConversationActor {
+    fn target(&self) -> Target {
+        Target {
+            platform: self.platform.clone(),
+            conversation_id: self.spec.info.conversation_id.clone(),
+            dialog_id: self.spec.info.main_dialog_id.clone(),
+        }
+    }
+
+    fn tell_parent(&mut self, reason: ExitReason) {
+        self.parent_told = true;
+        self.parent.do_send(ConversationExited {
+            conversation_id: self.spec.info.conversation_id.clone(),
+            generation: self.spec.generation,
+            reason,
+        });
+    }
+
+    fn finish(&mut self, ctx: &mut Context<Self>, reason: ExitReason) {
+        if self.exit.is_none() {
+            self.exit = Some(reason);
+        }
+        ctx.stop();
+    }
+
+    fn receive_consumer_message(&mut self, ctx: &mut Context<Self>, message: DialogMessage) {
+        self.consumer_active(ctx);
+        let sequence = message.sequence;
+        let duplicate = sequence < self.answered_below
+            || self.combiner.contains(sequence)
+            || self.in_flight.iter().any(|m| m.sequence == sequence);
+        if duplicate {
+            return;
+        }
+        if self.combiner.len() >= self.settings.conversation.max_buffered_messages {
+            // Bounded: the message stays in the platform's history and is read back later.
+            tracing::warn!(
+                conversation_id = %self.spec.info.conversation_id,
+                sequence,
+                code = ErrorCode::InputBacklogFull.as_str(),
+                "too many waiting consumer messages, leaving this one in history"
+            );
+            self.overflowed = true;
+            return;
+        }
+        self.combiner.push(message, Instant::now());
+        self.pump(ctx);
+    }
+
+    fn request_resync(&mut self, ctx: &mut Context<Self>) {
+        match self.phase {
+            Phase::Ready | Phase::WaitingForSession => self.read_history(ctx),
+            _ => self.resync_pending = true,
+        }
+    }
+
+    /// Reads the dialog after the last answered message; one query at a time.
+    fn read_history(&mut self, ctx: &mut Context<Self>) {
+        self.phase = Phase::Loading;
+        self.resync_pending = false;
+        if let Some(handle) = self.resync_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let platform = self.platform.clone();
+        let dialog = self.spec.info.main_dialog_id.clone();
+        let from = self.answered_below;
+        let fetch_sdes = self.settings.conversation.engagement_attributes && self.sdes.is_none();
+        let consumer_id = self.spec.info.consumer_id.clone();
+        let work = async move {
+            let sdes = if fetch_sdes {
+                match platform.engagement_attributes(&consumer_id).await {
+                    Ok(sdes) => Some(sdes),
+                    Err(error) => {
+                        tracing::warn!(%error, "engagement attributes could not be read; going on without them");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            (sdes, platform.query_messages(&dialog, from).await)
+        };
+        ctx.spawn(work.into_actor(self).map(|(sdes, history), act, ctx| {
+            if sdes.is_some() {
+                act.sdes = sdes;
+            }
+            match history {
+                Ok(history) => act.apply_history(ctx, history),
+                Err(error) if error.is_disconnect() => act.wait_for_session(ctx),
+                Err(error) => act.finish(
+                    ctx,
+                    ExitReason::Failed(ErrorReport::new(
+                        ErrorCode::PlatformCommandFailed,
+                        format!("reading the conversation's history failed: {error}"),
+                    )),
+                ),
+            }
+        }));
+    }
+
+    fn apply_history(&mut self, ctx: &mut Context<Self>, history: Vec<DialogMessage>) {
+        let analysis = analyse(&history, self.answered_below);
+        self.answered_below = analysis.answered_below;
+        self.combiner.discard_below(self.answered_below);
+        let now = Instant::now();
+        let fresh: Vec<DialogMessage> = analysis
+            .unanswered
+            .iter()
+            .filter(|m| !self.in_flight.iter().any(|f| f.sequence == m.sequence))
+            .take(self.settings.conversation.max_buffered_messages.saturating_sub(self.combiner.len()))
+            .cloned()
+            .collect();
+        self.overflowed = fresh.len() < analysis.unanswered.len();
+        // What waited in history has waited long enough: it is due at once.
+        self.combiner.restore(fresh, now);
+        if !self.history_read {
+            self.history_read = true;
+            if self.spec.mode == StartMode::New {
+                self.pending_input = self.opening_input(&analysis);
+            }
+        }
+        self.phase = Phase::Ready;
+        if self.resync_pending {
+            self.read_history(ctx);
+        } else {
+            self.pump(ctx);
+        }
+    }
+
+    /// What a newly assigned conversation sends first: the welcome event when it is on; for a
+    /// conversation transferred in with nothing unanswered, the last message as the utterance.
+    fn opening_input(&self, analysis: &HistoryAnalysis) -> Option<VendorInput> {
+        let settings = &self.settings.conversation;
+        let info = &self.spec.info;
+        if settings.welcome {
+            let last = analysis.last_consumer_text.as_ref().filter(|_| analysis.transferred_in);
+            let last_text = last.and_then(|m| m.content.text()).map(str::to_owned);
+            return Some(VendorInput::Welcome {
+                lp_event: json!({
+                    "conversationId": info.conversation_id,
+                    "dialogId": info.main_dialog_id,
+                    "lastConsumerMessage": last_text,
+                    "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "welcome"},
+                }),
+                last_consumer_message: last_text,
+            });
+        }
+        if !analysis.transferred_in || !analysis.unanswered.is_empty() {
+            return None;
+        }
+        let utterance = if settings.skip_agent_message {
+            analysis.last_consumer_text.as_ref()
+        } else {
+            analysis.last_agent_text.as_ref().or(analysis.last_consumer_text.as_ref())
+        }?;
+        Some(VendorInput::Message {
+            text: utterance.content.text()?.to_owned(),
+            kind: InputKind::Text,
+            sequences: Vec::new(),
+            lp_event: utterance.raw.clone(),
+        })
+    }
+
+    /// Starts the next piece of work if the conversation is free, or arms the combining timer.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.phase != Phase::Ready {
+            return;
+        }
+        if let Some(handle) = self.flush_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(input) = self.pending_input.take() {
+            self.call_vendor(ctx, input, Vec::new());
+            return;
+        }
+        let now = Instant::now();
+        if self.combiner.is_due(now) {
+            let batch = self.combiner.take();
+            match map_batch(&batch, self.settings.conversation.max_text_length) {
+                MappedInput::Send(input) => self.call_vendor(ctx, input, batch),
+                MappedInput::Nothing => {
+                    // Only empty messages: nothing to answer, but they are read.
+                    self.send_read_receipts(ctx, &batch);
+                    self.in_flight = batch;
+                    self.batch_handled();
+                    self.pump(ctx);
+                }
+                MappedInput::Refused(report) => {
+                    self.in_flight = batch;
+                    let skill = self.settings.escalation.skill.clone();
+                    self.start_escalation(ctx, report, skill);
+                }
+            }
+        } else if let Some(deadline) = self.combiner.deadline() {
+            let wait = deadline.saturating_duration_since(now);
+            self.flush_timer = Some(ctx.run_later(wait, |act, ctx| {
+                act.flush_timer = None;
+                act.pump(ctx);
+            }));
+        } else if self.overflowed {
+            self.read_history(ctx);
+        }
+    }
+
+    fn send_read_receipts(&self, ctx: &mut Context<Self>, batch: &[DialogMessage]) {
+        let target = self.target();
+        let sequences: Vec<Sequence> = batch.iter().map(|m| m.sequence).collect();
+        ctx.spawn(
+            async move {
+                for sequence in sequences {
+                    if let Err(error) = target.platform.publish_read(&target.conversation_id, &target.dialog_id, &[sequence]).await {
+                        tracing::debug!(%error, sequence, "read receipt failed");
+                    }
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn call_vendor(&mut self, ctx: &mut Context<Self>, input: VendorInput, batch: Vec<DialogMessage>) {
+        self.phase = Phase::Calling;
+        let answers = batch.last().map(|m| m.sequence);
+        self.send_read_receipts(ctx, &batch);
+        self.in_flight = batch;
+        let info = &self.spec.info;
+        let request = VendorRequest {
+            bot_id: self.settings.bot_id.clone(),
+            conversation: ConversationContext {
+                conversation_id: info.conversation_id.clone(),
+                dialog_id: info.main_dialog_id.clone(),
+                skill_id: info.skill_id.clone(),
+                consumer_id: info.consumer_id.clone(),
+                context: info.context.clone(),
+                sdes: self.sdes.clone(),
+                first_call: self.vendor_calls == 0,
+            },
+            input,
+        };
+        self.vendor_calls += 1;
+        let vendor = self.vendor.clone();
+        let settings = self.settings.clone();
+        let work = async move { call_vendor(vendor, request, &settings.conversation.vendor_call).await };
+        ctx.spawn(work.into_actor(self).map(move |answer, act, ctx| act.on_vendor_answer(ctx, answer, answers)));
+    }
+
+    fn on_vendor_answer(&mut self, ctx: &mut Context<Self>, answer: Result<BotResponse, VendorError>, answers: Option<Sequence>) {
+        match answer {
+            Ok(response) if response.is_empty() => {
+                let report = ErrorReport::new(
+                    ErrorCode::ResponseMissingActionAndMessages,
+                    "the vendor answered with neither messages nor an action",
+                );
+                let skill = self.settings.escalation.skill.clone();
+                self.start_escalation(ctx, report, skill);
+            }
+            Ok(response) => self.execute(ctx, response, answers),
+            Err(error) => {
+                let skill = self.settings.escalation.skill.clone();
+                self.start_escalation(ctx, error.report(), skill);
+            }
+        }
+    }
+
+    fn execute(&mut self, ctx: &mut Context<Self>, response: BotResponse, answers: Option<Sequence>) {
+        self.phase = Phase::Executing;
+        let with_survey = self.settings.conversation.close_with_survey;
+        let work = execute(self.target(), response, answers, with_survey);
+        ctx.spawn(work.into_actor(self).map(|outcome, act, ctx| match outcome {
+            ExecutionOutcome::Completed { ttr, error } => {
+                if ttr.is_some() {
+                    act.ttr = ttr;
+                }
+                if let Some(report) = error {
+                    tracing::warn!(conversation_id = %act.spec.info.conversation_id, code = report.code.as_str(), message = %report.message, "bot action failed");
+                    act.last_error = Some(report);
+                }
+                act.batch_handled();
+                act.phase = Phase::Ready;
+                act.pump(ctx);
+            }
+            ExecutionOutcome::Transferred { skill, agent_id } => {
+                act.finish(ctx, ExitReason::Transferred { skill, agent_id })
+            }
+            ExecutionOutcome::Closed => act.finish(ctx, ExitReason::Closed { idle: false }),
+            ExecutionOutcome::Escalate(report) => {
+                let skill = act.settings.escalation.skill.clone();
+                act.start_escalation(ctx, report, skill);
+            }
+            ExecutionOutcome::Disconnected => act.wait_for_session(ctx),
+        }));
+    }
+
+    fn start_escalation(&mut self, ctx: &mut Context<Self>, report: ErrorReport, skill: String) {
+        self.phase = Phase::Escalating;
+        tracing::warn!(
+            bot_id = %self.settings.bot_id,
+            conversation_id = %self.spec.info.conversation_id,
+            code = report.code.as_str(),
+            error_id = %report.error_id,
+            message = %report.message,
+            skill = %skill,
+            "escalating"
+        );
+        self.last_error = Some(report.clone());
+        let settings = self.settings.clone();
+        let target = self.target();
+        let work = async move { escalate(target, &settings.escalation, &skill, &settings.skill).await };
+        ctx.spawn(work.into_actor(self).map(move |outcome, act, ctx| match outcome {
+            EscalationOutcome::Transferred { skill } => act.finish(ctx, ExitReason::Escalated { skill, report }),
+            EscalationOutcome::Stayed(stayed) => {
+                tracing::error!(
+                    conversation_id = %act.spec.info.conversation_id,
+                    code = stayed.code.as_str(),
+                    message = %stayed.message,
+                    "escalation did not transfer; the bot keeps the conversation"
+                );
+                act.last_error = Some(stayed);
+                act.batch_handled();
+                act.phase = Phase::Ready;
+                act.pump(ctx);
+            }
+            EscalationOutcome::Disconnected => act.wait_for_session(ctx),
+        }));
+    }
+
+    /// The messages in flight are answered (or handed to a human, or left for good).
+    fn batch_handled(&mut self) {
+        if let Some(last) = self.in_flight.last() {
+            self.answered_below = self.answered_below.max(last.sequence + 1);
+        }
+        self.in_flight.clear();
+    }
+
+    fn wait_for_session(&mut self, ctx: &mut Context<Self>) {
+        let in_flight = std::mem::take(&mut self.in_flight);
+        self.combiner.restore(in_flight, Instant::now());
+        self.phase = Phase::WaitingForSession;
+        if let Some(handle) = self.resync_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.resync_timer = Some(ctx.run_later(RESYNC_FALLBACK, |act, ctx| {
+            act.resync_timer = None;
+            act.request_resync(ctx);
+        }));
+    }
+
+    // ---- inactivity -----------------------------------------------------------------------
+
+    /// The consumer did something: the inactivity clock starts again.
+    fn consumer_active(&mut self, ctx: &mut Context<Self>) {
+        let Some(inactivity) = &self.settings.conversation.inactivity else { return };
+        if let Some(handle) = self.idle_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.idle_warned = false;
+        let wait = match &inactivity.warning {
+            Some(warning) => inactivity.close_after - warning.before_close,
+            None => inactivity.close_after,
+        };
+        self.idle_timer = Some(ctx.run_later(wait, |act, ctx| act.on_idle(ctx)));
+    }
+
+    fn on_idle(&mut self, ctx: &mut Context<Self>) {
+        self.idle_timer = None;
+        let Some(inactivity) = self.settings.conversation.inactivity.clone() else { return };
+        if let (Some(warning), false) = (&inactivity.warning, self.idle_warned) {
+            self.idle_warned = true;
+            self.publish_courtesy(ctx, &warning.message);
+            self.idle_timer = Some(ctx.run_later(warning.before_close, |act, ctx| act.on_idle(ctx)));
+            return;
+        }
+        if self.phase != Phase::Ready {
+            self.idle_timer = Some(ctx.run_later(IDLE_RECHECK, |act, ctx| act.on_idle(ctx)));
+            return;
+        }
+        self.phase = Phase::Closing;
+        let target = self.target();
+        let with_survey = self.settings.conversation.close_with_survey;
+        let work = async move {
+            if let Some(message) = &inactivity.close_message {
+                let text = crate::model::OutboundMessage::Text(TextMessage::plain(message));
+                let _ = target.platform.publish(&target.conversation_id, &target.dialog_id, text, None).await;
+            }
+            target.platform.close_conversation(&target.conversation_id, with_survey).await
+        };
+        ctx.spawn(work.into_actor(self).map(move |result: Result<(), PlatformError>, act, ctx| match result {
+            Ok(()) => act.finish(ctx, ExitReason::Closed { idle: true }),
+            Err(error) => {
+                tracing::warn!(conversation_id = %act.spec.info.conversation_id, %error, "closing an idle conversation failed");
+                act.phase = Phase::Ready;
+                act.idle_warned = true;
+                act.idle_timer = Some(ctx.run_later(inactivity.close_after, |act, ctx| act.on_idle(ctx)));
+                act.pump(ctx);
+            }
+        }));
+    }
+
+    fn publish_courtesy(&self, ctx: &mut Context<Self>, text: &str) {
+        let target = self.target();
+        let message = crate::model::OutboundMessage::Text(TextMessage::plain(text));
+        ctx.spawn(
+            async move {
+                if let Err(error) = target.platform.publish(&target.conversation_id, &target.dialog_id, message, None).await {
+                    tracing::warn!(%error, "inactivity warning could not be published");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}

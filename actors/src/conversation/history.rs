@@ -1,0 +1,147 @@
+//! Reading a dialog's history: what was already answered, and what still waits for an answer.
+//!
+//! The platform is the source of truth. After a start, a rebuild or a reconnect, a conversation
+//! reads its dialog and answers exactly the consumer messages that have no answer yet.
+
+use crate::model::{DialogMessage, MessageContent, Originator, Sequence};
+#[cfg(test)]
+use crate::model::AnswerKey;
+
+/// What a dialog's history says.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistoryAnalysis {
+    /// Every consumer message below this sequence has an answer (the bot's or another agent's).
+    pub answered_below: Sequence,
+    /// Consumer messages at or after `answered_below`, ascending.
+    pub unanswered: Vec<DialogMessage>,
+    /// Another agent wrote in this dialog after the bot last answered: it came by transfer.
+    pub transferred_in: bool,
+    /// The consumer's last non-empty text, for the welcome event's `lastConsumerMessage`.
+    pub last_consumer_text: Option<DialogMessage>,
+    /// The last message of the dialog when it is another agent's text.
+    pub last_agent_text: Option<DialogMessage>,
+}
+
+/// Analyses `history` (any order) on top of what is already known to be answered.
+///
+/// A bot message answers the consumer sequence in its answer key; a bot message without a key
+/// (sent by another tool as this agent) answers everything before it. Another agent's message
+/// answers everything before it too: that part of the conversation was the other agent's.
+pub fn analyse(history: &[DialogMessage], known_answered_below: Sequence) -> HistoryAnalysis {
+    let mut events: Vec<&DialogMessage> = history.iter().collect();
+    events.sort_by_key(|m| m.sequence);
+
+    let mut answered_below = known_answered_below;
+    let mut own_last: Option<Sequence> = None;
+    let mut other_agent_last: Option<Sequence> = None;
+    for m in &events {
+        match &m.originator {
+            Originator::Me => {
+                let below = match &m.answer {
+                    Some(key) => key.answers.map_or(0, |answered| answered + 1),
+                    None => m.sequence,
+                };
+                answered_below = answered_below.max(below);
+                own_last = Some(m.sequence);
+            }
+            Originator::OtherAgent(_) => {
+                answered_below = answered_below.max(m.sequence);
+                other_agent_last = Some(m.sequence);
+            }
+            Originator::Consumer | Originator::System => {}
+        }
+    }
+    let unanswered = events
+        .iter()
+        .filter(|m| m.originator == Originator::Consumer && m.sequence >= answered_below)
+        .map(|m| (*m).clone())
+        .collect();
+    let last_consumer_text = events
+        .iter()
+        .rev()
+        .find(|m| m.originator == Originator::Consumer && is_text(&m.content))
+        .map(|m| (*m).clone());
+    let last_agent_text = events
+        .last()
+        .filter(|m| matches!(m.originator, Originator::OtherAgent(_)) && is_text(&m.content))
+        .map(|m| (*m).clone());
+    HistoryAnalysis {
+        answered_below,
+        unanswered,
+        transferred_in: match (other_agent_last, own_last) {
+            (Some(other), Some(own)) => other > own,
+            (Some(_), None) => true,
+            (None, _) => false,
+        },
+        last_consumer_text,
+        last_agent_text,
+    }
+}
+
+fn is_text(content: &MessageContent) -> bool {
+    matches!(content, MessageContent::Text(text) if !text.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(sequence: Sequence, originator: Originator, text: &str, answers: Option<Sequence>) -> DialogMessage {
+        DialogMessage {
+            dialog_id: "d".into(),
+            sequence,
+            originator,
+            content: MessageContent::Text(text.into()),
+            server_timestamp: 0,
+            answer: answers.map(|a| AnswerKey { conversation_id: "d".into(), answers: Some(a), item: 0 }),
+            raw: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn consumer_messages_after_the_last_answer_are_unanswered() {
+        let history = [
+            m(0, Originator::Consumer, "hi", None),
+            m(1, Originator::Me, "hello", Some(0)),
+            m(2, Originator::Consumer, "a", None),
+            m(4, Originator::Me, "answer to a", Some(2)),
+            // 3 arrived while the bot was answering 2: still unanswered although 4 > 3.
+            m(3, Originator::Consumer, "b", None),
+            m(5, Originator::Consumer, "c", None),
+        ];
+        let a = analyse(&history, 0);
+        assert_eq!(a.answered_below, 3);
+        assert_eq!(a.unanswered.iter().map(|m| m.sequence).collect::<Vec<_>>(), [3, 5]);
+        assert!(!a.transferred_in);
+        assert_eq!(a.last_consumer_text.unwrap().sequence, 5);
+    }
+
+    #[test]
+    fn a_transfer_in_is_recognised_and_the_previous_part_counts_as_answered() {
+        let history = [
+            m(0, Originator::Consumer, "I need help", None),
+            m(1, Originator::OtherAgent("acc.human".into()), "passing you to our bot", None),
+        ];
+        let a = analyse(&history, 0);
+        assert!(a.transferred_in);
+        assert!(a.unanswered.is_empty());
+        assert_eq!(a.answered_below, 1);
+        assert_eq!(a.last_consumer_text.unwrap().content.text(), Some("I need help"));
+        assert_eq!(a.last_agent_text.unwrap().content.text(), Some("passing you to our bot"));
+    }
+
+    #[test]
+    fn own_messages_without_a_key_answer_everything_before_them() {
+        let history = [m(0, Originator::Consumer, "x", None), m(1, Originator::Me, "y", None)];
+        let a = analyse(&history, 0);
+        assert_eq!(a.answered_below, 1);
+        assert!(a.unanswered.is_empty());
+    }
+
+    #[test]
+    fn known_answers_are_kept() {
+        let history = [m(3, Originator::Consumer, "x", None), m(5, Originator::Consumer, "y", None)];
+        let a = analyse(&history, 4);
+        assert_eq!(a.unanswered.iter().map(|m| m.sequence).collect::<Vec<_>>(), [5]);
+    }
+}

@@ -1,0 +1,13 @@
+//! The ConversationActor (one per dialog) and the logic it runs.
+
+pub mod actor;
+pub mod escalation;
+pub mod execute;
+pub mod history;
+pub mod input;
+pub mod messages;
+pub mod state;
+pub mod vendor_call;
+
+pub use actor::{ConversationActor, ConversationSpec};
+pub use messages::*;

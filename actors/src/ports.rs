@@ -1,0 +1,159 @@
+//! The ports: the only ways the core talks to the outside.
+//!
+//! A [`PlatformPort`] is one bot's session on the messaging platform; a [`VendorPort`] is one
+//! bot's AI vendor. Both are used from the actor thread that owns the bot (their futures need not
+//! be `Send`, so adapters may hold `!Send` HTTP clients). Events from the platform come into the
+//! [`crate::bot::BotActor`] as [`PlatformEvent`] messages.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix::Message;
+use serde_json::Value;
+
+use crate::errors::{ErrorReport, PlatformError, VendorError};
+use crate::model::{
+    AnswerKey, Availability, BotId, BotResponse, ChatState, ConversationId, ConversationInfo,
+    DialogId, DialogMessage, OutboundMessage, RingId, Sequence, TextMessage, Ttr,
+};
+
+/// A boxed future on the actor's thread.
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// The answer of a platform command.
+pub type PlatformResult<T> = LocalFuture<Result<T, PlatformError>>;
+
+/// One bot's session on the messaging platform: the commands a bot sends.
+pub trait PlatformPort: 'static {
+    /// Opens (or re-opens) the session. Connection progress arrives as [`PlatformEvent`]s.
+    fn start_session(&self) -> PlatformResult<()>;
+    /// Closes the session (logout).
+    fn stop_session(&self) -> PlatformResult<()>;
+    fn set_availability(&self, availability: Availability) -> PlatformResult<()>;
+    fn accept_ring(&self, ring: &RingId) -> PlatformResult<()>;
+    fn reject_ring(&self, ring: &RingId) -> PlatformResult<()>;
+    /// The dialog's messages with a sequence at or after `from`, in sequence order.
+    fn query_messages(&self, dialog: &DialogId, from: Sequence) -> PlatformResult<Vec<DialogMessage>>;
+    /// Publishes a message; `answer` is attached as metadata so history shows what it answered.
+    /// Returns the message's sequence.
+    fn publish(
+        &self,
+        conversation: &ConversationId,
+        dialog: &DialogId,
+        message: OutboundMessage,
+        answer: Option<AnswerKey>,
+    ) -> PlatformResult<Sequence>;
+    fn publish_chat_state(&self, conversation: &ConversationId, dialog: &DialogId, state: ChatState) -> PlatformResult<()>;
+    /// A READ receipt for consumer messages.
+    fn publish_read(&self, conversation: &ConversationId, dialog: &DialogId, sequences: &[Sequence]) -> PlatformResult<()>;
+    /// Transfers to a skill (by name); the bot leaves the conversation.
+    fn transfer_to_skill(&self, conversation: &ConversationId, skill: &str) -> PlatformResult<()>;
+    /// Transfers to an agent of a skill (SUGGESTED participant); the bot leaves the conversation.
+    fn transfer_to_agent(&self, conversation: &ConversationId, agent_id: &str, skill: &str) -> PlatformResult<()>;
+    fn change_ttr(&self, conversation: &ConversationId, ttr: Ttr) -> PlatformResult<()>;
+    /// Closes the conversation, with or without the post-conversation survey.
+    fn close_conversation(&self, conversation: &ConversationId, with_survey: bool) -> PlatformResult<()>;
+    /// The consumer's engagement attributes (SDES), `{authenticatedSdes, unauthenticatedSdes}`.
+    fn engagement_attributes(&self, consumer_id: &str) -> PlatformResult<Value>;
+}
+
+/// What the platform tells a bot.
+#[derive(Debug, Clone, PartialEq, Message)]
+#[rtype(result = "()")]
+pub enum PlatformEvent {
+    /// The session is up. `agent_id` is the bot's `account.userId` as it appears in participants.
+    SessionConnected { agent_id: String },
+    /// The session dropped or cannot be established.
+    SessionLost { error: ErrorReport },
+    /// Another session logged in as the same agent and took over.
+    SessionKicked,
+    RingOffered { ring: RingId, conversation_id: ConversationId, skill_id: String },
+    RingWithdrawn { ring: RingId },
+    /// The bot became a participant of a conversation (ACTIVE or SUGGESTED).
+    ConversationAssigned(ConversationInfo),
+    /// A conversation the bot takes part in changed.
+    ConversationUpdated(ConversationInfo),
+    /// The conversation closed or the bot is no longer in it.
+    ConversationRemoved { conversation_id: ConversationId },
+    /// A messaging event in a dialog: the consumer's, the bot's own echo, another agent's.
+    Message { conversation_id: ConversationId, message: DialogMessage },
+    ConsumerTyping { conversation_id: ConversationId, typing: bool },
+}
+
+/// What the vendor is asked about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VendorRequest {
+    pub bot_id: BotId,
+    pub conversation: ConversationContext,
+    pub input: VendorInput,
+}
+
+/// The conversation as a vendor sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationContext {
+    pub conversation_id: ConversationId,
+    pub dialog_id: DialogId,
+    pub skill_id: String,
+    pub consumer_id: String,
+    /// The platform's conversation context (campaign, engagement, visitor).
+    pub context: Value,
+    /// Engagement attributes (`lpSdes`), fetched once at start when enabled.
+    pub sdes: Option<Value>,
+    /// Whether this is the first vendor call of the conversation (Custom Endpoint creates the
+    /// conversation on its side first).
+    pub first_call: bool,
+}
+
+/// The kind of consumer input, which decides the event type a vendor receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Text,
+    RichContent,
+    File,
+}
+
+/// One input to the vendor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VendorInput {
+    /// Consumer messages (one, or several combined).
+    Message {
+        /// The text: the consumer's words, or the rich content / file identifier; combined
+        /// messages are joined by a space in sequence order.
+        text: String,
+        /// The kind of the last message (decides the event type).
+        kind: InputKind,
+        /// The consumer sequences this input covers, ascending.
+        sequences: Vec<Sequence>,
+        /// The raw event of the last message (`lpEvent`).
+        lp_event: Value,
+    },
+    /// The welcome (START) event: the bot greets first.
+    Welcome {
+        /// The last thing the consumer said, when the conversation was transferred in.
+        last_consumer_message: Option<String>,
+        lp_event: Value,
+    },
+}
+
+/// The vendor's reported health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VendorHealth {
+    Online,
+    /// Anything but online (`offline`, `error`, `maintenance`, …), with the vendor's word.
+    NotOnline { state: String },
+}
+
+/// The answer of a vendor call.
+pub type VendorResult<T> = LocalFuture<Result<T, VendorError>>;
+
+/// One bot's AI vendor.
+pub trait VendorPort: 'static {
+    /// Sends one input and returns the normalised answer. The core applies timeouts and retries.
+    fn send(&self, request: VendorRequest) -> VendorResult<BotResponse>;
+    fn health(&self) -> VendorResult<VendorHealth>;
+}
+
+/// The error escalation's private note travels as a private text before the transfer.
+pub fn private_note(text: &str) -> OutboundMessage {
+    OutboundMessage::Text(TextMessage::private(text))
+}

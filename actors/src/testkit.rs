@@ -1,0 +1,530 @@
+//! In-process fakes of the platform and vendor ports, and paused-time helpers (feature
+//! `testkit`). Tests, benches and the early demo use them so they need no network.
+//!
+//! [`FakePlatform`] keeps each dialog's history like the real platform does: consumer messages
+//! and the bot's published messages (with their answer keys) get sequences, so a rebuilt or
+//! reconnected bot reads back exactly what a real one would.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::Recipient;
+use serde_json::{json, Value};
+
+use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
+use crate::model::{
+    AnswerKey, Availability, BotResponse, ChatState, ConversationId, ConversationInfo, DialogId, DialogMessage,
+    MessageAudience, MessageContent, Originator, OutboundMessage, Participant, ParticipantRole, ParticipantState,
+    RingId, Sequence, Ttr,
+};
+use crate::ports::{
+    PlatformEvent, PlatformPort, PlatformResult, VendorHealth, VendorInput, VendorPort, VendorRequest, VendorResult,
+};
+
+/// The agent id the fake platform gives the bot.
+pub const FAKE_AGENT_ID: &str = "acc.bot";
+
+/// One command the bot sent to the fake platform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlatformCall {
+    StartSession,
+    StopSession,
+    SetAvailability(Availability),
+    AcceptRing(RingId),
+    RejectRing(RingId),
+    QueryMessages { dialog: DialogId, from: Sequence },
+    Publish { conversation: ConversationId, message: OutboundMessage, answer: Option<AnswerKey> },
+    ChatState { conversation: ConversationId, state: ChatState },
+    Read { conversation: ConversationId, sequences: Vec<Sequence> },
+    TransferToSkill { conversation: ConversationId, skill: String },
+    TransferToAgent { conversation: ConversationId, agent_id: String, skill: String },
+    ChangeTtr { conversation: ConversationId, ttr: Ttr },
+    Close { conversation: ConversationId, with_survey: bool },
+    EngagementAttributes { consumer_id: String },
+}
+
+#[derive(Default)]
+struct FakePlatformState {
+    calls: Vec<PlatformCall>,
+    dialogs: HashMap<DialogId, Vec<DialogMessage>>,
+    /// `None`: every skill exists.
+    known_skills: Option<HashSet<String>>,
+    failing_transfers: HashSet<String>,
+    connected: bool,
+    /// Whether `start_session` connects (delivers `SessionConnected`).
+    refuse_sessions: bool,
+    bot: Option<Recipient<PlatformEvent>>,
+    skill_of: HashMap<ConversationId, String>,
+    ttr_of: HashMap<ConversationId, Ttr>,
+    closed: HashMap<ConversationId, bool>,
+    clock_ms: i64,
+}
+
+/// The fake messaging platform, seen from one bot. Cheap to clone (shared state).
+#[derive(Clone, Default)]
+pub struct FakePlatform {
+    state: Rc<RefCell<FakePlatformState>>,
+}
+
+impl FakePlatform {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Where events for the bot go (its `Recipient<PlatformEvent>`).
+    pub fn attach(&self, bot: Recipient<PlatformEvent>) {
+        self.state.borrow_mut().bot = Some(bot);
+    }
+
+    /// Only these skills exist; a transfer to another one fails with `UnknownSkill`.
+    pub fn with_skills(&self, skills: &[&str]) {
+        self.state.borrow_mut().known_skills = Some(skills.iter().map(|s| (*s).to_owned()).collect());
+    }
+
+    /// Transfers to `skill` are refused by the platform (e.g. no agent available on it).
+    pub fn fail_transfers_to(&self, skill: &str) {
+        self.state.borrow_mut().failing_transfers.insert(skill.to_owned());
+    }
+
+    pub fn allow_transfers_to(&self, skill: &str) {
+        self.state.borrow_mut().failing_transfers.remove(skill);
+    }
+
+    /// Sessions cannot be opened (every `start_session` fails).
+    pub fn refuse_sessions(&self, refuse: bool) {
+        self.state.borrow_mut().refuse_sessions = refuse;
+    }
+
+    fn send(&self, event: PlatformEvent) {
+        let bot = self.state.borrow().bot.clone();
+        if let Some(bot) = bot {
+            bot.do_send(event);
+        }
+    }
+
+    /// The session drops: commands fail with `NotConnected` until the bot reconnects.
+    pub fn lose_session(&self) {
+        self.state.borrow_mut().connected = false;
+        self.send(PlatformEvent::SessionLost {
+            error: ErrorReport::new(ErrorCode::SessionLost, "the websocket closed (1006)"),
+        });
+    }
+
+    /// The session is back (as after a reconnect).
+    pub fn reconnect(&self) {
+        self.state.borrow_mut().connected = true;
+        self.send(PlatformEvent::SessionConnected { agent_id: FAKE_AGENT_ID.into() });
+    }
+
+    pub fn kick(&self) {
+        self.state.borrow_mut().connected = false;
+        self.send(PlatformEvent::SessionKicked);
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.state.borrow().connected
+    }
+
+    /// The conversation as the platform describes it, with the bot as ACTIVE assigned agent.
+    pub fn conversation_info(conversation: &str, bot_state: ParticipantState) -> ConversationInfo {
+        ConversationInfo {
+            conversation_id: conversation.into(),
+            main_dialog_id: conversation.into(),
+            skill_id: "bots".into(),
+            consumer_id: format!("consumer-{conversation}"),
+            participants: vec![
+                Participant { id: format!("consumer-{conversation}"), role: ParticipantRole::Consumer, state: ParticipantState::Active },
+                Participant { id: FAKE_AGENT_ID.into(), role: ParticipantRole::AssignedAgent, state: bot_state },
+            ],
+            context: json!({"type": "MESSAGING", "skillId": "bots"}),
+        }
+    }
+
+    /// Offers a ring for `conversation`.
+    pub fn ring(&self, conversation: &str) -> RingId {
+        let ring = RingId::new(format!("{conversation}_acc_ring"));
+        self.send(PlatformEvent::RingOffered { ring: ring.clone(), conversation_id: conversation.into(), skill_id: "bots".into() });
+        ring
+    }
+
+    /// Assigns `conversation` to the bot (ACTIVE).
+    pub fn assign(&self, conversation: &str) {
+        self.send(PlatformEvent::ConversationAssigned(Self::conversation_info(conversation, ParticipantState::Active)));
+    }
+
+    /// Sends an update for `conversation` with the bot in `state`.
+    pub fn update(&self, conversation: &str, state: ParticipantState) {
+        self.send(PlatformEvent::ConversationUpdated(Self::conversation_info(conversation, state)));
+    }
+
+    /// The consumer closed the conversation, or someone else took it.
+    pub fn remove(&self, conversation: &str) {
+        self.send(PlatformEvent::ConversationRemoved { conversation_id: conversation.into() });
+    }
+
+    /// Adds a message to the dialog's history without telling the bot (as if it arrived while
+    /// the bot was disconnected). Returns its sequence.
+    pub fn append(&self, conversation: &str, originator: Originator, content: MessageContent) -> Sequence {
+        self.append_message(conversation, originator, content, None).sequence
+    }
+
+    fn append_message(&self, conversation: &str, originator: Originator, content: MessageContent, answer: Option<AnswerKey>) -> DialogMessage {
+        let mut state = self.state.borrow_mut();
+        state.clock_ms += 1;
+        let timestamp = state.clock_ms;
+        let dialog = state.dialogs.entry(DialogId::new(conversation)).or_default();
+        let sequence = dialog.len() as Sequence;
+        let raw = json!({
+            "sequence": sequence,
+            "dialogId": conversation,
+            "serverTimestamp": timestamp,
+            "event": match &content {
+                MessageContent::Text(text) => json!({"type": "ContentEvent", "contentType": "text/plain", "message": text}),
+                MessageContent::RichContent(content) => json!({"type": "RichContentEvent", "content": content}),
+                MessageContent::File { relative_path, file_type, caption } => json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"relativePath": relative_path, "fileType": file_type, "caption": caption}}),
+                MessageContent::Other(value) => value.clone(),
+            },
+        });
+        let message = DialogMessage {
+            dialog_id: conversation.into(),
+            sequence,
+            originator,
+            content,
+            server_timestamp: timestamp,
+            answer,
+            raw,
+        };
+        dialog.push(message.clone());
+        message
+    }
+
+    /// The consumer sends a text: it lands in history and, if connected, reaches the bot.
+    pub fn consumer_says(&self, conversation: &str, text: &str) -> Sequence {
+        self.consumer_sends(conversation, MessageContent::Text(text.into()))
+    }
+
+    pub fn consumer_sends(&self, conversation: &str, content: MessageContent) -> Sequence {
+        let message = self.append_message(conversation, Originator::Consumer, content, None);
+        let sequence = message.sequence;
+        if self.is_connected() {
+            self.send(PlatformEvent::Message { conversation_id: conversation.into(), message });
+        }
+        sequence
+    }
+
+    pub fn consumer_typing(&self, conversation: &str, typing: bool) {
+        self.send(PlatformEvent::ConsumerTyping { conversation_id: conversation.into(), typing });
+    }
+
+    /// Every command the bot sent, in order.
+    pub fn calls(&self) -> Vec<PlatformCall> {
+        self.state.borrow().calls.clone()
+    }
+
+    pub fn count_calls(&self, matches: impl Fn(&PlatformCall) -> bool) -> usize {
+        self.state.borrow().calls.iter().filter(|c| matches(c)).count()
+    }
+
+    /// The dialog as the consumer sees it: `consumer: …` and `bot: …` lines; private messages
+    /// and other agents' messages are left out.
+    pub fn consumer_transcript(&self, conversation: &str) -> Vec<String> {
+        self.transcript(conversation).into_iter().filter(|line| !line.starts_with("bot (private)")).collect()
+    }
+
+    /// The whole dialog, private messages included (`bot (private): …`).
+    pub fn transcript(&self, conversation: &str) -> Vec<String> {
+        let state = self.state.borrow();
+        let Some(dialog) = state.dialogs.get(&DialogId::new(conversation)) else { return Vec::new() };
+        dialog
+            .iter()
+            .map(|m| {
+                let who = match (&m.originator, &m.raw["messageAudience"]) {
+                    (Originator::Consumer, _) => "consumer".to_owned(),
+                    (Originator::Me, Value::String(audience)) if audience == "AGENTS_AND_MANAGERS" => "bot (private)".to_owned(),
+                    (Originator::Me, _) => "bot".to_owned(),
+                    (Originator::OtherAgent(id), _) => format!("agent {id}"),
+                    (Originator::System, _) => "system".to_owned(),
+                };
+                let what = match &m.content {
+                    MessageContent::Text(text) => text.clone(),
+                    MessageContent::RichContent(_) => "[rich content]".to_owned(),
+                    MessageContent::File { .. } => "[file]".to_owned(),
+                    MessageContent::Other(_) => "[structured content]".to_owned(),
+                };
+                format!("{who}: {what}")
+            })
+            .collect()
+    }
+
+    /// The skill the conversation was transferred to, if it was.
+    pub fn skill_of(&self, conversation: &str) -> Option<String> {
+        self.state.borrow().skill_of.get(&ConversationId::new(conversation)).cloned()
+    }
+
+    pub fn ttr_of(&self, conversation: &str) -> Option<Ttr> {
+        self.state.borrow().ttr_of.get(&ConversationId::new(conversation)).copied()
+    }
+
+    /// `Some(with_survey)` once the bot closed the conversation.
+    pub fn closed(&self, conversation: &str) -> Option<bool> {
+        self.state.borrow().closed.get(&ConversationId::new(conversation)).copied()
+    }
+
+    /// The last availability the bot published.
+    pub fn availability(&self) -> Option<Availability> {
+        self.state.borrow().calls.iter().rev().find_map(|c| match c {
+            PlatformCall::SetAvailability(a) => Some(*a),
+            _ => None,
+        })
+    }
+
+    fn record(&self, call: PlatformCall) -> Result<(), PlatformError> {
+        let mut state = self.state.borrow_mut();
+        state.calls.push(call);
+        if state.connected {
+            Ok(())
+        } else {
+            Err(PlatformError::NotConnected)
+        }
+    }
+}
+
+fn ready<T: 'static>(value: Result<T, PlatformError>) -> PlatformResult<T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl PlatformPort for FakePlatform {
+    fn start_session(&self) -> PlatformResult<()> {
+        self.state.borrow_mut().calls.push(PlatformCall::StartSession);
+        if self.state.borrow().refuse_sessions {
+            return ready(Err(PlatformError::Rejected { status: 503, message: "login service unavailable".into() }));
+        }
+        self.reconnect();
+        ready(Ok(()))
+    }
+
+    fn stop_session(&self) -> PlatformResult<()> {
+        let result = self.record(PlatformCall::StopSession);
+        self.state.borrow_mut().connected = false;
+        ready(result)
+    }
+
+    fn set_availability(&self, availability: Availability) -> PlatformResult<()> {
+        ready(self.record(PlatformCall::SetAvailability(availability)))
+    }
+
+    fn accept_ring(&self, ring: &RingId) -> PlatformResult<()> {
+        ready(self.record(PlatformCall::AcceptRing(ring.clone())))
+    }
+
+    fn reject_ring(&self, ring: &RingId) -> PlatformResult<()> {
+        ready(self.record(PlatformCall::RejectRing(ring.clone())))
+    }
+
+    fn query_messages(&self, dialog: &DialogId, from: Sequence) -> PlatformResult<Vec<DialogMessage>> {
+        let result = self.record(PlatformCall::QueryMessages { dialog: dialog.clone(), from }).map(|()| {
+            let state = self.state.borrow();
+            state.dialogs.get(dialog).map(|d| d.iter().filter(|m| m.sequence >= from).cloned().collect()).unwrap_or_default()
+        });
+        ready(result)
+    }
+
+    fn publish(&self, conversation: &ConversationId, _dialog: &DialogId, message: OutboundMessage, answer: Option<AnswerKey>) -> PlatformResult<Sequence> {
+        let call = PlatformCall::Publish { conversation: conversation.clone(), message: message.clone(), answer: answer.clone() };
+        if let Err(error) = self.record(call) {
+            return ready(Err(error));
+        }
+        let (content, audience) = match message {
+            OutboundMessage::Text(text) => (MessageContent::Text(text.text), text.audience),
+            OutboundMessage::StructuredContent(sc) => (MessageContent::Other(sc.content), MessageAudience::All),
+        };
+        let mut published = self.append_message(conversation.as_str(), Originator::Me, content, answer);
+        if audience == MessageAudience::AgentsAndManagers {
+            let mut state = self.state.borrow_mut();
+            let dialog = state.dialogs.get_mut(&DialogId::new(conversation.as_str())).expect("dialog exists");
+            let last = dialog.last_mut().expect("message was appended");
+            last.raw["messageAudience"] = json!("AGENTS_AND_MANAGERS");
+            published.raw = last.raw.clone();
+        }
+        ready(Ok(published.sequence))
+    }
+
+    fn publish_chat_state(&self, conversation: &ConversationId, _dialog: &DialogId, state: ChatState) -> PlatformResult<()> {
+        ready(self.record(PlatformCall::ChatState { conversation: conversation.clone(), state }))
+    }
+
+    fn publish_read(&self, conversation: &ConversationId, _dialog: &DialogId, sequences: &[Sequence]) -> PlatformResult<()> {
+        ready(self.record(PlatformCall::Read { conversation: conversation.clone(), sequences: sequences.to_vec() }))
+    }
+
+    fn transfer_to_skill(&self, conversation: &ConversationId, skill: &str) -> PlatformResult<()> {
+        ready(self.record(PlatformCall::TransferToSkill { conversation: conversation.clone(), skill: skill.into() }).and_then(|()| self.transfer(conversation, skill)))
+    }
+
+    fn transfer_to_agent(&self, conversation: &ConversationId, agent_id: &str, skill: &str) -> PlatformResult<()> {
+        let call = PlatformCall::TransferToAgent { conversation: conversation.clone(), agent_id: agent_id.into(), skill: skill.into() };
+        ready(self.record(call).and_then(|()| self.transfer(conversation, skill)))
+    }
+
+    fn change_ttr(&self, conversation: &ConversationId, ttr: Ttr) -> PlatformResult<()> {
+        let result = self.record(PlatformCall::ChangeTtr { conversation: conversation.clone(), ttr });
+        if result.is_ok() {
+            self.state.borrow_mut().ttr_of.insert(conversation.clone(), ttr);
+        }
+        ready(result)
+    }
+
+    fn close_conversation(&self, conversation: &ConversationId, with_survey: bool) -> PlatformResult<()> {
+        let result = self.record(PlatformCall::Close { conversation: conversation.clone(), with_survey });
+        if result.is_ok() {
+            self.state.borrow_mut().closed.insert(conversation.clone(), with_survey);
+        }
+        ready(result)
+    }
+
+    fn engagement_attributes(&self, consumer_id: &str) -> PlatformResult<Value> {
+        let result = self.record(PlatformCall::EngagementAttributes { consumer_id: consumer_id.into() });
+        ready(result.map(|()| json!({"authenticatedSdes": {}, "unauthenticatedSdes": {"customerInfo": {"customerId": consumer_id}}})))
+    }
+}
+
+impl FakePlatform {
+    fn transfer(&self, conversation: &ConversationId, skill: &str) -> Result<(), PlatformError> {
+        let mut state = self.state.borrow_mut();
+        if state.known_skills.as_ref().is_some_and(|known| !known.contains(skill)) {
+            return Err(PlatformError::UnknownSkill { skill: skill.into() });
+        }
+        if state.failing_transfers.contains(skill) {
+            return Err(PlatformError::Rejected { status: 400, message: format!("no agent available on skill {skill}") });
+        }
+        state.skill_of.insert(conversation.clone(), skill.into());
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// What the fake vendor does with one request.
+pub enum FakeReply {
+    Answer(BotResponse),
+    Fail(VendorError),
+    /// Answer after a while (paused time in tests).
+    After(Duration, Box<FakeReply>),
+    /// Never answer.
+    Hang,
+    /// Panic inside the conversation's task.
+    Panic(&'static str),
+}
+
+type Script = Box<dyn FnMut(&VendorRequest) -> FakeReply>;
+
+struct FakeVendorState {
+    script: Script,
+    requests: Vec<VendorRequest>,
+    health: Result<VendorHealth, VendorError>,
+    health_checks: u32,
+}
+
+/// The fake AI vendor. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct FakeVendor {
+    state: Rc<RefCell<FakeVendorState>>,
+}
+
+impl FakeVendor {
+    /// A vendor whose answers come from `script`.
+    pub fn scripted(script: impl FnMut(&VendorRequest) -> FakeReply + 'static) -> Self {
+        Self {
+            state: Rc::new(RefCell::new(FakeVendorState {
+                script: Box::new(script),
+                requests: Vec::new(),
+                health: Ok(VendorHealth::Online),
+                health_checks: 0,
+            })),
+        }
+    }
+
+    /// Answers `echo: <input text>` (and `welcome!` to the welcome event).
+    pub fn echo() -> Self {
+        Self::scripted(|request| FakeReply::Answer(BotResponse::text(format!("echo: {}", input_text(&request.input)))))
+    }
+
+    /// Replaces the script.
+    pub fn set_script(&self, script: impl FnMut(&VendorRequest) -> FakeReply + 'static) {
+        self.state.borrow_mut().script = Box::new(script);
+    }
+
+    pub fn set_health(&self, health: Result<VendorHealth, VendorError>) {
+        self.state.borrow_mut().health = health;
+    }
+
+    pub fn requests(&self) -> Vec<VendorRequest> {
+        self.state.borrow().requests.clone()
+    }
+
+    /// The input texts the vendor received, in order (`<welcome>` for welcome events).
+    pub fn inputs(&self) -> Vec<String> {
+        self.state.borrow().requests.iter().map(|r| input_text(&r.input)).collect()
+    }
+
+    pub fn health_checks(&self) -> u32 {
+        self.state.borrow().health_checks
+    }
+}
+
+/// The text of a vendor input (`<welcome>` for the welcome event).
+pub fn input_text(input: &VendorInput) -> String {
+    match input {
+        VendorInput::Message { text, .. } => text.clone(),
+        VendorInput::Welcome { .. } => "<welcome>".into(),
+    }
+}
+
+impl VendorPort for FakeVendor {
+    fn send(&self, request: VendorRequest) -> VendorResult<BotResponse> {
+        let reply = {
+            let mut state = self.state.borrow_mut();
+            state.requests.push(request.clone());
+            (state.script)(&request)
+        };
+        Box::pin(async move {
+            let mut reply = reply;
+            loop {
+                match reply {
+                    FakeReply::Answer(response) => return Ok(response),
+                    FakeReply::Fail(error) => return Err(error),
+                    FakeReply::After(wait, next) => {
+                        tokio::time::sleep(wait).await;
+                        reply = *next;
+                    }
+                    FakeReply::Hang => std::future::pending::<()>().await,
+                    FakeReply::Panic(message) => panic!("{message}"),
+                }
+            }
+        })
+    }
+
+    fn health(&self) -> VendorResult<VendorHealth> {
+        let mut state = self.state.borrow_mut();
+        state.health_checks += 1;
+        let health = state.health.clone();
+        Box::pin(std::future::ready(health))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Lets every ready task run (paused-time tests: nothing moves the clock).
+pub async fn settle() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Moves paused time forward by `by`, firing due timers on the way, then settles.
+pub async fn advance(by: Duration) {
+    tokio::time::sleep(by).await;
+    settle().await;
+}
