@@ -149,6 +149,11 @@ impl FakePlatform {
         ring
     }
 
+    /// The platform takes a ring back (another agent took it, or it expired).
+    pub fn withdraw(&self, ring: &RingId) {
+        self.send(PlatformEvent::RingWithdrawn { ring: ring.clone() });
+    }
+
     /// Assigns `conversation` to the bot (ACTIVE).
     pub fn assign(&self, conversation: &str) {
         self.send(PlatformEvent::ConversationAssigned(Self::conversation_info(conversation, ParticipantState::Active)));
@@ -515,6 +520,24 @@ impl VendorPort for FakeVendor {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/// Runs `test` to completion in a fresh actix system whose clock starts paused.
+///
+/// Why not `tokio::time::pause()` as the test's first line: the runtime's timer grid starts when
+/// the runtime is built, a fraction of a millisecond before `pause()` runs, so every paused
+/// auto-advance then overshoots by 1 ms and chained timers drift. A runtime built paused has its
+/// grid aligned with the clock: timers fire exactly at their deadlines, and a test can assert
+/// 1 ms before and after each one.
+pub fn run_paused<F: std::future::Future>(test: F) -> F::Output {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("a current-thread tokio runtime builds")
+    };
+    actix_rt::System::with_tokio_rt(runtime).block_on(test)
+}
 
 /// Lets every ready task run (paused-time tests: nothing moves the clock).
 pub async fn settle() {

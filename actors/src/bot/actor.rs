@@ -10,7 +10,7 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use crate::bot::factory::ConversationFactory;
-use crate::bot::messages::{BotStats, BotStatus, GetBotStatus, GetConversation, StartBot, StopBot};
+use crate::bot::messages::{BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, StartBot, StopBot};
 use crate::bot::state::{Lifecycle, SessionStatus};
 use crate::conversation::{
     ConsumerTypingChanged, ConversationActor, ConversationExited, ConversationRemoved, ConversationSpec,
@@ -25,6 +25,8 @@ use crate::settings::BotSettings;
 const BOT_MAILBOX: usize = 4096;
 /// Rings waiting for their accept delay, at most.
 const MAX_PENDING_RINGS: usize = 1024;
+/// Conversation errors kept for the status, at most.
+const MAX_CONVERSATION_ERRORS: usize = 100;
 /// A conversation whose mailbox was full re-reads its history after this long.
 const SHED_RESYNC_DELAY: Duration = Duration::from_millis(100);
 
@@ -62,6 +64,7 @@ pub struct BotActor {
     health_timer: Option<SpawnHandle>,
     health_check_in_flight: bool,
     stats: BotStats,
+    conversation_errors: VecDeque<ConversationError>,
     jitter_state: u64,
 }
 
@@ -87,6 +90,7 @@ impl BotActor {
             health_timer: None,
             health_check_in_flight: false,
             stats: BotStats::default(),
+            conversation_errors: VecDeque::new(),
             jitter_state: jitter_state | 1,
         }
     }
@@ -173,6 +177,7 @@ impl Handler<GetBotStatus> for BotActor {
             open_conversations: act.conversations.len(),
             load: load.unwrap_or_default(),
             stats: act.stats.clone(),
+            conversation_errors: act.conversation_errors.iter().cloned().collect(),
         }))
     }
 }
@@ -238,6 +243,9 @@ impl Handler<ConversationExited> for BotActor {
             _ => return,
         }
         tracing::info!(bot_id = %self.settings.bot_id, %conversation_id, reason = reason.as_str(), "conversation exited");
+        if let ExitReason::Escalated { report, .. } | ExitReason::Failed(report) = &reason {
+            self.record_conversation_error(&conversation_id, report.clone());
+        }
         match reason {
             ExitReason::Closed { .. } => self.stats.closed += 1,
             ExitReason::Transferred { .. } => self.stats.transferred += 1,
@@ -267,6 +275,13 @@ impl BotActor {
                 "bot state changed"
             );
         }
+    }
+
+    fn record_conversation_error(&mut self, conversation_id: &ConversationId, report: ErrorReport) {
+        if self.conversation_errors.len() == MAX_CONVERSATION_ERRORS {
+            self.conversation_errors.pop_front();
+        }
+        self.conversation_errors.push_back(ConversationError { conversation_id: conversation_id.clone(), report });
     }
 
     fn cancel_timers(&mut self, ctx: &mut Context<Self>) {

@@ -42,6 +42,15 @@ pub struct BotStatus {
     pub open_conversations: usize,
     pub load: LoadSnapshot,
     pub stats: BotStats,
+    /// The most recent conversation errors (newest last), each with its conversation.
+    pub conversation_errors: Vec<ConversationError>,
+}
+
+/// An error that made a conversation escalate, fail or stay with the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationError {
+    pub conversation_id: ConversationId,
+    pub report: ErrorReport,
 }
 
 /// Counters since the bot was created.

@@ -13,6 +13,7 @@ use actix::prelude::*;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::conversation::catch_panic::CatchPanic;
 use crate::conversation::escalation::{escalate, EscalationOutcome};
 use crate::conversation::execute::{execute, ExecutionOutcome, Target};
 use crate::conversation::history::{analyse, HistoryAnalysis};
@@ -24,7 +25,7 @@ use crate::conversation::messages::{
 use crate::conversation::state::Combiner;
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
-use crate::model::{BotResponse, ConversationInfo, DialogMessage, Originator, Sequence, TextMessage, Ttr};
+use crate::model::{BotResponse, ConversationInfo, DialogMessage, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
 use crate::ports::{ConversationContext, InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest};
 use crate::settings::BotSettings;
 
@@ -103,6 +104,8 @@ pub struct ConversationActor {
     ttr: Option<Ttr>,
     last_error: Option<ErrorReport>,
     exit: Option<ExitReason>,
+    /// Set while the actor's own code runs; still set in `stopped` means that code panicked.
+    in_handler: bool,
     /// Set once the parent has been told; if the actor is dropped without it, it panicked.
     parent_told: bool,
 }
@@ -138,6 +141,7 @@ impl ConversationActor {
             ttr: None,
             last_error: None,
             exit: None,
+            in_handler: false,
             parent_told: false,
         }
     }
@@ -160,7 +164,8 @@ impl Actor for ConversationActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        let reason = self.exit.take().unwrap_or(ExitReason::Removed);
+        // A panic in a handler or timer: actix still stops the actor, with the flag left set.
+        let reason = if self.in_handler { ExitReason::Panicked } else { self.exit.take().unwrap_or(ExitReason::Removed) };
         tracing::info!(
             bot_id = %self.settings.bot_id,
             conversation_id = %self.spec.info.conversation_id,
@@ -189,15 +194,15 @@ impl Handler<DeliverMessage> for ConversationActor {
     type Result = ();
 
     fn handle(&mut self, DeliverMessage(message): DeliverMessage, ctx: &mut Context<Self>) {
-        match &message.originator {
-            Originator::Consumer => self.receive_consumer_message(ctx, message),
+        self.guarded(ctx, |act, ctx| match &message.originator {
+            Originator::Consumer => act.receive_consumer_message(ctx, message),
             Originator::Me => {
                 if let Some(answers) = message.answer.as_ref().and_then(|key| key.answers) {
-                    self.answered_below = self.answered_below.max(answers + 1);
+                    act.answered_below = act.answered_below.max(answers + 1);
                 }
             }
             Originator::OtherAgent(_) | Originator::System => {}
-        }
+        })
     }
 }
 
@@ -205,9 +210,11 @@ impl Handler<ConsumerTypingChanged> for ConversationActor {
     type Result = ();
 
     fn handle(&mut self, msg: ConsumerTypingChanged, ctx: &mut Context<Self>) {
-        self.consumer_active(ctx);
-        self.combiner.set_consumer_typing(msg.typing, Instant::now());
-        self.pump(ctx);
+        self.guarded(ctx, |act, ctx| {
+            act.consumer_active(ctx);
+            act.combiner.set_consumer_typing(msg.typing, Instant::now());
+            act.pump(ctx);
+        })
     }
 }
 
@@ -215,7 +222,7 @@ impl Handler<Resync> for ConversationActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Resync, ctx: &mut Context<Self>) {
-        self.request_resync(ctx);
+        self.guarded(ctx, |act, ctx| act.request_resync(ctx))
     }
 }
 
@@ -244,6 +251,36 @@ impl Handler<GetConversationSnapshot> for ConversationActor {
 }
 
 impl ConversationActor {
+    /// Runs the actor's own code with the panic flag set (see `stopped`).
+    fn guarded<R>(&mut self, ctx: &mut Context<Self>, f: impl FnOnce(&mut Self, &mut Context<Self>) -> R) -> R {
+        self.in_handler = true;
+        let result = f(self, ctx);
+        self.in_handler = false;
+        result
+    }
+
+    /// Spawns port work; its result comes back to `then` on the actor. A panic inside the work
+    /// (an adapter bug) ends the conversation as `Panicked`, so the BotActor rebuilds it.
+    fn spawn_work<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        work: impl std::future::Future<Output = T> + 'static,
+        then: impl FnOnce(&mut Self, &mut Context<Self>, T) + 'static,
+    ) {
+        ctx.spawn(CatchPanic::new(work).into_actor(self).map(move |result, act, ctx| match result {
+            Ok(value) => act.guarded(ctx, |act, ctx| then(act, ctx, value)),
+            Err(panic) => {
+                tracing::error!(
+                    bot_id = %act.settings.bot_id,
+                    conversation_id = %act.spec.info.conversation_id,
+                    panic = %panic,
+                    "conversation work panicked"
+                );
+                act.finish(ctx, ExitReason::Panicked);
+            }
+        }));
+    }
+
     fn target(&self) -> Target {
         Target {
             platform: self.platform.clone(),
@@ -325,7 +362,7 @@ impl ConversationActor {
             };
             (sdes, platform.query_messages(&dialog, from).await)
         };
-        ctx.spawn(work.into_actor(self).map(|(sdes, history), act, ctx| {
+        self.spawn_work(ctx, work, |act, ctx, (sdes, history)| {
             if sdes.is_some() {
                 act.sdes = sdes;
             }
@@ -340,7 +377,7 @@ impl ConversationActor {
                     )),
                 ),
             }
-        }));
+        });
     }
 
     fn apply_history(&mut self, ctx: &mut Context<Self>, history: Vec<DialogMessage>) {
@@ -440,26 +477,24 @@ impl ConversationActor {
             let wait = deadline.saturating_duration_since(now);
             self.flush_timer = Some(ctx.run_later(wait, |act, ctx| {
                 act.flush_timer = None;
-                act.pump(ctx);
+                act.guarded(ctx, Self::pump);
             }));
         } else if self.overflowed {
             self.read_history(ctx);
         }
     }
 
-    fn send_read_receipts(&self, ctx: &mut Context<Self>, batch: &[DialogMessage]) {
+    fn send_read_receipts(&mut self, ctx: &mut Context<Self>, batch: &[DialogMessage]) {
         let target = self.target();
         let sequences: Vec<Sequence> = batch.iter().map(|m| m.sequence).collect();
-        ctx.spawn(
-            async move {
-                for sequence in sequences {
-                    if let Err(error) = target.platform.publish_read(&target.conversation_id, &target.dialog_id, &[sequence]).await {
-                        tracing::debug!(%error, sequence, "read receipt failed");
-                    }
+        let work = async move {
+            for sequence in sequences {
+                if let Err(error) = target.platform.publish_read(&target.conversation_id, &target.dialog_id, &[sequence]).await {
+                    tracing::debug!(%error, sequence, "read receipt failed");
                 }
             }
-            .into_actor(self),
-        );
+        };
+        self.spawn_work(ctx, work, |_, _, ()| {});
     }
 
     fn call_vendor(&mut self, ctx: &mut Context<Self>, input: VendorInput, batch: Vec<DialogMessage>) {
@@ -485,7 +520,7 @@ impl ConversationActor {
         let vendor = self.vendor.clone();
         let settings = self.settings.clone();
         let work = async move { call_vendor(vendor, request, &settings.conversation.vendor_call).await };
-        ctx.spawn(work.into_actor(self).map(move |answer, act, ctx| act.on_vendor_answer(ctx, answer, answers)));
+        self.spawn_work(ctx, work, move |act, ctx, answer| act.on_vendor_answer(ctx, answer, answers));
     }
 
     fn on_vendor_answer(&mut self, ctx: &mut Context<Self>, answer: Result<BotResponse, VendorError>, answers: Option<Sequence>) {
@@ -510,7 +545,7 @@ impl ConversationActor {
         self.phase = Phase::Executing;
         let with_survey = self.settings.conversation.close_with_survey;
         let work = execute(self.target(), response, answers, with_survey);
-        ctx.spawn(work.into_actor(self).map(|outcome, act, ctx| match outcome {
+        self.spawn_work(ctx, work, |act, ctx, outcome| match outcome {
             ExecutionOutcome::Completed { ttr, error } => {
                 if ttr.is_some() {
                     act.ttr = ttr;
@@ -532,7 +567,7 @@ impl ConversationActor {
                 act.start_escalation(ctx, report, skill);
             }
             ExecutionOutcome::Disconnected => act.wait_for_session(ctx),
-        }));
+        });
     }
 
     fn start_escalation(&mut self, ctx: &mut Context<Self>, report: ErrorReport, skill: String) {
@@ -550,7 +585,7 @@ impl ConversationActor {
         let settings = self.settings.clone();
         let target = self.target();
         let work = async move { escalate(target, &settings.escalation, &skill, &settings.skill).await };
-        ctx.spawn(work.into_actor(self).map(move |outcome, act, ctx| match outcome {
+        self.spawn_work(ctx, work, move |act, ctx, outcome| match outcome {
             EscalationOutcome::Transferred { skill } => act.finish(ctx, ExitReason::Escalated { skill, report }),
             EscalationOutcome::Stayed(stayed) => {
                 tracing::error!(
@@ -565,7 +600,7 @@ impl ConversationActor {
                 act.pump(ctx);
             }
             EscalationOutcome::Disconnected => act.wait_for_session(ctx),
-        }));
+        });
     }
 
     /// The messages in flight are answered (or handed to a human, or left for good).
@@ -585,7 +620,7 @@ impl ConversationActor {
         }
         self.resync_timer = Some(ctx.run_later(RESYNC_FALLBACK, |act, ctx| {
             act.resync_timer = None;
-            act.request_resync(ctx);
+            act.guarded(ctx, Self::request_resync);
         }));
     }
 
@@ -602,7 +637,7 @@ impl ConversationActor {
             Some(warning) => inactivity.close_after - warning.before_close,
             None => inactivity.close_after,
         };
-        self.idle_timer = Some(ctx.run_later(wait, |act, ctx| act.on_idle(ctx)));
+        self.idle_timer = Some(ctx.run_later(wait, |act, ctx| act.guarded(ctx, Self::on_idle)));
     }
 
     fn on_idle(&mut self, ctx: &mut Context<Self>) {
@@ -611,11 +646,11 @@ impl ConversationActor {
         if let (Some(warning), false) = (&inactivity.warning, self.idle_warned) {
             self.idle_warned = true;
             self.publish_courtesy(ctx, &warning.message);
-            self.idle_timer = Some(ctx.run_later(warning.before_close, |act, ctx| act.on_idle(ctx)));
+            self.idle_timer = Some(ctx.run_later(warning.before_close, |act, ctx| act.guarded(ctx, Self::on_idle)));
             return;
         }
         if self.phase != Phase::Ready {
-            self.idle_timer = Some(ctx.run_later(IDLE_RECHECK, |act, ctx| act.on_idle(ctx)));
+            self.idle_timer = Some(ctx.run_later(IDLE_RECHECK, |act, ctx| act.guarded(ctx, Self::on_idle)));
             return;
         }
         self.phase = Phase::Closing;
@@ -623,33 +658,31 @@ impl ConversationActor {
         let with_survey = self.settings.conversation.close_with_survey;
         let work = async move {
             if let Some(message) = &inactivity.close_message {
-                let text = crate::model::OutboundMessage::Text(TextMessage::plain(message));
+                let text = OutboundMessage::Text(TextMessage::plain(message));
                 let _ = target.platform.publish(&target.conversation_id, &target.dialog_id, text, None).await;
             }
             target.platform.close_conversation(&target.conversation_id, with_survey).await
         };
-        ctx.spawn(work.into_actor(self).map(move |result: Result<(), PlatformError>, act, ctx| match result {
+        self.spawn_work(ctx, work, move |act, ctx, result: Result<(), PlatformError>| match result {
             Ok(()) => act.finish(ctx, ExitReason::Closed { idle: true }),
             Err(error) => {
                 tracing::warn!(conversation_id = %act.spec.info.conversation_id, %error, "closing an idle conversation failed");
                 act.phase = Phase::Ready;
                 act.idle_warned = true;
-                act.idle_timer = Some(ctx.run_later(inactivity.close_after, |act, ctx| act.on_idle(ctx)));
+                act.idle_timer = Some(ctx.run_later(inactivity.close_after, |act, ctx| act.guarded(ctx, Self::on_idle)));
                 act.pump(ctx);
             }
-        }));
+        });
     }
 
-    fn publish_courtesy(&self, ctx: &mut Context<Self>, text: &str) {
+    fn publish_courtesy(&mut self, ctx: &mut Context<Self>, text: &str) {
         let target = self.target();
-        let message = crate::model::OutboundMessage::Text(TextMessage::plain(text));
-        ctx.spawn(
-            async move {
-                if let Err(error) = target.platform.publish(&target.conversation_id, &target.dialog_id, message, None).await {
-                    tracing::warn!(%error, "inactivity warning could not be published");
-                }
+        let message = OutboundMessage::Text(TextMessage::plain(text));
+        let work = async move {
+            if let Err(error) = target.platform.publish(&target.conversation_id, &target.dialog_id, message, None).await {
+                tracing::warn!(%error, "inactivity warning could not be published");
             }
-            .into_actor(self),
-        );
+        };
+        self.spawn_work(ctx, work, |_, _, ()| {});
     }
 }

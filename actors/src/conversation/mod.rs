@@ -1,6 +1,7 @@
 //! The ConversationActor (one per dialog) and the logic it runs.
 
 pub mod actor;
+pub mod catch_panic;
 pub mod escalation;
 pub mod execute;
 pub mod history;

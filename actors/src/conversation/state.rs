@@ -80,15 +80,20 @@ impl Combiner {
         std::mem::take(&mut self.buffer)
     }
 
-    /// Puts messages back at the front (a call that could not be made), keeping order.
+    /// Puts messages back (a call that could not be made) or adds backlog read from history,
+    /// keeping order and skipping ones already waiting. What was added is due at once.
     pub fn restore(&mut self, messages: Vec<DialogMessage>, now: Instant) {
+        let mut added = false;
         for message in messages {
             if !self.contains(message.sequence) {
                 let at = self.buffer.partition_point(|m| m.sequence < message.sequence);
                 self.buffer.insert(at, message);
+                added = true;
             }
         }
-        self.make_due(now);
+        if added {
+            self.make_due(now);
+        }
     }
 
     /// Drops waiting messages below `sequence` (history shows them answered).

@@ -1,0 +1,67 @@
+//! Inactivity: a warning, then the close, so bots do not fill up to their hard limit.
+
+use std::time::Duration;
+
+use botvisor_actors::settings::{BotSettings, InactivitySettings, InactivityWarning};
+use botvisor_actors::testkit::{run_paused, advance, settle, FakeVendor};
+
+use crate::harness::{settings, Harness, MS};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn idle_settings() -> BotSettings {
+    let mut s = settings();
+    s.conversation.inactivity = Some(InactivitySettings {
+        close_after: 10 * MINUTE,
+        warning: Some(InactivityWarning { before_close: 2 * MINUTE, message: "Are you still there?".into() }),
+        close_message: Some("Closing this chat, write again any time.".into()),
+    });
+    s
+}
+
+#[test]
+fn an_idle_conversation_is_warned_then_closed() {
+    run_paused(async {
+        let h = Harness::start(idle_settings(), FakeVendor::echo()).await;
+        h.open("c1").await;
+        h.platform.consumer_says("c1", "hi");
+        settle().await;
+        advance(8 * MINUTE - MS).await;
+        assert_eq!(h.platform.consumer_transcript("c1"), ["consumer: hi", "bot: echo: hi"]);
+        advance(2 * MS).await;
+        assert_eq!(h.platform.consumer_transcript("c1").last().unwrap(), "bot: Are you still there?");
+        advance(2 * MINUTE - 2 * MS).await;
+        assert_eq!(h.platform.closed("c1"), None);
+        advance(2 * MS).await;
+        assert_eq!(h.platform.closed("c1"), Some(true));
+        assert_eq!(h.platform.consumer_transcript("c1").last().unwrap(), "bot: Closing this chat, write again any time.");
+        let status = h.status().await;
+        assert_eq!((status.stats.closed, status.open_conversations), (1, 0));
+    });
+}
+
+#[test]
+fn consumer_activity_restarts_the_inactivity_clock() {
+    run_paused(async {
+        let h = Harness::start(idle_settings(), FakeVendor::echo()).await;
+        h.open("c1").await;
+        advance(7 * MINUTE).await;
+        h.platform.consumer_says("c1", "still here");
+        settle().await;
+        advance(8 * MINUTE - MS).await;
+        assert!(!h.platform.consumer_transcript("c1").contains(&"bot: Are you still there?".to_owned()));
+        advance(2 * MS).await;
+        assert!(h.platform.consumer_transcript("c1").contains(&"bot: Are you still there?".to_owned()));
+    });
+}
+
+#[test]
+fn inactivity_close_is_off_by_default() {
+    run_paused(async {
+        let h = Harness::start(settings(), FakeVendor::echo()).await;
+        h.open("c1").await;
+        advance(Duration::from_secs(90 * 24 * 3600)).await;
+        assert_eq!(h.platform.closed("c1"), None);
+        assert_eq!(h.status().await.open_conversations, 1);
+    });
+}

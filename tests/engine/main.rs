@@ -1,0 +1,14 @@
+//! Behaviour tests of the engine core through the in-process fakes, in paused time. Each
+//! asserts what a user would notice: the consumer's transcript, the skill a conversation lands
+//! on, the TTR, the bot's state.
+
+mod harness;
+
+mod answers;
+mod combining;
+mod escalation;
+mod idle;
+mod lifecycle;
+mod load;
+mod resume;
+mod supervision;
