@@ -60,6 +60,9 @@ struct FakePlatformState {
     ttr_of: HashMap<ConversationId, Ttr>,
     closed: HashMap<ConversationId, bool>,
     clock_ms: i64,
+    on_publish: Option<Rc<dyn Fn(&ConversationId, &OutboundMessage)>>,
+    /// Whether `calls` is kept (long demo runs turn it off).
+    forget_calls: bool,
 }
 
 /// The fake messaging platform, seen from one bot. Cheap to clone (shared state).
@@ -76,6 +79,11 @@ impl FakePlatform {
     /// Where events for the bot go (its `Recipient<PlatformEvent>`).
     pub fn attach(&self, bot: Recipient<PlatformEvent>) {
         self.state.borrow_mut().bot = Some(bot);
+    }
+
+    /// Calls `observer` for every message the bot publishes (demo logging, benches).
+    pub fn on_publish(&self, observer: impl Fn(&ConversationId, &OutboundMessage) + 'static) {
+        self.state.borrow_mut().on_publish = Some(Rc::new(observer));
     }
 
     /// Only these skills exist; a transfer to another one fails with `UnknownSkill`.
@@ -285,9 +293,28 @@ impl FakePlatform {
         })
     }
 
+    /// Stops keeping the call log (a long-running demo would grow it forever).
+    pub fn forget_calls(&self) {
+        let mut state = self.state.borrow_mut();
+        state.forget_calls = true;
+        state.calls = Vec::new();
+    }
+
+    /// Drops a finished conversation's history and records.
+    pub fn forget_conversation(&self, conversation: &str) {
+        let mut state = self.state.borrow_mut();
+        let id = ConversationId::new(conversation);
+        state.dialogs.remove(&DialogId::new(conversation));
+        state.skill_of.remove(&id);
+        state.ttr_of.remove(&id);
+        state.closed.remove(&id);
+    }
+
     fn record(&self, call: PlatformCall) -> Result<(), PlatformError> {
         let mut state = self.state.borrow_mut();
-        state.calls.push(call);
+        if !state.forget_calls {
+            state.calls.push(call);
+        }
         if state.connected {
             Ok(())
         } else {
@@ -302,7 +329,9 @@ fn ready<T: 'static>(value: Result<T, PlatformError>) -> PlatformResult<T> {
 
 impl PlatformPort for FakePlatform {
     fn start_session(&self) -> PlatformResult<()> {
-        self.state.borrow_mut().calls.push(PlatformCall::StartSession);
+        if !self.state.borrow().forget_calls {
+            self.state.borrow_mut().calls.push(PlatformCall::StartSession);
+        }
         if self.state.borrow().refuse_sessions {
             return ready(Err(PlatformError::Rejected { status: 503, message: "login service unavailable".into() }));
         }
@@ -340,6 +369,10 @@ impl PlatformPort for FakePlatform {
         let call = PlatformCall::Publish { conversation: conversation.clone(), message: message.clone(), answer: answer.clone() };
         if let Err(error) = self.record(call) {
             return ready(Err(error));
+        }
+        let observer = self.state.borrow().on_publish.clone();
+        if let Some(observer) = observer {
+            observer(conversation, &message);
         }
         let (content, audience) = match message {
             OutboundMessage::Text(text) => (MessageContent::Text(text.text), text.audience),

@@ -242,7 +242,7 @@ impl Handler<ConversationExited> for BotActor {
             Some(slot) if slot.generation == generation => {}
             _ => return,
         }
-        tracing::info!(bot_id = %self.settings.bot_id, %conversation_id, reason = reason.as_str(), "conversation exited");
+        tracing::info!(bot_id = %self.settings.bot_id, %conversation_id, reason = reason.as_str(), "conversation ended");
         if let ExitReason::Escalated { report, .. } | ExitReason::Failed(report) = &reason {
             self.record_conversation_error(&conversation_id, report.clone());
         }

@@ -166,11 +166,11 @@ impl Actor for ConversationActor {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         // A panic in a handler or timer: actix still stops the actor, with the flag left set.
         let reason = if self.in_handler { ExitReason::Panicked } else { self.exit.take().unwrap_or(ExitReason::Removed) };
-        tracing::info!(
+        tracing::debug!(
             bot_id = %self.settings.bot_id,
             conversation_id = %self.spec.info.conversation_id,
             reason = reason.as_str(),
-            "conversation ended"
+            "conversation actor stopped"
         );
         self.tell_parent(reason);
     }

@@ -17,8 +17,8 @@ pub enum EscalationOutcome {
     Disconnected,
 }
 
-/// Escalates to `skill` (the escalation skill, or the overflow skill under load):
-/// 1. "transfer message to customer", 2. the private "transfer message to agent", 3. the
+/// Escalates to `skill` (the escalation skill, or the overflow skill under load): first the
+/// "transfer message to customer", then the private "transfer message to agent", then the
 /// transfer; on failure the "transfer failure message" once, then up to `max_retries` more
 /// transfers `retry_interval` apart. When `skill` is the bot's own skill nothing is transferred
 /// (it would loop): the consumer gets the failure message and the bot stays.
