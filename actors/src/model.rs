@@ -163,8 +163,8 @@ pub struct DialogMessage {
     pub server_timestamp: i64,
     /// For this bot's own messages: the answer key it attached, read back from the metadata.
     pub answer: Option<AnswerKey>,
-    /// The raw event as received; it travels to the vendor as `lpEvent`.
-    pub raw: Value,
+    /// The raw event as received; it travels to the vendor as `lpEvent` (shared, not copied).
+    pub raw: Arc<Value>,
 }
 
 /// The key attached to every bot message so that, read back from history, it tells which
@@ -245,7 +245,7 @@ pub struct ConversationInfo {
     pub consumer_id: String,
     pub participants: Vec<Participant>,
     /// The platform's conversation context (campaign, engagement, visitor…), passed to vendors.
-    pub context: Value,
+    pub context: Arc<Value>,
 }
 
 impl ConversationInfo {
@@ -418,7 +418,7 @@ mod tests {
                 role: ParticipantRole::AssignedAgent,
                 state: ParticipantState::Suggested,
             }],
-            context: Value::Null,
+            context: Arc::new(Value::Null),
         };
         assert_eq!(info.assignment_of("acc.bot"), Some(ParticipantState::Suggested));
         assert_eq!(info.assignment_of("acc.other"), None);

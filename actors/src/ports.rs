@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix::Message;
 use serde_json::Value;
@@ -96,9 +97,9 @@ pub struct ConversationContext {
     pub skill_id: String,
     pub consumer_id: String,
     /// The platform's conversation context (campaign, engagement, visitor).
-    pub context: Value,
+    pub context: Arc<Value>,
     /// Engagement attributes (`lpSdes`), fetched once at start when enabled.
-    pub sdes: Option<Value>,
+    pub sdes: Option<Arc<Value>>,
     /// Whether this is the first vendor call of the conversation (Custom Endpoint creates the
     /// conversation on its side first).
     pub first_call: bool,
@@ -125,13 +126,13 @@ pub enum VendorInput {
         /// The consumer sequences this input covers, ascending.
         sequences: Vec<Sequence>,
         /// The raw event of the last message (`lpEvent`).
-        lp_event: Value,
+        lp_event: Arc<Value>,
     },
     /// The welcome (START) event: the bot greets first.
     Welcome {
         /// The last thing the consumer said, when the conversation was transferred in.
         last_consumer_message: Option<String>,
-        lp_event: Value,
+        lp_event: Arc<Value>,
     },
 }
 

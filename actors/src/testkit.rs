@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Recipient;
@@ -146,7 +147,7 @@ impl FakePlatform {
                 Participant { id: format!("consumer-{conversation}"), role: ParticipantRole::Consumer, state: ParticipantState::Active },
                 Participant { id: FAKE_AGENT_ID.into(), role: ParticipantRole::AssignedAgent, state: bot_state },
             ],
-            context: json!({"type": "MESSAGING", "skillId": "bots"}),
+            context: Arc::new(json!({"type": "MESSAGING", "skillId": "bots"})),
         }
     }
 
@@ -180,16 +181,23 @@ impl FakePlatform {
     /// Adds a message to the dialog's history without telling the bot (as if it arrived while
     /// the bot was disconnected). Returns its sequence.
     pub fn append(&self, conversation: &str, originator: Originator, content: MessageContent) -> Sequence {
-        self.append_message(conversation, originator, content, None).sequence
+        self.append_message(conversation, originator, content, None, MessageAudience::All).sequence
     }
 
-    fn append_message(&self, conversation: &str, originator: Originator, content: MessageContent, answer: Option<AnswerKey>) -> DialogMessage {
+    fn append_message(
+        &self,
+        conversation: &str,
+        originator: Originator,
+        content: MessageContent,
+        answer: Option<AnswerKey>,
+        audience: MessageAudience,
+    ) -> DialogMessage {
         let mut state = self.state.borrow_mut();
         state.clock_ms += 1;
         let timestamp = state.clock_ms;
         let dialog = state.dialogs.entry(DialogId::new(conversation)).or_default();
         let sequence = dialog.len() as Sequence;
-        let raw = json!({
+        let mut raw = json!({
             "sequence": sequence,
             "dialogId": conversation,
             "serverTimestamp": timestamp,
@@ -200,6 +208,9 @@ impl FakePlatform {
                 MessageContent::Other(value) => value.clone(),
             },
         });
+        if audience == MessageAudience::AgentsAndManagers {
+            raw["messageAudience"] = json!("AGENTS_AND_MANAGERS");
+        }
         let message = DialogMessage {
             dialog_id: conversation.into(),
             sequence,
@@ -207,7 +218,7 @@ impl FakePlatform {
             content,
             server_timestamp: timestamp,
             answer,
-            raw,
+            raw: Arc::new(raw),
         };
         dialog.push(message.clone());
         message
@@ -219,7 +230,7 @@ impl FakePlatform {
     }
 
     pub fn consumer_sends(&self, conversation: &str, content: MessageContent) -> Sequence {
-        let message = self.append_message(conversation, Originator::Consumer, content, None);
+        let message = self.append_message(conversation, Originator::Consumer, content, None, MessageAudience::All);
         let sequence = message.sequence;
         if self.is_connected() {
             self.send(PlatformEvent::Message { conversation_id: conversation.into(), message });
@@ -378,14 +389,7 @@ impl PlatformPort for FakePlatform {
             OutboundMessage::Text(text) => (MessageContent::Text(text.text), text.audience),
             OutboundMessage::StructuredContent(sc) => (MessageContent::Other(sc.content), MessageAudience::All),
         };
-        let mut published = self.append_message(conversation.as_str(), Originator::Me, content, answer);
-        if audience == MessageAudience::AgentsAndManagers {
-            let mut state = self.state.borrow_mut();
-            let dialog = state.dialogs.get_mut(&DialogId::new(conversation.as_str())).expect("dialog exists");
-            let last = dialog.last_mut().expect("message was appended");
-            last.raw["messageAudience"] = json!("AGENTS_AND_MANAGERS");
-            published.raw = last.raw.clone();
-        }
+        let published = self.append_message(conversation.as_str(), Originator::Me, content, answer, audience);
         ready(Ok(published.sequence))
     }
 

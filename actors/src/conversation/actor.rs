@@ -7,6 +7,7 @@
 //! ports.
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -95,7 +96,7 @@ pub struct ConversationActor {
     overflowed: bool,
     history_read: bool,
     resync_pending: bool,
-    sdes: Option<Value>,
+    sdes: Option<Arc<Value>>,
     flush_timer: Option<SpawnHandle>,
     idle_timer: Option<SpawnHandle>,
     resync_timer: Option<SpawnHandle>,
@@ -351,7 +352,7 @@ impl ConversationActor {
         let work = async move {
             let sdes = if fetch_sdes {
                 match platform.engagement_attributes(&consumer_id).await {
-                    Ok(sdes) => Some(sdes),
+                    Ok(sdes) => Some(Arc::new(sdes)),
                     Err(error) => {
                         tracing::warn!(%error, "engagement attributes could not be read; going on without them");
                         None
@@ -418,12 +419,12 @@ impl ConversationActor {
             let last = analysis.last_consumer_text.as_ref().filter(|_| analysis.transferred_in);
             let last_text = last.and_then(|m| m.content.text()).map(str::to_owned);
             return Some(VendorInput::Welcome {
-                lp_event: json!({
+                lp_event: Arc::new(json!({
                     "conversationId": info.conversation_id,
                     "dialogId": info.main_dialog_id,
                     "lastConsumerMessage": last_text,
                     "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "welcome"},
-                }),
+                })),
                 last_consumer_message: last_text,
             });
         }
