@@ -55,6 +55,8 @@ pub enum ErrorCode {
     SessionKicked,
     /// The vendor's health check reports it not online.
     VendorNotOnline,
+    /// The bot was stopped while it was starting.
+    StartCancelled,
 }
 
 impl ErrorCode {
@@ -85,6 +87,7 @@ impl ErrorCode {
             ErrorCode::SessionLost => "botvisor.session.lost",
             ErrorCode::SessionKicked => "botvisor.session.kicked",
             ErrorCode::VendorNotOnline => "botvisor.vendor.not-online",
+            ErrorCode::StartCancelled => "botvisor.bot.start-cancelled",
         }
     }
 }

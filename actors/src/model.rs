@@ -138,6 +138,9 @@ pub enum MessageContent {
         file_type: String,
         caption: Option<String>,
     },
+    /// An AcceptStatusEvent (ACCEPT, READ, …) for the listed sequences. The bot's own READ
+    /// receipts mark consumer messages as handled in history.
+    AcceptStatus { status: String, sequences: Vec<Sequence> },
     /// Structured content or anything else the core does not interpret.
     Other(Value),
 }

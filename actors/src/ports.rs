@@ -59,6 +59,10 @@ pub trait PlatformPort: 'static {
 }
 
 /// What the platform tells a bot.
+///
+/// Adapters deliver these with `try_send` to the BotActor's bounded mailbox. A full mailbox
+/// means the bot is overloaded; nothing is lost as long as the adapter treats the dialogs
+/// concerned as needing a history read (their messages are all in the platform's history).
 #[derive(Debug, Clone, PartialEq, Message)]
 #[rtype(result = "()")]
 pub enum PlatformEvent {
@@ -76,6 +80,9 @@ pub enum PlatformEvent {
     ConversationUpdated(ConversationInfo),
     /// The conversation closed or the bot is no longer in it.
     ConversationRemoved { conversation_id: ConversationId },
+    /// Every conversation the bot is in, as the platform lists it after a (re)subscription;
+    /// the bot lets go of any other it still holds (closed while it was disconnected).
+    OpenConversations { conversation_ids: Vec<ConversationId> },
     /// A messaging event in a dialog: the consumer's, the bot's own echo, another agent's.
     Message { conversation_id: ConversationId, message: DialogMessage },
     ConsumerTyping { conversation_id: ConversationId, typing: bool },

@@ -205,6 +205,7 @@ impl FakePlatform {
                 MessageContent::Text(text) => json!({"type": "ContentEvent", "contentType": "text/plain", "message": text}),
                 MessageContent::RichContent(content) => json!({"type": "RichContentEvent", "content": content}),
                 MessageContent::File { relative_path, file_type, caption } => json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"relativePath": relative_path, "fileType": file_type, "caption": caption}}),
+                MessageContent::AcceptStatus { status, sequences } => json!({"type": "AcceptStatusEvent", "status": status, "sequenceList": sequences}),
                 MessageContent::Other(value) => value.clone(),
             },
         });
@@ -257,12 +258,13 @@ impl FakePlatform {
         self.transcript(conversation).into_iter().filter(|line| !line.starts_with("bot (private)")).collect()
     }
 
-    /// The whole dialog, private messages included (`bot (private): …`).
+    /// The whole dialog, private messages included (`bot (private): …`); receipts left out.
     pub fn transcript(&self, conversation: &str) -> Vec<String> {
         let state = self.state.borrow();
         let Some(dialog) = state.dialogs.get(&DialogId::new(conversation)) else { return Vec::new() };
         dialog
             .iter()
+            .filter(|m| !matches!(m.content, MessageContent::AcceptStatus { .. }))
             .map(|m| {
                 let who = match (&m.originator, &m.raw["messageAudience"]) {
                     (Originator::Consumer, _) => "consumer".to_owned(),
@@ -275,6 +277,7 @@ impl FakePlatform {
                     MessageContent::Text(text) => text.clone(),
                     MessageContent::RichContent(_) => "[rich content]".to_owned(),
                     MessageContent::File { .. } => "[file]".to_owned(),
+                    MessageContent::AcceptStatus { .. } => unreachable!("receipts are filtered out above"),
                     MessageContent::Other(_) => "[structured content]".to_owned(),
                 };
                 format!("{who}: {what}")
@@ -398,7 +401,13 @@ impl PlatformPort for FakePlatform {
     }
 
     fn publish_read(&self, conversation: &ConversationId, _dialog: &DialogId, sequences: &[Sequence]) -> PlatformResult<()> {
-        ready(self.record(PlatformCall::Read { conversation: conversation.clone(), sequences: sequences.to_vec() }))
+        let result = self.record(PlatformCall::Read { conversation: conversation.clone(), sequences: sequences.to_vec() });
+        if result.is_ok() {
+            // Receipts are dialog events with their own sequence, like on the real platform.
+            let receipt = MessageContent::AcceptStatus { status: "READ".into(), sequences: sequences.to_vec() };
+            self.append_message(conversation.as_str(), Originator::Me, receipt, None, MessageAudience::All);
+        }
+        ready(result)
     }
 
     fn transfer_to_skill(&self, conversation: &ConversationId, skill: &str) -> PlatformResult<()> {

@@ -2,7 +2,7 @@
 //! its LoadActor, and supervises one ConversationActor per conversation — rebuilding failed or
 //! panicked ones from its factory, and resuming every conversation after a reconnect.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -25,6 +25,11 @@ use crate::settings::BotSettings;
 const BOT_MAILBOX: usize = 4096;
 /// Rings waiting for their accept delay, at most.
 const MAX_PENDING_RINGS: usize = 1024;
+/// A conversation the bot ended (closed, transferred, escalated) is not taken back for this
+/// long: a platform update sent before the platform saw the ending must not revive it.
+const TOMBSTONE_TTL: Duration = Duration::from_secs(10);
+/// Tombstones kept, at most.
+const MAX_TOMBSTONES: usize = 4096;
 /// Conversation errors kept for the status, at most.
 const MAX_CONVERSATION_ERRORS: usize = 100;
 /// A conversation whose mailbox was full re-reads its history after this long.
@@ -36,6 +41,10 @@ struct Slot {
     /// The incarnation of the conversation's actor; a notice from another one is stale.
     generation: u64,
     run: SlotRun,
+    /// The actor was told to stop (the bot left the conversation).
+    removing: bool,
+    /// Assigned again while `removing`: rebuilt when the old actor's exit arrives.
+    reassigned: Option<ConversationInfo>,
 }
 
 enum SlotRun {
@@ -56,7 +65,17 @@ pub struct BotActor {
     /// The bot's agent id as the platform names it in participants; known once connected.
     agent_id: Option<String>,
     conversations: HashMap<ConversationId, Slot>,
+    /// Conversations the bot ended itself, and when (see `TOMBSTONE_TTL`).
+    ended: HashMap<ConversationId, Instant>,
     rings: HashMap<RingId, SpawnHandle>,
+    /// Rings whose accept wait is over and whose LoadActor decision is pending.
+    deciding_rings: HashSet<RingId>,
+    /// Set while a StartBot waits for the vendor's health; cleared by StopBot.
+    starting: bool,
+    /// The availability the load asks for, the one last published, and whether one is in flight.
+    availability_wanted: Availability,
+    availability_sent: Option<Availability>,
+    availability_in_flight: bool,
     /// Recent rebuild times per conversation, for the restart cap.
     restarts: HashMap<ConversationId, VecDeque<Instant>>,
     next_generation: u64,
@@ -83,7 +102,13 @@ impl BotActor {
             lifecycle: Lifecycle::new(Instant::now()),
             agent_id: None,
             conversations: HashMap::new(),
+            ended: HashMap::new(),
             rings: HashMap::new(),
+            deciding_rings: HashSet::new(),
+            starting: false,
+            availability_wanted: Availability::Online,
+            availability_sent: None,
+            availability_in_flight: false,
             restarts: HashMap::new(),
             next_generation: 0,
             service_retry: None,
@@ -112,13 +137,17 @@ impl Handler<StartBot> for BotActor {
     type Result = ResponseActFuture<Self, Result<(), ErrorReport>>;
 
     fn handle(&mut self, _msg: StartBot, _ctx: &mut Context<Self>) -> Self::Result {
-        if self.lifecycle.is_running() {
+        if self.lifecycle.is_running() || self.starting {
             return Box::pin(fut::ready(Ok(())));
         }
+        self.starting = true;
         let vendor = self.vendor.clone();
         let timeout = self.settings.conversation.vendor_call.timeout;
         let check = async move { tokio::time::timeout(timeout, vendor.health()).await };
         Box::pin(check.into_actor(self).map(|health, act, ctx| {
+            if !std::mem::take(&mut act.starting) {
+                return Err(ErrorReport::new(ErrorCode::StartCancelled, "the bot was stopped while it was starting"));
+            }
             let refusal = match health {
                 Ok(Ok(VendorHealth::Online)) => None,
                 Ok(Ok(VendorHealth::NotOnline { state })) => Some(format!("the vendor reports state {state:?}, not online; the bot starts once the vendor is online")),
@@ -144,14 +173,11 @@ impl Handler<StopBot> for BotActor {
     type Result = ();
 
     fn handle(&mut self, _msg: StopBot, ctx: &mut Context<Self>) {
+        self.starting = false;
         let change = self.lifecycle.stop(Instant::now());
         self.log_transition(change);
         self.cancel_timers(ctx);
-        for slot in self.conversations.values() {
-            if let SlotRun::Running(addr) = &slot.run {
-                addr.do_send(ConversationRemoved);
-            }
-        }
+        self.let_go_of_conversations(ctx);
         let platform = self.platform.clone();
         ctx.spawn(
             async move {
@@ -204,17 +230,28 @@ impl Handler<PlatformEvent> for BotActor {
                 let change = self.lifecycle.kicked(Instant::now());
                 self.log_transition(change);
                 self.cancel_timers(ctx);
+                // Offline processes nothing: the conversations stay open on the platform.
+                self.let_go_of_conversations(ctx);
             }
             PlatformEvent::RingOffered { ring, conversation_id, .. } => self.on_ring(ctx, ring, conversation_id),
             PlatformEvent::RingWithdrawn { ring } => {
                 if let Some(handle) = self.rings.remove(&ring) {
                     ctx.cancel_future(handle);
                 }
+                self.deciding_rings.remove(&ring);
             }
             PlatformEvent::ConversationAssigned(info) | PlatformEvent::ConversationUpdated(info) => {
                 self.on_conversation_info(ctx, info)
             }
             PlatformEvent::ConversationRemoved { conversation_id } => self.remove_conversation(ctx, &conversation_id),
+            PlatformEvent::OpenConversations { conversation_ids } => {
+                let open: HashSet<ConversationId> = conversation_ids.into_iter().collect();
+                let gone: Vec<ConversationId> = self.conversations.keys().filter(|id| !open.contains(*id)).cloned().collect();
+                for conversation_id in gone {
+                    tracing::info!(bot_id = %self.settings.bot_id, %conversation_id, "conversation no longer open on the platform");
+                    self.remove_conversation(ctx, &conversation_id);
+                }
+            }
             PlatformEvent::Message { conversation_id, message } => {
                 if let Some(Slot { run: SlotRun::Running(addr), .. }) = self.conversations.get(&conversation_id) {
                     if addr.try_send(DeliverMessage(message)).is_err() {
@@ -238,10 +275,10 @@ impl Handler<ConversationExited> for BotActor {
 
     fn handle(&mut self, msg: ConversationExited, ctx: &mut Context<Self>) {
         let ConversationExited { conversation_id, generation, reason } = msg;
-        match self.conversations.get(&conversation_id) {
-            Some(slot) if slot.generation == generation => {}
+        let (removing, reassigned) = match self.conversations.get_mut(&conversation_id) {
+            Some(slot) if slot.generation == generation => (slot.removing, slot.reassigned.take()),
             _ => return,
-        }
+        };
         tracing::info!(bot_id = %self.settings.bot_id, %conversation_id, reason = reason.as_str(), "conversation ended");
         if let ExitReason::Escalated { report, .. } | ExitReason::Failed(report) = &reason {
             self.record_conversation_error(&conversation_id, report.clone());
@@ -254,10 +291,23 @@ impl Handler<ConversationExited> for BotActor {
             ExitReason::Failed(_) => self.stats.failed += 1,
             ExitReason::Panicked => self.stats.panicked += 1,
         }
+        if let Some(info) = reassigned {
+            // Removed and assigned again meanwhile: a fresh actor resumes from history.
+            let generation = self.next_generation();
+            if let Some(slot) = self.conversations.get_mut(&conversation_id) {
+                *slot = Slot { info, generation, run: SlotRun::Admitting, removing: false, reassigned: None };
+            }
+            self.start_conversation(ctx, &conversation_id, StartMode::Resume);
+            return;
+        }
         match reason {
-            ExitReason::Closed { .. } | ExitReason::Transferred { .. } | ExitReason::Escalated { .. } | ExitReason::Removed => {
+            ExitReason::Closed { .. } | ExitReason::Transferred { .. } | ExitReason::Escalated { .. } => {
+                self.remember_ended(&conversation_id);
                 self.forget(ctx, &conversation_id)
             }
+            ExitReason::Removed => self.forget(ctx, &conversation_id),
+            // The bot let go of it meanwhile: nothing to rebuild.
+            ExitReason::Failed(_) | ExitReason::Panicked if removing => self.forget(ctx, &conversation_id),
             ExitReason::Failed(_) | ExitReason::Panicked => self.schedule_rebuild(ctx, conversation_id),
         }
     }
@@ -290,6 +340,26 @@ impl BotActor {
         }
         for (_, handle) in self.rings.drain() {
             ctx.cancel_future(handle);
+        }
+        self.deciding_rings.clear();
+    }
+
+    /// Stopped or kicked: every conversation actor stops (the conversations stay open on the
+    /// platform and are taken again when the bot starts).
+    fn let_go_of_conversations(&mut self, ctx: &mut Context<Self>) {
+        let ids: Vec<ConversationId> = self.conversations.keys().cloned().collect();
+        for conversation_id in ids {
+            self.remove_conversation(ctx, &conversation_id);
+        }
+    }
+
+    fn remember_ended(&mut self, conversation_id: &ConversationId) {
+        let now = Instant::now();
+        if self.ended.len() >= MAX_TOMBSTONES {
+            self.ended.retain(|_, at| now.duration_since(*at) < TOMBSTONE_TTL);
+        }
+        if self.ended.len() < MAX_TOMBSTONES {
+            self.ended.insert(conversation_id.clone(), now);
         }
     }
 
@@ -354,18 +424,13 @@ impl BotActor {
         if let Some(handle) = self.service_retry.take() {
             ctx.cancel_future(handle);
         }
-        // Publish the availability the load asks for.
-        let platform = self.platform.clone();
+        // Publish the availability the load asks for (a new session starts without one).
+        self.availability_sent = None;
         let availability = self.load.send(GetLoadAvailability);
-        ctx.spawn(
-            async move {
-                let availability = availability.await.unwrap_or(Availability::Online);
-                if let Err(error) = platform.set_availability(availability).await {
-                    tracing::warn!(%error, "setting the agent's availability failed");
-                }
-            }
-            .into_actor(self),
-        );
+        ctx.spawn(availability.into_actor(self).map(|availability, act, ctx| {
+            act.availability_wanted = availability.unwrap_or(Availability::Online);
+            act.sync_availability(ctx);
+        }));
         // Resume: every conversation re-reads its history and answers what is unanswered.
         let mut rebuild = Vec::new();
         for (conversation_id, slot) in &self.conversations {
@@ -394,9 +459,11 @@ impl BotActor {
         tracing::warn!(bot_id = %self.settings.bot_id, code = error.code.as_str(), message = %error.message, "platform session lost");
         let change = self.lifecycle.session_lost(error, Instant::now());
         self.log_transition(change);
+        self.availability_sent = None;
         for (_, handle) in self.rings.drain() {
             ctx.cancel_future(handle);
         }
+        self.deciding_rings.clear();
         if self.service_retry.is_none() {
             let every = self.settings.lifecycle.service_retry_interval;
             self.service_retry = Some(ctx.run_interval(every, |act, ctx| {
@@ -422,9 +489,13 @@ impl BotActor {
             if !act.lifecycle.state().takes_conversations() {
                 return;
             }
+            act.deciding_rings.insert(ring_id.clone());
             let decision = act.load.send(DecideRing);
             ctx.spawn(decision.into_actor(act).map(move |decision, act, ctx| {
-                act.answer_ring(ctx, ring_id, decision.unwrap_or(RingDecision::Reject));
+                // Withdrawn (or the session lost) while the LoadActor was deciding: leave it.
+                if act.deciding_rings.remove(&ring_id) {
+                    act.answer_ring(ctx, ring_id, decision.unwrap_or(RingDecision::Reject));
+                }
             }));
         });
         self.rings.insert(ring, handle);
@@ -461,12 +532,26 @@ impl BotActor {
 
     /// A conversation is assigned to the bot: admit it (once) through the LoadActor.
     fn admit(&mut self, ctx: &mut Context<Self>, info: ConversationInfo) {
-        if self.conversations.contains_key(&info.conversation_id) || !self.lifecycle.is_running() {
+        if !self.lifecycle.is_running() {
             return;
+        }
+        if let Some(slot) = self.conversations.get_mut(&info.conversation_id) {
+            if slot.removing {
+                slot.reassigned = Some(info);
+            }
+            return;
+        }
+        if let Some(at) = self.ended.get(&info.conversation_id) {
+            if Instant::now().duration_since(*at) < TOMBSTONE_TTL {
+                tracing::debug!(conversation_id = %info.conversation_id, "ignoring an update about a conversation the bot just ended");
+                return;
+            }
+            self.ended.remove(&info.conversation_id);
         }
         let conversation_id = info.conversation_id.clone();
         let generation = self.next_generation();
-        self.conversations.insert(conversation_id.clone(), Slot { info, generation, run: SlotRun::Admitting });
+        self.conversations
+            .insert(conversation_id.clone(), Slot { info, generation, run: SlotRun::Admitting, removing: false, reassigned: None });
         let admission = self.load.send(AdmitConversation { conversation_id: conversation_id.clone() });
         ctx.spawn(admission.into_actor(self).map(move |reply, act, ctx| {
             let still_admitting = matches!(
@@ -480,6 +565,10 @@ impl BotActor {
                 act.conversations.remove(&conversation_id);
                 return;
             };
+            if !act.lifecycle.is_running() {
+                act.forget(ctx, &conversation_id); // stopped while the LoadActor decided
+                return;
+            }
             if let Some(availability) = reply.availability {
                 act.publish_availability(ctx, availability);
             }
@@ -508,25 +597,45 @@ impl BotActor {
 
     fn publish_availability(&mut self, ctx: &mut Context<Self>, availability: Availability) {
         tracing::info!(bot_id = %self.settings.bot_id, ?availability, "load changes the bot's availability");
-        if self.lifecycle.session() != SessionStatus::Connected {
+        self.availability_wanted = availability;
+        self.sync_availability(ctx);
+    }
+
+    /// Publishes the wanted availability, one request at a time, so they land in order.
+    fn sync_availability(&mut self, ctx: &mut Context<Self>) {
+        if self.availability_in_flight
+            || self.lifecycle.session() != SessionStatus::Connected
+            || self.availability_sent == Some(self.availability_wanted)
+        {
             return;
         }
+        self.availability_in_flight = true;
+        let availability = self.availability_wanted;
         let platform = self.platform.clone();
-        ctx.spawn(
-            async move {
-                if let Err(error) = platform.set_availability(availability).await {
-                    tracing::warn!(%error, "setting the agent's availability failed");
+        let work = async move { platform.set_availability(availability).await };
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            act.availability_in_flight = false;
+            match result {
+                Ok(()) => {
+                    act.availability_sent = Some(availability);
+                    act.sync_availability(ctx);
                 }
+                Err(error) => tracing::warn!(%error, "setting the agent's availability failed"),
             }
-            .into_actor(self),
-        );
+        }));
     }
 
     fn remove_conversation(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId) {
-        let Some(slot) = self.conversations.get(conversation_id) else { return };
+        let Some(slot) = self.conversations.get_mut(conversation_id) else { return };
         match &slot.run {
             // The actor says goodbye with `Removed`; the slot goes then.
-            SlotRun::Running(addr) => addr.do_send(ConversationRemoved),
+            SlotRun::Running(addr) => {
+                if !slot.removing {
+                    slot.removing = true;
+                    slot.reassigned = None;
+                    addr.do_send(ConversationRemoved);
+                }
+            }
             SlotRun::Admitting | SlotRun::AwaitingRebuild(_) => self.forget(ctx, conversation_id),
         }
     }

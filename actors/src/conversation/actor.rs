@@ -13,9 +13,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde_json::{json, Value};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::conversation::catch_panic::CatchPanic;
-use crate::conversation::escalation::{escalate, EscalationOutcome};
+use crate::conversation::escalation::{escalate, EscalationOutcome, EscalationRequest};
 use crate::conversation::execute::{execute, ExecutionOutcome, Target};
 use crate::conversation::history::{analyse, HistoryAnalysis};
 use crate::conversation::input::{map_batch, MappedInput};
@@ -26,7 +27,7 @@ use crate::conversation::messages::{
 use crate::conversation::state::Combiner;
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
-use crate::model::{BotResponse, ConversationInfo, DialogMessage, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
+use crate::model::{BotAction, BotResponse, ConversationInfo, DialogMessage, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
 use crate::ports::{ConversationContext, InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest};
 use crate::settings::BotSettings;
 
@@ -92,8 +93,18 @@ pub struct ConversationActor {
     in_flight: Vec<DialogMessage>,
     /// A welcome event or a transfer-in utterance to send before any waiting message.
     pending_input: Option<VendorInput>,
-    /// Consumer messages were left in the platform's history because the buffer was full.
+    /// An escalation the session dropped in the middle of; redone once history is read again.
+    pending_escalation: Option<(ErrorReport, EscalationRequest)>,
+    /// An answer's action the session dropped before; performed once history is read again.
+    pending_action: Option<BotAction>,
+    /// Consumer messages were left in the platform's history because the buffer was full; live
+    /// messages stay there too until history is read again, so none is skipped.
     overflowed: bool,
+    /// READ receipts were sent for every consumer message below this sequence.
+    read_below: Sequence,
+    /// The vendor has seen this conversation (an earlier call, or the bot spoke in history).
+    vendor_knows_conversation: bool,
+    span: tracing::Span,
     history_read: bool,
     resync_pending: bool,
     sdes: Option<Arc<Value>>,
@@ -119,6 +130,7 @@ impl ConversationActor {
         vendor: Rc<dyn VendorPort>,
         parent: Recipient<ConversationExited>,
     ) -> Self {
+        let span = tracing::info_span!("conversation", bot_id = %settings.bot_id, conversation_id = %spec.info.conversation_id);
         Self {
             combiner: Combiner::new(settings.conversation.combine.clone()),
             spec,
@@ -130,7 +142,12 @@ impl ConversationActor {
             answered_below: 0,
             in_flight: Vec::new(),
             pending_input: None,
+            pending_escalation: None,
+            pending_action: None,
             overflowed: false,
+            read_below: 0,
+            vendor_knows_conversation: false,
+            span,
             history_read: false,
             resync_pending: false,
             sdes: None,
@@ -158,7 +175,7 @@ impl Actor for ConversationActor {
             StartMode::Escalate { report, skill } => {
                 // No vendor call: only messages that arrive after this are processed.
                 self.history_read = true;
-                self.start_escalation(ctx, report, skill);
+                self.start_escalation(ctx, report, EscalationRequest { skill, answers: None, announce: true });
             }
             StartMode::New | StartMode::Resume => self.read_history(ctx),
         }
@@ -195,6 +212,9 @@ impl Handler<DeliverMessage> for ConversationActor {
     type Result = ();
 
     fn handle(&mut self, DeliverMessage(message): DeliverMessage, ctx: &mut Context<Self>) {
+        if message.dialog_id != self.spec.info.main_dialog_id {
+            return; // another dialog of the conversation (e.g. a survey): not this bot's
+        }
         self.guarded(ctx, |act, ctx| match &message.originator {
             Originator::Consumer => act.receive_consumer_message(ctx, message),
             Originator::Me => {
@@ -254,6 +274,8 @@ impl Handler<GetConversationSnapshot> for ConversationActor {
 impl ConversationActor {
     /// Runs the actor's own code with the panic flag set (see `stopped`).
     fn guarded<R>(&mut self, ctx: &mut Context<Self>, f: impl FnOnce(&mut Self, &mut Context<Self>) -> R) -> R {
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.in_handler = true;
         let result = f(self, ctx);
         self.in_handler = false;
@@ -268,7 +290,7 @@ impl ConversationActor {
         work: impl std::future::Future<Output = T> + 'static,
         then: impl FnOnce(&mut Self, &mut Context<Self>, T) + 'static,
     ) {
-        ctx.spawn(CatchPanic::new(work).into_actor(self).map(move |result, act, ctx| match result {
+        ctx.spawn(CatchPanic::new(work.instrument(self.span.clone())).into_actor(self).map(move |result, act, ctx| match result {
             Ok(value) => act.guarded(ctx, |act, ctx| then(act, ctx, value)),
             Err(panic) => {
                 tracing::error!(
@@ -315,14 +337,16 @@ impl ConversationActor {
         if duplicate {
             return;
         }
-        if self.combiner.len() >= self.settings.conversation.max_buffered_messages {
-            // Bounded: the message stays in the platform's history and is read back later.
-            tracing::warn!(
-                conversation_id = %self.spec.info.conversation_id,
-                sequence,
-                code = ErrorCode::InputBacklogFull.as_str(),
-                "too many waiting consumer messages, leaving this one in history"
-            );
+        if self.overflowed || self.combiner.len() >= self.settings.conversation.max_buffered_messages {
+            // Bounded: the message stays in the platform's history and is read back once the
+            // waiting ones are handled (later ones too, so none is skipped).
+            if !self.overflowed {
+                tracing::warn!(
+                    sequence,
+                    code = ErrorCode::InputBacklogFull.as_str(),
+                    "too many waiting consumer messages, leaving the rest in history for now"
+                );
+            }
             self.overflowed = true;
             return;
         }
@@ -384,6 +408,8 @@ impl ConversationActor {
     fn apply_history(&mut self, ctx: &mut Context<Self>, history: Vec<DialogMessage>) {
         let analysis = analyse(&history, self.answered_below);
         self.answered_below = analysis.answered_below;
+        self.read_below = self.read_below.max(self.answered_below);
+        self.vendor_knows_conversation |= analysis.bot_spoke;
         self.combiner.discard_below(self.answered_below);
         let now = Instant::now();
         let fresh: Vec<DialogMessage> = analysis
@@ -415,6 +441,9 @@ impl ConversationActor {
     fn opening_input(&self, analysis: &HistoryAnalysis) -> Option<VendorInput> {
         let settings = &self.settings.conversation;
         let info = &self.spec.info;
+        if analysis.bot_spoke_since_transfer {
+            return None; // the bot is back (restart, reconnect): it already spoke here
+        }
         if settings.welcome {
             let last = analysis.last_consumer_text.as_ref().filter(|_| analysis.transferred_in);
             let last_text = last.and_then(|m| m.content.text()).map(str::to_owned);
@@ -452,6 +481,19 @@ impl ConversationActor {
         if let Some(handle) = self.flush_timer.take() {
             ctx.cancel_future(handle);
         }
+        if self.resync_pending {
+            self.read_history(ctx);
+            return;
+        }
+        if let Some((report, request)) = self.pending_escalation.take() {
+            self.start_escalation(ctx, report, request);
+            return;
+        }
+        if let Some(action) = self.pending_action.take() {
+            let response = BotResponse { action: Some(action), ..BotResponse::default() };
+            self.execute(ctx, response, None);
+            return;
+        }
         if let Some(input) = self.pending_input.take() {
             self.call_vendor(ctx, input, Vec::new());
             return;
@@ -463,15 +505,13 @@ impl ConversationActor {
                 MappedInput::Send(input) => self.call_vendor(ctx, input, batch),
                 MappedInput::Nothing => {
                     // Only empty messages: nothing to answer, but they are read.
-                    self.send_read_receipts(ctx, &batch);
                     self.in_flight = batch;
-                    self.batch_handled();
+                    self.batch_handled(ctx);
                     self.pump(ctx);
                 }
                 MappedInput::Refused(report) => {
                     self.in_flight = batch;
-                    let skill = self.settings.escalation.skill.clone();
-                    self.start_escalation(ctx, report, skill);
+                    self.escalate_in_flight(ctx, report);
                 }
             }
         } else if let Some(deadline) = self.combiner.deadline() {
@@ -485,9 +525,14 @@ impl ConversationActor {
         }
     }
 
-    fn send_read_receipts(&mut self, ctx: &mut Context<Self>, batch: &[DialogMessage]) {
+    /// One READ receipt per consumer message, once: it also marks the message handled in
+    /// history (an answer may publish nothing).
+    fn send_read_receipts(&mut self, ctx: &mut Context<Self>) {
         let target = self.target();
-        let sequences: Vec<Sequence> = batch.iter().map(|m| m.sequence).collect();
+        let read_below = self.read_below;
+        let sequences: Vec<Sequence> = self.in_flight.iter().map(|m| m.sequence).filter(|s| *s >= read_below).collect();
+        let Some(last) = sequences.last() else { return };
+        self.read_below = last + 1;
         let work = async move {
             for sequence in sequences {
                 if let Err(error) = target.platform.publish_read(&target.conversation_id, &target.dialog_id, &[sequence]).await {
@@ -501,7 +546,6 @@ impl ConversationActor {
     fn call_vendor(&mut self, ctx: &mut Context<Self>, input: VendorInput, batch: Vec<DialogMessage>) {
         self.phase = Phase::Calling;
         let answers = batch.last().map(|m| m.sequence);
-        self.send_read_receipts(ctx, &batch);
         self.in_flight = batch;
         let info = &self.spec.info;
         let request = VendorRequest {
@@ -513,11 +557,12 @@ impl ConversationActor {
                 consumer_id: info.consumer_id.clone(),
                 context: info.context.clone(),
                 sdes: self.sdes.clone(),
-                first_call: self.vendor_calls == 0,
+                first_call: !self.vendor_knows_conversation,
             },
             input,
         };
         self.vendor_calls += 1;
+        self.vendor_knows_conversation = true;
         let vendor = self.vendor.clone();
         let settings = self.settings.clone();
         let work = async move { call_vendor(vendor, request, &settings.conversation.vendor_call).await };
@@ -531,14 +576,10 @@ impl ConversationActor {
                     ErrorCode::ResponseMissingActionAndMessages,
                     "the vendor answered with neither messages nor an action",
                 );
-                let skill = self.settings.escalation.skill.clone();
-                self.start_escalation(ctx, report, skill);
+                self.escalate_in_flight(ctx, report);
             }
             Ok(response) => self.execute(ctx, response, answers),
-            Err(error) => {
-                let skill = self.settings.escalation.skill.clone();
-                self.start_escalation(ctx, error.report(), skill);
-            }
+            Err(error) => self.escalate_in_flight(ctx, error.report()),
         }
     }
 
@@ -555,7 +596,7 @@ impl ConversationActor {
                     tracing::warn!(conversation_id = %act.spec.info.conversation_id, code = report.code.as_str(), message = %report.message, "bot action failed");
                     act.last_error = Some(report);
                 }
-                act.batch_handled();
+                act.batch_handled(ctx);
                 act.phase = Phase::Ready;
                 act.pump(ctx);
             }
@@ -563,29 +604,42 @@ impl ConversationActor {
                 act.finish(ctx, ExitReason::Transferred { skill, agent_id })
             }
             ExecutionOutcome::Closed => act.finish(ctx, ExitReason::Closed { idle: false }),
-            ExecutionOutcome::Escalate(report) => {
-                let skill = act.settings.escalation.skill.clone();
-                act.start_escalation(ctx, report, skill);
+            ExecutionOutcome::Escalate(report) => act.escalate_in_flight(ctx, report),
+            ExecutionOutcome::Disconnected { pending_action: Some(action) } => {
+                // The answer is out; only its action remains for after the reconnect.
+                act.batch_handled(ctx);
+                act.pending_action = Some(action);
+                act.wait_for_session(ctx);
             }
-            ExecutionOutcome::Disconnected => act.wait_for_session(ctx),
+            ExecutionOutcome::Disconnected { pending_action: None } => act.wait_for_session(ctx),
         });
     }
 
-    fn start_escalation(&mut self, ctx: &mut Context<Self>, report: ErrorReport, skill: String) {
+    /// Escalates the messages in flight to the escalation skill.
+    fn escalate_in_flight(&mut self, ctx: &mut Context<Self>, report: ErrorReport) {
+        let request = EscalationRequest {
+            skill: self.settings.escalation.skill.clone(),
+            answers: self.in_flight.last().map(|m| m.sequence),
+            announce: true,
+        };
+        self.start_escalation(ctx, report, request);
+    }
+
+    fn start_escalation(&mut self, ctx: &mut Context<Self>, report: ErrorReport, request: EscalationRequest) {
         self.phase = Phase::Escalating;
         tracing::warn!(
-            bot_id = %self.settings.bot_id,
-            conversation_id = %self.spec.info.conversation_id,
             code = report.code.as_str(),
             error_id = %report.error_id,
             message = %report.message,
-            skill = %skill,
+            skill = %request.skill,
             "escalating"
         );
         self.last_error = Some(report.clone());
+        self.send_read_receipts(ctx);
         let settings = self.settings.clone();
         let target = self.target();
-        let work = async move { escalate(target, &settings.escalation, &skill, &settings.skill).await };
+        let resume = request.clone();
+        let work = async move { escalate(target, &settings.escalation, request, &settings.skill).await };
         self.spawn_work(ctx, work, move |act, ctx, outcome| match outcome {
             EscalationOutcome::Transferred { skill } => act.finish(ctx, ExitReason::Escalated { skill, report }),
             EscalationOutcome::Stayed(stayed) => {
@@ -596,16 +650,20 @@ impl ConversationActor {
                     "escalation did not transfer; the bot keeps the conversation"
                 );
                 act.last_error = Some(stayed);
-                act.batch_handled();
+                act.batch_handled(ctx);
                 act.phase = Phase::Ready;
                 act.pump(ctx);
             }
-            EscalationOutcome::Disconnected => act.wait_for_session(ctx),
+            EscalationOutcome::Disconnected { announced } => {
+                act.pending_escalation = Some((report.clone(), EscalationRequest { announce: resume.announce && !announced, ..resume }));
+                act.wait_for_session(ctx);
+            }
         });
     }
 
     /// The messages in flight are answered (or handed to a human, or left for good).
-    fn batch_handled(&mut self) {
+    fn batch_handled(&mut self, ctx: &mut Context<Self>) {
+        self.send_read_receipts(ctx);
         if let Some(last) = self.in_flight.last() {
             self.answered_below = self.answered_below.max(last.sequence + 1);
         }
@@ -613,8 +671,11 @@ impl ConversationActor {
     }
 
     fn wait_for_session(&mut self, ctx: &mut Context<Self>) {
-        let in_flight = std::mem::take(&mut self.in_flight);
-        self.combiner.restore(in_flight, Instant::now());
+        if self.pending_escalation.is_none() {
+            // Unanswered: back to waiting (history confirms after the reconnect).
+            let in_flight = std::mem::take(&mut self.in_flight);
+            self.combiner.restore(in_flight, Instant::now());
+        }
         self.phase = Phase::WaitingForSession;
         if let Some(handle) = self.resync_timer.take() {
             ctx.cancel_future(handle);
@@ -635,7 +696,7 @@ impl ConversationActor {
         }
         self.idle_warned = false;
         let wait = match &inactivity.warning {
-            Some(warning) => inactivity.close_after - warning.before_close,
+            Some(warning) => inactivity.close_after.saturating_sub(warning.before_close),
             None => inactivity.close_after,
         };
         self.idle_timer = Some(ctx.run_later(wait, |act, ctx| act.guarded(ctx, Self::on_idle)));

@@ -10,6 +10,9 @@ use crate::model::{
 };
 use crate::ports::PlatformPort;
 
+/// The longest DELAY carried out; a vendor asking for more gets this (and a warning).
+pub const MAX_DELAY_SECONDS: u32 = 60;
+
 /// Where the conversation's answer goes.
 #[derive(Clone)]
 pub struct Target {
@@ -29,7 +32,8 @@ pub enum ExecutionOutcome {
     /// Something failed that a human must pick up.
     Escalate(ErrorReport),
     /// The session dropped; history will tell what is still unanswered after the reconnect.
-    Disconnected,
+    /// `pending_action` is the action still to perform then (the answer's messages were out).
+    Disconnected { pending_action: Option<BotAction> },
 }
 
 /// Publishes `response`'s items in order (each tagged with an answer key for `answers`), then
@@ -41,6 +45,13 @@ pub async fn execute(
     with_survey: bool,
 ) -> ExecutionOutcome {
     let Target { platform, conversation_id, dialog_id } = &target;
+    let mut published_any = false;
+    let action = response.action.clone();
+    // After a disconnect the action is kept only once part of the answer is out; otherwise the
+    // consumer's messages are still unanswered in history and the vendor is asked again.
+    let disconnected = |published_any: bool| ExecutionOutcome::Disconnected {
+        pending_action: if published_any { action.clone() } else { None },
+    };
     for (index, item) in response.items.into_iter().enumerate() {
         let key = AnswerKey { conversation_id: conversation_id.clone(), answers, item: index as u32 };
         let published = match item {
@@ -48,12 +59,15 @@ pub async fn execute(
                 if typing {
                     if let Err(error) = platform.publish_chat_state(conversation_id, dialog_id, ChatState::Composing).await {
                         if error.is_disconnect() {
-                            return ExecutionOutcome::Disconnected;
+                            return disconnected(published_any);
                         }
-                        tracing::warn!(%conversation_id, %error, "typing indicator failed");
+                        tracing::warn!(%error, "typing indicator failed");
                     }
                 }
-                tokio::time::sleep(Duration::from_secs(u64::from(seconds))).await;
+                if seconds > MAX_DELAY_SECONDS {
+                    tracing::warn!(seconds, max = MAX_DELAY_SECONDS, "the vendor asked for a longer DELAY than botvisor carries out");
+                }
+                tokio::time::sleep(Duration::from_secs(u64::from(seconds.min(MAX_DELAY_SECONDS)))).await;
                 if typing {
                     // The indicator is best effort: a failure here loses nothing the consumer reads.
                     let _ = platform.publish_chat_state(conversation_id, dialog_id, ChatState::Active).await;
@@ -68,10 +82,13 @@ pub async fn execute(
                 .await
                 .map(drop),
         };
-        if let Err(error) = published {
-            return failed_command(error, "publishing the bot's answer");
+        match published {
+            Err(error) if error.is_disconnect() => return disconnected(published_any),
+            Err(error) => return failed_command(error, "publishing the bot's answer"),
+            Ok(()) => published_any = true,
         }
     }
+    let published_any = true; // from here on, only the action remains
     match response.action {
         None => ExecutionOutcome::Completed { ttr: None, error: None },
         Some(BotAction::Transfer { skill, agent_id }) => {
@@ -85,18 +102,20 @@ pub async fn execute(
                     ErrorCode::TransferSkillNotExisting,
                     format!("the vendor asked for a transfer to skill {skill:?}, which the platform does not know; check the skill name (case sensitive)"),
                 )),
+                Err(error) if error.is_disconnect() => disconnected(published_any),
                 Err(error) => failed_command(error, "the transfer asked for by the vendor"),
             }
         }
         Some(BotAction::CloseConversation { without_pcs }) => {
             match platform.close_conversation(conversation_id, with_survey && !without_pcs).await {
                 Ok(()) => ExecutionOutcome::Closed,
+                Err(error) if error.is_disconnect() => disconnected(published_any),
                 Err(error) => failed_command(error, "closing the conversation as the vendor asked"),
             }
         }
         Some(BotAction::ChangeTtr(ttr)) => match platform.change_ttr(conversation_id, ttr).await {
             Ok(()) => ExecutionOutcome::Completed { ttr: Some(ttr), error: None },
-            Err(error) if error.is_disconnect() => ExecutionOutcome::Disconnected,
+            Err(error) if error.is_disconnect() => disconnected(published_any),
             // The consumer has the answer; a TTR that did not change is reported, not escalated.
             Err(error) => ExecutionOutcome::Completed {
                 ttr: None,
@@ -118,9 +137,5 @@ pub async fn execute(
 }
 
 fn failed_command(error: PlatformError, what: &str) -> ExecutionOutcome {
-    if error.is_disconnect() {
-        ExecutionOutcome::Disconnected
-    } else {
-        ExecutionOutcome::Escalate(ErrorReport::new(ErrorCode::PlatformCommandFailed, format!("{what} failed: {error}")))
-    }
+    ExecutionOutcome::Escalate(ErrorReport::new(ErrorCode::PlatformCommandFailed, format!("{what} failed: {error}")))
 }

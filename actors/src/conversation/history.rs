@@ -20,13 +20,18 @@ pub struct HistoryAnalysis {
     pub last_consumer_text: Option<DialogMessage>,
     /// The last message of the dialog when it is another agent's text.
     pub last_agent_text: Option<DialogMessage>,
+    /// The bot has written in this dialog (it answered before: a restart, not a new conversation).
+    pub bot_spoke: bool,
+    /// The bot wrote after the last other agent's message (so no second welcome).
+    pub bot_spoke_since_transfer: bool,
 }
 
 /// Analyses `history` (any order) on top of what is already known to be answered.
 ///
-/// A bot message answers the consumer sequence in its answer key; a bot message without a key
-/// (sent by another tool as this agent) answers everything before it. Another agent's message
-/// answers everything before it too: that part of the conversation was the other agent's.
+/// A bot message answers the consumer sequence in its answer key; the bot's READ receipt marks
+/// the sequences it lists as handled (an answer may publish nothing: a delay, a TTR change); a
+/// bot message without a key (sent by another tool as this agent) answers everything before it.
+/// Another agent's message answers everything before it too: that part was the other agent's.
 pub fn analyse(history: &[DialogMessage], known_answered_below: Sequence) -> HistoryAnalysis {
     let mut events: Vec<&DialogMessage> = history.iter().collect();
     events.sort_by_key(|m| m.sequence);
@@ -37,12 +42,21 @@ pub fn analyse(history: &[DialogMessage], known_answered_below: Sequence) -> His
     for m in &events {
         match &m.originator {
             Originator::Me => {
-                let below = match &m.answer {
-                    Some(key) => key.answers.map_or(0, |answered| answered + 1),
-                    None => m.sequence,
+                let below = match (&m.answer, &m.content) {
+                    (Some(key), _) => key.answers.map_or(0, |answered| answered + 1),
+                    (None, MessageContent::AcceptStatus { status, sequences }) => {
+                        if status == "READ" {
+                            sequences.iter().max().map_or(0, |s| s + 1)
+                        } else {
+                            0
+                        }
+                    }
+                    (None, _) => m.sequence,
                 };
                 answered_below = answered_below.max(below);
-                own_last = Some(m.sequence);
+                if !matches!(m.content, MessageContent::AcceptStatus { .. }) {
+                    own_last = Some(m.sequence);
+                }
             }
             Originator::OtherAgent(_) => {
                 answered_below = answered_below.max(m.sequence);
@@ -70,6 +84,12 @@ pub fn analyse(history: &[DialogMessage], known_answered_below: Sequence) -> His
         unanswered,
         transferred_in: match (other_agent_last, own_last) {
             (Some(other), Some(own)) => other > own,
+            (Some(_), None) => true,
+            (None, _) => false,
+        },
+        bot_spoke: own_last.is_some(),
+        bot_spoke_since_transfer: match (own_last, other_agent_last) {
+            (Some(own), Some(other)) => own > other,
             (Some(_), None) => true,
             (None, _) => false,
         },
@@ -136,6 +156,17 @@ mod tests {
         let a = analyse(&history, 0);
         assert_eq!(a.answered_below, 1);
         assert!(a.unanswered.is_empty());
+    }
+
+    #[test]
+    fn the_bots_read_receipts_mark_messages_handled_even_without_a_published_answer() {
+        let mut receipt = m(2, Originator::Me, "", None);
+        receipt.content = MessageContent::AcceptStatus { status: "READ".into(), sequences: vec![0, 1] };
+        let history = [m(0, Originator::Consumer, "a", None), m(1, Originator::Consumer, "b", None), receipt, m(3, Originator::Consumer, "c", None)];
+        let a = analyse(&history, 0);
+        assert_eq!(a.answered_below, 2);
+        assert_eq!(a.unanswered.iter().map(|m| m.sequence).collect::<Vec<_>>(), [3]);
+        assert!(!a.bot_spoke, "a receipt is not the bot speaking");
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub fn map_batch(batch: &[DialogMessage], max_text_length: usize) -> MappedInput
             }
             MessageContent::RichContent(_) => (RICH_CONTENT_IDENTIFIER, InputKind::RichContent),
             MessageContent::File { .. } => (FILE_IDENTIFIER, InputKind::File),
-            MessageContent::Other(_) => continue,
+            MessageContent::AcceptStatus { .. } | MessageContent::Other(_) => continue,
         };
         parts.push(part);
         sequences.push(message.sequence);

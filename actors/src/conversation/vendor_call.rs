@@ -37,7 +37,8 @@ pub async fn call_vendor(
             }
             VendorError::RateLimited { retry_after_ms } if attempt < policy.max_attempts => {
                 attempt += 1;
-                Duration::from_millis(*retry_after_ms).max(MIN_RATE_LIMIT_WAIT)
+                // At least 1 s; at most one call timeout, whatever the vendor asks for.
+                Duration::from_millis(*retry_after_ms).clamp(MIN_RATE_LIMIT_WAIT, policy.timeout.max(MIN_RATE_LIMIT_WAIT))
             }
             VendorError::Timeout | VendorError::Server { .. } if attempt < policy.max_attempts => {
                 let wait = policy.retry_backoff.saturating_mul(1 << (attempt - 1).min(16));

@@ -51,7 +51,9 @@ pub struct LoadState {
 }
 
 impl LoadState {
-    pub fn new(settings: LoadSettings, escalation_skill: String) -> Self {
+    pub fn new(mut settings: LoadSettings, escalation_skill: String) -> Self {
+        // The platform's limit holds even if a caller skipped `BotSettings::validate`.
+        settings.hard = settings.hard.min(crate::settings::HARD_CONVERSATION_LIMIT);
         Self { settings, escalation_skill, open: HashSet::new(), availability: Availability::Online, counts: LoadSnapshot::default() }
     }
 
