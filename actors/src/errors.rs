@@ -35,7 +35,8 @@ pub enum ErrorCode {
     VendorInterruption,
     /// The consumer's text is longer than the configured limit.
     InputTextTooLong,
-    /// More consumer messages are waiting than a conversation may buffer.
+    /// More consumer messages are waiting than a conversation buffers (logged; the rest are
+    /// read back from history, nothing is lost).
     InputBacklogFull,
     /// The bot holds its hard maximum of open conversations (LivePerson's code).
     ConversationLimitReached,

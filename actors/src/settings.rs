@@ -137,7 +137,8 @@ pub struct ConversationSettings {
     pub engagement_attributes: bool,
     /// Consumer texts longer than this (in characters) are refused.
     pub max_text_length: usize,
-    /// Consumer messages a conversation may hold while waiting; beyond it, it escalates.
+    /// Consumer messages a conversation holds while waiting; beyond it, further messages stay in
+    /// the platform's history and are read back once the waiting ones are handled.
     pub max_buffered_messages: usize,
     pub vendor_call: VendorCallSettings,
     /// Close conversations without consumer activity; off by default.

@@ -46,6 +46,9 @@ pub enum PlatformCall {
     EngagementAttributes { consumer_id: String },
 }
 
+/// Called with every message the bot publishes.
+type PublishObserver = Rc<dyn Fn(&ConversationId, &OutboundMessage)>;
+
 #[derive(Default)]
 struct FakePlatformState {
     calls: Vec<PlatformCall>,
@@ -61,9 +64,11 @@ struct FakePlatformState {
     ttr_of: HashMap<ConversationId, Ttr>,
     closed: HashMap<ConversationId, bool>,
     clock_ms: i64,
-    on_publish: Option<Rc<dyn Fn(&ConversationId, &OutboundMessage)>>,
+    on_publish: Option<PublishObserver>,
     /// Whether `calls` is kept (long demo runs turn it off).
     forget_calls: bool,
+    /// The session drops when the bot next sends a transfer or a close (one shot).
+    drop_session_on_transfer_or_close: bool,
 }
 
 /// The fake messaging platform, seen from one bot. Cheap to clone (shared state).
@@ -99,6 +104,28 @@ impl FakePlatform {
 
     pub fn allow_transfers_to(&self, skill: &str) {
         self.state.borrow_mut().failing_transfers.remove(skill);
+    }
+
+    /// The session drops exactly when the bot next sends a transfer or a close.
+    pub fn drop_session_on_next_transfer_or_close(&self) {
+        self.state.borrow_mut().drop_session_on_transfer_or_close = true;
+    }
+
+    fn maybe_drop_session(&self) {
+        if std::mem::take(&mut self.state.borrow_mut().drop_session_on_transfer_or_close) {
+            self.lose_session();
+        }
+    }
+
+    /// Delivers a consumer message of another dialog of the conversation (e.g. a survey).
+    pub fn consumer_says_in_dialog(&self, conversation: &str, dialog: &str, text: &str) {
+        let message = self.append_message(dialog, Originator::Consumer, MessageContent::Text(text.into()), None, MessageAudience::All);
+        self.send(PlatformEvent::Message { conversation_id: conversation.into(), message });
+    }
+
+    /// The platform's list of the bot's open conversations (after a resubscription).
+    pub fn open_conversations(&self, conversations: &[&str]) {
+        self.send(PlatformEvent::OpenConversations { conversation_ids: conversations.iter().map(|c| (*c).into()).collect() });
     }
 
     /// Sessions cannot be opened (every `start_session` fails).
@@ -411,10 +438,12 @@ impl PlatformPort for FakePlatform {
     }
 
     fn transfer_to_skill(&self, conversation: &ConversationId, skill: &str) -> PlatformResult<()> {
+        self.maybe_drop_session();
         ready(self.record(PlatformCall::TransferToSkill { conversation: conversation.clone(), skill: skill.into() }).and_then(|()| self.transfer(conversation, skill)))
     }
 
     fn transfer_to_agent(&self, conversation: &ConversationId, agent_id: &str, skill: &str) -> PlatformResult<()> {
+        self.maybe_drop_session();
         let call = PlatformCall::TransferToAgent { conversation: conversation.clone(), agent_id: agent_id.into(), skill: skill.into() };
         ready(self.record(call).and_then(|()| self.transfer(conversation, skill)))
     }
@@ -428,6 +457,7 @@ impl PlatformPort for FakePlatform {
     }
 
     fn close_conversation(&self, conversation: &ConversationId, with_survey: bool) -> PlatformResult<()> {
+        self.maybe_drop_session();
         let result = self.record(PlatformCall::Close { conversation: conversation.clone(), with_survey });
         if result.is_ok() {
             self.state.borrow_mut().closed.insert(conversation.clone(), with_survey);

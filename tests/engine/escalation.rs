@@ -67,9 +67,15 @@ fn server_errors_are_retried_then_escalated() {
         h.open("c1").await;
         h.platform.consumer_says("c1", "hi");
         settle().await;
-        advance(301 * MS).await;
-        advance(secs(15)).await;
-        assert_eq!(h.vendor.requests().len(), 3);
+        advance(301 * MS).await; // attempt 1 at 300 ms
+        advance(secs(5) - 2 * MS).await;
+        assert_eq!(h.vendor.requests().len(), 1);
+        advance(2 * MS).await;
+        assert_eq!(h.vendor.requests().len(), 2, "attempt 2 after 5 s");
+        advance(secs(10) - 2 * MS).await;
+        assert_eq!(h.vendor.requests().len(), 2);
+        advance(2 * MS).await;
+        assert_eq!(h.vendor.requests().len(), 3, "attempt 3 after 10 more s");
         assert_eq!(h.platform.skill_of("c1").as_deref(), Some("humans"));
         assert_eq!(last_error_code(&h).await, ErrorCode::VendorServerError);
     });

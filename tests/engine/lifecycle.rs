@@ -3,9 +3,9 @@
 
 use botvisor_actors::bot::{StartBot, StopBot};
 use botvisor_actors::errors::{ErrorCode, VendorError};
-use botvisor_actors::model::{BotState, ParticipantState};
+use botvisor_actors::model::{BotAction, BotResponse, BotState, ParticipantState};
 use botvisor_actors::ports::VendorHealth;
-use botvisor_actors::testkit::{run_paused, advance, settle, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{run_paused, advance, settle, FakeReply, FakeVendor, PlatformCall};
 
 use crate::harness::{secs, settings, Harness, MS};
 
@@ -174,5 +174,80 @@ fn a_conversation_the_bot_leaves_is_forgotten() {
         settle().await;
         let status = h.status().await;
         assert_eq!((status.open_conversations, status.load.open, status.stats.removed), (0, 0, 1));
+    });
+}
+
+#[test]
+fn a_kicked_bot_lets_go_of_its_conversations() {
+    run_paused(async {
+        let h = Harness::start(settings(), FakeVendor::echo()).await;
+        h.open("c1").await;
+        h.platform.kick();
+        settle().await;
+        let status = h.status().await;
+        assert_eq!((status.open_conversations, status.load.open), (0, 0));
+        advance(secs(120)).await;
+        assert_eq!(h.platform.count_calls(|c| matches!(c, PlatformCall::QueryMessages { .. })), 1, "no history reads while Offline");
+    });
+}
+
+#[test]
+fn a_conversation_removed_and_assigned_again_at_once_keeps_an_actor() {
+    run_paused(async {
+        let h = Harness::start(settings(), FakeVendor::echo()).await;
+        h.open("c1").await;
+        h.platform.remove("c1");
+        h.platform.assign("c1");
+        settle().await;
+        assert!(h.conversation("c1").await.is_some(), "the bot is assigned, so it runs the conversation");
+        assert_eq!(h.status().await.load.open, 1);
+        h.platform.consumer_says("c1", "still there?");
+        settle().await;
+        advance(301 * MS).await;
+        assert_eq!(h.platform.consumer_transcript("c1"), ["consumer: still there?", "bot: echo: still there?"]);
+    });
+}
+
+#[test]
+fn a_stale_update_after_a_transfer_does_not_revive_the_conversation() {
+    run_paused(async {
+        let response = BotResponse::default().with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None });
+        let h = Harness::start(settings(), FakeVendor::scripted(move |_| FakeReply::Answer(response.clone()))).await;
+        h.open("c1").await;
+        h.platform.consumer_says("c1", "invoice");
+        settle().await;
+        advance(301 * MS).await;
+        assert_eq!(h.platform.skill_of("c1").as_deref(), Some("billing"));
+        h.platform.update("c1", ParticipantState::Active); // sent before the platform saw the transfer
+        settle().await;
+        advance(secs(1)).await;
+        let status = h.status().await;
+        assert_eq!((status.open_conversations, status.stats.conversations_started), (0, 1));
+    });
+}
+
+#[test]
+fn conversations_missing_from_the_open_list_are_let_go() {
+    run_paused(async {
+        let h = Harness::start(settings(), FakeVendor::echo()).await;
+        h.open("c1").await;
+        h.open("c2").await;
+        h.platform.open_conversations(&["c1"]);
+        settle().await;
+        assert!(h.conversation("c1").await.is_some());
+        assert!(h.conversation("c2").await.is_none(), "closed while the bot was away");
+        assert_eq!(h.status().await.load.open, 1);
+    });
+}
+
+#[test]
+fn messages_of_another_dialog_are_not_the_bots() {
+    run_paused(async {
+        let h = Harness::start(settings(), FakeVendor::echo()).await;
+        h.open("c1").await;
+        h.platform.consumer_says_in_dialog("c1", "c1-survey", "5 stars");
+        settle().await;
+        advance(secs(1)).await;
+        assert!(h.vendor.inputs().is_empty());
     });
 }

@@ -82,10 +82,17 @@ fn the_hard_limit_is_tunable_below_999() {
         s.load.low_water = 1;
         s.load.hard = 3;
         let h = Harness::start(s, FakeVendor::echo()).await;
-        for n in 0..4 {
+        for n in 0..3 {
             h.open(&format!("c{n}")).await;
         }
+        h.platform.consumer_says("c3", "hello");
+        h.open("c3").await;
         assert_eq!(h.platform.skill_of("c3").as_deref(), Some("humans"));
+        assert!(h.vendor.requests().is_empty(), "no vendor call for the conversation over the limit");
+        assert_eq!(
+            h.platform.consumer_transcript("c3"),
+            ["consumer: hello", "bot: One moment please, I am transferring you to an agent."]
+        );
         assert_eq!(h.status().await.conversation_errors.last().unwrap().report.code, ErrorCode::ConversationLimitReached);
     });
 }

@@ -2,7 +2,8 @@
 //! exactly once.
 
 use botvisor_actors::bot::{StartBot, StopBot};
-use botvisor_actors::model::BotResponse;
+use botvisor_actors::errors::VendorError;
+use botvisor_actors::model::{BotAction, BotResponse, ResponseItem};
 use botvisor_actors::testkit::{run_paused, advance, input_text, settle, FakeReply, FakeVendor};
 
 use crate::harness::{secs, settings, Harness, MS};
@@ -87,5 +88,133 @@ fn after_a_restart_only_unanswered_messages_are_answered() {
             h.platform.consumer_transcript("c1"),
             ["consumer: first", "bot: echo: first", "consumer: second", "bot: echo: second"]
         );
+    });
+}
+
+#[test]
+fn a_reconnect_during_a_vendor_call_still_reads_back_what_was_said_meanwhile() {
+    run_paused(async {
+        let vendor = FakeVendor::scripted(|request| {
+            let text = input_text(&request.input);
+            FakeReply::After(secs(10), Box::new(FakeReply::Answer(BotResponse::text(format!("answer to {text}")))))
+        });
+        let h = Harness::start(settings(), vendor).await;
+        h.open("c1").await;
+        h.platform.consumer_says("c1", "q1");
+        settle().await;
+        advance(secs(2)).await; // the call for q1 is in flight until 10.3 s
+        h.platform.lose_session();
+        h.platform.consumer_says("c1", "q2"); // said during the outage: not delivered live
+        advance(secs(2)).await;
+        h.platform.reconnect(); // the resync arrives while the actor is busy
+        settle().await;
+        advance(secs(20)).await;
+        assert_eq!(h.vendor.inputs(), ["q1", "q2"]);
+        assert_eq!(
+            h.platform.consumer_transcript("c1"),
+            ["consumer: q1", "consumer: q2", "bot: answer to q1", "bot: answer to q2"]
+        );
+    });
+}
+
+#[test]
+fn an_escalation_cut_by_a_disconnect_is_completed_after_the_reconnect() {
+    run_paused(async {
+        let vendor = FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "broken".into() }));
+        let h = Harness::start(settings(), vendor).await;
+        h.open("c1").await;
+        h.platform.drop_session_on_next_transfer_or_close();
+        h.platform.consumer_says("c1", "help");
+        settle().await;
+        advance(301 * MS).await;
+        assert_eq!(h.platform.skill_of("c1"), None, "the transfer was cut");
+        h.platform.reconnect();
+        settle().await;
+        advance(MS).await;
+        assert_eq!(h.platform.skill_of("c1").as_deref(), Some("humans"));
+        assert_eq!(
+            h.platform.consumer_transcript("c1"),
+            ["consumer: help", "bot: One moment please, I am transferring you to an agent."],
+            "the consumer is told once"
+        );
+        assert_eq!(h.vendor.requests().len(), 1, "the vendor is not asked again");
+    });
+}
+
+#[test]
+fn an_action_cut_by_a_disconnect_is_performed_after_the_reconnect() {
+    run_paused(async {
+        let response = BotResponse::text("Passing you to billing").with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None });
+        let h = Harness::start(settings(), FakeVendor::scripted(move |_| FakeReply::Answer(response.clone()))).await;
+        h.open("c1").await;
+        h.platform.drop_session_on_next_transfer_or_close();
+        h.platform.consumer_says("c1", "invoice");
+        settle().await;
+        advance(301 * MS).await;
+        assert_eq!(h.platform.skill_of("c1"), None);
+        h.platform.reconnect();
+        settle().await;
+        advance(MS).await;
+        assert_eq!(h.platform.skill_of("c1").as_deref(), Some("billing"));
+        assert_eq!(h.platform.consumer_transcript("c1"), ["consumer: invoice", "bot: Passing you to billing"]);
+        assert_eq!(h.vendor.requests().len(), 1);
+    });
+}
+
+#[test]
+fn a_restart_does_not_welcome_again_nor_re_ask_a_delay_only_answer() {
+    run_paused(async {
+        let mut s = settings();
+        s.conversation.welcome = true;
+        let vendor = FakeVendor::scripted(|request| match input_text(&request.input).as_str() {
+            "<welcome>" => FakeReply::Answer(BotResponse::text("Welcome!")),
+            // A delay-only answer: the documented way to say nothing.
+            _ => FakeReply::Answer(BotResponse::default().with_item(ResponseItem::Delay { seconds: 1, typing: false })),
+        });
+        let h = Harness::start(s, vendor).await;
+        h.platform.consumer_says("c1", "hmm");
+        h.platform.assign("c1");
+        settle().await;
+        advance(secs(2)).await;
+        assert_eq!(h.vendor.inputs(), ["<welcome>", "hmm"]);
+
+        h.bot.send(StopBot).await.unwrap();
+        settle().await;
+        h.bot.send(StartBot).await.unwrap().unwrap();
+        settle().await;
+        h.platform.assign("c1");
+        settle().await;
+        advance(secs(2)).await;
+        assert_eq!(h.vendor.inputs(), ["<welcome>", "hmm"], "nothing is asked twice");
+        let snapshot = h.conversation("c1").await.unwrap();
+        assert_eq!(snapshot.vendor_calls, 0);
+    });
+}
+
+#[test]
+fn more_messages_than_the_buffer_holds_are_all_answered_in_order() {
+    run_paused(async {
+        let mut s = settings();
+        s.conversation.max_buffered_messages = 2;
+        let vendor = FakeVendor::scripted(|request| {
+            let text = input_text(&request.input);
+            FakeReply::After(secs(10), Box::new(FakeReply::Answer(BotResponse::text(format!("answer to {text}")))))
+        });
+        let h = Harness::start(s, vendor).await;
+        h.open("c1").await;
+        h.platform.consumer_says("c1", "m1");
+        settle().await;
+        advance(secs(1)).await;
+        for text in ["m2", "m3", "m4", "m5"] {
+            h.platform.consumer_says("c1", text);
+        }
+        settle().await;
+        advance(secs(11)).await; // "m2 m3" is in flight now; m4 and m5 wait in history
+        h.platform.consumer_says("c1", "m6"); // must not overtake m4 and m5
+        settle().await;
+        advance(secs(60)).await;
+        assert_eq!(h.vendor.inputs(), ["m1", "m2 m3", "m4 m5", "m6"], "m4 and m5 waited in history, m6 after them");
+        let answers: Vec<_> = h.platform.consumer_transcript("c1").into_iter().filter(|l| l.starts_with("bot:")).collect();
+        assert_eq!(answers, ["bot: answer to m1", "bot: answer to m2 m3", "bot: answer to m4 m5", "bot: answer to m6"]);
     });
 }

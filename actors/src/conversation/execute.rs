@@ -139,3 +139,25 @@ pub async fn execute(
 fn failed_command(error: PlatformError, what: &str) -> ExecutionOutcome {
     ExecutionOutcome::Escalate(ErrorReport::new(ErrorCode::PlatformCommandFailed, format!("{what} failed: {error}")))
 }
+
+#[cfg(all(test, feature = "testkit"))]
+mod tests {
+    use super::*;
+    use crate::testkit::FakePlatform;
+
+    #[test]
+    fn a_delay_longer_than_the_cap_waits_the_cap() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        runtime.block_on(async {
+            let platform = FakePlatform::new();
+            platform.reconnect();
+            let target = Target { platform: Rc::new(platform.clone()), conversation_id: "c".into(), dialog_id: "c".into() };
+            let response = BotResponse::default().with_item(ResponseItem::Delay { seconds: 86_400, typing: false }).with_item(ResponseItem::Text(crate::model::TextMessage::plain("late")));
+            let start = tokio::time::Instant::now();
+            let outcome = execute(target, response, Some(0), true).await;
+            assert_eq!(outcome, ExecutionOutcome::Completed { ttr: None, error: None });
+            assert_eq!(start.elapsed(), Duration::from_secs(u64::from(MAX_DELAY_SECONDS)));
+            assert_eq!(platform.consumer_transcript("c"), ["bot: late"]);
+        });
+    }
+}

@@ -56,3 +56,80 @@ pub async fn call_vendor(
         tokio::time::sleep(wait).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::model::{BotId, ConversationId};
+    use crate::ports::{ConversationContext, VendorHealth, VendorInput, VendorResult};
+
+    /// Answers each call with the next scripted result and records when it was called.
+    struct Scripted {
+        results: RefCell<Vec<Result<BotResponse, VendorError>>>,
+        calls: Rc<RefCell<Vec<tokio::time::Instant>>>,
+    }
+
+    impl VendorPort for Scripted {
+        fn send(&self, _request: VendorRequest) -> VendorResult<BotResponse> {
+            self.calls.borrow_mut().push(tokio::time::Instant::now());
+            let result = self.results.borrow_mut().remove(0);
+            Box::pin(std::future::ready(result))
+        }
+        fn health(&self) -> VendorResult<VendorHealth> {
+            Box::pin(std::future::ready(Ok(VendorHealth::Online)))
+        }
+    }
+
+    fn request() -> VendorRequest {
+        VendorRequest {
+            bot_id: BotId::new("b"),
+            conversation: ConversationContext {
+                conversation_id: ConversationId::new("c"),
+                dialog_id: "c".into(),
+                skill_id: "1".into(),
+                consumer_id: "consumer".into(),
+                context: Default::default(),
+                sdes: None,
+                first_call: true,
+            },
+            input: VendorInput::Welcome { last_consumer_message: None, lp_event: Default::default() },
+        }
+    }
+
+    /// Runs the policy against `results`; returns the outcome and the call times from start.
+    fn run(results: Vec<Result<BotResponse, VendorError>>) -> (Result<BotResponse, VendorError>, Vec<Duration>) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        runtime.block_on(async {
+            let calls = Rc::new(RefCell::new(Vec::new()));
+            let vendor = Rc::new(Scripted { results: RefCell::new(results), calls: calls.clone() });
+            let start = tokio::time::Instant::now();
+            let outcome = call_vendor(vendor, request(), &VendorCallSettings::default()).await;
+            let times = calls.borrow().iter().map(|t| t.duration_since(start)).collect();
+            (outcome, times)
+        })
+    }
+
+    #[test]
+    fn rate_limits_wait_at_least_a_second_and_at_most_a_call_timeout() {
+        let (outcome, times) = run(vec![
+            Err(VendorError::RateLimited { retry_after_ms: 0 }),
+            Err(VendorError::RateLimited { retry_after_ms: 3_600_000 }),
+            Ok(BotResponse::text("ok")),
+        ]);
+        assert_eq!(outcome, Ok(BotResponse::text("ok")));
+        assert_eq!(times, [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(61)]);
+    }
+
+    #[test]
+    fn request_errors_are_final_and_server_errors_use_every_attempt() {
+        let (outcome, times) = run(vec![Err(VendorError::Request { message: "403".into() })]);
+        assert_eq!(outcome.unwrap_err().code(), crate::errors::ErrorCode::VendorRequestFailed);
+        assert_eq!(times.len(), 1);
+        let server = || Err(VendorError::Server { status: 502 });
+        let (outcome, times) = run(vec![server(), server(), server()]);
+        assert_eq!(outcome, Err(VendorError::Server { status: 502 }));
+        assert_eq!(times, [Duration::ZERO, Duration::from_secs(5), Duration::from_secs(15)]);
+    }
+}
