@@ -39,6 +39,7 @@ struct Bench {
 async fn one_conversation() -> Bench {
     let platform = FakePlatform::new();
     platform.forget_calls();
+    platform.cap_history(64); // measure the engine, not the fake's growing transcript
     let (tx, answers) = mpsc::unbounded_channel();
     platform.on_publish(move |_, _| {
         let _ = tx.send(());

@@ -37,6 +37,7 @@ pub fn run_demo(options: RunOptions) -> Result<(), String> {
     actix_rt::System::new().block_on(async move {
         let platform = FakePlatform::new();
         platform.forget_calls();
+        platform.cap_history(500);
         let vendor = demo::demo_vendor();
         let bot_id = settings.bot_id.clone();
         let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(vendor)).start();

@@ -6,7 +6,7 @@
 //! reconnected bot reads back exactly what a real one would.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +52,7 @@ type PublishObserver = Rc<dyn Fn(&ConversationId, &OutboundMessage)>;
 #[derive(Default)]
 struct FakePlatformState {
     calls: Vec<PlatformCall>,
-    dialogs: HashMap<DialogId, Vec<DialogMessage>>,
+    dialogs: HashMap<DialogId, VecDeque<DialogMessage>>,
     /// `None`: every skill exists.
     known_skills: Option<HashSet<String>>,
     failing_transfers: HashSet<String>,
@@ -69,6 +69,10 @@ struct FakePlatformState {
     forget_calls: bool,
     /// The session drops when the bot next sends a transfer or a close (one shot).
     drop_session_on_transfer_or_close: bool,
+    /// Each dialog's next sequence (kept apart from the history, which may be capped).
+    next_sequence: HashMap<DialogId, Sequence>,
+    /// Keep at most this many messages per dialog (benches and long demo runs).
+    history_cap: Option<usize>,
 }
 
 /// The fake messaging platform, seen from one bot. Cheap to clone (shared state).
@@ -222,8 +226,17 @@ impl FakePlatform {
         let mut state = self.state.borrow_mut();
         state.clock_ms += 1;
         let timestamp = state.clock_ms;
-        let dialog = state.dialogs.entry(DialogId::new(conversation)).or_default();
-        let sequence = dialog.len() as Sequence;
+        let dialog_id = DialogId::new(conversation);
+        let next = state.next_sequence.entry(dialog_id.clone()).or_insert(0);
+        let sequence = *next;
+        *next += 1;
+        let cap = state.history_cap;
+        let dialog = state.dialogs.entry(dialog_id).or_default();
+        if let Some(cap) = cap {
+            while dialog.len() >= cap {
+                dialog.pop_front();
+            }
+        }
         let mut raw = json!({
             "sequence": sequence,
             "dialogId": conversation,
@@ -248,7 +261,7 @@ impl FakePlatform {
             answer,
             raw: Arc::new(raw),
         };
-        dialog.push(message.clone());
+        dialog.push_back(message.clone());
         message
     }
 
@@ -341,11 +354,17 @@ impl FakePlatform {
         state.calls = Vec::new();
     }
 
+    /// Keeps at most `messages` per dialog, dropping the oldest (sequences go on counting).
+    pub fn cap_history(&self, messages: usize) {
+        self.state.borrow_mut().history_cap = Some(messages.max(1));
+    }
+
     /// Drops a finished conversation's history and records.
     pub fn forget_conversation(&self, conversation: &str) {
         let mut state = self.state.borrow_mut();
         let id = ConversationId::new(conversation);
         state.dialogs.remove(&DialogId::new(conversation));
+        state.next_sequence.remove(&DialogId::new(conversation));
         state.skill_of.remove(&id);
         state.ttr_of.remove(&id);
         state.closed.remove(&id);
