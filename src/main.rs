@@ -10,20 +10,37 @@ use std::time::Duration;
 mod app;
 mod demo;
 
+use botvisor::sim;
+
 const USAGE: &str = "\
 botvisor — conversation orchestration for third-party bots
 
 USAGE:
     botvisor run [--bot-settings FILE] [--for DURATION] [--every DURATION]
+    botvisor simulate [--config FILE] [--account ID] [--https-addr HOST:PORT]
+                      [--control-addr HOST:PORT] [--ca-out PATH] [--plain-http] [--for DURATION]
 
 COMMANDS:
-    run     Start the engine with the demo bot on the in-process platform and vendor fakes.
-            Logs one line per conversation event; stops on Ctrl-C or after --for.
+    run        Start the engine with the demo bot on the in-process platform and vendor fakes.
+               Logs one line per conversation event; stops on Ctrl-C or after --for.
+    simulate   Start the platform simulator (Messaging Agent API over HTTPS with a self-signed
+               certificate, and a control API over HTTP). Prints one JSON line with the account,
+               the platform address, the control address and the CA path.
 
-OPTIONS:
+OPTIONS (run):
     --bot-settings FILE   the bot's settings (JSON), default config/demo-bot.json
     --for DURATION        stop after this long (e.g. 30s, 5m); default: until Ctrl-C
     --every DURATION      a new simulated consumer this often; default 2s
+
+OPTIONS (simulate):
+    --config FILE         simulator settings (JSON), e.g. config/simulator.json
+    --account ID          the account id (default 1234567)
+    --https-addr ADDR     the platform origin (default 127.0.0.1:0: a free port)
+    --control-addr ADDR   the control API (default 127.0.0.1:0)
+    --ca-out PATH         where to write the certificate PEM (default: simulator-ca.pem)
+    --plain-http          serve the platform without TLS
+    --for DURATION        stop after this long; default: until Ctrl-C
+
     -h, --help            this text
 
 Logs follow RUST_LOG (default: info).";
@@ -35,8 +52,19 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
+        Ok(Command::Simulate(options)) => {
+            // stdout carries the one JSON line scripts read; logs go to stderr.
+            init_logging(true);
+            match run_simulator(options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("botvisor: {error}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Ok(Command::Run(options)) => {
-            init_logging();
+            init_logging(false);
             match app::run_demo(options) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
@@ -55,6 +83,12 @@ fn main() -> ExitCode {
 enum Command {
     Help,
     Run(app::RunOptions),
+    Simulate(SimulateOptions),
+}
+
+struct SimulateOptions {
+    config: sim::SimConfig,
+    run_for: Option<Duration>,
 }
 
 fn parse(args: &[String]) -> Result<Command, String> {
@@ -62,6 +96,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
     match args.next().map(String::as_str) {
         None | Some("-h" | "--help" | "help") => return Ok(Command::Help),
         Some("run") => {}
+        Some("simulate") => return parse_simulate(args),
         Some(other) => return Err(format!("unknown command {other:?}")),
     }
     let mut options = app::RunOptions {
@@ -82,6 +117,60 @@ fn parse(args: &[String]) -> Result<Command, String> {
     Ok(Command::Run(options))
 }
 
+fn parse_simulate<'a>(mut args: impl Iterator<Item = &'a String>) -> Result<Command, String> {
+    let mut flags: Vec<(String, Option<String>)> = Vec::new();
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--plain-http" => flags.push((flag.clone(), None)),
+            "--config" | "--account" | "--https-addr" | "--control-addr" | "--ca-out" | "--for" => {
+                let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                flags.push((flag.clone(), Some(value.clone())));
+            }
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    // The file first, then the flags over it.
+    let mut config = match flags.iter().find(|(f, _)| f == "--config") {
+        Some((_, Some(path))) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            serde_json::from_str::<sim::SimConfig>(&text).map_err(|e| format!("{path}: {e}"))?
+        }
+        _ => sim::SimConfig { ca_out: Some(PathBuf::from("simulator-ca.pem")), ..sim::SimConfig::default() },
+    };
+    let mut run_for = None;
+    for (flag, value) in flags {
+        let value = value.unwrap_or_default();
+        let address = |name: &str| value.parse().map_err(|_| format!("{name} {value:?}: write HOST:PORT, e.g. 127.0.0.1:8443"));
+        match flag.as_str() {
+            "--account" => config.account = value.clone(),
+            "--https-addr" => config.platform_addr = address("--https-addr")?,
+            "--control-addr" => config.control_addr = address("--control-addr")?,
+            "--ca-out" => config.ca_out = Some(PathBuf::from(&value)),
+            "--plain-http" => config.plain_http = true,
+            "--for" => run_for = Some(duration(&value, "--for")?),
+            _ => {}
+        }
+    }
+    Ok(Command::Simulate(SimulateOptions { config, run_for }))
+}
+
+fn run_simulator(options: SimulateOptions) -> Result<(), String> {
+    actix_rt::System::new().block_on(async move {
+        let handle = sim::start(options.config).await?;
+        println!("{}", handle.announcement());
+        tracing::info!(platform = %handle.platform_url(), control = %handle.control_url(), "simulator listening");
+        match options.run_for {
+            Some(run_for) => actix_rt::time::sleep(run_for).await,
+            None => {
+                let _ = actix_rt::signal::ctrl_c().await;
+            }
+        }
+        handle.stop().await;
+        Ok(())
+    })
+}
+
 fn duration(text: &str, name: &str) -> Result<Duration, String> {
     let parsed = humantime::parse_duration(text).map_err(|e| format!("{name} {text:?}: {e} (write e.g. 30s or 5m)"))?;
     if parsed.is_zero() {
@@ -90,8 +179,14 @@ fn duration(text: &str, name: &str) -> Result<Duration, String> {
     Ok(parsed)
 }
 
-fn init_logging() {
+fn init_logging(to_stderr: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if to_stderr {
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        builder.with_ansi(ansi).with_writer(std::io::stderr).init();
+    } else {
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        builder.with_ansi(ansi).init();
+    }
 }

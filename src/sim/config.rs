@@ -1,0 +1,182 @@
+//! The simulator's configuration: account, listeners, skills, users, login policy, limits,
+//! traffic. Read from the `[simulator]` part of a config file or built in code; every problem is
+//! reported with its path.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// The account (site) id the simulator serves.
+    pub account: String,
+    /// The HTTPS (or plain HTTP) origin: CSDS, login, websocket. Port 0 picks a free one.
+    pub platform_addr: SocketAddr,
+    /// The control API (plain HTTP). Port 0 picks a free one.
+    pub control_addr: SocketAddr,
+    /// Serve the platform over plain HTTP/WS instead of TLS (botvisor's own tests).
+    pub plain_http: bool,
+    /// Where the self-signed certificate (PEM) is written for clients to trust.
+    pub ca_out: Option<PathBuf>,
+    pub skills: Vec<SkillConfig>,
+    pub users: Vec<UserConfig>,
+    /// Failed logins in a row after which a user is disabled.
+    pub max_failed_logins: u32,
+    /// How long a ring waits for an answer before the next agent is rung.
+    #[serde(with = "humantime_serde")]
+    pub ring_expiration: Duration,
+    /// A websocket with no traffic for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Larger request frames are answered with an error (400).
+    pub max_frame_bytes: usize,
+    /// Notifications queued per connection; a connection that falls further behind is closed.
+    pub connection_queue: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            account: "1234567".into(),
+            platform_addr: "127.0.0.1:0".parse().expect("valid address"),
+            control_addr: "127.0.0.1:0".parse().expect("valid address"),
+            plain_http: false,
+            ca_out: None,
+            skills: Vec::new(),
+            users: Vec::new(),
+            max_failed_logins: 5,
+            ring_expiration: Duration::from_millis(72_000),
+            idle_timeout: Duration::from_secs(120),
+            max_frame_bytes: 256 * 1024,
+            connection_queue: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkillConfig {
+    pub name: String,
+    /// A human queue: conversations there stay unassigned (tests see where they landed).
+    #[serde(default)]
+    pub human: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub login: String,
+    #[serde(flatten)]
+    pub credentials: Credentials,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    #[serde(default = "default_max_slots")]
+    pub max_slots: usize,
+    #[serde(default)]
+    pub kind: UserKind,
+}
+
+fn default_max_slots() -> usize {
+    1000
+}
+
+/// How a user logs in: a password, or API-key (application login) fields.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Credentials {
+    Password { password: String },
+    ApiKey {
+        #[serde(rename = "appKey")]
+        app_key: String,
+        secret: String,
+        #[serde(rename = "accessToken")]
+        access_token: String,
+        #[serde(rename = "accessTokenSecret")]
+        access_token_secret: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    /// Never prints a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Password { .. } => f.write_str("Password(***)"),
+            Credentials::ApiKey { .. } => f.write_str("ApiKey(***)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserKind {
+    #[default]
+    Bot,
+    /// A simulated human agent that never answers.
+    Human,
+}
+
+/// A configuration problem: where, and what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl SimConfig {
+    pub fn validate(&self, path: &str) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut problem = |field: String, message: &str| problems.push(ConfigProblem { path: format!("{path}.{field}"), message: message.into() });
+        if self.account.is_empty() || !self.account.chars().all(|c| c.is_ascii_alphanumeric()) {
+            problem("account".into(), "must be letters and digits");
+        }
+        if self.max_failed_logins == 0 {
+            problem("max_failed_logins".into(), "must be at least 1");
+        }
+        if self.ring_expiration.is_zero() {
+            problem("ring_expiration".into(), "must be longer than 0s");
+        }
+        if self.idle_timeout.is_zero() {
+            problem("idle_timeout".into(), "must be longer than 0s");
+        }
+        if self.max_frame_bytes < 1024 {
+            problem("max_frame_bytes".into(), "must be at least 1024");
+        }
+        if self.connection_queue == 0 {
+            problem("connection_queue".into(), "must be at least 1");
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, skill) in self.skills.iter().enumerate() {
+            if skill.name.trim().is_empty() {
+                problem(format!("skills[{i}].name"), "must not be empty");
+            } else if !names.insert(skill.name.as_str()) {
+                problem(format!("skills[{i}].name"), "is used twice");
+            }
+        }
+        let mut logins = std::collections::HashSet::new();
+        for (i, user) in self.users.iter().enumerate() {
+            if user.login.trim().is_empty() {
+                problem(format!("users[{i}].login"), "must not be empty");
+            } else if !logins.insert(user.login.as_str()) {
+                problem(format!("users[{i}].login"), "is used twice");
+            }
+            for (j, skill) in user.skills.iter().enumerate() {
+                if !names.contains(skill.as_str()) {
+                    problem(format!("users[{i}].skills[{j}]"), "names no skill in skills");
+                }
+            }
+            if user.max_slots == 0 {
+                problem(format!("users[{i}].max_slots"), "must be at least 1");
+            }
+        }
+        problems
+    }
+}

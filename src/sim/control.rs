@@ -1,0 +1,347 @@
+//! The control API (plain HTTP JSON, its own port): skills, agents, conversations and consumer
+//! events, transcripts, faults. Errors are 4xx with `{"error": {"code", "message"}}` naming the
+//! field to fix.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::sim::config::{Credentials, UserKind};
+use crate::sim::state::{now_ms, Outgoing, CLOSE_TOKEN_EXPIRED};
+use crate::sim::ws::arm;
+use crate::sim::Sim;
+
+fn error(status: u16, code: &str, message: impl Into<String>) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    HttpResponse::build(status).json(json!({"error": {"code": code, "message": message.into()}}))
+}
+
+/// Reads a JSON body into `T`, or a 400 naming what is wrong.
+fn parse<T: for<'de> Deserialize<'de>>(body: &web::Bytes) -> Result<T, HttpResponse> {
+    serde_json::from_slice(body).map_err(|e| error(400, "invalid_body", format!("the JSON body is not valid: {e}")))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sim/v1/skills", web::post().to(add_skill))
+        .route("/sim/v1/skills", web::get().to(list_skills))
+        .route("/sim/v1/agents", web::post().to(add_agent))
+        .route("/sim/v1/agents", web::get().to(list_agents))
+        .route("/sim/v1/agents/{id}/enable", web::post().to(enable_agent))
+        .route("/sim/v1/conversations", web::post().to(open_conversation))
+        .route("/sim/v1/conversations", web::get().to(list_conversations))
+        .route("/sim/v1/conversations/{id}", web::get().to(get_conversation))
+        .route("/sim/v1/conversations/{id}/events", web::post().to(consumer_event))
+        .route("/sim/v1/conversations/{id}/close", web::post().to(close_conversation))
+        .route("/sim/v1/faults", web::post().to(add_fault))
+        .route("/sim/v1/faults", web::delete().to(clear_faults))
+        .default_service(web::to(|| async { error(404, "not_found", "no such control endpoint; see /sim/v1/…") }));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSkill {
+    name: String,
+    #[serde(default)]
+    human: bool,
+}
+
+async fn add_skill(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    let skill: NewSkill = match parse(&body) {
+        Ok(skill) => skill,
+        Err(response) => return response,
+    };
+    match sim.state.lock().expect("state lock").add_skill(&skill.name, skill.human) {
+        Ok(id) => HttpResponse::Created().json(json!({"id": id})),
+        Err(message) => error(400, "invalid_skill", message),
+    }
+}
+
+async fn list_skills(sim: web::Data<Sim>) -> HttpResponse {
+    let state = sim.state.lock().expect("state lock");
+    let skills: Vec<Value> = state.skills.iter().map(|s| json!({"id": s.id, "name": s.name, "human": s.human})).collect();
+    HttpResponse::Ok().json(skills)
+}
+
+#[derive(Deserialize)]
+struct NewAgent {
+    login: String,
+    #[serde(flatten)]
+    credentials: Credentials,
+    #[serde(default)]
+    skills: Vec<String>,
+    #[serde(default = "default_slots")]
+    max_slots: usize,
+    #[serde(default)]
+    kind: UserKind,
+}
+
+fn default_slots() -> usize {
+    1000
+}
+
+async fn add_agent(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    // `deny_unknown_fields` does not mix with `flatten`: check the keys by hand.
+    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&body) {
+        const KNOWN: &[&str] = &["login", "password", "appKey", "secret", "accessToken", "accessTokenSecret", "skills", "max_slots", "kind"];
+        if let Some(unknown) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return error(400, "invalid_body", format!("{unknown}: unknown field; expected one of {}", KNOWN.join(", ")));
+        }
+    }
+    let agent: NewAgent = match parse(&body) {
+        Ok(agent) => agent,
+        Err(response) => return response,
+    };
+    let added = sim.state.lock().expect("state lock").add_user(&agent.login, agent.credentials, &agent.skills, agent.max_slots, agent.kind);
+    match added {
+        Ok((user_id, pid)) => HttpResponse::Created().json(json!({"user_id": user_id, "pid": pid, "agent_id": format!("{}.{user_id}", sim.account)})),
+        Err(message) => error(400, "invalid_agent", message),
+    }
+}
+
+async fn list_agents(sim: web::Data<Sim>) -> HttpResponse {
+    let state = sim.state.lock().expect("state lock");
+    let mut agents: Vec<Value> = state
+        .users
+        .values()
+        .map(|u| {
+            let skills: Vec<String> = u.skills.iter().filter_map(|id| state.skill_by_id(id).map(|s| s.name.clone())).collect();
+            json!({
+                "user_id": u.user_id, "pid": u.pid, "login": u.login, "kind": u.kind, "skills": skills,
+                "max_slots": u.max_slots, "availability": u.availability, "connections": state.conns_of(&u.user_id).len(),
+                "sessions": state.sessions.values().filter(|s| s.user_id == u.user_id).count(),
+                "open_conversations": state.open_load(&u.user_id), "disabled": u.disabled, "failed_logins": u.failed_logins,
+            })
+        })
+        .collect();
+    agents.sort_by(|a, b| a["user_id"].as_str().cmp(&b["user_id"].as_str()));
+    HttpResponse::Ok().json(agents)
+}
+
+async fn enable_agent(sim: web::Data<Sim>, path: web::Path<String>) -> HttpResponse {
+    let mut state = sim.state.lock().expect("state lock");
+    let Some(user_id) = state.user_id_from(&path.into_inner()) else {
+        return error(404, "unknown_agent", "no such agent");
+    };
+    let user = state.users.get_mut(&user_id).expect("exists");
+    user.disabled = false;
+    user.failed_logins = 0;
+    HttpResponse::Ok().json(json!({"user_id": user_id, "disabled": false}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewConversation {
+    skill: String,
+    #[serde(default)]
+    sdes: Option<Value>,
+}
+
+async fn open_conversation(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    let new: NewConversation = match parse(&body) {
+        Ok(new) => new,
+        Err(response) => return response,
+    };
+    let (opened, timers) = {
+        let mut state = sim.state.lock().expect("state lock");
+        let opened = state.open_conversation(&new.skill, new.sdes.unwrap_or(json!({})));
+        (opened, state.take_timers())
+    };
+    arm(sim.clone().into_inner(), timers);
+    match opened {
+        Ok((id, consumer)) => HttpResponse::Created().json(json!({"conversation_id": id, "consumer_id": consumer})),
+        Err(message) => error(400, "invalid_conversation", message),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ConsumerEvent {
+    Text { text: String },
+    Typing {
+        #[serde(default)]
+        state: Option<String>,
+    },
+    Rich { content: Value },
+    File {
+        file_type: String,
+        #[serde(default)]
+        caption: Option<String>,
+        #[serde(default)]
+        relative_path: Option<String>,
+    },
+}
+
+async fn consumer_event(sim: web::Data<Sim>, path: web::Path<String>, body: web::Bytes) -> HttpResponse {
+    let event: ConsumerEvent = match parse(&body) {
+        Ok(event) => event,
+        Err(response) => return response,
+    };
+    let id = path.into_inner();
+    let event = match event {
+        ConsumerEvent::Text { text } => json!({"type": "ContentEvent", "contentType": "text/plain", "message": text}),
+        ConsumerEvent::Typing { state } => json!({"type": "ChatStateEvent", "chatState": state.unwrap_or_else(|| "COMPOSING".into())}),
+        ConsumerEvent::Rich { content } => json!({"type": "RichContentEvent", "content": content}),
+        ConsumerEvent::File { file_type, caption, relative_path } => json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {
+            "relativePath": relative_path.unwrap_or_else(|| format!("/v1/AUTH_sim/{id}/{}.{}", now_ms(), file_type.to_lowercase())),
+            "fileType": file_type, "caption": caption,
+        }}),
+    };
+    let result = sim.state.lock().expect("state lock").consumer_event(&id, event);
+    match result {
+        Ok(sequence) => HttpResponse::Ok().json(json!({"sequence": sequence})),
+        Err((status, message)) => error(status, if status == 404 { "unknown_conversation" } else { "invalid_event" }, message),
+    }
+}
+
+fn conversation_json(state: &crate::sim::state::SimState, id: &str) -> Option<Value> {
+    let c = state.conversations.get(id)?;
+    let name = |user: &Option<String>| user.as_ref().map(|u| state.old_id(u));
+    let skill = state.skill_by_id(&c.skill_id).map(|s| s.name.clone());
+    let transcript: Vec<Value> = c
+        .events
+        .iter()
+        .map(|e| {
+            let kind = match (e.event["type"].as_str(), e.event["contentType"].as_str()) {
+                (Some("ContentEvent"), Some("hosted/file")) => "file",
+                (Some("ContentEvent"), _) => "text",
+                (Some("RichContentEvent"), _) => "rich",
+                (Some("AcceptStatusEvent"), _) => "accept_status",
+                _ => "other",
+            };
+            json!({
+                "sequence": e.sequence, "originator": e.originator_id, "role": e.role, "kind": kind,
+                "text": e.event["message"].as_str(), "content": e.event.get("content").or_else(|| e.event.get("message").filter(|m| m.is_object())),
+                "status": e.event.get("status"), "audience": e.audience, "metadata": e.metadata, "server_timestamp": e.server_timestamp,
+            })
+        })
+        .collect();
+    let mut participants = vec![json!({"id": c.consumer_id, "role": "CONSUMER", "state": "ACTIVE"})];
+    if let Some(agent) = name(&c.assigned) {
+        participants.push(json!({"id": agent, "role": "ASSIGNED_AGENT", "state": "ACTIVE"}));
+    }
+    if let Some(agent) = name(&c.suggested) {
+        participants.push(json!({"id": agent, "role": "ASSIGNED_AGENT", "state": "SUGGESTED"}));
+    }
+    Some(json!({
+        "conversation_id": c.id, "consumer_id": c.consumer_id, "state": c.state, "skill": skill, "skill_id": c.skill_id,
+        "assigned_agent": name(&c.assigned), "suggested_agent": name(&c.suggested), "participants": participants,
+        "ttr": {"type": c.ttr_type, "value": c.ttr_value}, "close_reason": c.close_reason, "transcript": transcript,
+    }))
+}
+
+async fn get_conversation(sim: web::Data<Sim>, path: web::Path<String>) -> HttpResponse {
+    let state = sim.state.lock().expect("state lock");
+    match conversation_json(&state, &path.into_inner()) {
+        Some(body) => HttpResponse::Ok().json(body),
+        None => error(404, "unknown_conversation", "no such conversation"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConversationFilter {
+    state: Option<String>,
+    skill: Option<String>,
+}
+
+async fn list_conversations(sim: web::Data<Sim>, query: web::Query<ConversationFilter>) -> HttpResponse {
+    let state = sim.state.lock().expect("state lock");
+    let skill_id = match &query.skill {
+        Some(name) => match state.skill_by_name(name) {
+            Some(skill) => Some(skill.id.clone()),
+            None => return error(400, "invalid_query", format!("skill: no skill named {name:?}")),
+        },
+        None => None,
+    };
+    let list: Vec<Value> = state
+        .conversation_order
+        .iter()
+        .filter_map(|id| state.conversations.get(id))
+        .filter(|c| query.state.as_ref().is_none_or(|s| *s == c.state))
+        .filter(|c| skill_id.as_ref().is_none_or(|s| *s == c.skill_id))
+        .filter_map(|c| conversation_json(&state, &c.id))
+        .collect();
+    HttpResponse::Ok().json(list)
+}
+
+async fn close_conversation(sim: web::Data<Sim>, path: web::Path<String>) -> HttpResponse {
+    let id = path.into_inner();
+    let timers = {
+        let mut state = sim.state.lock().expect("state lock");
+        if !state.conversations.contains_key(&id) {
+            return error(404, "unknown_conversation", "no such conversation");
+        }
+        state.close(&id, "CONSUMER");
+        state.flush_notifications();
+        state.take_timers()
+    };
+    arm(sim.into_inner(), timers);
+    HttpResponse::Ok().json(json!({"conversation_id": id, "state": "CLOSE"}))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum Fault {
+    DropConnections { agent: Option<String> },
+    ExpireTokens,
+    LoginUnavailable {
+        #[serde(rename = "for", with = "humantime_serde")]
+        duration: Duration,
+    },
+    UmsUnavailable {
+        #[serde(rename = "for", with = "humantime_serde")]
+        duration: Duration,
+    },
+    Latency { ms: u64 },
+    RateLimit { requests_per_second: u32 },
+}
+
+async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    let fault: Fault = match parse(&body) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let mut state = sim.state.lock().expect("state lock");
+    let until = |d: Duration| now_ms() + d.as_millis() as i64;
+    match fault {
+        Fault::DropConnections { agent } => {
+            let user = match agent.as_deref().map(|a| state.user_id_from(a)) {
+                Some(None) => return error(400, "invalid_fault", "agent: no such agent"),
+                Some(Some(user)) => Some(user),
+                None => None,
+            };
+            let conns: Vec<_> = state.conns.iter().filter(|(_, c)| user.as_ref().is_none_or(|u| *u == c.user_id)).map(|(id, _)| *id).collect();
+            for conn in conns {
+                state.send(conn, Outgoing::Drop);
+                state.disconnect(conn);
+            }
+        }
+        Fault::ExpireTokens => {
+            let bearers: Vec<String> = state.sessions.keys().cloned().collect();
+            for bearer in bearers {
+                state.revoke(&bearer, CLOSE_TOKEN_EXPIRED, "token expired");
+            }
+        }
+        Fault::LoginUnavailable { duration } => state.faults.login_unavailable_until = Some(until(duration)),
+        Fault::UmsUnavailable { duration } => state.faults.ums_unavailable_until = Some(until(duration)),
+        Fault::Latency { ms } => state.faults.latency = Some(Duration::from_millis(ms)),
+        Fault::RateLimit { requests_per_second } => {
+            if requests_per_second == 0 {
+                return error(400, "invalid_fault", "requests_per_second: must be at least 1");
+            }
+            state.faults.rate_limit = Some(requests_per_second)
+        }
+    }
+    HttpResponse::Ok().json(json!({"ok": true}))
+}
+
+async fn clear_faults(sim: web::Data<Sim>) -> HttpResponse {
+    sim.state.lock().expect("state lock").faults = Default::default();
+    HttpResponse::Ok().json(json!({"ok": true}))
+}
+
+/// Keeps the type in use for callers that need the shared simulator handle.
+pub type SharedSim = Arc<Sim>;

@@ -1,0 +1,143 @@
+//! The platform simulator: a local messaging platform that speaks the Messaging Agent API
+//! (`../shared/spec/liveperson-agent-api.md`), faithful enough for LivePerson's Node Agent SDK.
+//!
+//! One origin (HTTPS with a self-signed certificate, or plain HTTP for botvisor's own tests)
+//! serves CSDS, login, refresh, logout and the websocket; a second, plain-HTTP listener serves
+//! the control API. Start it inside an actix system with [`start`].
+
+pub mod config;
+pub mod control;
+pub mod frames;
+pub mod http;
+pub mod platform;
+pub mod state;
+pub mod tls;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use actix_web::{web, App, HttpServer};
+use serde_json::{json, Value};
+
+pub use config::SimConfig;
+use state::{Shared, SimState};
+
+/// What the HTTP handlers share.
+pub struct Sim {
+    pub account: String,
+    pub config: SimConfig,
+    pub state: Shared,
+    /// `host:port` of the platform origin, as CSDS lists it.
+    pub host: String,
+}
+
+impl Sim {
+    fn base_uris(&self) -> Vec<Value> {
+        ["agentVep", "facadeMsg", "asyncMessagingEnt", "msgHist"]
+            .iter()
+            .map(|service| json!({"service": service, "account": self.account, "baseURI": self.host}))
+            .collect()
+    }
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    pub account: String,
+    pub platform_addr: SocketAddr,
+    pub control_addr: SocketAddr,
+    pub tls: bool,
+    /// Where the certificate was written (TLS with `ca_out`).
+    pub ca_path: Option<PathBuf>,
+    /// The certificate's PEM (TLS).
+    pub cert_pem: Option<String>,
+    pub state: Shared,
+    servers: Vec<actix_web::dev::ServerHandle>,
+}
+
+impl SimHandle {
+    /// `https://127.0.0.1:port` (or `http://` in plain mode).
+    pub fn platform_url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.platform_addr)
+    }
+
+    pub fn control_url(&self) -> String {
+        format!("http://{}", self.control_addr)
+    }
+
+    /// The one line `botvisor simulate` prints at start.
+    pub fn announcement(&self) -> Value {
+        json!({
+            "account": self.account,
+            "platform": self.platform_url(),
+            "csds_domain": self.platform_addr.to_string(),
+            "control": self.control_url(),
+            "ca": self.ca_path,
+        })
+    }
+
+    pub async fn stop(self) {
+        for server in self.servers {
+            server.stop(true).await;
+        }
+    }
+}
+
+/// Starts the simulator's listeners on the current actix system.
+pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
+    let problems = config.validate("simulator");
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(format!("the simulator configuration is not valid:\n  {}", list.join("\n  ")));
+    }
+    let state = SimState::new(config.clone()).shared();
+    let tls = if config.plain_http { None } else { Some(tls::self_signed(config.ca_out.as_deref())?) };
+
+    // Bind first: the CSDS document names the actual port.
+    let listener = std::net::TcpListener::bind(config.platform_addr).map_err(|e| format!("cannot listen on {}: {e}", config.platform_addr))?;
+    let platform_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let sim = web::Data::new(Sim { account: config.account.clone(), config: config.clone(), state: state.clone(), host: platform_addr.to_string() });
+
+    let platform_sim = sim.clone();
+    let platform = HttpServer::new(move || {
+        App::new()
+            .app_data(platform_sim.clone())
+            .app_data(web::PayloadConfig::new(64 * 1024))
+            .route("/api/account/{account}/service/baseURI.json", web::get().to(http::csds))
+            .route("/api/account/{account}/login", web::post().to(http::login))
+            .route("/api/account/{account}/refresh", web::post().to(http::refresh))
+            .route("/api/account/{account}/logout", web::post().to(http::logout))
+            .route("/ws_api/account/{account}/messaging/brand/{bearer}", web::get().to(http::websocket))
+    })
+    .workers(1)
+    .disable_signals();
+    let platform = match &tls {
+        Some(tls) => platform.listen_rustls_0_23(listener, tls.config.clone()),
+        None => platform.listen(listener),
+    }
+    .map_err(|e| format!("cannot serve on {platform_addr}: {e}"))?
+    .run();
+
+    let control_sim = sim.clone();
+    let control = HttpServer::new(move || App::new().app_data(control_sim.clone()).app_data(web::PayloadConfig::new(1024 * 1024)).configure(control::routes))
+        .workers(1)
+        .disable_signals()
+        .bind(config.control_addr)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.control_addr))?;
+    let control_addr = *control.addrs().first().ok_or("the control API has no address")?;
+    let control = control.run();
+
+    let servers = vec![platform.handle(), control.handle()];
+    actix_rt::spawn(platform);
+    actix_rt::spawn(control);
+    Ok(SimHandle {
+        account: config.account,
+        platform_addr,
+        control_addr,
+        tls: tls.is_some(),
+        ca_path: if tls.is_some() { config.ca_out } else { None },
+        cert_pem: tls.map(|t| t.cert_pem),
+        state,
+        servers,
+    })
+}

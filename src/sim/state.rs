@@ -1,0 +1,418 @@
+//! The simulated platform's state: skills, users, login sessions, websocket connections,
+//! conversations with their dialogs, routing rings, faults.
+//!
+//! One `SimState` behind one mutex (`Shared`); never held across an await. Operations push the
+//! frames they cause straight into the connections' bounded queues and return the timers the
+//! caller must arm (ring expiry).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::sim::config::{Credentials, SimConfig, UserKind};
+
+pub type Shared = Arc<Mutex<SimState>>;
+pub type ConnId = u64;
+
+/// What goes out on a connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    Text(String),
+    /// A close frame with this code and reason.
+    Close(u16, String),
+    /// Drop the TCP connection without a close frame (a network failure).
+    Drop,
+}
+
+/// The close code sent to a connection replaced by a newer session of the same agent.
+pub const CLOSE_KICKED: u16 = 4409;
+/// The close code sent when the session's token is revoked or expired.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4401;
+
+/// A timer the caller arms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Timer {
+    RingExpiry { ring_id: String, after: Duration },
+}
+
+#[derive(Debug, Clone)]
+pub struct Skill {
+    pub id: String,
+    pub name: String,
+    pub human: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub user_id: String,
+    pub pid: String,
+    pub login: String,
+    pub credentials: Credentials,
+    /// Skill ids.
+    pub skills: Vec<String>,
+    pub max_slots: usize,
+    pub kind: UserKind,
+    pub disabled: bool,
+    pub failed_logins: u32,
+    pub availability: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub bearer: String,
+    pub user_id: String,
+    pub csrf: String,
+    pub cookie: String,
+}
+
+/// One websocket connection.
+pub struct Conn {
+    pub user_id: String,
+    pub bearer: String,
+    pub tx: mpsc::Sender<Outgoing>,
+    pub ex_subs: Vec<ExSubscription>,
+    pub routing_sub: Option<String>,
+    pub agent_state_sub: Option<String>,
+}
+
+/// A SubscribeExConversations filter and the conversations it has shown.
+pub struct ExSubscription {
+    pub id: String,
+    /// Old agent ids (`acc.userId`); `None`: every conversation of the account.
+    pub agent_ids: Option<Vec<String>>,
+    pub states: Vec<String>,
+    pub shown: HashSet<String>,
+}
+
+/// One messaging event of a dialog.
+#[derive(Debug, Clone)]
+pub struct DialogEvent {
+    /// `None` for chat-state events.
+    pub sequence: Option<u64>,
+    /// Old id for agents, PID for consumers.
+    pub originator_id: String,
+    pub originator_pid: String,
+    pub role: String,
+    pub server_timestamp: i64,
+    pub event: Value,
+    pub metadata: Option<Value>,
+    pub audience: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    pub id: String,
+    pub consumer_id: String,
+    pub skill_id: String,
+    pub state: String,
+    /// User id of the assigned agent.
+    pub assigned: Option<String>,
+    /// User id of a SUGGESTED agent (transfer to agent).
+    pub suggested: Option<String>,
+    pub managers: Vec<String>,
+    pub ttr_type: String,
+    pub ttr_value: u64,
+    pub close_reason: Option<String>,
+    pub start_ts: i64,
+    pub end_ts: Option<i64>,
+    pub updated_ts: i64,
+    pub events: Vec<DialogEvent>,
+    pub next_sequence: u64,
+    /// Engagement attributes (`lp_sdes` entries) for GetUserProfile.
+    pub sdes: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ring {
+    pub id: String,
+    pub conversation_id: String,
+    pub user_id: String,
+    pub created_ts: i64,
+    pub expires_ts: i64,
+    pub state: String,
+}
+
+/// Faults injected through the control API.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Logins answer 503 until this time (ms).
+    pub login_unavailable_until: Option<i64>,
+    /// Websocket upgrades are refused until this time (ms).
+    pub ums_unavailable_until: Option<i64>,
+    /// Every request waits this long before it is handled.
+    pub latency: Option<Duration>,
+    /// At most this many requests per second per connection; more get 429.
+    pub rate_limit: Option<u32>,
+}
+
+pub struct SimState {
+    pub config: SimConfig,
+    pub skills: Vec<Skill>,
+    pub users: HashMap<String, User>,
+    pub sessions: HashMap<String, Session>,
+    pub conns: HashMap<ConnId, Conn>,
+    pub conversations: HashMap<String, Conversation>,
+    /// Conversation ids in creation order (for listing).
+    pub conversation_order: Vec<String>,
+    /// Conversations waiting for an agent, per skill id.
+    pub queues: HashMap<String, VecDeque<String>>,
+    pub rings: HashMap<String, Ring>,
+    /// Agents a conversation's ring expired on or was rejected by.
+    pub declined_by: HashMap<String, HashSet<String>>,
+    pub faults: Faults,
+    /// Notifications caused by the request being handled; they follow its response.
+    pub(crate) pending_after_response: Vec<(ConnId, Outgoing)>,
+    /// Timers asked for by operations; drained by `take_timers` and armed by the caller.
+    pub(crate) pending_timers: Vec<Timer>,
+    counter: u64,
+    seed: u64,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl SimState {
+    pub fn new(config: SimConfig) -> Self {
+        let seed = now_ms() as u64 ^ (u64::from(std::process::id()) << 32);
+        let mut state = Self {
+            config: config.clone(),
+            skills: Vec::new(),
+            users: HashMap::new(),
+            sessions: HashMap::new(),
+            conns: HashMap::new(),
+            conversations: HashMap::new(),
+            conversation_order: Vec::new(),
+            queues: HashMap::new(),
+            rings: HashMap::new(),
+            declined_by: HashMap::new(),
+            faults: Faults::default(),
+            pending_after_response: Vec::new(),
+            pending_timers: Vec::new(),
+            counter: 0,
+            seed,
+        };
+        for skill in &config.skills {
+            // Validated beforehand: names are unique and not empty.
+            let _ = state.add_skill(&skill.name, skill.human);
+        }
+        for user in &config.users {
+            let skills = user.skills.clone();
+            // Validated beforehand: every skill exists.
+            let _ = state.add_user(&user.login, user.credentials.clone(), &skills, user.max_slots, user.kind);
+        }
+        state
+    }
+
+    pub fn shared(self) -> Shared {
+        Arc::new(Mutex::new(self))
+    }
+
+    pub fn account(&self) -> &str {
+        &self.config.account
+    }
+
+    fn next(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    /// A fresh opaque id (hex, UUID-shaped).
+    pub fn uuid(&mut self) -> String {
+        let n = self.next();
+        let mut x = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^= x >> 31;
+        let y = x.wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ n;
+        format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", x >> 32, (x >> 16) & 0xffff, x & 0xfff, (y >> 52) & 0xfff, y & 0xffff_ffff_ffff)
+    }
+
+    /// A fresh secret token (hex).
+    pub fn token(&mut self) -> String {
+        format!("{}{}", self.uuid().replace('-', ""), self.uuid().replace('-', ""))
+    }
+
+    pub fn old_id(&self, user_id: &str) -> String {
+        format!("{}.{}", self.config.account, user_id)
+    }
+
+    // ---- skills and users ---------------------------------------------------------------
+
+    pub fn add_skill(&mut self, name: &str, human: bool) -> Result<String, String> {
+        if name.trim().is_empty() {
+            return Err("name: must not be empty".into());
+        }
+        if self.skills.iter().any(|s| s.name == name) {
+            return Err(format!("name: a skill named {name:?} exists"));
+        }
+        let id = (1000 + self.skills.len() as u64 + 1).to_string();
+        self.skills.push(Skill { id: id.clone(), name: name.into(), human });
+        Ok(id)
+    }
+
+    pub fn skill_by_name(&self, name: &str) -> Option<&Skill> {
+        self.skills.iter().find(|s| s.name == name)
+    }
+
+    pub fn skill_by_id(&self, id: &str) -> Option<&Skill> {
+        self.skills.iter().find(|s| s.id == id)
+    }
+
+    pub fn add_user(&mut self, login: &str, credentials: Credentials, skills: &[String], max_slots: usize, kind: UserKind) -> Result<(String, String), String> {
+        if login.trim().is_empty() {
+            return Err("login: must not be empty".into());
+        }
+        if self.users.values().any(|u| u.login == login) {
+            return Err(format!("login: a user {login:?} exists"));
+        }
+        let mut skill_ids = Vec::new();
+        for (i, name) in skills.iter().enumerate() {
+            match self.skill_by_name(name) {
+                Some(skill) => skill_ids.push(skill.id.clone()),
+                None => return Err(format!("skills[{i}]: no skill named {name:?}")),
+            }
+        }
+        if max_slots == 0 {
+            return Err("max_slots: must be at least 1".into());
+        }
+        let user_id = (3_700_000_000u64 + self.users.len() as u64 + 1).to_string();
+        let pid = self.uuid();
+        self.users.insert(
+            user_id.clone(),
+            User {
+                user_id: user_id.clone(),
+                pid: pid.clone(),
+                login: login.into(),
+                credentials,
+                skills: skill_ids,
+                max_slots,
+                kind,
+                disabled: false,
+                failed_logins: 0,
+                availability: "OFFLINE".into(),
+            },
+        );
+        Ok((user_id, pid))
+    }
+
+    pub fn user_by_login(&self, login: &str) -> Option<&User> {
+        self.users.values().find(|u| u.login == login)
+    }
+
+    /// The user id for an old id (`acc.userId`) or a bare user id.
+    pub fn user_id_from(&self, id: &str) -> Option<String> {
+        let bare = id.strip_prefix(&format!("{}.", self.config.account)).unwrap_or(id);
+        self.users.contains_key(bare).then(|| bare.to_owned())
+    }
+
+    /// Open conversations assigned to a user.
+    pub fn open_load(&self, user_id: &str) -> usize {
+        self.conversations.values().filter(|c| c.state == "OPEN" && c.assigned.as_deref() == Some(user_id)).count()
+    }
+
+    // ---- connections --------------------------------------------------------------------
+
+    /// Sends to one connection; a connection whose queue is full is closed (bounded).
+    pub fn send(&mut self, conn: ConnId, out: Outgoing) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        if let Err(mpsc::error::TrySendError::Full(_)) = c.tx.try_send(out) {
+            tracing::warn!(conn, user_id = %c.user_id, "connection too slow, closing it");
+            let _ = c.tx.try_send(Outgoing::Drop);
+            self.conns.remove(&conn);
+        }
+    }
+
+    pub fn conns_of(&self, user_id: &str) -> Vec<ConnId> {
+        let mut conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.user_id == user_id).map(|(id, _)| *id).collect();
+        conns.sort_unstable();
+        conns
+    }
+
+    /// Registers a websocket for a session's bearer. One connection per agent: an earlier
+    /// connection of the same agent is closed (the kick).
+    pub fn connect(&mut self, conn: ConnId, bearer: &str, tx: mpsc::Sender<Outgoing>) -> Result<(), (u16, String)> {
+        let now = now_ms();
+        if self.faults.ums_unavailable_until.is_some_and(|until| now < until) {
+            return Err((503, "messaging service unavailable (simulated fault)".into()));
+        }
+        let Some(session) = self.sessions.get(bearer) else {
+            return Err((401, "unknown or expired token".into()));
+        };
+        let user_id = session.user_id.clone();
+        for old in self.conns_of(&user_id) {
+            self.send(old, Outgoing::Close(CLOSE_KICKED, "another connection for this agent replaced this one".into()));
+            self.conns.remove(&old);
+        }
+        self.conns.insert(conn, Conn { user_id, bearer: bearer.into(), tx, ex_subs: Vec::new(), routing_sub: None, agent_state_sub: None });
+        Ok(())
+    }
+
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+    }
+
+    // ---- login ----------------------------------------------------------------------------
+
+    /// Checks a login body; returns the session or (HTTP status, error message, internal code).
+    pub fn login(&mut self, body: &Value) -> Result<Session, (u16, String, u32)> {
+        let now = now_ms();
+        if self.faults.login_unavailable_until.is_some_and(|until| now < until) {
+            return Err((503, "login service unavailable (simulated fault)".into(), 0));
+        }
+        let Some(login) = body.get("username").and_then(Value::as_str) else {
+            return Err((400, "username: required".into(), 0));
+        };
+        let Some(user) = self.users.values().find(|u| u.login == login).cloned() else {
+            return Err((401, "Invalid username or password".into(), 1));
+        };
+        if user.disabled {
+            return Err((401, "User is disabled after too many failed logins; an administrator must enable it".into(), 34));
+        }
+        let str_field = |name: &str| body.get(name).and_then(Value::as_str);
+        let matches = match &user.credentials {
+            Credentials::Password { password } => str_field("password") == Some(password.as_str()),
+            Credentials::ApiKey { app_key, secret, access_token, access_token_secret } => {
+                str_field("appKey") == Some(app_key.as_str())
+                    && str_field("secret") == Some(secret.as_str())
+                    && str_field("accessToken") == Some(access_token.as_str())
+                    && str_field("accessTokenSecret") == Some(access_token_secret.as_str())
+            }
+        };
+        let max_failed = self.config.max_failed_logins;
+        let user = self.users.get_mut(&user.user_id).expect("user exists");
+        if !matches {
+            user.failed_logins += 1;
+            if user.failed_logins >= max_failed {
+                user.disabled = true;
+                tracing::warn!(login, "user disabled after {max_failed} failed logins");
+            }
+            return Err((401, "Invalid username or password".into(), 1));
+        }
+        user.failed_logins = 0;
+        let user_id = user.user_id.clone();
+        // One session per agent: a new login revokes the others and closes their sockets.
+        let old: Vec<String> = self.sessions.values().filter(|s| s.user_id == user_id).map(|s| s.bearer.clone()).collect();
+        for bearer in old {
+            self.revoke(&bearer, CLOSE_KICKED, "a new login for this agent replaced this session");
+        }
+        let session = Session { bearer: self.token(), user_id, csrf: self.token(), cookie: self.token() };
+        self.sessions.insert(session.bearer.clone(), session.clone());
+        Ok(session)
+    }
+
+    /// Ends a session and closes its sockets with `code`.
+    pub fn revoke(&mut self, bearer: &str, code: u16, reason: &str) {
+        self.sessions.remove(bearer);
+        let conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.bearer == bearer).map(|(id, _)| *id).collect();
+        for conn in conns {
+            self.send(conn, Outgoing::Close(code, reason.into()));
+            self.conns.remove(&conn);
+        }
+    }
+
+    pub fn session_by_cookie(&self, cookie: &str, csrf: &str) -> Option<&Session> {
+        self.sessions.values().find(|s| s.cookie == cookie && s.csrf == csrf)
+    }
+}

@@ -1,0 +1,117 @@
+//! One websocket connection: requests in, responses and notifications out, pings answered,
+//! closed after the idle timeout. A bad frame gets a 400 error response; it never closes the
+//! connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::sim::frames::{error_response, parse_request};
+use crate::sim::state::{ConnId, Outgoing, Timer};
+use crate::sim::Sim;
+
+/// Frames beyond this are a protocol error (the connection closes); below it, frames larger
+/// than the configured limit get a 400 and the connection stays.
+const HARD_FRAME_LIMIT: usize = 16 * 1024 * 1024;
+
+pub async fn run_connection(sim: Arc<Sim>, conn: ConnId, mut session: Session, stream: MessageStream, mut rx: mpsc::Receiver<Outgoing>) {
+    let mut stream = stream.max_frame_size(HARD_FRAME_LIMIT);
+    let idle = sim.config.idle_timeout;
+    let mut last_traffic = Instant::now();
+    let mut window_start = Instant::now();
+    let mut window_requests = 0u32;
+    let close: Option<CloseReason> = loop {
+        tokio::select! {
+            incoming = stream.recv() => {
+                last_traffic = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(limit) = sim.state.lock().expect("state lock").faults.rate_limit {
+                            if window_start.elapsed() >= Duration::from_secs(1) {
+                                window_start = Instant::now();
+                                window_requests = 0;
+                            }
+                            window_requests += 1;
+                            if window_requests > limit {
+                                let id = parse_request(&text).ok().map(|r| r.id);
+                                let _ = session.text(error_response(id.as_deref(), 429, "too many requests; retry after 1 s")).await;
+                                continue;
+                            }
+                        }
+                        handle_text(&sim, conn, &mut session, &text).await;
+                    }
+                    Some(Ok(Message::Ping(bytes))) => {
+                        let _ = session.pong(&bytes).await;
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = session.text(error_response(None, 400, "binary frames are not supported; send JSON text frames")).await;
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => {}
+                }
+            }
+            outgoing = rx.recv() => match outgoing {
+                Some(Outgoing::Text(text)) => {
+                    if session.text(text).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(Outgoing::Close(code, reason)) => break Some(CloseReason { code: CloseCode::Other(code), description: Some(reason) }),
+                Some(Outgoing::Drop) | None => {
+                    sim.state.lock().expect("state lock").disconnect(conn);
+                    return; // dropped without a close frame
+                }
+            },
+            _ = tokio::time::sleep_until(last_traffic + idle) => {
+                break Some(CloseReason { code: CloseCode::Normal, description: Some(format!("idle for {}s", idle.as_secs())) });
+            }
+        }
+    };
+    sim.state.lock().expect("state lock").disconnect(conn);
+    let _ = session.close(close).await;
+}
+
+async fn handle_text(sim: &Arc<Sim>, conn: ConnId, session: &mut Session, text: &str) {
+    if text.len() > sim.config.max_frame_bytes {
+        let id = parse_request(text).ok().map(|r| r.id);
+        let message = format!("frame of {} bytes is over the limit of {} bytes", text.len(), sim.config.max_frame_bytes);
+        let _ = session.text(error_response(id.as_deref(), 400, &message)).await;
+        return;
+    }
+    let request = match parse_request(text) {
+        Ok(request) => request,
+        Err(bad) => {
+            let _ = session.text(error_response(bad.req_id.as_deref(), 400, &bad.message)).await;
+            return;
+        }
+    };
+    let latency = sim.state.lock().expect("state lock").faults.latency;
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
+    let timers = sim.state.lock().expect("state lock").handle_request(conn, request);
+    arm(sim.clone(), timers);
+}
+
+/// Arms timers asked for by the platform (ring expiry).
+pub fn arm(sim: Arc<Sim>, timers: Vec<Timer>) {
+    for timer in timers {
+        let sim = sim.clone();
+        match timer {
+            Timer::RingExpiry { ring_id, after } => {
+                actix_rt::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let timers = {
+                        let mut state = sim.state.lock().expect("state lock");
+                        state.expire_ring(&ring_id);
+                        state.take_timers()
+                    };
+                    arm(sim, timers);
+                });
+            }
+        }
+    }
+}
