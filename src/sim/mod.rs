@@ -76,7 +76,16 @@ impl SimHandle {
         })
     }
 
+    /// Closes every websocket (1001, going away) and stops the listeners.
     pub async fn stop(self) {
+        {
+            let mut state = self.state.lock().expect("state lock");
+            let conns: Vec<state::ConnId> = state.conns.keys().copied().collect();
+            for conn in conns {
+                state.send(conn, state::Outgoing::Close(1001, "the simulator is stopping".into()));
+                state.disconnect(conn);
+            }
+        }
         for server in self.servers {
             server.stop(true).await;
         }
@@ -110,6 +119,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
             .route("/ws_api/account/{account}/messaging/brand/{bearer}", web::get().to(http::websocket))
     })
     .workers(1)
+    .shutdown_timeout(1)
     .disable_signals();
     let platform = match &tls {
         Some(tls) => platform.listen_rustls_0_23(listener, tls.config.clone()),
@@ -121,6 +131,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
     let control_sim = sim.clone();
     let control = HttpServer::new(move || App::new().app_data(control_sim.clone()).app_data(web::PayloadConfig::new(1024 * 1024)).configure(control::routes))
         .workers(1)
+        .shutdown_timeout(1)
         .disable_signals()
         .bind(config.control_addr)
         .map_err(|e| format!("cannot listen on {}: {e}", config.control_addr))?;
