@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         Ok(Command::Simulate(options)) => {
             // stdout carries the one JSON line scripts read; logs go to stderr.
             init_logging(true);
-            match run_simulator(options) {
+            match run_simulator(*options) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("botvisor: {error}");
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
 enum Command {
     Help,
     Run(app::RunOptions),
-    Simulate(SimulateOptions),
+    Simulate(Box<SimulateOptions>),
 }
 
 struct SimulateOptions {
@@ -152,7 +152,7 @@ fn parse_simulate<'a>(mut args: impl Iterator<Item = &'a String>) -> Result<Comm
             _ => {}
         }
     }
-    Ok(Command::Simulate(SimulateOptions { config, run_for }))
+    Ok(Command::Simulate(Box::new(SimulateOptions { config, run_for })))
 }
 
 fn run_simulator(options: SimulateOptions) -> Result<(), String> {

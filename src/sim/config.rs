@@ -35,6 +35,8 @@ pub struct SimConfig {
     pub max_frame_bytes: usize,
     /// Notifications queued per connection; a connection that falls further behind is closed.
     pub connection_queue: usize,
+    /// Simulated consumers started with the simulator.
+    pub traffic: Option<crate::sim::traffic::TrafficConfig>,
 }
 
 impl Default for SimConfig {
@@ -52,6 +54,7 @@ impl Default for SimConfig {
             idle_timeout: Duration::from_secs(120),
             max_frame_bytes: 256 * 1024,
             connection_queue: 4096,
+            traffic: None,
         }
     }
 }
@@ -66,7 +69,7 @@ pub struct SkillConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawUser")]
 pub struct UserConfig {
     pub login: String,
     #[serde(flatten)]
@@ -81,6 +84,47 @@ pub struct UserConfig {
 
 fn default_max_slots() -> usize {
     1000
+}
+
+/// A user as written: every field flat, unknown ones refused (serde's `flatten` cannot).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    login: String,
+    password: Option<String>,
+    #[serde(rename = "appKey")]
+    app_key: Option<String>,
+    secret: Option<String>,
+    #[serde(rename = "accessToken")]
+    access_token: Option<String>,
+    #[serde(rename = "accessTokenSecret")]
+    access_token_secret: Option<String>,
+    #[serde(default)]
+    skills: Vec<String>,
+    #[serde(default = "default_max_slots")]
+    max_slots: usize,
+    #[serde(default)]
+    kind: UserKind,
+}
+
+impl TryFrom<RawUser> for UserConfig {
+    type Error = String;
+
+    fn try_from(raw: RawUser) -> Result<Self, String> {
+        let credentials = match (raw.password, raw.app_key, raw.secret, raw.access_token, raw.access_token_secret) {
+            (Some(password), None, None, None, None) => Credentials::Password { password },
+            (None, Some(app_key), Some(secret), Some(access_token), Some(access_token_secret)) => {
+                Credentials::ApiKey { app_key, secret, access_token, access_token_secret }
+            }
+            _ => {
+                return Err(format!(
+                    "user {:?}: give either password, or all of appKey, secret, accessToken, accessTokenSecret",
+                    raw.login
+                ))
+            }
+        };
+        Ok(UserConfig { login: raw.login, credentials, skills: raw.skills, max_slots: raw.max_slots, kind: raw.kind })
+    }
 }
 
 /// How a user logs in: a password, or API-key (application login) fields.
@@ -175,6 +219,15 @@ impl SimConfig {
             }
             if user.max_slots == 0 {
                 problem(format!("users[{i}].max_slots"), "must be at least 1");
+            }
+        }
+        if let Some(traffic) = &self.traffic {
+            if !names.contains(traffic.skill.as_str()) {
+                problem("traffic.skill".into(), "names no skill in skills");
+            }
+            for message in traffic.validate("traffic") {
+                let (field, text) = message.split_once(": ").unwrap_or(("traffic", &message));
+                problems.push(ConfigProblem { path: format!("{path}.{field}"), message: text.into() });
             }
         }
         problems

@@ -9,7 +9,6 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::sim::config::{Credentials, UserKind};
 use crate::sim::state::{now_ms, Outgoing, CLOSE_TOKEN_EXPIRED};
 use crate::sim::ws::arm;
 use crate::sim::Sim;
@@ -20,6 +19,7 @@ fn error(status: u16, code: &str, message: impl Into<String>) -> HttpResponse {
 }
 
 /// Reads a JSON body into `T`, or a 400 naming what is wrong.
+#[allow(clippy::result_large_err)] // the error is the handler's response
 fn parse<T: for<'de> Deserialize<'de>>(body: &web::Bytes) -> Result<T, HttpResponse> {
     serde_json::from_slice(body).map_err(|e| error(400, "invalid_body", format!("the JSON body is not valid: {e}")))
 }
@@ -35,6 +35,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sim/v1/conversations/{id}", web::get().to(get_conversation))
         .route("/sim/v1/conversations/{id}/events", web::post().to(consumer_event))
         .route("/sim/v1/conversations/{id}/close", web::post().to(close_conversation))
+        .route("/sim/v1/traffic", web::post().to(start_traffic))
+        .route("/sim/v1/traffic", web::get().to(traffic_status))
+        .route("/sim/v1/traffic", web::delete().to(stop_traffic))
         .route("/sim/v1/faults", web::post().to(add_fault))
         .route("/sim/v1/faults", web::delete().to(clear_faults))
         .default_service(web::to(|| async { error(404, "not_found", "no such control endpoint; see /sim/v1/…") }));
@@ -65,32 +68,9 @@ async fn list_skills(sim: web::Data<Sim>) -> HttpResponse {
     HttpResponse::Ok().json(skills)
 }
 
-#[derive(Deserialize)]
-struct NewAgent {
-    login: String,
-    #[serde(flatten)]
-    credentials: Credentials,
-    #[serde(default)]
-    skills: Vec<String>,
-    #[serde(default = "default_slots")]
-    max_slots: usize,
-    #[serde(default)]
-    kind: UserKind,
-}
-
-fn default_slots() -> usize {
-    1000
-}
-
 async fn add_agent(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
-    // `deny_unknown_fields` does not mix with `flatten`: check the keys by hand.
-    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&body) {
-        const KNOWN: &[&str] = &["login", "password", "appKey", "secret", "accessToken", "accessTokenSecret", "skills", "max_slots", "kind"];
-        if let Some(unknown) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return error(400, "invalid_body", format!("{unknown}: unknown field; expected one of {}", KNOWN.join(", ")));
-        }
-    }
-    let agent: NewAgent = match parse(&body) {
+    // The same shape as a user in the simulator's configuration.
+    let agent: crate::sim::config::UserConfig = match parse(&body) {
         Ok(agent) => agent,
         Err(response) => return response,
     };
@@ -343,5 +323,37 @@ async fn clear_faults(sim: web::Data<Sim>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"ok": true}))
 }
 
-/// Keeps the type in use for callers that need the shared simulator handle.
-pub type SharedSim = Arc<Sim>;
+async fn start_traffic(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    let config: crate::sim::traffic::TrafficConfig = match parse(&body) {
+        Ok(config) => config,
+        Err(response) => return response,
+    };
+    let mut problems = config.validate("traffic");
+    if sim.state.lock().expect("state lock").skill_by_name(&config.skill).is_none() {
+        problems.push(format!("skill: no skill named {:?}", config.skill));
+    }
+    if !problems.is_empty() {
+        return error(400, "invalid_traffic", problems.join("; "));
+    }
+    let mut current = sim.traffic.lock().expect("traffic lock");
+    if let Some(running) = current.take() {
+        running.stop();
+    }
+    *current = Some(crate::sim::traffic::start(Arc::clone(&sim.clone().into_inner()), config));
+    HttpResponse::Ok().json(json!({"started": true}))
+}
+
+async fn traffic_status(sim: web::Data<Sim>) -> HttpResponse {
+    let current = sim.traffic.lock().expect("traffic lock");
+    match &*current {
+        Some(t) => HttpResponse::Ok().json(json!({"running": true, "opened": t.opened.load(std::sync::atomic::Ordering::Relaxed), "messages": t.messages.load(std::sync::atomic::Ordering::Relaxed)})),
+        None => HttpResponse::Ok().json(json!({"running": false})),
+    }
+}
+
+async fn stop_traffic(sim: web::Data<Sim>) -> HttpResponse {
+    if let Some(running) = sim.traffic.lock().expect("traffic lock").take() {
+        running.stop();
+    }
+    HttpResponse::Ok().json(json!({"running": false}))
+}

@@ -22,6 +22,7 @@ fn error(status: u16, message: &str, internal_code: u32) -> HttpResponse {
     }}))
 }
 
+#[allow(clippy::result_large_err)] // the error is the handler's response
 fn check_account(sim: &Sim, account: &str) -> Result<(), HttpResponse> {
     if account == sim.account {
         Ok(())

@@ -12,6 +12,7 @@ pub mod http;
 pub mod platform;
 pub mod state;
 pub mod tls;
+pub mod traffic;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -30,6 +31,8 @@ pub struct Sim {
     pub state: Shared,
     /// `host:port` of the platform origin, as CSDS lists it.
     pub host: String,
+    /// The traffic generator started through the control API, if any.
+    pub traffic: std::sync::Mutex<Option<traffic::TrafficHandle>>,
 }
 
 impl Sim {
@@ -105,7 +108,13 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
     // Bind first: the CSDS document names the actual port.
     let listener = std::net::TcpListener::bind(config.platform_addr).map_err(|e| format!("cannot listen on {}: {e}", config.platform_addr))?;
     let platform_addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let sim = web::Data::new(Sim { account: config.account.clone(), config: config.clone(), state: state.clone(), host: platform_addr.to_string() });
+    let sim = web::Data::new(Sim {
+        account: config.account.clone(),
+        config: config.clone(),
+        state: state.clone(),
+        host: platform_addr.to_string(),
+        traffic: std::sync::Mutex::new(None),
+    });
 
     let platform_sim = sim.clone();
     let platform = HttpServer::new(move || {
@@ -141,6 +150,10 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
     let servers = vec![platform.handle(), control.handle()];
     actix_rt::spawn(platform);
     actix_rt::spawn(control);
+    if let Some(traffic) = &config.traffic {
+        let handle = traffic::start(sim.clone().into_inner(), traffic.clone());
+        *sim.traffic.lock().expect("traffic lock") = Some(handle);
+    }
     Ok(SimHandle {
         account: config.account,
         platform_addr,

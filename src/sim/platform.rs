@@ -482,18 +482,7 @@ impl SimState {
     }
 
     fn matches(&self, sub: &ExSubscription, c: &Conversation) -> bool {
-        if !sub.states.iter().any(|s| *s == c.state) {
-            return false;
-        }
-        match &sub.agent_ids {
-            None => true,
-            Some(ids) => c
-                .assigned
-                .iter()
-                .chain(c.suggested.iter())
-                .chain(c.managers.iter())
-                .any(|agent| ids.contains(&self.old_id(agent))),
-        }
+        shows(sub, c, &self.config.account)
     }
 
     /// Sends the conversation's change to every subscription that shows it (UPSERT) or showed
@@ -505,20 +494,7 @@ impl SimState {
         let mut frames = Vec::new();
         for (conn_id, conn) in self.conns.iter_mut() {
             for sub in conn.ex_subs.iter_mut() {
-                let show = {
-                    // `matches` needs `&self`; inline its logic on the copy.
-                    sub.states.iter().any(|s| *s == conversation.state)
-                        && match &sub.agent_ids {
-                            None => true,
-                            Some(ids) => conversation
-                                .assigned
-                                .iter()
-                                .chain(conversation.suggested.iter())
-                                .chain(conversation.managers.iter())
-                                .any(|agent| ids.contains(&format!("{}.{agent}", self.config.account))),
-                        }
-                };
-                let change = if show {
+                let change = if shows(sub, &conversation, &self.config.account) {
                     sub.shown.insert(id.to_owned());
                     Some(&upsert)
                 } else if sub.shown.remove(id) {
@@ -735,5 +711,17 @@ impl SimState {
                 "skillId": skill,
             }],
         }})
+    }
+}
+
+/// Whether a SubscribeExConversations filter shows the conversation: its state is listed and
+/// (with `agentIds`) one of the agents is assigned, suggested or a manager.
+fn shows(sub: &ExSubscription, c: &Conversation, account: &str) -> bool {
+    if !sub.states.contains(&c.state) {
+        return false;
+    }
+    match &sub.agent_ids {
+        None => true,
+        Some(ids) => c.assigned.iter().chain(c.suggested.iter()).chain(c.managers.iter()).any(|agent| ids.contains(&format!("{account}.{agent}"))),
     }
 }

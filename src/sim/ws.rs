@@ -29,7 +29,8 @@ pub async fn run_connection(sim: Arc<Sim>, conn: ConnId, mut session: Session, s
                 last_traffic = Instant::now();
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(limit) = sim.state.lock().expect("state lock").faults.rate_limit {
+                        let rate_limit = sim.state.lock().expect("state lock").faults.rate_limit;
+                        if let Some(limit) = rate_limit {
                             if window_start.elapsed() >= Duration::from_secs(1) {
                                 window_start = Instant::now();
                                 window_requests = 0;

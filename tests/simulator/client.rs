@@ -153,6 +153,21 @@ impl Agent {
         }
     }
 
+    /// Sends a ping and waits for its pong.
+    pub async fn ping(&mut self) {
+        self.framed.send(ws::Message::Ping("hello".into())).await.expect("ping sent");
+        loop {
+            match actix_rt::time::timeout(Duration::from_secs(5), self.framed.next()).await.expect("a pong within 5 s") {
+                Some(Ok(ws::Frame::Pong(bytes))) => {
+                    assert_eq!(&bytes[..], b"hello");
+                    return;
+                }
+                Some(Ok(ws::Frame::Text(bytes))) => self.notifications.push_back(serde_json::from_slice(&bytes).unwrap()),
+                other => panic!("expected a pong, got {other:?}"),
+            }
+        }
+    }
+
     /// Waits for the socket to close; returns the close code.
     pub async fn close_code(&mut self) -> Option<u16> {
         while self.next_frame().await.is_some() {}

@@ -336,8 +336,67 @@ async fn the_control_api_names_the_field_to_fix() {
     assert_eq!(status, 404);
     let (status, body) = control(&handle, "POST", "/sim/v1/agents", Some(json!({"login": "b", "password": "p", "slots": 3}))).await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("slots: unknown field"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("unknown field `slots`"), "{body}");
     let (status, body) = control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "meteor"}))).await;
     assert_eq!(status, 400, "{body}");
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_traffic_generator_opens_conversations_and_consumers_talk() {
+    let handle = simulator(SimConfig::default()).await;
+    add_bot(&handle, "bot1").await;
+    let mut bot = Agent::connect(&handle, "bot1", "pw").await;
+    bot.go_online(&handle).await;
+    let (status, body) = control(&handle, "POST", "/sim/v1/traffic", Some(json!({"skill": "nope", "conversations_per_minute": 10}))).await;
+    assert_eq!(status, 400, "{body}");
+    post(&handle, "/sim/v1/traffic", json!({"skill": "bots", "conversations_per_minute": 600, "messages_per_conversation": 2, "think_time": "100ms", "typing": true})).await;
+    // Accept the first ring; the consumer's messages reach the bot.
+    let mut ring = bot.notification(".ams.routing.RoutingTaskNotification").await;
+    while ring["body"]["changes"][0]["result"]["ringsDetails"][0]["ringState"] != "WAITING" {
+        ring = bot.notification(".ams.routing.RoutingTaskNotification").await;
+    }
+    let ring_id = ring["body"]["changes"][0]["result"]["ringsDetails"][0]["ringId"].as_str().unwrap().to_owned();
+    bot.request("routing.UpdateRingState", json!({"ringId": ring_id, "ringState": "ACCEPTED"})).await;
+    let mut texts = Vec::new();
+    while texts.len() < 2 {
+        let event = bot.notification(".ams.ms.OnlineEventDistribution").await;
+        if let Some(text) = event["body"]["event"]["message"].as_str() {
+            texts.push(text.to_owned());
+        }
+    }
+    assert_eq!(texts, ["message 1 of 2", "message 2 of 2"]);
+    let status = get(&handle, "/sim/v1/traffic").await;
+    assert!(status["opened"].as_u64().unwrap() >= 1);
+    control(&handle, "DELETE", "/sim/v1/traffic", None).await;
+    assert_eq!(get(&handle, "/sim/v1/traffic").await["running"], false);
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn an_idle_connection_is_closed_and_pings_are_answered() {
+    let handle = simulator(SimConfig { idle_timeout: Duration::from_millis(500), ..SimConfig::default() }).await;
+    add_bot(&handle, "bot1").await;
+    let mut bot = Agent::connect(&handle, "bot1", "pw").await;
+    bot.ping().await;
+    assert_eq!(bot.close_code().await, Some(1000), "closed after 500 ms without traffic");
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn get_user_profile_returns_the_consumers_engagement_attributes() {
+    let handle = simulator(SimConfig::default()).await;
+    add_bot(&handle, "bot1").await;
+    let mut bot = Agent::connect(&handle, "bot1", "pw").await;
+    bot.go_online(&handle).await;
+    let sdes = json!({"firstName": "Ada", "lp_sdes": [{"type": "ctmrinfo", "info": {"customerId": "c-42"}}]});
+    let opened = post(&handle, "/sim/v1/conversations", json!({"skill": "bots", "sdes": sdes})).await;
+    let consumer = opened["consumer_id"].as_str().unwrap();
+    // The SDK sends the consumer id as a JSON string body.
+    bot.send_text(json!({"kind": "req", "id": "p1", "type": ".ams.userprofile.GetUserProfile", "body": format!("\"{consumer}\"")}).to_string()).await;
+    let profile = bot.response_to("p1").await;
+    assert_eq!(profile["type"], ".ams.userprofile.GetUserProfile$Response");
+    assert_eq!(profile["body"]["firstName"], "Ada");
+    assert_eq!(profile["body"]["authenticatedData"]["lp_sdes"][0]["info"]["customerId"], "c-42");
     handle.stop().await;
 }

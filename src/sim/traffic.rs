@@ -1,0 +1,137 @@
+//! The traffic generator: N conversations per minute on a skill, each consumer sending M
+//! messages with think time, optionally typing first and sending files and rich content.
+//! Started from the config or the control API; bounded in rate, in concurrent consumers and,
+//! when asked, in duration.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::sim::ws::arm;
+use crate::sim::Sim;
+
+/// Consumers talking at once, at most; a new one waits its turn beyond this.
+const MAX_ACTIVE_CONSUMERS: u64 = 20_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficConfig {
+    pub skill: String,
+    pub conversations_per_minute: u32,
+    #[serde(default = "default_messages")]
+    pub messages_per_conversation: u32,
+    #[serde(default = "default_think_time", with = "humantime_serde")]
+    pub think_time: Duration,
+    /// A COMPOSING event before each text.
+    #[serde(default)]
+    pub typing: bool,
+    /// Every third message is a file.
+    #[serde(default)]
+    pub files: bool,
+    /// Every fourth message is rich content.
+    #[serde(default)]
+    pub rich: bool,
+    /// Stop after this long; unset: until stopped.
+    #[serde(default, with = "humantime_serde")]
+    pub duration: Option<Duration>,
+}
+
+fn default_messages() -> u32 {
+    3
+}
+fn default_think_time() -> Duration {
+    Duration::from_secs(2)
+}
+
+impl TrafficConfig {
+    pub fn validate(&self, path: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.conversations_per_minute == 0 || self.conversations_per_minute > 60_000 {
+            problems.push(format!("{path}.conversations_per_minute: must be between 1 and 60000"));
+        }
+        if self.messages_per_conversation > 1000 {
+            problems.push(format!("{path}.messages_per_conversation: must be at most 1000"));
+        }
+        problems
+    }
+}
+
+/// A running generator; dropping the handle does not stop it, `stop` does.
+#[derive(Clone)]
+pub struct TrafficHandle {
+    stopped: Arc<AtomicBool>,
+    pub opened: Arc<AtomicU64>,
+    pub messages: Arc<AtomicU64>,
+}
+
+impl TrafficHandle {
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts generating on the current actix system.
+pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
+    let handle = TrafficHandle { stopped: Arc::new(AtomicBool::new(false)), opened: Arc::new(AtomicU64::new(0)), messages: Arc::new(AtomicU64::new(0)) };
+    let generator = handle.clone();
+    actix_rt::spawn(async move {
+        let every = Duration::from_secs(60) / config.conversations_per_minute.max(1);
+        let started = tokio::time::Instant::now();
+        let active = Arc::new(AtomicU64::new(0));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if generator.stopped.load(Ordering::Relaxed) || config.duration.is_some_and(|d| started.elapsed() >= d) {
+                break;
+            }
+            if active.load(Ordering::Relaxed) >= MAX_ACTIVE_CONSUMERS {
+                continue;
+            }
+            let opened = {
+                let mut state = sim.state.lock().expect("state lock");
+                let opened = state.open_conversation(&config.skill, json!({}));
+                (opened, state.take_timers())
+            };
+            arm(sim.clone(), opened.1);
+            let Ok((conversation, _)) = opened.0 else {
+                tracing::warn!(skill = %config.skill, "traffic: no such skill, stopping");
+                break;
+            };
+            generator.opened.fetch_add(1, Ordering::Relaxed);
+            active.fetch_add(1, Ordering::Relaxed);
+            actix_rt::spawn(consumer(sim.clone(), config.clone(), conversation, generator.clone(), active.clone()));
+        }
+    });
+    handle
+}
+
+async fn consumer(sim: Arc<Sim>, config: TrafficConfig, conversation: String, handle: TrafficHandle, active: Arc<AtomicU64>) {
+    for n in 1..=config.messages_per_conversation {
+        tokio::time::sleep(config.think_time).await;
+        if handle.stopped.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut state = sim.state.lock().expect("state lock");
+        if state.conversations.get(&conversation).is_none_or(|c| c.state != "OPEN") {
+            break;
+        }
+        if config.typing {
+            let _ = state.consumer_event(&conversation, json!({"type": "ChatStateEvent", "chatState": "COMPOSING"}));
+        }
+        let event = if config.files && n % 3 == 0 {
+            json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"relativePath": format!("/v1/AUTH_sim/{conversation}/{n}.png"), "fileType": "PNG", "caption": "a picture"}})
+        } else if config.rich && n % 4 == 0 {
+            json!({"type": "RichContentEvent", "content": {"type": "map", "la": 52.52, "lo": 13.40, "alt": "Berlin"}})
+        } else {
+            json!({"type": "ContentEvent", "contentType": "text/plain", "message": format!("message {n} of {}", config.messages_per_conversation)})
+        };
+        if state.consumer_event(&conversation, event).is_ok() {
+            handle.messages.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    active.fetch_sub(1, Ordering::Relaxed);
+}
