@@ -400,3 +400,22 @@ async fn get_user_profile_returns_the_consumers_engagement_attributes() {
     assert_eq!(profile["body"]["authenticatedData"]["lp_sdes"][0]["info"]["customerId"], "c-42");
     handle.stop().await;
 }
+
+#[actix_rt::test]
+async fn dropped_connections_and_latency_faults() {
+    let handle = simulator(SimConfig::default()).await;
+    add_bot(&handle, "bot1").await;
+    add_bot(&handle, "bot2").await;
+    let mut bot1 = Agent::connect(&handle, "bot1", "pw").await;
+    let mut bot2 = Agent::connect(&handle, "bot2", "pw").await;
+    post(&handle, "/sim/v1/faults", json!({"kind": "drop_connections", "agent": format!("{}.{}", handle.account, bot1.user_id)})).await;
+    assert_eq!(bot1.close_code().await, None, "dropped without a close frame");
+    assert_eq!(bot2.request("GetClock", json!({})).await["code"], 200, "the other agent is untouched");
+
+    post(&handle, "/sim/v1/faults", json!({"kind": "latency", "ms": 300})).await;
+    let start = tokio::time::Instant::now();
+    assert_eq!(bot2.request("GetClock", json!({})).await["code"], 200);
+    assert!(start.elapsed() >= Duration::from_millis(300), "answered after the injected latency");
+    control(&handle, "DELETE", "/sim/v1/faults", None).await;
+    handle.stop().await;
+}
