@@ -1,4 +1,5 @@
 //! botvisor's adapters and service, as a library so black-box tests and benches can embed
 //! them in-process. The engine core is the `botvisor-actors` crate.
 
+pub mod platform;
 pub mod sim;

@@ -1,0 +1,364 @@
+//! The Messaging Agent API frames botvisor sends and reads (spec §3–§5): request bodies for the
+//! core's commands, and notifications and history turned into the core's `PlatformEvent`s and
+//! `DialogMessage`s. Pure functions; a frame that cannot be read is an error naming why.
+
+use std::sync::Arc;
+
+use botvisor_actors::model::{
+    AnswerKey, Availability, ChatState, ConversationId, ConversationInfo, DialogMessage, MessageAudience, MessageContent, Originator,
+    OutboundMessage, Participant, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
+};
+use botvisor_actors::ports::PlatformEvent;
+use serde_json::{json, Value};
+
+/// Who this session is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account: String,
+    /// `config.userId` from login.
+    pub user_id: String,
+    /// `config.userPid` from login: how the platform names this agent's own messages.
+    pub pid: String,
+}
+
+impl Identity {
+    /// The "old id" `account.userId`, as in participants and `agentUserId`.
+    pub fn agent_id(&self) -> String {
+        format!("{}.{}", self.account, self.user_id)
+    }
+}
+
+/// A request frame.
+pub fn request(id: &str, kind: &str, body: Value, metadata: Option<Value>) -> String {
+    let mut frame = json!({"kind": "req", "id": id, "type": kind, "body": body});
+    if let Some(metadata) = metadata {
+        frame["metadata"] = metadata;
+    }
+    frame.to_string()
+}
+
+pub fn set_agent_state(me: &Identity, availability: Availability) -> (&'static str, Value) {
+    let availability = match availability {
+        Availability::Online => "ONLINE",
+        Availability::Occupied => "OCCUPIED",
+        Availability::Away => "AWAY",
+    };
+    (".ams.routing.SetAgentState", json!({"availability": availability, "channels": ["MESSAGING"], "agentUserId": me.agent_id()}))
+}
+
+pub fn subscribe_ex_conversations(me: &Identity) -> (&'static str, Value) {
+    (".ams.aam.SubscribeExConversations", json!({"agentIds": [me.agent_id()], "convState": ["OPEN"]}))
+}
+
+pub fn subscribe_routing_tasks(me: &Identity) -> (&'static str, Value) {
+    (".ams.routing.SubscribeRoutingTasks", json!({"channelType": "MESSAGING", "agentId": me.agent_id(), "brandId": me.account}))
+}
+
+pub fn update_ring_state(ring: &RingId, accept: bool) -> (&'static str, Value) {
+    (".ams.routing.UpdateRingState", json!({"ringId": ring.as_str(), "ringState": if accept { "ACCEPTED" } else { "REJECTED" }}))
+}
+
+pub fn query_messages(dialog: &str, from: Sequence) -> (&'static str, Value) {
+    (".ams.ms.QueryMessages", json!({"dialogId": dialog, "newerThanSequence": from}))
+}
+
+/// PublishEvent for a bot message, with the answer key as ExternalId metadata.
+pub fn publish(conversation: &str, dialog: &str, message: &OutboundMessage, answer: Option<&AnswerKey>) -> (&'static str, Value, Option<Value>) {
+    let mut metadata: Vec<Value> = Vec::new();
+    let (mut body, encoded) = match message {
+        OutboundMessage::Text(text) => {
+            let mut event = json!({"type": "ContentEvent", "contentType": "text/plain", "message": text.text});
+            if let Some(quick_replies) = &text.quick_replies {
+                event["quickReplies"] = quick_replies.clone();
+            }
+            if let Some(Value::Array(items)) = &text.metadata {
+                metadata.extend(items.iter().cloned());
+            }
+            let mut body = json!({"dialogId": dialog, "conversationId": conversation, "event": event});
+            if text.audience == MessageAudience::AgentsAndManagers {
+                body["messageAudience"] = json!("AGENTS_AND_MANAGERS");
+            }
+            (body, text.encoded_metadata.clone())
+        }
+        OutboundMessage::StructuredContent(sc) => {
+            if let Some(Value::Array(items)) = &sc.metadata {
+                metadata.extend(items.iter().cloned());
+            }
+            (json!({"dialogId": dialog, "conversationId": conversation, "event": {"type": "RichContentEvent", "content": sc.content}}), sc.encoded_metadata.clone())
+        }
+    };
+    if let Some(encoded) = encoded {
+        body["encodedMetadata"] = json!(encoded);
+    }
+    if let Some(key) = answer {
+        metadata.push(json!({"type": "ExternalId", "id": key.external_id()}));
+    }
+    (".ams.ms.PublishEvent", body, (!metadata.is_empty()).then_some(Value::Array(metadata)))
+}
+
+pub fn chat_state(dialog: &str, state: ChatState) -> (&'static str, Value) {
+    let state = match state {
+        ChatState::Composing => "COMPOSING",
+        ChatState::Active => "ACTIVE",
+    };
+    (".ams.ms.PublishEvent", json!({"dialogId": dialog, "event": {"type": "ChatStateEvent", "chatState": state}}))
+}
+
+pub fn read_receipt(dialog: &str, sequences: &[Sequence]) -> (&'static str, Value) {
+    (".ams.ms.PublishEvent", json!({"dialogId": dialog, "event": {"type": "AcceptStatusEvent", "status": "READ", "sequenceList": sequences}}))
+}
+
+/// Transfer to a skill: remove the assigned agent and update the skill in one request.
+pub fn transfer_to_skill(me: &Identity, conversation: &str, skill_id: &str) -> (&'static str, Value) {
+    (".ams.cm.UpdateConversationField", json!({"conversationId": conversation, "conversationField": [
+        {"field": "ParticipantsChange", "type": "REMOVE", "userId": me.agent_id(), "role": "ASSIGNED_AGENT"},
+        {"field": "Skill", "type": "UPDATE", "skill": skill_id},
+    ]}))
+}
+
+/// Transfer to an agent: the target is SUGGESTED on the skill until it accepts.
+pub fn transfer_to_agent(me: &Identity, conversation: &str, agent_id: &str, skill_id: &str) -> (&'static str, Value) {
+    let target = if agent_id.contains('.') { agent_id.to_owned() } else { format!("{}.{agent_id}", me.account) };
+    (".ams.cm.UpdateConversationField", json!({"conversationId": conversation, "conversationField": [
+        {"field": "ParticipantsChange", "type": "REMOVE", "userId": me.agent_id(), "role": "ASSIGNED_AGENT"},
+        {"field": "ParticipantsChange", "type": "SUGGEST", "userId": target, "role": "ASSIGNED_AGENT"},
+        {"field": "Skill", "type": "UPDATE", "skill": skill_id},
+    ]}))
+}
+
+pub fn change_ttr(conversation: &str, ttr: Ttr) -> (&'static str, Value) {
+    let (kind, value) = match ttr {
+        Ttr::Urgent => ("URGENT", None),
+        Ttr::Normal => ("NORMAL", None),
+        Ttr::Prioritized => ("PRIORITIZED", None),
+        Ttr::Custom { seconds } => ("CUSTOM", Some(seconds)),
+    };
+    let mut field = json!({"field": "TTRField", "ttrType": kind});
+    if let Some(seconds) = value {
+        field["value"] = json!(seconds);
+    }
+    (".ams.cm.UpdateConversationField", json!({"conversationId": conversation, "conversationField": [field]}))
+}
+
+/// Close: with the survey, close the main dialog (its survey dialog follows); without, close
+/// the conversation (which skips the survey).
+pub fn close(conversation: &str, with_survey: bool) -> (&'static str, Value) {
+    let field = if with_survey {
+        json!({"field": "DialogChange", "type": "UPDATE", "dialog": {"dialogId": conversation, "state": "CLOSE", "closedBy": "AGENT", "closedCause": "Completed"}})
+    } else {
+        json!({"field": "ConversationStateField", "conversationState": "CLOSE"})
+    };
+    (".ams.cm.UpdateConversationField", json!({"conversationId": conversation, "conversationField": [field]}))
+}
+
+pub fn get_user_profile(consumer_id: &str) -> (&'static str, Value) {
+    (".ams.userprofile.GetUserProfile", Value::String(consumer_id.to_owned()))
+}
+
+// ---- reading ---------------------------------------------------------------------------------
+
+/// A dialog event (live or from history) as the core sees it.
+pub fn dialog_message(me: &Identity, raw: &Value) -> Result<DialogMessage, String> {
+    let dialog = raw.get("dialogId").and_then(Value::as_str).ok_or("dialogId missing")?;
+    let event = raw.get("event").ok_or("event missing")?;
+    let sequence = raw.get("sequence").and_then(Value::as_u64).ok_or("sequence missing")?;
+    let pid = raw.get("originatorPId").or_else(|| raw.pointer("/originatorMetadata/id")).and_then(Value::as_str).unwrap_or("");
+    let role = raw.pointer("/originatorMetadata/role").and_then(Value::as_str).unwrap_or("");
+    let originator = if pid == me.pid || raw.get("originatorId").and_then(Value::as_str) == Some(me.agent_id().as_str()) {
+        Originator::Me
+    } else if role == "CONSUMER" {
+        Originator::Consumer
+    } else if role.is_empty() {
+        Originator::System
+    } else {
+        Originator::OtherAgent(raw.get("originatorId").and_then(Value::as_str).unwrap_or(pid).to_owned())
+    };
+    let content = match event.get("type").and_then(Value::as_str) {
+        Some("ContentEvent") => match (event.get("contentType").and_then(Value::as_str), event.get("message")) {
+            (Some("hosted/file"), Some(file)) => MessageContent::File {
+                relative_path: file.get("relativePath").and_then(Value::as_str).unwrap_or("").to_owned(),
+                file_type: file.get("fileType").and_then(Value::as_str).unwrap_or("").to_owned(),
+                caption: file.get("caption").and_then(Value::as_str).map(str::to_owned),
+            },
+            (_, Some(Value::String(text))) => MessageContent::Text(text.clone()),
+            _ => MessageContent::Other(event.clone()),
+        },
+        Some("RichContentEvent") => MessageContent::RichContent(event.get("content").cloned().unwrap_or(Value::Null)),
+        Some("AcceptStatusEvent") => MessageContent::AcceptStatus {
+            status: event.get("status").and_then(Value::as_str).unwrap_or("").to_owned(),
+            sequences: event.get("sequenceList").and_then(Value::as_array).map(|l| l.iter().filter_map(Value::as_u64).collect()).unwrap_or_default(),
+        },
+        _ => MessageContent::Other(event.clone()),
+    };
+    let answer = raw
+        .get("metadata")
+        .and_then(Value::as_array)
+        .and_then(|items| items.iter().filter(|m| m["type"] == "ExternalId").find_map(|m| m["id"].as_str().and_then(AnswerKey::parse)));
+    Ok(DialogMessage {
+        dialog_id: dialog.into(),
+        sequence,
+        originator,
+        content,
+        server_timestamp: raw.get("serverTimestamp").and_then(Value::as_i64).unwrap_or(0),
+        answer,
+        raw: Arc::new(raw.clone()),
+    })
+}
+
+/// The conversation of an ExConversation change, with every participant and its state.
+pub fn conversation_info(result: &Value) -> Result<ConversationInfo, String> {
+    let id = result.get("convId").and_then(Value::as_str).ok_or("convId missing")?;
+    let details = result.get("conversationDetails").ok_or("conversationDetails missing")?;
+    let role = |name: &str| match name {
+        "CONSUMER" => Some(ParticipantRole::Consumer),
+        "ASSIGNED_AGENT" => Some(ParticipantRole::AssignedAgent),
+        "AGENT" => Some(ParticipantRole::Agent),
+        "MANAGER" => Some(ParticipantRole::Manager),
+        "READER" => Some(ParticipantRole::Reader),
+        "CONTROLLER" => Some(ParticipantRole::Controller),
+        _ => None,
+    };
+    let main = details
+        .get("dialogs")
+        .and_then(Value::as_array)
+        .and_then(|dialogs| dialogs.iter().find(|d| d["dialogType"] == "MAIN").or(dialogs.first()));
+    let mut participants = Vec::new();
+    if let Some(list) = main.and_then(|d| d.get("participantsDetails")).and_then(Value::as_array) {
+        for p in list {
+            if let (Some(pid), Some(role)) = (p["id"].as_str(), p["role"].as_str().and_then(role)) {
+                let state = if p["state"] == "SUGGESTED" { ParticipantState::Suggested } else { ParticipantState::Active };
+                participants.push(Participant { id: pid.to_owned(), role, state });
+            }
+        }
+    } else if let Some(map) = details.get("participants").and_then(Value::as_object) {
+        for (name, ids) in map {
+            for pid in ids.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                if let Some(role) = role(name) {
+                    participants.push(Participant { id: pid.to_owned(), role, state: ParticipantState::Active });
+                }
+            }
+        }
+    }
+    let consumer = details.pointer("/participants/CONSUMER/0").and_then(Value::as_str).unwrap_or("").to_owned();
+    Ok(ConversationInfo {
+        conversation_id: id.into(),
+        main_dialog_id: main.and_then(|d| d["dialogId"].as_str()).unwrap_or(id).into(),
+        skill_id: match details.get("skillId") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        },
+        consumer_id: consumer,
+        participants,
+        context: Arc::new(details.get("context").cloned().unwrap_or(Value::Null)),
+    })
+}
+
+/// The core's events for one notification frame. Unknown types give none (the caller counts
+/// and logs them); a known type with a broken body is an error.
+pub fn notification_events(me: &Identity, frame: &Value) -> Result<Vec<PlatformEvent>, String> {
+    let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
+    let body = frame.get("body").ok_or("body missing")?;
+    let mut events = Vec::new();
+    match kind {
+        ".ams.routing.RoutingTaskNotification" => {
+            for change in body.get("changes").and_then(Value::as_array).ok_or("changes missing")? {
+                let result = &change["result"];
+                let conversation = result["conversationId"].as_str().unwrap_or("");
+                for ring in result["ringsDetails"].as_array().into_iter().flatten() {
+                    let Some(ring_id) = ring["ringId"].as_str() else { continue };
+                    match (change["type"].as_str(), ring["ringState"].as_str()) {
+                        (Some("UPSERT"), Some("WAITING")) => events.push(PlatformEvent::RingOffered {
+                            ring: RingId::new(ring_id),
+                            conversation_id: ConversationId::new(conversation),
+                            skill_id: result["skillId"].as_str().unwrap_or("").to_owned(),
+                        }),
+                        (_, Some("ACCEPTED" | "AUTO_ACCEPT")) => {}
+                        _ => events.push(PlatformEvent::RingWithdrawn { ring: RingId::new(ring_id) }),
+                    }
+                }
+            }
+        }
+        ".ams.aam.ExConversationChangeNotification" => {
+            for change in body.get("changes").and_then(Value::as_array).ok_or("changes missing")? {
+                let info = conversation_info(&change["result"])?;
+                match change["type"].as_str() {
+                    Some("DELETE") => events.push(PlatformEvent::ConversationRemoved { conversation_id: info.conversation_id }),
+                    _ if change["result"]["conversationDetails"]["state"] == "CLOSE" => {
+                        events.push(PlatformEvent::ConversationRemoved { conversation_id: info.conversation_id })
+                    }
+                    _ => events.push(PlatformEvent::ConversationUpdated(info)),
+                }
+            }
+        }
+        ".ams.ms.OnlineEventDistribution" => {
+            let conversation = body.get("conversationId").or_else(|| body.get("dialogId")).and_then(Value::as_str).ok_or("dialogId missing")?;
+            let event = &body["event"];
+            if event["type"] == "ChatStateEvent" {
+                let consumer = body.pointer("/originatorMetadata/role").and_then(Value::as_str) == Some("CONSUMER");
+                if consumer {
+                    events.push(PlatformEvent::ConsumerTyping { conversation_id: conversation.into(), typing: event["chatState"] == "COMPOSING" });
+                }
+            } else {
+                events.push(PlatformEvent::Message { conversation_id: conversation.into(), message: dialog_message(me, body)? });
+            }
+        }
+        _ => {}
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use botvisor_actors::model::TextMessage;
+
+    use super::*;
+
+    fn me() -> Identity {
+        Identity { account: "acc".into(), user_id: "7".into(), pid: "pid-7".into() }
+    }
+
+    #[test]
+    fn publish_carries_the_answer_key_audience_and_quick_replies() {
+        let text = TextMessage { quick_replies: Some(json!({"type": "quickReplies"})), ..TextMessage::private("note") };
+        let key = AnswerKey { conversation_id: "c".into(), answers: Some(3), item: 1 };
+        let (kind, body, metadata) = publish("c", "c", &OutboundMessage::Text(text), Some(&key));
+        assert_eq!(kind, ".ams.ms.PublishEvent");
+        assert_eq!(body["messageAudience"], "AGENTS_AND_MANAGERS");
+        assert_eq!(body["event"]["quickReplies"]["type"], "quickReplies");
+        assert_eq!(metadata.unwrap(), json!([{"type": "ExternalId", "id": "botvisor:c:3:1"}]));
+    }
+
+    #[test]
+    fn own_messages_are_recognised_by_pid_and_keys_read_back() {
+        let raw = json!({"dialogId": "c", "sequence": 4, "originatorPId": "pid-7", "originatorMetadata": {"id": "pid-7", "role": "ASSIGNED_AGENT"},
+            "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "hi"}, "metadata": [{"type": "ExternalId", "id": "botvisor:c:3:0"}]});
+        let m = dialog_message(&me(), &raw).unwrap();
+        assert_eq!(m.originator, Originator::Me);
+        assert_eq!(m.answer.unwrap().answers, Some(3));
+        let consumer = json!({"dialogId": "c", "sequence": 5, "originatorPId": "x", "originatorMetadata": {"role": "CONSUMER"}, "event": {"type": "RichContentEvent", "content": {"type": "map"}}});
+        let m = dialog_message(&me(), &consumer).unwrap();
+        assert_eq!((m.originator, matches!(m.content, MessageContent::RichContent(_))), (Originator::Consumer, true));
+        assert!(dialog_message(&me(), &json!({"dialogId": "c"})).unwrap_err().contains("event"));
+    }
+
+    #[test]
+    fn ex_conversation_changes_give_participants_with_their_states() {
+        let frame = json!({"kind": "notification", "type": ".ams.aam.ExConversationChangeNotification", "body": {"changes": [{"type": "UPSERT", "result": {"convId": "c",
+            "conversationDetails": {"skillId": "12", "state": "OPEN", "participants": {"CONSUMER": ["cons"], "ASSIGNED_AGENT": ["acc.7"]}, "participantsPId": {},
+                "dialogs": [{"dialogId": "c", "dialogType": "MAIN", "participantsDetails": [{"id": "cons", "role": "CONSUMER", "state": "ACTIVE"}, {"id": "acc.7", "role": "ASSIGNED_AGENT", "state": "ACTIVE"}, {"id": "acc.9", "role": "ASSIGNED_AGENT", "state": "SUGGESTED"}]}]}}}]}});
+        let events = notification_events(&me(), &frame).unwrap();
+        let [PlatformEvent::ConversationUpdated(info)] = events.as_slice() else { panic!("{events:?}") };
+        assert_eq!(info.assignment_of("acc.7"), Some(ParticipantState::Active));
+        assert_eq!(info.assignment_of("acc.9"), Some(ParticipantState::Suggested));
+        assert_eq!((info.skill_id.as_str(), info.consumer_id.as_str()), ("12", "cons"));
+    }
+
+    #[test]
+    fn rings_offered_and_withdrawn() {
+        let frame = |state: &str| json!({"type": ".ams.routing.RoutingTaskNotification", "body": {"changes": [{"type": "UPSERT", "result": {"conversationId": "c", "skillId": "1", "ringsDetails": [{"ringId": "r1", "ringState": state}]}}]}});
+        assert!(matches!(notification_events(&me(), &frame("WAITING")).unwrap()[..], [PlatformEvent::RingOffered { .. }]));
+        assert!(matches!(notification_events(&me(), &frame("EXPIRED")).unwrap()[..], [PlatformEvent::RingWithdrawn { .. }]));
+        assert!(notification_events(&me(), &frame("ACCEPTED")).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,3 @@
+//! Platform adapters: implementations of the core's `PlatformPort`.
+
+pub mod liveperson;
