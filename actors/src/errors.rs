@@ -58,6 +58,10 @@ pub enum ErrorCode {
     VendorNotOnline,
     /// The bot was stopped while it was starting.
     StartCancelled,
+    /// The platform refused the bot's login (bad credentials, disabled user).
+    LoginRefused,
+    /// Every reconnect attempt failed.
+    ReconnectExhausted,
 }
 
 impl ErrorCode {
@@ -89,6 +93,8 @@ impl ErrorCode {
             ErrorCode::SessionKicked => "botvisor.session.kicked",
             ErrorCode::VendorNotOnline => "botvisor.vendor.not-online",
             ErrorCode::StartCancelled => "botvisor.bot.start-cancelled",
+            ErrorCode::LoginRefused => "botvisor.session.login-refused",
+            ErrorCode::ReconnectExhausted => "botvisor.session.reconnect-exhausted",
         }
     }
 }

@@ -72,6 +72,9 @@ pub enum PlatformEvent {
     SessionLost { error: ErrorReport },
     /// Another session logged in as the same agent and took over.
     SessionKicked,
+    /// The session gave up: the login was refused, or every reconnect attempt failed. The bot
+    /// goes Offline with this error; an operator starts it again.
+    SessionEnded { error: ErrorReport },
     RingOffered { ring: RingId, conversation_id: ConversationId, skill_id: String },
     RingWithdrawn { ring: RingId },
     /// The bot became a participant of a conversation (ACTIVE or SUGGESTED).

@@ -108,6 +108,20 @@ fn session_call(sim: web::Data<Sim>, path: web::Path<String>, req: HttpRequest, 
     HttpResponse::Ok().finish()
 }
 
+/// The account's skills (`[{id, name}]`) for a logged-in user (`Authorization: Bearer …`).
+pub async fn skills(sim: web::Data<Sim>, path: web::Path<String>, req: HttpRequest) -> HttpResponse {
+    if let Err(response) = check_account(&sim, &path.into_inner()) {
+        return response;
+    }
+    let bearer = req.headers().get("authorization").and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+    let state = sim.state.lock().expect("state lock");
+    if !state.sessions.contains_key(bearer) {
+        return error(401, "a valid bearer token is required", 0);
+    }
+    let skills: Vec<Value> = state.skills.iter().map(|s| json!({"id": s.id.parse::<u64>().unwrap_or(0), "name": s.name, "deleted": false})).collect();
+    HttpResponse::Ok().json(skills)
+}
+
 /// `GET /ws_api/account/{acc}/messaging/brand/{bearer}?v=2.1`: the token is checked before the
 /// upgrade (401 when unknown), then the connection runs on its own task.
 pub async fn websocket(sim: web::Data<Sim>, path: web::Path<(String, String)>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, actix_web::Error> {

@@ -37,7 +37,7 @@ pub struct Sim {
 
 impl Sim {
     fn base_uris(&self) -> Vec<Value> {
-        ["agentVep", "facadeMsg", "asyncMessagingEnt", "msgHist"]
+        ["agentVep", "facadeMsg", "asyncMessagingEnt", "msgHist", "accountConfigReadOnly"]
             .iter()
             .map(|service| json!({"service": service, "account": self.account, "baseURI": self.host}))
             .collect()
@@ -126,6 +126,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
             .route("/api/account/{account}/refresh", web::post().to(http::refresh))
             .route("/api/account/{account}/logout", web::post().to(http::logout))
             .route("/ws_api/account/{account}/messaging/brand/{bearer}", web::get().to(http::websocket))
+            .route("/api/account/{account}/configuration/le-users/skills", web::get().to(http::skills))
     })
     .workers(1)
     .shutdown_timeout(1)

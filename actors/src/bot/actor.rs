@@ -226,6 +226,13 @@ impl Handler<PlatformEvent> for BotActor {
         match event {
             PlatformEvent::SessionConnected { agent_id } => self.on_session_connected(ctx, agent_id),
             PlatformEvent::SessionLost { error } => self.on_session_lost(ctx, error),
+            PlatformEvent::SessionEnded { error } => {
+                tracing::error!(bot_id = %self.settings.bot_id, code = error.code.as_str(), message = %error.message, "platform session ended");
+                let change = self.lifecycle.session_ended(error, Instant::now());
+                self.log_transition(change);
+                self.cancel_timers(ctx);
+                self.let_go_of_conversations(ctx);
+            }
             PlatformEvent::SessionKicked => {
                 let change = self.lifecycle.kicked(Instant::now());
                 self.log_transition(change);

@@ -108,6 +108,14 @@ impl Lifecycle {
         self.settle(now)
     }
 
+    /// The session gave up (login refused, reconnects exhausted): Offline with its error.
+    pub fn session_ended(&mut self, report: ErrorReport, now: Instant) -> Option<(BotState, BotState)> {
+        self.running = false;
+        self.session = SessionStatus::Down;
+        self.last_error = Some(report);
+        self.settle(now)
+    }
+
     /// A health check passed.
     pub fn vendor_healthy(&mut self, now: Instant) -> Option<(BotState, BotState)> {
         self.vendor_failures = 0;

@@ -2,3 +2,11 @@
 //! reconnect) behind the core's `PlatformPort`.
 
 pub mod frames;
+pub mod csds;
+pub mod http_client;
+pub mod login;
+pub mod socket;
+pub mod port;
+
+pub use port::LivePersonPlatform;
+pub use socket::SessionSettings;

@@ -1,0 +1,175 @@
+//! The core's `PlatformPort` over a `SessionActor`: every command becomes the request of spec §4;
+//! error responses map to the core's errors; 429 is retried after at least 1 s.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::{Actor, Addr, Recipient};
+use botvisor_actors::errors::PlatformError;
+use botvisor_actors::model::{AnswerKey, Availability, ChatState, ConversationId, DialogId, DialogMessage, OutboundMessage, RingId, Sequence, Ttr};
+use botvisor_actors::ports::{PlatformEvent, PlatformPort, PlatformResult};
+use serde_json::Value;
+
+use crate::platform::liveperson::frames::{self, Identity};
+use crate::platform::liveperson::socket::{AttachBot, SendRequest, SessionActor, SessionSettings, SessionShared, StartSession, StopSession};
+
+/// Attempts for a request answered 429.
+const RATE_LIMIT_ATTEMPTS: u32 = 3;
+const RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// One bot's platform session, as the core's port. Create it on the bot's arbiter.
+#[derive(Clone)]
+pub struct LivePersonPlatform {
+    session: Addr<SessionActor>,
+    shared: Rc<SessionShared>,
+}
+
+impl LivePersonPlatform {
+    pub fn new(settings: SessionSettings) -> Result<Self, String> {
+        let shared = Rc::new(SessionShared::default());
+        let session = SessionActor::new(settings, shared.clone())?.start();
+        Ok(Self { session, shared })
+    }
+
+    /// Where the session's events go (the bot's `Recipient<PlatformEvent>`).
+    pub fn attach(&self, bot: Recipient<PlatformEvent>) {
+        self.session.do_send(AttachBot(bot));
+    }
+
+    /// Frames that could not be read or were not expected, so far.
+    pub fn bad_frames(&self) -> u64 {
+        *self.shared.bad_frames.borrow()
+    }
+
+    fn identity(&self) -> Result<Identity, PlatformError> {
+        self.shared.identity.borrow().clone().ok_or(PlatformError::NotConnected)
+    }
+
+    fn skill_id(&self, name: &str) -> Result<String, PlatformError> {
+        let skills = self.shared.skills.borrow();
+        if let Some(id) = skills.get(name) {
+            return Ok(id.clone());
+        }
+        // A numeric skill is taken as an id when the account's skill list does not know it.
+        if name.chars().all(|c| c.is_ascii_digit()) && !name.is_empty() {
+            return Ok(name.to_owned());
+        }
+        Err(PlatformError::UnknownSkill { skill: name.to_owned() })
+    }
+
+    /// Sends a request, retrying 429 after at least 1 s.
+    fn send(&self, request: (&'static str, Value), metadata: Option<Value>) -> PlatformResult<Value> {
+        let session = self.session.clone();
+        Box::pin(async move {
+            let (kind, body) = request;
+            let mut attempt = 1;
+            loop {
+                let result = session
+                    .send(SendRequest { kind, body: body.clone(), metadata: metadata.clone() })
+                    .await
+                    .unwrap_or(Err(PlatformError::NotConnected));
+                match result {
+                    Err(PlatformError::Rejected { status: 429, .. }) if attempt < RATE_LIMIT_ATTEMPTS => {
+                        attempt += 1;
+                        tokio::time::sleep(RATE_LIMIT_WAIT).await;
+                    }
+                    other => return other,
+                }
+            }
+        })
+    }
+
+    fn command(&self, request: Result<(&'static str, Value), PlatformError>) -> PlatformResult<()> {
+        match request {
+            Ok(request) => {
+                let reply = self.send(request, None);
+                Box::pin(async move { reply.await.map(drop) })
+            }
+            Err(error) => Box::pin(std::future::ready(Err(error))),
+        }
+    }
+}
+
+impl PlatformPort for LivePersonPlatform {
+    fn start_session(&self) -> PlatformResult<()> {
+        self.session.do_send(StartSession);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn stop_session(&self) -> PlatformResult<()> {
+        self.session.do_send(StopSession);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn set_availability(&self, availability: Availability) -> PlatformResult<()> {
+        self.command(self.identity().map(|me| frames::set_agent_state(&me, availability)))
+    }
+
+    fn accept_ring(&self, ring: &RingId) -> PlatformResult<()> {
+        self.command(Ok(frames::update_ring_state(ring, true)))
+    }
+
+    fn reject_ring(&self, ring: &RingId) -> PlatformResult<()> {
+        self.command(Ok(frames::update_ring_state(ring, false)))
+    }
+
+    fn query_messages(&self, dialog: &DialogId, from: Sequence) -> PlatformResult<Vec<DialogMessage>> {
+        let me = match self.identity() {
+            Ok(me) => me,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        let reply = self.send(frames::query_messages(dialog.as_str(), from), None);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let body = reply.await?;
+            let events = body.as_array().ok_or(PlatformError::Rejected { status: 502, message: "QueryMessages answered without an array".into() })?;
+            let mut messages = Vec::with_capacity(events.len());
+            for raw in events {
+                match frames::dialog_message(&me, raw) {
+                    Ok(message) => messages.push(message),
+                    Err(why) => {
+                        *shared.bad_frames.borrow_mut() += 1;
+                        tracing::warn!(why, "history event not used");
+                    }
+                }
+            }
+            Ok(messages)
+        })
+    }
+
+    fn publish(&self, conversation: &ConversationId, dialog: &DialogId, message: OutboundMessage, answer: Option<AnswerKey>) -> PlatformResult<Sequence> {
+        let (kind, body, metadata) = frames::publish(conversation.as_str(), dialog.as_str(), &message, answer.as_ref());
+        let reply = self.send((kind, body), metadata);
+        Box::pin(async move { Ok(reply.await?.get("sequence").and_then(Value::as_u64).unwrap_or(0)) })
+    }
+
+    fn publish_chat_state(&self, _conversation: &ConversationId, dialog: &DialogId, state: ChatState) -> PlatformResult<()> {
+        self.command(Ok(frames::chat_state(dialog.as_str(), state)))
+    }
+
+    fn publish_read(&self, _conversation: &ConversationId, dialog: &DialogId, sequences: &[Sequence]) -> PlatformResult<()> {
+        self.command(Ok(frames::read_receipt(dialog.as_str(), sequences)))
+    }
+
+    fn transfer_to_skill(&self, conversation: &ConversationId, skill: &str) -> PlatformResult<()> {
+        let request = self.identity().and_then(|me| Ok(frames::transfer_to_skill(&me, conversation.as_str(), &self.skill_id(skill)?)));
+        self.command(request)
+    }
+
+    fn transfer_to_agent(&self, conversation: &ConversationId, agent_id: &str, skill: &str) -> PlatformResult<()> {
+        let request = self.identity().and_then(|me| Ok(frames::transfer_to_agent(&me, conversation.as_str(), agent_id, &self.skill_id(skill)?)));
+        self.command(request)
+    }
+
+    fn change_ttr(&self, conversation: &ConversationId, ttr: Ttr) -> PlatformResult<()> {
+        self.command(Ok(frames::change_ttr(conversation.as_str(), ttr)))
+    }
+
+    fn close_conversation(&self, conversation: &ConversationId, with_survey: bool) -> PlatformResult<()> {
+        self.command(Ok(frames::close(conversation.as_str(), with_survey)))
+    }
+
+    fn engagement_attributes(&self, consumer_id: &str) -> PlatformResult<Value> {
+        self.send(frames::get_user_profile(consumer_id), None)
+    }
+}

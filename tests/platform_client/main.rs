@@ -1,0 +1,258 @@
+//! botvisor's platform client end to end: the engine core with the in-process fake vendor,
+//! logged in to the simulator over a real websocket on 127.0.0.1. Assertions are on the
+//! simulator's transcripts and state. Real time with generous bounds.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use botvisor::platform::liveperson::login::LoginCredentials;
+use botvisor::platform::liveperson::{LivePersonPlatform, SessionSettings};
+use botvisor::sim::{self, SimConfig, SimHandle};
+use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot};
+use botvisor_actors::model::{BotAction, BotResponse, BotState, Ttr};
+use botvisor_actors::settings::BotSettings;
+use botvisor_actors::testkit::{input_text, FakeReply, FakeVendor};
+use serde_json::{json, Value};
+
+async fn control(handle: &SimHandle, method: &str, path: &str, body: Option<Value>) -> Value {
+    let client = awc::Client::default();
+    let url = format!("{}{path}", handle.control_url());
+    let request = if method == "POST" { client.post(url) } else { client.get(url) };
+    let mut response = match body {
+        Some(body) => request.send_json(&body).await,
+        None => request.send().await,
+    }
+    .expect("the control API answers");
+    let status = response.status();
+    let body: Value = response.json().limit(8 * 1024 * 1024).await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{method} {path}: {status} {body}");
+    body
+}
+
+async fn simulator() -> SimHandle {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    let handle = sim::start(SimConfig { plain_http: true, ..SimConfig::default() }).await.expect("simulator starts");
+    control(&handle, "POST", "/sim/v1/skills", Some(json!({"name": "bots"}))).await;
+    control(&handle, "POST", "/sim/v1/skills", Some(json!({"name": "humans", "human": true}))).await;
+    control(&handle, "POST", "/sim/v1/skills", Some(json!({"name": "billing", "human": true}))).await;
+    handle
+}
+
+fn session_settings(handle: &SimHandle, login: &str, password: &str) -> SessionSettings {
+    let mut settings = SessionSettings::new(&handle.account, &handle.platform_addr.to_string(), LoginCredentials::Password { username: login.into(), password: password.into() });
+    settings.plain_http = true;
+    settings.reconnect_first_delay = Duration::from_millis(200);
+    settings.keepalive = Duration::from_millis(500);
+    settings.request_timeout = Duration::from_millis(400);
+    settings
+}
+
+struct Bot {
+    actor: Addr<BotActor>,
+    platform: LivePersonPlatform,
+}
+
+async fn start_bot(handle: &SimHandle, login: &str, password: &str, settings: BotSettings, vendor: FakeVendor) -> Bot {
+    control(handle, "POST", "/sim/v1/agents", Some(json!({"login": login, "password": password, "skills": ["bots"]}))).await;
+    start_existing_bot(handle, login, password, settings, vendor).await
+}
+
+async fn start_existing_bot(handle: &SimHandle, login: &str, password: &str, settings: BotSettings, vendor: FakeVendor) -> Bot {
+    let platform = LivePersonPlatform::new(session_settings(handle, login, password)).expect("client builds");
+    let actor = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(vendor)).start();
+    platform.attach(actor.clone().recipient());
+    actor.send(StartBot).await.unwrap().expect("the bot starts");
+    Bot { actor, platform }
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn conversation(handle: &SimHandle, id: &str) -> Value {
+    control(handle, "GET", &format!("/sim/v1/conversations/{id}"), None).await
+}
+
+/// The texts of the transcript as `role: text`, private ones marked.
+fn lines(conversation: &Value) -> Vec<String> {
+    conversation["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "text")
+        .map(|e| {
+            let private = if e["audience"] == "AGENTS_AND_MANAGERS" { " (private)" } else { "" };
+            format!("{}{private}: {}", if e["role"] == "CONSUMER" { "consumer" } else { "bot" }, e["text"].as_str().unwrap())
+        })
+        .collect()
+}
+
+async fn say(handle: &SimHandle, id: &str, text: &str) {
+    control(handle, "POST", &format!("/sim/v1/conversations/{id}/events"), Some(json!({"type": "text", "text": text}))).await;
+}
+
+async fn open(handle: &SimHandle) -> String {
+    control(handle, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await["conversation_id"].as_str().unwrap().to_owned()
+}
+
+async fn assigned(handle: &SimHandle, id: &str) -> bool {
+    !conversation(handle, id).await["assigned_agent"].is_null()
+}
+
+fn settings() -> BotSettings {
+    BotSettings::new("bot-1", "bots", "humans")
+}
+
+#[actix_rt::test]
+async fn a_conversation_is_accepted_and_answered_and_quick_messages_get_one_answer() {
+    let handle = simulator().await;
+    let mut s = settings();
+    s.conversation.combine.enabled = true;
+    s.conversation.combine.time_frame = Duration::from_millis(500);
+    let bot = start_bot(&handle, "bot1", "pw", s, FakeVendor::echo()).await;
+    wait_until("the bot online", || async { bot.actor.send(GetBotStatus).await.unwrap().state == BotState::Online }).await;
+
+    let id = open(&handle).await;
+    wait_until("the ring accepted", || assigned(&handle, &id)).await;
+    for text in ["hello", "I need", "a refund"] {
+        say(&handle, &id, text).await;
+    }
+    wait_until("the answer", || async { lines(&conversation(&handle, &id).await).len() == 4 }).await;
+    let view = conversation(&handle, &id).await;
+    assert_eq!(lines(&view), ["consumer: hello", "consumer: I need", "consumer: a refund", "bot: echo: hello I need a refund"]);
+    let reads = view["transcript"].as_array().unwrap().iter().filter(|e| e["kind"] == "accept_status").count();
+    assert_eq!(reads, 3, "one READ receipt per consumer message");
+    let answer = view["transcript"].as_array().unwrap().iter().find(|e| e["text"] == "echo: hello I need a refund").unwrap();
+    assert_eq!(answer["metadata"][0]["type"], "ExternalId", "answers carry their key");
+    assert_eq!(bot.platform.bad_frames(), 0);
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn transfer_ttr_and_close_are_visible_on_the_platform() {
+    let handle = simulator().await;
+    let vendor = FakeVendor::scripted(|request| {
+        FakeReply::Answer(match input_text(&request.input).as_str() {
+            "billing" => BotResponse::text("Passing you to billing").with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None }),
+            "urgent" => BotResponse::text("Marked urgent").with_action(BotAction::ChangeTtr(Ttr::Urgent)),
+            "bye" => BotResponse::text("Goodbye").with_action(BotAction::CloseConversation { without_pcs: true }),
+            "nowhere" => BotResponse::default().with_action(BotAction::Transfer { skill: "no-such-skill".into(), agent_id: None }),
+            other => BotResponse::text(format!("echo: {other}")),
+        })
+    });
+    let _bot = start_bot(&handle, "bot1", "pw", settings(), vendor).await;
+
+    let a = open(&handle).await;
+    wait_until("assignment", || assigned(&handle, &a)).await;
+    say(&handle, &a, "urgent").await;
+    wait_until("the TTR", || async { conversation(&handle, &a).await["ttr"]["type"] == "URGENT" }).await;
+    say(&handle, &a, "billing").await;
+    wait_until("the transfer", || async { conversation(&handle, &a).await["skill"] == "billing" }).await;
+    let view = conversation(&handle, &a).await;
+    assert!(view["assigned_agent"].is_null());
+    assert_eq!(lines(&view).last().unwrap(), "bot: Passing you to billing");
+
+    let b = open(&handle).await;
+    wait_until("assignment", || assigned(&handle, &b)).await;
+    say(&handle, &b, "bye").await;
+    wait_until("the close", || async { conversation(&handle, &b).await["state"] == "CLOSE" }).await;
+
+    // An unknown skill escalates, with the agent message as a private message.
+    let c = open(&handle).await;
+    wait_until("assignment", || assigned(&handle, &c)).await;
+    say(&handle, &c, "nowhere").await;
+    wait_until("the escalation", || async { conversation(&handle, &c).await["skill"] == "humans" }).await;
+    let view = conversation(&handle, &c).await;
+    assert_eq!(
+        lines(&view),
+        [
+            "consumer: nowhere",
+            "bot: One moment please, I am transferring you to an agent.",
+            "bot (private): The bot could not handle this conversation and escalated it."
+        ]
+    );
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_dropped_connection_is_reconnected_and_the_message_sent_meanwhile_answered_once() {
+    let handle = simulator().await;
+    let bot = start_bot(&handle, "bot1", "pw", settings(), FakeVendor::echo()).await;
+    let id = open(&handle).await;
+    wait_until("assignment", || assigned(&handle, &id)).await;
+    say(&handle, &id, "first").await;
+    wait_until("the first answer", || async { lines(&conversation(&handle, &id).await).len() == 2 }).await;
+
+    let agent = conversation(&handle, &id).await["assigned_agent"].as_str().unwrap().to_owned();
+    control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "drop_connections", "agent": agent}))).await;
+    say(&handle, &id, "while you were away").await;
+    wait_until("the answer after the reconnect", || async { lines(&conversation(&handle, &id).await).len() == 4 }).await;
+    actix_rt::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        lines(&conversation(&handle, &id).await),
+        ["consumer: first", "bot: echo: first", "consumer: while you were away", "bot: echo: while you were away"]
+    );
+    assert_eq!(bot.actor.send(GetBotStatus).await.unwrap().state, BotState::Online);
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn expired_tokens_lead_to_a_new_login() {
+    let handle = simulator().await;
+    let bot = start_bot(&handle, "bot1", "pw", settings(), FakeVendor::echo()).await;
+    wait_until("the bot online", || async { bot.actor.send(GetBotStatus).await.unwrap().state == BotState::Online }).await;
+    control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "expire_tokens"}))).await;
+    wait_until("a new session", || async {
+        let agents = control(&handle, "GET", "/sim/v1/agents", None).await;
+        agents[0]["sessions"] == 1 && agents[0]["connections"] == 1
+    })
+    .await;
+    let id = open(&handle).await;
+    wait_until("assignment", || assigned(&handle, &id)).await;
+    say(&handle, &id, "still there?").await;
+    wait_until("the answer", || async { lines(&conversation(&handle, &id).await).len() == 2 }).await;
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn wrong_credentials_stop_the_bot_before_the_login_policy_disables_the_user() {
+    let handle = simulator().await;
+    control(&handle, "POST", "/sim/v1/agents", Some(json!({"login": "bot1", "password": "right", "skills": ["bots"]}))).await;
+    let bot = start_existing_bot(&handle, "bot1", "wrong", settings(), FakeVendor::echo()).await;
+    wait_until("the bot offline with the login error", || async {
+        let status = bot.actor.send(GetBotStatus).await.unwrap();
+        status.state == BotState::Offline && status.last_error.is_some_and(|e| e.code.as_str() == "botvisor.session.login-refused")
+    })
+    .await;
+    actix_rt::time::sleep(Duration::from_secs(1)).await;
+    let agents = control(&handle, "GET", "/sim/v1/agents", None).await;
+    assert_eq!(agents[0]["disabled"], false, "the account's failed-login budget is not burnt");
+    assert!(agents[0]["failed_logins"].as_u64().unwrap() < 5);
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_second_botvisor_as_the_same_bot_is_reported_as_a_kick_without_a_login_loop() {
+    let handle = simulator().await;
+    let first = start_bot(&handle, "bot1", "pw", settings(), FakeVendor::echo()).await;
+    wait_until("the first online", || async { first.actor.send(GetBotStatus).await.unwrap().state == BotState::Online }).await;
+    let second = start_existing_bot(&handle, "bot1", "pw", settings(), FakeVendor::echo()).await;
+    wait_until("the kick reported", || async {
+        let status = first.actor.send(GetBotStatus).await.unwrap();
+        status.state == BotState::Offline && status.last_error.is_some_and(|e| e.code.as_str() == "botvisor.session.kicked")
+    })
+    .await;
+    actix_rt::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(second.actor.send(GetBotStatus).await.unwrap().state, BotState::Online, "the new session keeps the agent");
+    let agents = control(&handle, "GET", "/sim/v1/agents", None).await;
+    assert_eq!((agents[0]["sessions"].as_u64(), agents[0]["connections"].as_u64()), (Some(1), Some(1)), "no login loop");
+    handle.stop().await;
+}
