@@ -72,16 +72,24 @@ impl NodeBot {
     /// Waits (real time, generous bound) for an event line matching `want`.
     async fn wait_for(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..300 {
-            while let Ok(line) = self.lines.try_recv() {
-                assert_ne!(line["event"], "error", "the SDK reported an error: {line}");
-                self.seen.push(line);
-            }
+            self.drain();
             if let Some(found) = self.seen.iter().find(|l| want(l)) {
                 return found.clone();
             }
             actix_rt::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the SDK bot never reported {what}; it said:\n{:#?}", self.seen);
+    }
+}
+
+impl NodeBot {
+    /// Reads what the bot said so far; any SDK error, warning or failed callback fails the test.
+    fn drain(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            assert!(!matches!(line["event"].as_str(), Some("error" | "warn")), "the SDK reported a problem: {line}");
+            assert!(line.get("error").is_none_or(Value::is_null), "an SDK call failed: {line}");
+            self.seen.push(line);
+        }
     }
 }
 
@@ -173,7 +181,13 @@ async fn the_node_agent_sdk_logs_in_accepts_rings_and_exchanges_messages() {
     let view = control(&handle, "GET", &format!("/sim/v1/conversations/{close}"), None).await;
     assert_eq!((view["state"].as_str(), view["close_reason"].as_str()), (Some("CLOSE"), Some("AGENT")));
 
-    assert!(!node.seen.iter().any(|l| l["event"] == "error"), "no SDK errors: {:#?}", node.seen);
+    // Its own messages come back as live events; the bot recognises them by PID (spec §7) and
+    // does not answer itself: after a moment the transcripts are unchanged.
+    actix_rt::time::sleep(Duration::from_secs(1)).await;
+    node.drain();
+    let view = control(&handle, "GET", &format!("/sim/v1/conversations/{hello}"), None).await;
+    assert_eq!(texts(&view).len(), 2, "no self-echo: {:?}", texts(&view));
+    assert!(node.seen.iter().any(|l| l["event"] == "own-message"), "own events arrive and are recognised");
     drop(node);
     handle.stop().await;
     std::fs::remove_dir_all(&dir).ok();

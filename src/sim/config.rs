@@ -185,11 +185,11 @@ impl SimConfig {
         if self.max_failed_logins == 0 {
             problem("max_failed_logins".into(), "must be at least 1");
         }
-        if self.ring_expiration.is_zero() {
-            problem("ring_expiration".into(), "must be longer than 0s");
+        if self.ring_expiration.is_zero() || self.ring_expiration > Duration::from_secs(3600) {
+            problem("ring_expiration".into(), "must be between 1ms and 1h");
         }
-        if self.idle_timeout.is_zero() {
-            problem("idle_timeout".into(), "must be longer than 0s");
+        if self.idle_timeout.is_zero() || self.idle_timeout > Duration::from_secs(86_400) {
+            problem("idle_timeout".into(), "must be between 1ms and 24h");
         }
         if self.max_frame_bytes < 1024 {
             problem("max_frame_bytes".into(), "must be at least 1024");

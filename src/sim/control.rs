@@ -284,8 +284,17 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Ok(fault) => fault,
         Err(response) => return response,
     };
+    // Bounded, so no clock arithmetic can overflow.
+    let too_long = match &fault {
+        Fault::LoginUnavailable { duration } | Fault::UmsUnavailable { duration } => *duration > Duration::from_secs(86_400),
+        Fault::Latency { ms } => *ms > 60_000,
+        _ => false,
+    };
+    if too_long {
+        return error(400, "invalid_fault", "for: at most 24h; ms: at most 60000");
+    }
     let mut state = sim.state.lock().expect("state lock");
-    let until = |d: Duration| now_ms() + d.as_millis() as i64;
+    let until = |d: Duration| now_ms().saturating_add(d.as_millis() as i64);
     match fault {
         Fault::DropConnections { agent } => {
             let user = match agent.as_deref().map(|a| state.user_id_from(a)) {
@@ -346,7 +355,7 @@ async fn start_traffic(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
 async fn traffic_status(sim: web::Data<Sim>) -> HttpResponse {
     let current = sim.traffic.lock().expect("traffic lock");
     match &*current {
-        Some(t) => HttpResponse::Ok().json(json!({"running": true, "opened": t.opened.load(std::sync::atomic::Ordering::Relaxed), "messages": t.messages.load(std::sync::atomic::Ordering::Relaxed)})),
+        Some(t) => HttpResponse::Ok().json(json!({"running": !t.finished.load(std::sync::atomic::Ordering::Relaxed), "opened": t.opened.load(std::sync::atomic::Ordering::Relaxed), "messages": t.messages.load(std::sync::atomic::Ordering::Relaxed)})),
         None => HttpResponse::Ok().json(json!({"running": false})),
     }
 }

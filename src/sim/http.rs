@@ -129,19 +129,18 @@ pub async fn websocket(sim: web::Data<Sim>, path: web::Path<(String, String)>, r
     if let Err(response) = check_account(&sim, &account) {
         return Ok(response);
     }
+    // Check first (no side effects), upgrade, and only then register: a request that is not a
+    // websocket upgrade must not kick the agent's live connection.
+    if let Err((status, message)) = sim.state.lock().expect("state lock").may_connect(&bearer) {
+        return Ok(error(status, &message, 0));
+    }
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
     let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel(sim.config.connection_queue);
     let admitted = sim.state.lock().expect("state lock").connect(connection, &bearer, tx);
     if let Err((status, message)) = admitted {
         return Ok(error(status, &message, 0));
     }
-    let (response, session, stream) = match actix_ws::handle(&req, body) {
-        Ok(parts) => parts,
-        Err(e) => {
-            sim.state.lock().expect("state lock").disconnect(connection);
-            return Err(e);
-        }
-    };
     actix_rt::spawn(run_connection(sim.into_inner(), connection, session, stream, rx));
     Ok(response)
 }

@@ -55,6 +55,7 @@ pub struct SimHandle {
     /// The certificate's PEM (TLS).
     pub cert_pem: Option<String>,
     pub state: Shared,
+    sim: web::Data<Sim>,
     servers: Vec<actix_web::dev::ServerHandle>,
 }
 
@@ -79,8 +80,12 @@ impl SimHandle {
         })
     }
 
-    /// Closes every websocket (1001, going away) and stops the listeners.
+    /// Stops the traffic generator, closes every websocket (1001, going away) and stops the
+    /// listeners.
     pub async fn stop(self) {
+        if let Some(traffic) = self.sim.traffic.lock().expect("traffic lock").take() {
+            traffic.stop();
+        }
         {
             let mut state = self.state.lock().expect("state lock");
             let conns: Vec<state::ConnId> = state.conns.keys().copied().collect();
@@ -163,6 +168,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
         ca_path: if tls.is_some() { config.ca_out } else { None },
         cert_pem: tls.map(|t| t.cert_pem),
         state,
+        sim,
         servers,
     })
 }

@@ -16,6 +16,10 @@ const TTR_TYPES: &[&str] = &["URGENT", "NORMAL", "PRIORITIZED", "CUSTOM"];
 const CHAT_STATES: &[&str] = &["ACTIVE", "INACTIVE", "GONE", "COMPOSING", "PAUSE", "BACKGROUND"];
 /// Default TTR of a new conversation (seconds).
 const NORMAL_TTR_SECONDS: u64 = 3600;
+/// ExConversation subscriptions per connection, at most.
+const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 16;
+/// Closed conversations kept for the control API, at most (the oldest go first).
+const MAX_CLOSED_CONVERSATIONS: usize = 20_000;
 
 impl SimState {
     // ---- requests -------------------------------------------------------------------------
@@ -128,6 +132,7 @@ impl SimState {
                 self.end_ring(&ring_id, "REJECTED");
                 self.declined_by.entry(ring.conversation_id.clone()).or_default().insert(user_id.to_owned());
                 self.route(&ring.conversation_id);
+                self.route_queues();
             }
             other => return Err((400, format!("ringState: must be ACCEPTED or REJECTED, not {other:?}"))),
         }
@@ -148,6 +153,9 @@ impl SimState {
                 Some(_) => Err((400, format!("{field}: must be an array of strings"))),
             }
         };
+        if self.conns.get(&conn).is_some_and(|c| c.ex_subs.len() >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+            return Err((400, format!("at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} conversation subscriptions per connection; unsubscribe first")));
+        }
         let agent_ids = strings("agentIds")?;
         let states = strings("convState")?.or(strings("stage")?).unwrap_or_else(|| vec!["OPEN".into()]);
         let sub = self.uuid();
@@ -357,8 +365,10 @@ impl SimState {
         if let Some(target) = suggest {
             c.suggested = Some(target);
         }
+        let skill_changed = skill.as_ref().is_some_and(|s| *s != c.skill_id);
         if let Some(skill_id) = skill {
             c.skill_id = skill_id;
+            c.transferred = true;
         }
         if remove_assigned {
             c.assigned = None;
@@ -366,7 +376,15 @@ impl SimState {
         }
         c.updated_ts = now_ms();
         self.conversation_changed(&id);
-        if remove_assigned {
+        if skill_changed {
+            // Rings for the old skill no longer stand.
+            let waiting: Vec<String> = self.rings.values().filter(|r| r.conversation_id == id && r.state == "WAITING").map(|r| r.id.clone()).collect();
+            for ring in waiting {
+                self.end_ring(&ring, "CANCELLED");
+            }
+            self.declined_by.remove(&id);
+        }
+        if remove_assigned || skill_changed {
             self.route(&id);
             self.route_queues(); // the agent has a free slot
         }
@@ -416,6 +434,7 @@ impl SimState {
                 events: Vec::new(),
                 next_sequence: 0,
                 sdes,
+                transferred: false,
             },
         );
         self.conversation_order.push(id.clone());
@@ -452,16 +471,41 @@ impl SimState {
         for ring in waiting {
             self.end_ring(&ring, "CANCELLED");
         }
+        self.declined_by.remove(id);
         self.conversation_changed(id);
         self.route_queues(); // a slot is free
+        self.prune_closed();
+    }
+
+    /// Keeps at most `MAX_CLOSED_CONVERSATIONS` closed conversations (bounded memory).
+    fn prune_closed(&mut self) {
+        let closed = self.conversations.values().filter(|c| c.state != "OPEN").count();
+        if closed <= MAX_CLOSED_CONVERSATIONS + MAX_CLOSED_CONVERSATIONS / 10 {
+            return;
+        }
+        let mut excess = closed - MAX_CLOSED_CONVERSATIONS;
+        let conversations = &mut self.conversations;
+        self.conversation_order.retain(|id| {
+            if excess > 0 && conversations.get(id).is_some_and(|c| c.state != "OPEN") {
+                conversations.remove(id);
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        for conn in self.conns.values_mut() {
+            for sub in conn.ex_subs.iter_mut() {
+                sub.shown.retain(|id| conversations.contains_key(id));
+            }
+        }
     }
 
     fn assign(&mut self, id: &str, user_id: &str) {
         let Some(c) = self.conversations.get_mut(id) else { return };
         c.assigned = Some(user_id.to_owned());
-        if c.suggested.as_deref() == Some(user_id) {
-            c.suggested = None;
-        }
+        // Whoever accepts, the suggestion is settled.
+        c.suggested = None;
         c.updated_ts = now_ms();
         let skill = c.skill_id.clone();
         if let Some(queue) = self.queues.get_mut(&skill) {
@@ -476,8 +520,12 @@ impl SimState {
     }
 
     fn participant_agents(&self, c: &Conversation) -> Vec<String> {
-        let mut agents: Vec<String> = c.assigned.iter().chain(c.managers.iter()).cloned().collect();
-        agents.dedup();
+        let mut agents: Vec<String> = Vec::new();
+        for agent in c.assigned.iter().chain(c.managers.iter()) {
+            if !agents.contains(agent) {
+                agents.push(agent.clone());
+            }
+        }
         agents
     }
 
@@ -590,11 +638,13 @@ impl SimState {
 
     /// Agents that may be rung for `skill_id` now: ONLINE, connected with a routing
     /// subscription, with a free slot; least loaded first.
-    fn available_agents(&self, skill_id: &str) -> Vec<String> {
+    /// OCCUPIED agents take transferred conversations only (spec §4.1).
+    fn available_agents(&self, skill_id: &str, transferred: bool) -> Vec<String> {
         let mut agents: Vec<(usize, String)> = self
             .users
             .values()
-            .filter(|u| u.skills.iter().any(|s| s == skill_id) && u.availability == "ONLINE" && !u.disabled)
+            .filter(|u| u.skills.iter().any(|s| s == skill_id) && !u.disabled)
+            .filter(|u| u.availability == "ONLINE" || (transferred && u.availability == "OCCUPIED"))
             .filter(|u| self.conns.values().any(|c| c.user_id == u.user_id && c.routing_sub.is_some()))
             .map(|u| {
                 let waiting = self.rings.values().filter(|r| r.user_id == u.user_id && r.state == "WAITING").count();
@@ -613,24 +663,39 @@ impl SimState {
             return;
         }
         let skill_id = c.skill_id.clone();
+        let suggested = c.suggested.clone();
+        let transferred = c.transferred;
         let human = self.skill_by_id(&skill_id).is_some_and(|s| s.human);
-        let available = if human { Vec::new() } else { self.available_agents(&skill_id) };
+        let mut available = if human { Vec::new() } else { self.available_agents(&skill_id, transferred) };
+        // A transfer to an agent rings that agent first when it can take the conversation.
+        if let Some(target) = &suggested {
+            let target_free = self.users.get(target).is_some_and(|u| !u.disabled && u.availability != "AWAY" && u.availability != "OFFLINE")
+                && self.conns.values().any(|c| c.user_id == *target && c.routing_sub.is_some());
+            if target_free && !available.contains(target) {
+                available.insert(0, target.clone());
+            } else if let Some(at) = available.iter().position(|a| a == target) {
+                let target = available.remove(at);
+                available.insert(0, target);
+            }
+        }
         let declined = self.declined_by.get(id).cloned().unwrap_or_default();
-        let candidate = available.iter().find(|a| !declined.contains(*a)).or_else(|| available.first()).cloned();
+        let candidate = available.iter().find(|a| !declined.contains(*a)).cloned();
         let Some(agent) = candidate else {
             let queue = self.queues.entry(skill_id).or_default();
             if !queue.iter().any(|q| q == id) {
                 queue.push_back(id.to_owned());
             }
+            if !available.is_empty() {
+                // Everyone available declined: offer it again after a ring period, not at once.
+                self.pending_timers.push(Timer::Reoffer { conversation_id: id.to_owned(), after: self.config.ring_expiration });
+            }
             return;
         };
-        if declined.contains(&agent) {
-            self.declined_by.remove(id); // everyone declined once: start over
-        }
         let now = now_ms();
         let expiration = self.config.ring_expiration;
+        let serial = self.serial();
         let ring = Ring {
-            id: format!("{id}_{}_{now}", self.config.account),
+            id: format!("{id}_{}_{now}{serial}", self.config.account),
             conversation_id: id.to_owned(),
             user_id: agent.clone(),
             created_ts: now,
@@ -665,6 +730,14 @@ impl SimState {
         self.end_ring(ring_id, "EXPIRED");
         self.declined_by.entry(ring.conversation_id.clone()).or_default().insert(ring.user_id.clone());
         self.route(&ring.conversation_id);
+        self.route_queues();
+        self.flush_notifications();
+    }
+
+    /// A conversation every available agent declined is offered to them again.
+    pub fn reoffer(&mut self, conversation_id: &str) {
+        self.declined_by.remove(conversation_id);
+        self.route(conversation_id);
         self.flush_notifications();
     }
 

@@ -36,6 +36,8 @@ pub const CLOSE_TOKEN_EXPIRED: u16 = 4401;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Timer {
     RingExpiry { ring_id: String, after: Duration },
+    /// Offer a conversation that every available agent declined again.
+    Reoffer { conversation_id: String, after: Duration },
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +125,8 @@ pub struct Conversation {
     pub next_sequence: u64,
     /// Engagement attributes (`lp_sdes` entries) for GetUserProfile.
     pub sdes: Value,
+    /// Moved to another skill at least once (OCCUPIED agents may take it).
+    pub transferred: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +225,11 @@ impl SimState {
     }
 
     /// A fresh opaque id (hex, UUID-shaped).
+    /// A number unique in this simulator (ring ids).
+    pub fn serial(&mut self) -> u64 {
+        self.next()
+    }
+
     pub fn uuid(&mut self) -> String {
         let n = self.next();
         let mut x = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -328,6 +337,17 @@ impl SimState {
         let mut conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.user_id == user_id).map(|(id, _)| *id).collect();
         conns.sort_unstable();
         conns
+    }
+
+    /// Whether a websocket for this bearer would be admitted now (no side effects).
+    pub fn may_connect(&self, bearer: &str) -> Result<(), (u16, String)> {
+        if self.faults.ums_unavailable_until.is_some_and(|until| now_ms() < until) {
+            return Err((503, "messaging service unavailable (simulated fault)".into()));
+        }
+        if !self.sessions.contains_key(bearer) {
+            return Err((401, "unknown or expired token".into()));
+        }
+        Ok(())
     }
 
     /// Registers a websocket for a session's bearer. One connection per agent: an earlier

@@ -37,6 +37,14 @@ pub struct TrafficConfig {
     /// Stop after this long; unset: until stopped.
     #[serde(default, with = "humantime_serde")]
     pub duration: Option<Duration>,
+    /// The consumer closes the conversation this long after its last message (so bots do not
+    /// fill up); unset: the conversation stays open for the bot to close.
+    #[serde(default = "default_close_after", with = "humantime_serde")]
+    pub close_after: Option<Duration>,
+}
+
+fn default_close_after() -> Option<Duration> {
+    Some(Duration::from_secs(30))
 }
 
 fn default_messages() -> u32 {
@@ -63,6 +71,8 @@ impl TrafficConfig {
 #[derive(Clone)]
 pub struct TrafficHandle {
     stopped: Arc<AtomicBool>,
+    /// The generator ended (its duration is over, or its skill is gone).
+    pub finished: Arc<AtomicBool>,
     pub opened: Arc<AtomicU64>,
     pub messages: Arc<AtomicU64>,
 }
@@ -75,7 +85,7 @@ impl TrafficHandle {
 
 /// Starts generating on the current actix system.
 pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
-    let handle = TrafficHandle { stopped: Arc::new(AtomicBool::new(false)), opened: Arc::new(AtomicU64::new(0)), messages: Arc::new(AtomicU64::new(0)) };
+    let handle = TrafficHandle { stopped: Arc::new(AtomicBool::new(false)), finished: Arc::new(AtomicBool::new(false)), opened: Arc::new(AtomicU64::new(0)), messages: Arc::new(AtomicU64::new(0)) };
     let generator = handle.clone();
     actix_rt::spawn(async move {
         let every = Duration::from_secs(60) / config.conversations_per_minute.max(1);
@@ -105,6 +115,7 @@ pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
             active.fetch_add(1, Ordering::Relaxed);
             actix_rt::spawn(consumer(sim.clone(), config.clone(), conversation, generator.clone(), active.clone()));
         }
+        generator.finished.store(true, Ordering::Relaxed);
     });
     handle
 }
@@ -132,6 +143,16 @@ async fn consumer(sim: Arc<Sim>, config: TrafficConfig, conversation: String, ha
         if state.consumer_event(&conversation, event).is_ok() {
             handle.messages.fetch_add(1, Ordering::Relaxed);
         }
+    }
+    if let Some(close_after) = config.close_after {
+        tokio::time::sleep(close_after).await;
+        let timers = {
+            let mut state = sim.state.lock().expect("state lock");
+            state.close(&conversation, "CONSUMER");
+            state.flush_notifications();
+            state.take_timers()
+        };
+        arm(sim.clone(), timers);
     }
     active.fetch_sub(1, Ordering::Relaxed);
 }

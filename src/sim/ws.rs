@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, Session};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -18,7 +18,7 @@ use crate::sim::Sim;
 const HARD_FRAME_LIMIT: usize = 16 * 1024 * 1024;
 
 pub async fn run_connection(sim: Arc<Sim>, conn: ConnId, mut session: Session, stream: MessageStream, mut rx: mpsc::Receiver<Outgoing>) {
-    let mut stream = stream.max_frame_size(HARD_FRAME_LIMIT);
+    let mut stream = stream.max_frame_size(HARD_FRAME_LIMIT).aggregate_continuations().max_continuation_size(HARD_FRAME_LIMIT);
     let idle = sim.config.idle_timeout;
     let mut last_traffic = Instant::now();
     let mut window_start = Instant::now();
@@ -28,7 +28,7 @@ pub async fn run_connection(sim: Arc<Sim>, conn: ConnId, mut session: Session, s
             incoming = stream.recv() => {
                 last_traffic = Instant::now();
                 match incoming {
-                    Some(Ok(Message::Text(text))) => {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
                         let rate_limit = sim.state.lock().expect("state lock").faults.rate_limit;
                         if let Some(limit) = rate_limit {
                             if window_start.elapsed() >= Duration::from_secs(1) {
@@ -38,20 +38,20 @@ pub async fn run_connection(sim: Arc<Sim>, conn: ConnId, mut session: Session, s
                             window_requests += 1;
                             if window_requests > limit {
                                 let id = parse_request(&text).ok().map(|r| r.id);
-                                let _ = session.text(error_response(id.as_deref(), 429, "too many requests; retry after 1 s")).await;
+                                reply(&sim, conn, error_response(id.as_deref(), 429, "too many requests; retry after 1 s"));
                                 continue;
                             }
                         }
-                        handle_text(&sim, conn, &mut session, &text).await;
+                        handle_text(&sim, conn, &text).await;
                     }
-                    Some(Ok(Message::Ping(bytes))) => {
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
                         let _ = session.pong(&bytes).await;
                     }
-                    Some(Ok(Message::Binary(_))) => {
-                        let _ = session.text(error_response(None, 400, "binary frames are not supported; send JSON text frames")).await;
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        reply(&sim, conn, error_response(None, 400, "binary frames are not supported; send JSON text frames"));
                     }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
-                    Some(Ok(_)) => {}
+                    Some(Ok(AggregatedMessage::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
                 }
             }
             outgoing = rx.recv() => match outgoing {
@@ -75,17 +75,22 @@ pub async fn run_connection(sim: Arc<Sim>, conn: ConnId, mut session: Session, s
     let _ = session.close(close).await;
 }
 
-async fn handle_text(sim: &Arc<Sim>, conn: ConnId, session: &mut Session, text: &str) {
+/// An answer that goes through the connection's queue, after what is queued already.
+fn reply(sim: &Arc<Sim>, conn: ConnId, frame: String) {
+    sim.state.lock().expect("state lock").send(conn, Outgoing::Text(frame));
+}
+
+async fn handle_text(sim: &Arc<Sim>, conn: ConnId, text: &str) {
     if text.len() > sim.config.max_frame_bytes {
         let id = parse_request(text).ok().map(|r| r.id);
         let message = format!("frame of {} bytes is over the limit of {} bytes", text.len(), sim.config.max_frame_bytes);
-        let _ = session.text(error_response(id.as_deref(), 400, &message)).await;
+        reply(sim, conn, error_response(id.as_deref(), 400, &message));
         return;
     }
     let request = match parse_request(text) {
         Ok(request) => request,
         Err(bad) => {
-            let _ = session.text(error_response(bad.req_id.as_deref(), 400, &bad.message)).await;
+            reply(sim, conn, error_response(bad.req_id.as_deref(), 400, &bad.message));
             return;
         }
     };
@@ -108,6 +113,17 @@ pub fn arm(sim: Arc<Sim>, timers: Vec<Timer>) {
                     let timers = {
                         let mut state = sim.state.lock().expect("state lock");
                         state.expire_ring(&ring_id);
+                        state.take_timers()
+                    };
+                    arm(sim, timers);
+                });
+            }
+            Timer::Reoffer { conversation_id, after } => {
+                actix_rt::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let timers = {
+                        let mut state = sim.state.lock().expect("state lock");
+                        state.reoffer(&conversation_id);
                         state.take_timers()
                     };
                     arm(sim, timers);

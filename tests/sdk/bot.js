@@ -58,7 +58,8 @@ agent.on('ms.MessagingEventNotification', (body) => {
     const convId = body.dialogId;
     if (!followed[convId]) return;
     body.changes.forEach((c) => {
-        if (c.event.type !== 'ContentEvent' || c.originatorId === agent.agentId) return;
+        if (c.event.type !== 'ContentEvent') return;
+        if (c.originatorId === agent.agentId) { log('own-message', {conversationId: convId, sequence: c.sequence}); return; }
         const key = convId + ':' + c.sequence;
         if (answered[key]) return;
         answered[key] = true;
@@ -83,5 +84,6 @@ agent.on('ms.MessagingEventNotification', (body) => {
 });
 
 agent.on('error', (err) => log('error', {message: err && err.message, code: err && err.code}));
+agent.on('warn', (w) => log('warn', {message: w && w.message}));
 agent.on('closed', (code) => { log('closed-socket', {code}); clearInterval(agent._clock); });
 process.on('SIGTERM', () => { agent.dispose(); process.exit(0); });

@@ -187,7 +187,7 @@ async fn a_conversation_waits_in_the_queue_until_an_agent_is_available() {
 
 #[actix_rt::test]
 async fn an_expired_ring_rings_the_next_agent() {
-    let handle = simulator(SimConfig { ring_expiration: Duration::from_millis(300), ..SimConfig::default() }).await;
+    let handle = simulator(SimConfig { ring_expiration: Duration::from_millis(1500), ..SimConfig::default() }).await;
     add_bot(&handle, "bot1").await;
     add_bot(&handle, "bot2").await;
     let mut bot1 = Agent::connect(&handle, "bot1", "pw").await;
@@ -417,5 +417,89 @@ async fn dropped_connections_and_latency_faults() {
     assert_eq!(bot2.request("GetClock", json!({})).await["code"], 200);
     assert!(start.elapsed() >= Duration::from_millis(300), "answered after the injected latency");
     control(&handle, "DELETE", "/sim/v1/faults", None).await;
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_rejected_ring_is_not_offered_again_at_once_and_plain_gets_do_not_kick() {
+    let handle = simulator(SimConfig { ring_expiration: Duration::from_millis(800), ..SimConfig::default() }).await;
+    add_bot(&handle, "bot1").await;
+    let mut bot = Agent::connect(&handle, "bot1", "pw").await;
+    bot.go_online(&handle).await;
+    bot.notification(".ams.routing.RoutingTaskNotification").await; // snapshot
+    let id = open(&handle).await;
+    let ring = bot.notification(".ams.routing.RoutingTaskNotification").await;
+    let ring_id = ring["body"]["changes"][0]["result"]["ringsDetails"][0]["ringId"].as_str().unwrap().to_owned();
+    let rejected_at = tokio::time::Instant::now();
+    assert_eq!(bot.request("routing.UpdateRingState", json!({"ringId": ring_id, "ringState": "REJECTED"})).await["code"], 202);
+    // The next WAITING ring for the lone bot comes after a ring period, not at once.
+    loop {
+        let next = bot.notification(".ams.routing.RoutingTaskNotification").await;
+        let details = &next["body"]["changes"][0]["result"]["ringsDetails"][0];
+        if details["ringState"] == "WAITING" {
+            assert_ne!(details["ringId"].as_str().unwrap(), ring_id, "a new ring id");
+            assert_eq!(next["body"]["changes"][0]["result"]["conversationId"], id.as_str());
+            break;
+        }
+    }
+    assert!(rejected_at.elapsed() >= Duration::from_millis(700), "offered again after the ring period");
+
+    // A plain GET on the websocket path with a valid token is refused without kicking.
+    let url = format!("{}/ws_api/account/{}/messaging/brand/{}?v=2.1", handle.platform_url(), handle.account, bot.bearer);
+    let status = awc::Client::default().get(url).send().await.unwrap().status();
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(bot.request("GetClock", json!({})).await["code"], 200, "still connected");
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn logout_ends_the_session_and_a_second_socket_on_the_same_token_kicks_the_first() {
+    let handle = simulator(SimConfig::default()).await;
+    add_bot(&handle, "bot1").await;
+    let (_, body, cookie) = login(&handle, json!({"username": "bot1", "password": "pw"})).await;
+    let bearer = body["bearer"].as_str().unwrap();
+    let _first = open_socket(&handle, bearer).await.unwrap();
+    let _second = open_socket(&handle, bearer).await.unwrap();
+    let agents = get(&handle, "/sim/v1/agents").await;
+    assert_eq!(agents[0]["connections"], 1, "one connection per agent");
+
+    let url = |path: &str| format!("{}/api/account/{}/{path}?v=1.3", handle.platform_url(), handle.account);
+    let csrf = json!({"csrf": body["csrf"]});
+    let response = awc::Client::default().post(url("logout")).insert_header(("Cookie", cookie.clone().unwrap())).send_json(&csrf).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let refresh = awc::Client::default().post(url("refresh")).insert_header(("Cookie", cookie.unwrap())).send_json(&csrf).await.unwrap();
+    assert_eq!(refresh.status(), 401, "the session is gone");
+    assert_eq!(get(&handle, "/sim/v1/agents").await[0]["connections"], 0, "its socket is closed");
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_transfer_to_an_agent_rings_that_agent() {
+    let handle = simulator(SimConfig::default()).await;
+    add_bot(&handle, "bot1").await;
+    add_bot(&handle, "bot2").await;
+    let bots_id = get(&handle, "/sim/v1/skills").await[0]["id"].clone();
+    let mut bot1 = Agent::connect(&handle, "bot1", "pw").await;
+    bot1.go_online(&handle).await;
+    let id = take_conversation(&handle, &mut bot1).await;
+    let mut bot2 = Agent::connect(&handle, "bot2", "pw").await;
+    bot2.go_online(&handle).await;
+    let target = bot2.old_id(&handle);
+    let transfer = bot1
+        .request("cm.UpdateConversationField", json!({"conversationId": id, "conversationField": [
+            {"field": "ParticipantsChange", "type": "REMOVE", "role": "ASSIGNED_AGENT"},
+            {"field": "ParticipantsChange", "type": "SUGGEST", "userId": target, "role": "ASSIGNED_AGENT"},
+            {"field": "Skill", "type": "UPDATE", "skill": bots_id}]}))
+        .await;
+    assert_eq!(transfer["code"], 200);
+    let mut ring = bot2.notification(".ams.routing.RoutingTaskNotification").await;
+    while ring["body"]["changes"][0]["result"]["conversationId"] != id.as_str() {
+        ring = bot2.notification(".ams.routing.RoutingTaskNotification").await;
+    }
+    let ring_id = ring["body"]["changes"][0]["result"]["ringsDetails"][0]["ringId"].as_str().unwrap().to_owned();
+    bot2.request("routing.UpdateRingState", json!({"ringId": ring_id, "ringState": "ACCEPTED"})).await;
+    let view = get(&handle, &format!("/sim/v1/conversations/{id}")).await;
+    assert_eq!(view["assigned_agent"], target.as_str());
+    assert!(view["suggested_agent"].is_null(), "the suggestion is settled");
     handle.stop().await;
 }
