@@ -256,3 +256,69 @@ async fn a_second_botvisor_as_the_same_bot_is_reported_as_a_kick_without_a_login
     assert_eq!((agents[0]["sessions"].as_u64(), agents[0]["connections"].as_u64()), (Some(1), Some(1)), "no login loop");
     handle.stop().await;
 }
+
+#[actix_rt::test]
+async fn two_bots_share_the_skill_and_a_full_bot_goes_away() {
+    let handle = simulator().await;
+    let mut s1 = settings();
+    s1.load.recommended = 1;
+    s1.load.low_water = 0;
+    let bot1 = start_bot(&handle, "bot1", "pw", s1, FakeVendor::echo()).await;
+    wait_until("bot1 online", || async { bot1.actor.send(GetBotStatus).await.unwrap().state == BotState::Online }).await;
+    let first = open(&handle).await;
+    wait_until("bot1 takes the first", || assigned(&handle, &first)).await;
+    wait_until("bot1 AWAY at its capacity", || async {
+        control(&handle, "GET", "/sim/v1/agents", None).await[0]["availability"] == "AWAY"
+    })
+    .await;
+    let mut s2 = settings();
+    s2.bot_id = "bot-2".into();
+    let bot2 = start_bot(&handle, "bot2", "pw", s2, FakeVendor::echo()).await;
+    wait_until("bot2 online", || async { bot2.actor.send(GetBotStatus).await.unwrap().state == BotState::Online }).await;
+    let second = open(&handle).await;
+    wait_until("the second assigned", || assigned(&handle, &second)).await;
+    let bot1_agent = conversation(&handle, &first).await["assigned_agent"].clone();
+    assert_ne!(conversation(&handle, &second).await["assigned_agent"], bot1_agent, "the other bot got it");
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn an_unavailable_messaging_service_is_a_service_interruption_and_nothing_is_lost() {
+    let handle = simulator().await;
+    let bot = start_bot(&handle, "bot1", "pw", settings(), FakeVendor::echo()).await;
+    let id = open(&handle).await;
+    wait_until("assignment", || assigned(&handle, &id)).await;
+    let agent = conversation(&handle, &id).await["assigned_agent"].as_str().unwrap().to_owned();
+    control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "ums_unavailable", "for": "2s"}))).await;
+    control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "drop_connections", "agent": agent}))).await;
+    wait_until("service interruption", || async { bot.actor.send(GetBotStatus).await.unwrap().state == BotState::ServiceInterruption }).await;
+    say(&handle, &id, "anyone?").await;
+    wait_until("online again", || async { bot.actor.send(GetBotStatus).await.unwrap().state == BotState::Online }).await;
+    wait_until("the answer", || async { lines(&conversation(&handle, &id).await).len() == 2 }).await;
+    assert_eq!(lines(&conversation(&handle, &id).await), ["consumer: anyone?", "bot: echo: anyone?"]);
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_restarted_botvisor_answers_each_unanswered_message_once() {
+    let handle = simulator().await;
+    let first = start_bot(&handle, "bot1", "pw", settings(), FakeVendor::echo()).await;
+    let id = open(&handle).await;
+    wait_until("assignment", || assigned(&handle, &id)).await;
+    say(&handle, &id, "one").await;
+    wait_until("the first answer", || async { lines(&conversation(&handle, &id).await).len() == 2 }).await;
+    // The whole engine goes away (a process restart: nothing survives but the platform).
+    first.actor.send(botvisor_actors::bot::StopBot).await.unwrap();
+    drop(first);
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    say(&handle, &id, "two").await;
+    say(&handle, &id, "three").await;
+    let _second = start_existing_bot(&handle, "bot1", "pw", settings(), FakeVendor::echo()).await;
+    wait_until("the answers after the restart", || async { lines(&conversation(&handle, &id).await).len() == 5 }).await;
+    actix_rt::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        lines(&conversation(&handle, &id).await),
+        ["consumer: one", "bot: echo: one", "consumer: two", "consumer: three", "bot: echo: two three"]
+    );
+    handle.stop().await;
+}
