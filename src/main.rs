@@ -17,12 +17,15 @@ botvisor — conversation orchestration for third-party bots
 
 USAGE:
     botvisor run [--bot-settings FILE] [--for DURATION] [--every DURATION]
+                 [--sim-control-addr HOST:PORT] [--data-dir DIR]
     botvisor simulate [--config FILE] [--account ID] [--https-addr HOST:PORT]
                       [--control-addr HOST:PORT] [--ca-out PATH] [--plain-http] [--for DURATION]
 
 COMMANDS:
-    run        Start the engine with the demo bot on the in-process platform and vendor fakes.
-               Logs one line per conversation event; stops on Ctrl-C or after --for.
+    run        Start the demo: the platform simulator embedded in the process with simulated
+               consumers, and a bot logged in to it over the real protocol, answered by the
+               scripted demo vendor. Logs one line per conversation event; stops on Ctrl-C or
+               after --for.
     simulate   Start the platform simulator (Messaging Agent API over HTTPS with a self-signed
                certificate, and a control API over HTTP). Prints one JSON line with the account,
                the platform address, the control address and the CA path.
@@ -31,6 +34,8 @@ OPTIONS (run):
     --bot-settings FILE   the bot's settings (JSON), default config/demo-bot.json
     --for DURATION        stop after this long (e.g. 30s, 5m); default: until Ctrl-C
     --every DURATION      a new simulated consumer this often; default 2s
+    --sim-control-addr A  where the embedded simulator's control API listens (default: a free port)
+    --data-dir DIR        where files are written (the simulator's certificate); default: a temp dir
 
 OPTIONS (simulate):
     --config FILE         simulator settings (JSON), e.g. config/simulator.json
@@ -103,6 +108,8 @@ fn parse(args: &[String]) -> Result<Command, String> {
         bot_settings: PathBuf::from("config/demo-bot.json"),
         run_for: None,
         every: Duration::from_secs(2),
+        sim_control_addr: None,
+        data_dir: None,
     };
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().cloned().ok_or_else(|| format!("{name} needs a value"));
@@ -111,6 +118,11 @@ fn parse(args: &[String]) -> Result<Command, String> {
             "--bot-settings" => options.bot_settings = PathBuf::from(value("--bot-settings")?),
             "--for" => options.run_for = Some(duration(&value("--for")?, "--for")?),
             "--every" => options.every = duration(&value("--every")?, "--every")?,
+            "--sim-control-addr" => {
+                let text = value("--sim-control-addr")?;
+                options.sim_control_addr = Some(text.parse().map_err(|_| format!("--sim-control-addr {text:?}: write HOST:PORT, e.g. 127.0.0.1:8089"))?);
+            }
+            "--data-dir" => options.data_dir = Some(PathBuf::from(value("--data-dir")?)),
             other => return Err(format!("unknown option {other:?}")),
         }
     }

@@ -37,6 +37,10 @@ pub struct TrafficConfig {
     /// Stop after this long; unset: until stopped.
     #[serde(default, with = "humantime_serde")]
     pub duration: Option<Duration>,
+    /// What consumers say: conversation k follows script k (round robin), one text per message;
+    /// empty: `message n of m`.
+    #[serde(default)]
+    pub scripts: Vec<Vec<String>>,
     /// The consumer closes the conversation this long after its last message (so bots do not
     /// fill up); unset: the conversation stays open for the bot to close.
     #[serde(default = "default_close_after", with = "humantime_serde")]
@@ -62,6 +66,11 @@ impl TrafficConfig {
         }
         if self.messages_per_conversation > 1000 {
             problems.push(format!("{path}.messages_per_conversation: must be at most 1000"));
+        }
+        for (i, script) in self.scripts.iter().enumerate() {
+            if script.is_empty() || script.len() > 1000 {
+                problems.push(format!("{path}.scripts[{i}]: must hold 1 to 1000 texts"));
+            }
         }
         problems
     }
@@ -113,15 +122,22 @@ pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
             };
             generator.opened.fetch_add(1, Ordering::Relaxed);
             active.fetch_add(1, Ordering::Relaxed);
-            actix_rt::spawn(consumer(sim.clone(), config.clone(), conversation, generator.clone(), active.clone()));
+            let script = if config.scripts.is_empty() {
+                None
+            } else {
+                let n = generator.opened.load(Ordering::Relaxed) as usize;
+                Some(config.scripts[(n.saturating_sub(1)) % config.scripts.len()].clone())
+            };
+            actix_rt::spawn(consumer(sim.clone(), config.clone(), conversation, script, generator.clone(), active.clone()));
         }
         generator.finished.store(true, Ordering::Relaxed);
     });
     handle
 }
 
-async fn consumer(sim: Arc<Sim>, config: TrafficConfig, conversation: String, handle: TrafficHandle, active: Arc<AtomicU64>) {
-    for n in 1..=config.messages_per_conversation {
+async fn consumer(sim: Arc<Sim>, config: TrafficConfig, conversation: String, script: Option<Vec<String>>, handle: TrafficHandle, active: Arc<AtomicU64>) {
+    let count = script.as_ref().map_or(config.messages_per_conversation, |s| s.len() as u32);
+    for n in 1..=count {
         tokio::time::sleep(config.think_time).await;
         if handle.stopped.load(Ordering::Relaxed) {
             break;
@@ -138,7 +154,11 @@ async fn consumer(sim: Arc<Sim>, config: TrafficConfig, conversation: String, ha
         } else if config.rich && n % 4 == 0 {
             json!({"type": "RichContentEvent", "content": {"type": "map", "la": 52.52, "lo": 13.40, "alt": "Berlin"}})
         } else {
-            json!({"type": "ContentEvent", "contentType": "text/plain", "message": format!("message {n} of {}", config.messages_per_conversation)})
+            let text = match &script {
+                Some(lines) => lines[(n - 1) as usize].clone(),
+                None => format!("message {n} of {count}"),
+            };
+            json!({"type": "ContentEvent", "contentType": "text/plain", "message": text})
         };
         if state.consumer_event(&conversation, event).is_ok() {
             handle.messages.fetch_add(1, Ordering::Relaxed);

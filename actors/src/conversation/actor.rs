@@ -118,6 +118,10 @@ pub struct ConversationActor {
     exit: Option<ExitReason>,
     /// Set while the actor's own code runs; still set in `stopped` means that code panicked.
     in_handler: bool,
+    /// The platform removed the bot while its own action was in flight (the platform's notice
+    /// of a transfer or close can overtake the command's answer): end once the action is done,
+    /// with the action's reason.
+    removal_pending: bool,
     /// Set once the parent has been told; if the actor is dropped without it, it panicked.
     parent_told: bool,
 }
@@ -160,6 +164,7 @@ impl ConversationActor {
             last_error: None,
             exit: None,
             in_handler: false,
+            removal_pending: false,
             parent_told: false,
         }
     }
@@ -251,6 +256,10 @@ impl Handler<ConversationRemoved> for ConversationActor {
     type Result = ();
 
     fn handle(&mut self, _msg: ConversationRemoved, ctx: &mut Context<Self>) {
+        if matches!(self.phase, Phase::Executing | Phase::Escalating | Phase::Closing) {
+            self.removal_pending = true;
+            return;
+        }
         self.finish(ctx, ExitReason::Removed);
     }
 }
@@ -350,6 +359,7 @@ impl ConversationActor {
             self.overflowed = true;
             return;
         }
+        tracing::info!(sequence, "consumer message");
         self.combiner.push(message, Instant::now());
         self.pump(ctx);
     }
@@ -478,6 +488,10 @@ impl ConversationActor {
         if self.phase != Phase::Ready {
             return;
         }
+        if self.removal_pending {
+            self.finish(ctx, ExitReason::Removed);
+            return;
+        }
         if let Some(handle) = self.flush_timer.take() {
             ctx.cancel_future(handle);
         }
@@ -589,6 +603,7 @@ impl ConversationActor {
         let work = execute(self.target(), response, answers, with_survey);
         self.spawn_work(ctx, work, |act, ctx, outcome| match outcome {
             ExecutionOutcome::Completed { ttr, error } => {
+                tracing::info!(answers = ?act.in_flight.last().map(|m| m.sequence), ttr = ?ttr, "answered");
                 if ttr.is_some() {
                     act.ttr = ttr;
                 }
@@ -671,6 +686,10 @@ impl ConversationActor {
     }
 
     fn wait_for_session(&mut self, ctx: &mut Context<Self>) {
+        if self.removal_pending {
+            self.finish(ctx, ExitReason::Removed);
+            return;
+        }
         if self.pending_escalation.is_none() {
             // Unanswered: back to waiting (history confirms after the reconnect).
             let in_flight = std::mem::take(&mut self.in_flight);
