@@ -25,7 +25,11 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &web::Bytes) -> Result<T, HttpRespo
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sim/v1/skills", web::post().to(add_skill))
+    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
+        actix_web::error::InternalError::from_response(e.to_string(), error(400, "invalid_query", format!("the query string is not valid: {e}"))).into()
+    }))
+    .app_data(web::PayloadConfig::new(1024 * 1024))
+    .route("/sim/v1/skills", web::post().to(add_skill))
         .route("/sim/v1/skills", web::get().to(list_skills))
         .route("/sim/v1/agents", web::post().to(add_agent))
         .route("/sim/v1/agents", web::get().to(list_agents))
@@ -171,7 +175,8 @@ async fn consumer_event(sim: web::Data<Sim>, path: web::Path<String>, body: web:
     };
     let result = sim.state.lock().expect("state lock").consumer_event(&id, event);
     match result {
-        Ok(sequence) => HttpResponse::Ok().json(json!({"sequence": sequence})),
+        // Chat states take no sequence; like PublishEvent, report 0.
+        Ok(sequence) => HttpResponse::Ok().json(json!({"sequence": sequence.unwrap_or(0)})),
         Err((status, message)) => error(status, if status == 404 { "unknown_conversation" } else { "invalid_event" }, message),
     }
 }
@@ -201,6 +206,9 @@ fn conversation_json(state: &crate::sim::state::SimState, id: &str) -> Option<Va
     let mut participants = vec![json!({"id": c.consumer_id, "role": "CONSUMER", "state": "ACTIVE"})];
     if let Some(agent) = name(&c.assigned) {
         participants.push(json!({"id": agent, "role": "ASSIGNED_AGENT", "state": "ACTIVE"}));
+    }
+    for manager in &c.managers {
+        participants.push(json!({"id": state.old_id(manager), "role": "MANAGER", "state": "ACTIVE"}));
     }
     if let Some(agent) = name(&c.suggested) {
         participants.push(json!({"id": agent, "role": "ASSIGNED_AGENT", "state": "SUGGESTED"}));

@@ -40,6 +40,7 @@ impl SimState {
             "ms.PublishEvent" => self.agent_publish(&user_id, &request),
             "cm.UpdateConversationField" => self.update_conversation_field(&user_id, &request),
             "userprofile.GetUserProfile" => self.get_user_profile(&request),
+            "ms.GenerateURLForUploadFile" | "ms.GenerateURLForDownloadFile" => Ok(self.file_url(&request)),
             other => Err((400, format!("unknown request type {other:?}"))),
         };
         let frame = reply.unwrap_or_else(|(code, message)| error_response(Some(&request.id), code, &message));
@@ -282,7 +283,12 @@ impl SimState {
     fn update_conversation_field(&mut self, user_id: &str, request: &Request) -> Result<String, (u16, String)> {
         let id = request.body.get("conversationId").and_then(Value::as_str).ok_or((400, "conversationId: required".to_owned()))?.to_owned();
         let conversation = self.conversations.get(&id).cloned().ok_or((400, format!("conversationId: no conversation {id:?}")))?;
-        if !self.is_participant(&conversation, user_id) {
+        // Joining as a manager or reader is how an agent that is not in it becomes a participant.
+        let joining = request.body.get("conversationField").and_then(Value::as_array).is_some_and(|fields| {
+            !fields.is_empty()
+                && fields.iter().all(|f| f["field"] == "ParticipantsChange" && f["type"] == "ADD" && matches!(f["role"].as_str(), Some("MANAGER" | "READER")))
+        });
+        if !joining && !self.is_participant(&conversation, user_id) {
             return Err((400, "Agent does not exist in conversation".into()));
         }
         if conversation.state != "OPEN" {
@@ -405,6 +411,13 @@ impl SimState {
             "authenticatedData": {"lp_sdes": sdes.get("lp_sdes").cloned().unwrap_or(json!([]))},
         });
         Ok(response(&request.id, 200, ".ams.userprofile.GetUserProfile$Response", profile))
+    }
+
+    /// A temporary file URL (spec §4): the simulator stores no files; the shape is what counts.
+    fn file_url(&mut self, request: &Request) -> String {
+        let path = request.body.get("relativePath").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| format!("/v1/AUTH_sim/files/{}", self.uuid()));
+        let expires = now_ms() / 1000 + 60;
+        response(&request.id, 200, ".ams.ms.GenerateURLResponse", json!({"relativePath": path, "queryParams": {"temp_url_sig": self.token(), "temp_url_expires": expires.to_string()}}))
     }
 
     // ---- conversations ------------------------------------------------------------------

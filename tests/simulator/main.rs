@@ -503,3 +503,35 @@ async fn a_transfer_to_an_agent_rings_that_agent() {
     assert!(view["suggested_agent"].is_null(), "the suggestion is settled");
     handle.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_manager_joins_sees_private_messages_and_file_urls_are_answered() {
+    let handle = simulator(SimConfig::default()).await;
+    add_bot(&handle, "bot1").await;
+    post(&handle, "/sim/v1/agents", json!({"login": "greeter", "password": "pw", "skills": []})).await;
+    let mut bot = Agent::connect(&handle, "bot1", "pw").await;
+    bot.go_online(&handle).await;
+    let id = take_conversation(&handle, &mut bot).await;
+    let mut greeter = Agent::connect(&handle, "greeter", "pw").await;
+    let joined = greeter.request(".ams.cm.UpdateConversationField", json!({"conversationId": id, "conversationField": [{"field": "ParticipantsChange", "type": "ADD", "role": "MANAGER"}]})).await;
+    assert_eq!((joined["code"].as_u64(), joined["body"].as_str()), (Some(200), Some("OK Agent added successfully")));
+    let view = get(&handle, &format!("/sim/v1/conversations/{id}")).await;
+    assert!(view["participants"].as_array().unwrap().iter().any(|p| p["role"] == "MANAGER" && p["id"] == greeter.old_id(&handle)));
+
+    let private = bot.request("ms.PublishEvent", json!({"dialogId": id, "messageAudience": "AGENTS_AND_MANAGERS", "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "for agents"}})).await;
+    assert_eq!(private["code"], 200);
+    let seen = greeter.notification(".ams.ms.OnlineEventDistribution").await;
+    assert_eq!((seen["body"]["messageAudience"].as_str(), seen["body"]["event"]["message"].as_str()), (Some("AGENTS_AND_MANAGERS"), Some("for agents")));
+    let view = get(&handle, &format!("/sim/v1/conversations/{id}")).await;
+    assert_eq!(view["transcript"].as_array().unwrap().last().unwrap()["audience"], "AGENTS_AND_MANAGERS");
+
+    let url = bot.request(".ams.ms.GenerateURLForUploadFile", json!({"fileSize": 5020, "fileType": "JPEG"})).await;
+    assert_eq!(url["code"], 200);
+    assert!(url["body"]["relativePath"].is_string() && url["body"]["queryParams"]["temp_url_sig"].is_string());
+    let typing = post(&handle, &format!("/sim/v1/conversations/{id}/events"), json!({"type": "typing"})).await;
+    assert_eq!(typing["sequence"], 0);
+    let (status, body) = control(&handle, "GET", "/sim/v1/conversations?colour=red", None).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().contains("colour"), "{body}");
+    handle.stop().await;
+}
