@@ -192,7 +192,10 @@ async fn a_dropped_connection_is_reconnected_and_the_message_sent_meanwhile_answ
     wait_until("the first answer", || async { lines(&conversation(&handle, &id).await).len() == 2 }).await;
 
     let agent = conversation(&handle, &id).await["assigned_agent"].as_str().unwrap().to_owned();
+    control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "ums_unavailable", "for": "1s"}))).await;
     control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "drop_connections", "agent": agent}))).await;
+    let agents = control(&handle, "GET", "/sim/v1/agents", None).await;
+    assert_eq!(agents[0]["connections"], 0, "the bot is really away when the consumer writes");
     say(&handle, &id, "while you were away").await;
     wait_until("the answer after the reconnect", || async { lines(&conversation(&handle, &id).await).len() == 4 }).await;
     actix_rt::time::sleep(Duration::from_millis(1500)).await;
@@ -295,7 +298,8 @@ async fn an_unavailable_messaging_service_is_a_service_interruption_and_nothing_
     say(&handle, &id, "anyone?").await;
     wait_until("online again", || async { bot.actor.send(GetBotStatus).await.unwrap().state == BotState::Online }).await;
     wait_until("the answer", || async { lines(&conversation(&handle, &id).await).len() == 2 }).await;
-    assert_eq!(lines(&conversation(&handle, &id).await), ["consumer: anyone?", "bot: echo: anyone?"]);
+    actix_rt::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(lines(&conversation(&handle, &id).await), ["consumer: anyone?", "bot: echo: anyone?"], "answered once");
     handle.stop().await;
 }
 

@@ -28,11 +28,21 @@ impl Identity {
     }
 }
 
+/// Frame-level extras of a request (spec §3.2): `metadata` and `encodedMetadata`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extras {
+    pub metadata: Option<Value>,
+    pub encoded_metadata: Option<String>,
+}
+
 /// A request frame.
-pub fn request(id: &str, kind: &str, body: Value, metadata: Option<Value>) -> String {
+pub fn request(id: &str, kind: &str, body: Value, extras: &Extras) -> String {
     let mut frame = json!({"kind": "req", "id": id, "type": kind, "body": body});
-    if let Some(metadata) = metadata {
-        frame["metadata"] = metadata;
+    if let Some(metadata) = &extras.metadata {
+        frame["metadata"] = metadata.clone();
+    }
+    if let Some(encoded) = &extras.encoded_metadata {
+        frame["encodedMetadata"] = json!(encoded);
     }
     frame.to_string()
 }
@@ -63,9 +73,9 @@ pub fn query_messages(dialog: &str, from: Sequence) -> (&'static str, Value) {
 }
 
 /// PublishEvent for a bot message, with the answer key as ExternalId metadata.
-pub fn publish(conversation: &str, dialog: &str, message: &OutboundMessage, answer: Option<&AnswerKey>) -> (&'static str, Value, Option<Value>) {
+pub fn publish(conversation: &str, dialog: &str, message: &OutboundMessage, answer: Option<&AnswerKey>) -> (&'static str, Value, Extras) {
     let mut metadata: Vec<Value> = Vec::new();
-    let (mut body, encoded) = match message {
+    let (body, encoded) = match message {
         OutboundMessage::Text(text) => {
             let mut event = json!({"type": "ContentEvent", "contentType": "text/plain", "message": text.text});
             if let Some(quick_replies) = &text.quick_replies {
@@ -87,13 +97,10 @@ pub fn publish(conversation: &str, dialog: &str, message: &OutboundMessage, answ
             (json!({"dialogId": dialog, "conversationId": conversation, "event": {"type": "RichContentEvent", "content": sc.content}}), sc.encoded_metadata.clone())
         }
     };
-    if let Some(encoded) = encoded {
-        body["encodedMetadata"] = json!(encoded);
-    }
     if let Some(key) = answer {
         metadata.push(json!({"type": "ExternalId", "id": key.external_id()}));
     }
-    (".ams.ms.PublishEvent", body, (!metadata.is_empty()).then_some(Value::Array(metadata)))
+    (".ams.ms.PublishEvent", body, Extras { metadata: (!metadata.is_empty()).then_some(Value::Array(metadata)), encoded_metadata: encoded })
 }
 
 pub fn chat_state(dialog: &str, state: ChatState) -> (&'static str, Value) {
@@ -157,16 +164,21 @@ pub fn get_user_profile(consumer_id: &str) -> (&'static str, Value) {
 
 // ---- reading ---------------------------------------------------------------------------------
 
-/// A dialog event (live or from history) as the core sees it.
-pub fn dialog_message(me: &Identity, raw: &Value) -> Result<DialogMessage, String> {
+/// A dialog event (live or from history) as the core sees it. `consumer` is the conversation's
+/// consumer PID when known (an event may name its originator only by PID).
+pub fn dialog_message(me: &Identity, raw: &Value, consumer: Option<&str>) -> Result<DialogMessage, String> {
     let dialog = raw.get("dialogId").and_then(Value::as_str).ok_or("dialogId missing")?;
     let event = raw.get("event").ok_or("event missing")?;
     let sequence = raw.get("sequence").and_then(Value::as_u64).ok_or("sequence missing")?;
-    let pid = raw.get("originatorPId").or_else(|| raw.pointer("/originatorMetadata/id")).and_then(Value::as_str).unwrap_or("");
+    let pid = raw
+        .get("originatorPId")
+        .and_then(Value::as_str)
+        .or_else(|| raw.pointer("/originatorMetadata/id").and_then(Value::as_str))
+        .unwrap_or("");
     let role = raw.pointer("/originatorMetadata/role").and_then(Value::as_str).unwrap_or("");
-    let originator = if pid == me.pid || raw.get("originatorId").and_then(Value::as_str) == Some(me.agent_id().as_str()) {
+    let originator = if (!pid.is_empty() && pid == me.pid) || raw.get("originatorId").and_then(Value::as_str) == Some(me.agent_id().as_str()) {
         Originator::Me
-    } else if role == "CONSUMER" {
+    } else if role == "CONSUMER" || (!pid.is_empty() && consumer == Some(pid)) {
         Originator::Consumer
     } else if role.is_empty() {
         Originator::System
@@ -254,12 +266,14 @@ pub fn conversation_info(result: &Value) -> Result<ConversationInfo, String> {
     })
 }
 
-/// The core's events for one notification frame. Unknown types give none (the caller counts
-/// and logs them); a known type with a broken body is an error.
-pub fn notification_events(me: &Identity, frame: &Value) -> Result<Vec<PlatformEvent>, String> {
+/// The core's events for one notification frame, and the problems of the parts that could not be
+/// read (each change of a frame is read on its own). Unknown types give none (the caller counts
+/// and logs them). `consumer_of` gives a conversation's consumer PID when known.
+pub fn notification_events(me: &Identity, frame: &Value, consumer_of: &dyn Fn(&str) -> Option<String>) -> Result<(Vec<PlatformEvent>, Vec<String>), String> {
     let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
     let body = frame.get("body").ok_or("body missing")?;
     let mut events = Vec::new();
+    let mut problems = Vec::new();
     match kind {
         ".ams.routing.RoutingTaskNotification" => {
             for change in body.get("changes").and_then(Value::as_array).ok_or("changes missing")? {
@@ -281,7 +295,13 @@ pub fn notification_events(me: &Identity, frame: &Value) -> Result<Vec<PlatformE
         }
         ".ams.aam.ExConversationChangeNotification" => {
             for change in body.get("changes").and_then(Value::as_array).ok_or("changes missing")? {
-                let info = conversation_info(&change["result"])?;
+                let info = match conversation_info(&change["result"]) {
+                    Ok(info) => info,
+                    Err(problem) => {
+                        problems.push(problem);
+                        continue;
+                    }
+                };
                 match change["type"].as_str() {
                     Some("DELETE") => events.push(PlatformEvent::ConversationRemoved { conversation_id: info.conversation_id }),
                     _ if change["result"]["conversationDetails"]["state"] == "CLOSE" => {
@@ -300,12 +320,33 @@ pub fn notification_events(me: &Identity, frame: &Value) -> Result<Vec<PlatformE
                     events.push(PlatformEvent::ConsumerTyping { conversation_id: conversation.into(), typing: event["chatState"] == "COMPOSING" });
                 }
             } else {
-                events.push(PlatformEvent::Message { conversation_id: conversation.into(), message: dialog_message(me, body)? });
+                let consumer = consumer_of(conversation);
+                events.push(PlatformEvent::Message { conversation_id: conversation.into(), message: dialog_message(me, body, consumer.as_deref())? });
             }
         }
         _ => {}
     }
-    Ok(events)
+    Ok((events, problems))
+}
+
+/// The core's engagement attributes (`{authenticatedSdes, unauthenticatedSdes}`) from a
+/// GetUserProfile body (spec §4.7).
+pub fn engagement_attributes(profile: &Value) -> Value {
+    let mut authenticated: Vec<Value> = Vec::new();
+    for list in [profile.pointer("/authenticatedData/lp_sdes"), profile.pointer("/claims/lp_sdes")].into_iter().flatten() {
+        authenticated.extend(list.as_array().into_iter().flatten().cloned());
+    }
+    let mut personal = serde_json::Map::new();
+    for (key, field) in [("firstname", "firstName"), ("lastname", "lastName")] {
+        if let Some(value) = profile.get(field).filter(|v| !v.is_null()) {
+            personal.insert(key.into(), value.clone());
+        }
+    }
+    let private = profile.get("privateData").cloned().unwrap_or(Value::Null);
+    json!({
+        "authenticatedSdes": {"SDEs": authenticated},
+        "unauthenticatedSdes": {"personal": personal, "privateData": private},
+    })
 }
 
 #[cfg(test)]
@@ -322,24 +363,31 @@ mod tests {
     fn publish_carries_the_answer_key_audience_and_quick_replies() {
         let text = TextMessage { quick_replies: Some(json!({"type": "quickReplies"})), ..TextMessage::private("note") };
         let key = AnswerKey { conversation_id: "c".into(), answers: Some(3), item: 1 };
-        let (kind, body, metadata) = publish("c", "c", &OutboundMessage::Text(text), Some(&key));
+        let text = TextMessage { encoded_metadata: Some("ZW5j".into()), ..text };
+        let (kind, body, extras) = publish("c", "c", &OutboundMessage::Text(text), Some(&key));
         assert_eq!(kind, ".ams.ms.PublishEvent");
         assert_eq!(body["messageAudience"], "AGENTS_AND_MANAGERS");
         assert_eq!(body["event"]["quickReplies"]["type"], "quickReplies");
-        assert_eq!(metadata.unwrap(), json!([{"type": "ExternalId", "id": "botvisor:c:3:1"}]));
+        assert_eq!(extras.metadata.clone().unwrap(), json!([{"type": "ExternalId", "id": "botvisor:c:3:1"}]));
+        let frame: Value = serde_json::from_str(&request("r1", kind, body, &extras)).unwrap();
+        assert_eq!(frame["encodedMetadata"], "ZW5j", "encodedMetadata is a frame-level field");
+        assert!(frame["body"].get("encodedMetadata").is_none());
     }
 
     #[test]
     fn own_messages_are_recognised_by_pid_and_keys_read_back() {
         let raw = json!({"dialogId": "c", "sequence": 4, "originatorPId": "pid-7", "originatorMetadata": {"id": "pid-7", "role": "ASSIGNED_AGENT"},
             "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "hi"}, "metadata": [{"type": "ExternalId", "id": "botvisor:c:3:0"}]});
-        let m = dialog_message(&me(), &raw).unwrap();
+        let m = dialog_message(&me(), &raw, None).unwrap();
         assert_eq!(m.originator, Originator::Me);
         assert_eq!(m.answer.unwrap().answers, Some(3));
         let consumer = json!({"dialogId": "c", "sequence": 5, "originatorPId": "x", "originatorMetadata": {"role": "CONSUMER"}, "event": {"type": "RichContentEvent", "content": {"type": "map"}}});
-        let m = dialog_message(&me(), &consumer).unwrap();
+        let m = dialog_message(&me(), &consumer, None).unwrap();
         assert_eq!((m.originator, matches!(m.content, MessageContent::RichContent(_))), (Originator::Consumer, true));
-        assert!(dialog_message(&me(), &json!({"dialogId": "c"})).unwrap_err().contains("event"));
+        assert!(dialog_message(&me(), &json!({"dialogId": "c"}), None).unwrap_err().contains("event"));
+        // Named by PID only: recognised through the conversation's consumer.
+        let bare = json!({"dialogId": "c", "sequence": 6, "originatorPId": "cons", "originatorMetadata": null, "event": {"type": "ContentEvent", "message": "hi"}});
+        assert_eq!(dialog_message(&me(), &bare, Some("cons")).unwrap().originator, Originator::Consumer);
     }
 
     #[test]
@@ -347,7 +395,8 @@ mod tests {
         let frame = json!({"kind": "notification", "type": ".ams.aam.ExConversationChangeNotification", "body": {"changes": [{"type": "UPSERT", "result": {"convId": "c",
             "conversationDetails": {"skillId": "12", "state": "OPEN", "participants": {"CONSUMER": ["cons"], "ASSIGNED_AGENT": ["acc.7"]}, "participantsPId": {},
                 "dialogs": [{"dialogId": "c", "dialogType": "MAIN", "participantsDetails": [{"id": "cons", "role": "CONSUMER", "state": "ACTIVE"}, {"id": "acc.7", "role": "ASSIGNED_AGENT", "state": "ACTIVE"}, {"id": "acc.9", "role": "ASSIGNED_AGENT", "state": "SUGGESTED"}]}]}}}]}});
-        let events = notification_events(&me(), &frame).unwrap();
+        let (events, problems) = notification_events(&me(), &frame, &|_| None).unwrap();
+        assert!(problems.is_empty());
         let [PlatformEvent::ConversationUpdated(info)] = events.as_slice() else { panic!("{events:?}") };
         assert_eq!(info.assignment_of("acc.7"), Some(ParticipantState::Active));
         assert_eq!(info.assignment_of("acc.9"), Some(ParticipantState::Suggested));
@@ -357,8 +406,9 @@ mod tests {
     #[test]
     fn rings_offered_and_withdrawn() {
         let frame = |state: &str| json!({"type": ".ams.routing.RoutingTaskNotification", "body": {"changes": [{"type": "UPSERT", "result": {"conversationId": "c", "skillId": "1", "ringsDetails": [{"ringId": "r1", "ringState": state}]}}]}});
-        assert!(matches!(notification_events(&me(), &frame("WAITING")).unwrap()[..], [PlatformEvent::RingOffered { .. }]));
-        assert!(matches!(notification_events(&me(), &frame("EXPIRED")).unwrap()[..], [PlatformEvent::RingWithdrawn { .. }]));
-        assert!(notification_events(&me(), &frame("ACCEPTED")).unwrap().is_empty());
+        let events = |state: &str| notification_events(&me(), &frame(state), &|_| None).unwrap().0;
+        assert!(matches!(events("WAITING")[..], [PlatformEvent::RingOffered { .. }]));
+        assert!(matches!(events("EXPIRED")[..], [PlatformEvent::RingWithdrawn { .. }]));
+        assert!(events("ACCEPTED").is_empty());
     }
 }

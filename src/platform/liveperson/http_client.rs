@@ -8,10 +8,13 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-/// A TLS client configuration trusting `ca` (PEM), or no roots at all when `ca` is `None`
-/// (plain-HTTP platforms need none).
+/// A TLS client configuration trusting `ca` (PEM) when given — the simulator's self-signed
+/// certificate — and the public web roots otherwise (the real platform).
 pub fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
+    if ca.is_none() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
     if let Some(path) = ca {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
             .map_err(|e| format!("cannot read the platform CA {}: {e}", path.display()))?

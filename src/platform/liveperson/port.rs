@@ -10,7 +10,7 @@ use botvisor_actors::model::{AnswerKey, Availability, ChatState, ConversationId,
 use botvisor_actors::ports::{PlatformEvent, PlatformPort, PlatformResult};
 use serde_json::Value;
 
-use crate::platform::liveperson::frames::{self, Identity};
+use crate::platform::liveperson::frames::{self, Extras, Identity};
 use crate::platform::liveperson::socket::{AttachBot, SendRequest, SessionActor, SessionSettings, SessionShared, StartSession, StopSession};
 
 /// Attempts for a request answered 429.
@@ -58,14 +58,14 @@ impl LivePersonPlatform {
     }
 
     /// Sends a request, retrying 429 after at least 1 s.
-    fn send(&self, request: (&'static str, Value), metadata: Option<Value>) -> PlatformResult<Value> {
+    fn send(&self, request: (&'static str, Value), extras: Extras) -> PlatformResult<Value> {
         let session = self.session.clone();
         Box::pin(async move {
             let (kind, body) = request;
             let mut attempt = 1;
             loop {
                 let result = session
-                    .send(SendRequest { kind, body: body.clone(), metadata: metadata.clone() })
+                    .send(SendRequest { kind, body: body.clone(), extras: extras.clone() })
                     .await
                     .unwrap_or(Err(PlatformError::NotConnected));
                 match result {
@@ -82,7 +82,7 @@ impl LivePersonPlatform {
     fn command(&self, request: Result<(&'static str, Value), PlatformError>) -> PlatformResult<()> {
         match request {
             Ok(request) => {
-                let reply = self.send(request, None);
+                let reply = self.send(request, Extras::default());
                 Box::pin(async move { reply.await.map(drop) })
             }
             Err(error) => Box::pin(std::future::ready(Err(error))),
@@ -97,8 +97,11 @@ impl PlatformPort for LivePersonPlatform {
     }
 
     fn stop_session(&self) -> PlatformResult<()> {
-        self.session.do_send(StopSession);
-        Box::pin(std::future::ready(Ok(())))
+        let stop = self.session.send(StopSession);
+        Box::pin(async move {
+            let _ = stop.await; // waits for the logout (bounded)
+            Ok(())
+        })
     }
 
     fn set_availability(&self, availability: Availability) -> PlatformResult<()> {
@@ -118,14 +121,15 @@ impl PlatformPort for LivePersonPlatform {
             Ok(me) => me,
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
-        let reply = self.send(frames::query_messages(dialog.as_str(), from), None);
+        let reply = self.send(frames::query_messages(dialog.as_str(), from), Extras::default());
         let shared = self.shared.clone();
+        let consumer = shared.consumers.borrow().get(dialog.as_str()).cloned();
         Box::pin(async move {
             let body = reply.await?;
             let events = body.as_array().ok_or(PlatformError::Rejected { status: 502, message: "QueryMessages answered without an array".into() })?;
             let mut messages = Vec::with_capacity(events.len());
             for raw in events {
-                match frames::dialog_message(&me, raw) {
+                match frames::dialog_message(&me, raw, consumer.as_deref()) {
                     Ok(message) => messages.push(message),
                     Err(why) => {
                         *shared.bad_frames.borrow_mut() += 1;
@@ -138,8 +142,8 @@ impl PlatformPort for LivePersonPlatform {
     }
 
     fn publish(&self, conversation: &ConversationId, dialog: &DialogId, message: OutboundMessage, answer: Option<AnswerKey>) -> PlatformResult<Sequence> {
-        let (kind, body, metadata) = frames::publish(conversation.as_str(), dialog.as_str(), &message, answer.as_ref());
-        let reply = self.send((kind, body), metadata);
+        let (kind, body, extras) = frames::publish(conversation.as_str(), dialog.as_str(), &message, answer.as_ref());
+        let reply = self.send((kind, body), extras);
         Box::pin(async move { Ok(reply.await?.get("sequence").and_then(Value::as_u64).unwrap_or(0)) })
     }
 
@@ -170,6 +174,7 @@ impl PlatformPort for LivePersonPlatform {
     }
 
     fn engagement_attributes(&self, consumer_id: &str) -> PlatformResult<Value> {
-        self.send(frames::get_user_profile(consumer_id), None)
+        let reply = self.send(frames::get_user_profile(consumer_id), Extras::default());
+        Box::pin(async move { Ok(frames::engagement_attributes(&reply.await?)) })
     }
 }

@@ -25,12 +25,21 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::platform::liveperson::csds::{self, CsdsCache, Domains};
-use crate::platform::liveperson::frames::{self, Identity};
+use crate::platform::liveperson::frames::{self, Extras, Identity};
 use crate::platform::liveperson::http_client;
 use crate::platform::liveperson::login::{self, LoginCredentials, LoginError, LoginSession};
 
 /// Close code the simulator (and botvisor) use for "another session of this agent took over".
 pub const CLOSE_KICKED: u16 = 4409;
+/// A token revoked this soon after connecting, twice in a row, means another session of this
+/// agent is logging in (the real platform revokes with 4401 or drops with 1006): a kick.
+const QUICK_REVOCATION: Duration = Duration::from_secs(10);
+/// After a login answered 429, wait at least this long (the login service's retry policy).
+const LOGIN_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
+/// Logout on stop waits at most this long.
+const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A fragmented frame reassembles to at most this size.
+const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
 /// How one bot's session behaves.
 #[derive(Debug, Clone)]
@@ -97,6 +106,9 @@ pub struct SessionShared {
     pub skills: RefCell<HashMap<String, String>>,
     /// Frames that could not be read or were not expected (logged with their type, counted).
     pub bad_frames: RefCell<u64>,
+    /// Conversation → consumer PID, from conversation notifications (events may name the
+    /// consumer only by PID).
+    pub consumers: RefCell<HashMap<String, String>>,
 }
 
 type WsSink = SplitSink<Framed<BoxedSocket, Codec>, WsMessage>;
@@ -122,7 +134,7 @@ struct Pending {
 struct Established {
     domains: Domains,
     login: LoginSession,
-    skills: HashMap<String, String>,
+    skills: Result<HashMap<String, String>, String>,
     framed: Framed<BoxedSocket, Codec>,
 }
 
@@ -149,6 +161,17 @@ pub struct SessionActor {
     attempt: u32,
     failures_with_token: u32,
     login_refusals: u32,
+    /// Incremented for every connection attempt: completions and timers of an older one are
+    /// ignored.
+    generation: u64,
+    connecting: Option<SpawnHandle>,
+    connected_at: Option<Instant>,
+    quick_revocations: u32,
+    rate_limited: bool,
+    /// A fragmented text frame being put together.
+    partial: Option<Vec<u8>>,
+    /// A response said 401: reconnect with a new login.
+    needs_relogin: bool,
     lost_reported: bool,
     awaiting_snapshot: bool,
     keepalive_unanswered: bool,
@@ -167,7 +190,14 @@ impl SessionActor {
         let per_minute = NonZeroU32::new(settings.logins_per_minute.max(1)).expect("at least 1");
         let logins = RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(NonZeroU32::new(2).expect("2")));
         Ok(Self {
-            jitter: settings.account.bytes().fold(0x2545_F491_4F6C_DD1D, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)) | 1,
+            // Seeded per bot user and start time, so bots of an account do not reconnect in lockstep.
+            jitter: {
+                let user = match &settings.credentials {
+                    LoginCredentials::Password { username, .. } | LoginCredentials::ApiKey { username, .. } => username.clone(),
+                };
+                let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+                user.bytes().fold(0x2545_F491_4F6C_DD1D ^ nanos, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)) | 1
+            },
             settings,
             shared,
             bot: None,
@@ -183,6 +213,13 @@ impl SessionActor {
             attempt: 0,
             failures_with_token: 0,
             login_refusals: 0,
+            generation: 0,
+            connecting: None,
+            connected_at: None,
+            quick_revocations: 0,
+            rate_limited: false,
+            partial: None,
+            needs_relogin: false,
             lost_reported: false,
             awaiting_snapshot: false,
             keepalive_unanswered: false,
@@ -194,12 +231,23 @@ impl SessionActor {
         })
     }
 
+    /// Every event reaches the bot (its mailbox may grow past capacity under a burst); only
+    /// typing, which is advisory, is shed when the bot is overloaded.
     fn tell_bot(&self, event: PlatformEvent) {
-        if let Some(bot) = &self.bot {
-            if bot.try_send(event).is_err() {
-                // Overloaded: messages are all in the dialogs' history; the next resync reads them.
-                tracing::warn!(account = %self.settings.account, "the bot's mailbox is full; an event waits in the platform's history");
+        let Some(bot) = &self.bot else { return };
+        if let PlatformEvent::ConversationUpdated(info) = &event {
+            if !info.consumer_id.is_empty() {
+                self.shared.consumers.borrow_mut().insert(info.conversation_id.to_string(), info.consumer_id.clone());
             }
+        }
+        if let PlatformEvent::ConversationRemoved { conversation_id } = &event {
+            self.shared.consumers.borrow_mut().remove(conversation_id.as_str());
+        }
+        match event {
+            PlatformEvent::ConsumerTyping { .. } => {
+                let _ = bot.try_send(event);
+            }
+            other => bot.do_send(other),
         }
     }
 }
@@ -242,33 +290,58 @@ pub struct StartSession;
 impl Handler<StartSession> for SessionActor {
     type Result = ();
     fn handle(&mut self, _msg: StartSession, ctx: &mut Context<Self>) {
-        if matches!(self.phase, Phase::Idle | Phase::Stopped | Phase::Ended) {
-            self.attempt = 0;
-            self.login_refusals = 0;
-            self.lost_reported = false;
-            self.connect(ctx);
+        match self.phase {
+            Phase::Idle | Phase::Stopped | Phase::Ended => {
+                self.attempt = 0;
+                self.login_refusals = 0;
+                self.quick_revocations = 0;
+                self.lost_reported = false;
+                self.connect(ctx);
+            }
+            // Asked again while up or retrying: say where the session stands.
+            Phase::Connected => {
+                if let Some(identity) = self.shared.identity.borrow().clone() {
+                    self.tell_bot(PlatformEvent::SessionConnected { agent_id: identity.agent_id() });
+                }
+            }
+            Phase::Connecting | Phase::Reconnecting => {}
         }
     }
 }
 
-/// Close the session: log out, close the socket, no reconnect.
+/// Close the session: log out (waited for, bounded), close the socket, no reconnect.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopSession;
 
 impl Handler<StopSession> for SessionActor {
-    type Result = ();
-    fn handle(&mut self, _msg: StopSession, ctx: &mut Context<Self>) {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _msg: StopSession, ctx: &mut Context<Self>) -> Self::Result {
         self.phase = Phase::Stopped;
-        self.drop_connection(ctx, Some(CloseReason { code: CloseCode::Normal, description: Some("logout".into()) }));
-        if let (Some(session), Some(domains)) = (self.login.take(), self.csds.last()) {
-            let client = self.client.clone();
-            let base = format!("{}://{}", self.settings.scheme().0, domains[csds::LOGIN_SERVICE]);
-            let account = self.settings.account.clone();
-            actix_rt::spawn(async move {
-                let _ = login::refresh_or_logout(&client, &base, &account, &session, true).await;
-            });
+        self.generation += 1;
+        if let Some(handle) = self.connecting.take() {
+            ctx.cancel_future(handle);
         }
+        self.drop_connection(ctx, Some(CloseReason { code: CloseCode::Normal, description: Some("logout".into()) }));
+        let logout = match (self.login.take(), self.csds.last()) {
+            (Some(session), Some(domains)) => {
+                let client = self.client.clone();
+                let base = format!("{}://{}", self.settings.scheme().0, domains[csds::LOGIN_SERVICE]);
+                let account = self.settings.account.clone();
+                Some(async move {
+                    let _ = tokio::time::timeout(LOGOUT_TIMEOUT, login::refresh_or_logout(&client, &base, &account, &session, true)).await;
+                })
+            }
+            _ => None,
+        };
+        Box::pin(
+            async move {
+                if let Some(logout) = logout {
+                    logout.await;
+                }
+            }
+            .into_actor(self),
+        )
     }
 }
 
@@ -278,20 +351,20 @@ impl Handler<StopSession> for SessionActor {
 pub struct SendRequest {
     pub kind: &'static str,
     pub body: Value,
-    pub metadata: Option<Value>,
+    pub extras: Extras,
 }
 
 impl Handler<SendRequest> for SessionActor {
     type Result = ResponseFuture<Result<Value, PlatformError>>;
 
     fn handle(&mut self, msg: SendRequest, _ctx: &mut Context<Self>) -> Self::Result {
-        let reply = self.request(msg.kind, msg.body, msg.metadata);
+        let reply = self.request(msg.kind, msg.body, msg.extras);
         Box::pin(async move { reply.await.unwrap_or(Err(PlatformError::NotConnected)) })
     }
 }
 
 impl SessionActor {
-    fn request(&mut self, kind: &str, body: Value, metadata: Option<Value>) -> oneshot::Receiver<Result<Value, PlatformError>> {
+    fn request(&mut self, kind: &str, body: Value, extras: Extras) -> oneshot::Receiver<Result<Value, PlatformError>> {
         let (tx, rx) = oneshot::channel();
         if self.phase != Phase::Connected {
             let _ = tx.send(Err(PlatformError::NotConnected));
@@ -307,7 +380,7 @@ impl SessionActor {
         };
         self.next_id += 1;
         let id = format!("bv-{}", self.next_id);
-        if sink.write(WsMessage::Text(frames::request(&id, kind, body, metadata).into())).is_err() {
+        if sink.write(WsMessage::Text(frames::request(&id, kind, body, &extras).into())).is_err() {
             let _ = tx.send(Err(PlatformError::NotConnected));
             return rx;
         }
@@ -319,6 +392,11 @@ impl SessionActor {
         if let Some(handle) = self.retry.take() {
             ctx.cancel_future(handle);
         }
+        if let Some(handle) = self.connecting.take() {
+            ctx.cancel_future(handle);
+        }
+        self.generation += 1;
+        let generation = self.generation;
         let need_login = self.login.is_none();
         if need_login {
             if let Err(not_until) = self.logins.check() {
@@ -336,16 +414,17 @@ impl SessionActor {
         let cached = self.csds.fresh();
         let login = self.login.clone();
         let work = async move { establish(client, settings, cached, login).await };
-        ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
-            if act.phase != Phase::Connecting {
+        self.connecting = Some(ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            act.connecting = None;
+            if act.phase != Phase::Connecting || act.generation != generation {
                 tracing::debug!(phase = ?act.phase, "a connection attempt finished after the session moved on");
-                return; // stopped meanwhile
+                return; // stopped or superseded meanwhile
             }
             match result {
                 Ok(established) => act.on_connected(ctx, established),
                 Err(error) => act.on_connect_failed(ctx, error),
             }
-        }));
+        })));
     }
 
     fn on_connected(&mut self, ctx: &mut Context<Self>, established: Established) {
@@ -353,8 +432,10 @@ impl SessionActor {
         self.csds.store(domains);
         let identity = Identity { account: self.settings.account.clone(), user_id: login.user_id.clone(), pid: login.user_pid.clone() };
         *self.shared.identity.borrow_mut() = Some(identity.clone());
-        if !skills.is_empty() {
-            *self.shared.skills.borrow_mut() = skills;
+        match skills {
+            Ok(skills) if !skills.is_empty() => *self.shared.skills.borrow_mut() = skills,
+            Ok(_) => {}
+            Err(why) => tracing::warn!(account = %self.settings.account, why, "the account's skills could not be read; keeping the last list (transfers by name may escalate)"),
         }
         self.login = Some(login);
         let (sink, stream) = framed.split();
@@ -363,26 +444,29 @@ impl SessionActor {
         self.close_code = None;
         self.awaiting_snapshot = true;
         self.keepalive_unanswered = false;
+        self.connected_at = Some(Instant::now());
+        self.rate_limited = false;
+        self.partial = None;
         self.phase = Phase::Connected;
+        let generation = self.generation;
         self.attempt = 0;
         self.failures_with_token = 0;
         self.login_refusals = 0;
         self.lost_reported = false;
         tracing::info!(account = %self.settings.account, agent = %identity.agent_id(), "platform session connected");
         self.tell_bot(PlatformEvent::SessionConnected { agent_id: identity.agent_id() });
-        // Subscriptions are per connection: redo them each time.
+        // Subscriptions are per connection: redo them each time. Without them the bot would be
+        // deaf: a failed one drops the connection and reconnects.
         for (kind, body) in [frames::subscribe_ex_conversations(&identity), frames::subscribe_routing_tasks(&identity)] {
-            let reply = self.request(kind, body, None);
-            ctx.spawn(
-                async move {
-                    match reply.await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(error)) => tracing::warn!(kind, %error, "subscription failed"),
-                        Err(_) => {}
+            let reply = self.request(kind, body, Extras::default());
+            ctx.spawn(reply.into_actor(self).map(move |result, act, ctx| {
+                if let Ok(Err(error)) = result {
+                    if act.generation == generation && act.phase == Phase::Connected {
+                        tracing::warn!(kind, %error, "subscription failed; reconnecting");
+                        act.on_disconnected(ctx);
                     }
                 }
-                .into_actor(self),
-            );
+            }));
         }
         let keepalive = self.settings.keepalive;
         self.keepalive = Some(ctx.run_interval(keepalive, |act, ctx| {
@@ -393,7 +477,7 @@ impl SessionActor {
                 return;
             }
             act.keepalive_unanswered = true;
-            let reply = act.request(".GetClock", json!({}), None);
+            let reply = act.request(".GetClock", json!({}), Extras::default());
             ctx.spawn(reply.into_actor(act).map(|result, act, _| {
                 if matches!(result, Ok(Ok(_))) {
                     act.keepalive_unanswered = false;
@@ -409,11 +493,21 @@ impl SessionActor {
 
     fn refresh_session(&mut self, ctx: &mut Context<Self>) {
         let Some(session) = self.login.clone() else { return };
+        if session.csrf.is_empty() {
+            return; // a login without csrf has no refresh (token auth)
+        }
         let Some(domains) = self.csds.last() else { return };
         let client = self.client.clone();
         let base = format!("{}://{}", self.settings.scheme().0, domains[csds::LOGIN_SERVICE]);
         let account = self.settings.account.clone();
-        ctx.spawn(async move { login::refresh_or_logout(&client, &base, &account, &session, false).await }.into_actor(self).map(|result, act, ctx| {
+        let generation = self.generation;
+        ctx.spawn(async move { login::refresh_or_logout(&client, &base, &account, &session, false).await }.into_actor(self).map(move |result, act, ctx| {
+            if act.generation != generation || act.phase != Phase::Connected {
+                return; // about another connection
+            }
+            if let Err(false) = result {
+                tracing::warn!(account = %act.settings.account, "the session refresh failed; trying again at the next interval");
+            }
             if let Err(true) = result {
                 // The session is gone: log in again on a new socket.
                 tracing::info!(account = %act.settings.account, "session refresh refused; logging in again");
@@ -436,7 +530,10 @@ impl SessionActor {
                 }
                 text
             }
-            ConnectError::Login(LoginError::RateLimited) => "login rate limited (429)".into(),
+            ConnectError::Login(LoginError::RateLimited) => {
+                self.rate_limited = true;
+                "login rate limited (429)".into()
+            }
             ConnectError::Login(other) => other.to_string(),
             ConnectError::TokenRejected => {
                 self.login = None;
@@ -472,7 +569,10 @@ impl SessionActor {
         self.jitter ^= self.jitter >> 7;
         self.jitter ^= self.jitter << 17;
         let factor = 0.8 + (self.jitter % 400) as f64 / 1000.0;
-        let delay = Duration::from_secs_f64((base * factor).min(24.0 * 3600.0));
+        let mut delay = Duration::from_secs_f64((base * factor).min(24.0 * 3600.0));
+        if std::mem::take(&mut self.rate_limited) {
+            delay = delay.max(LOGIN_RATE_LIMIT_WAIT);
+        }
         self.phase = Phase::Reconnecting;
         self.retry = Some(ctx.run_later(delay, |act, ctx| act.connect(ctx)));
     }
@@ -515,6 +615,16 @@ impl SessionActor {
                 self.tell_bot(PlatformEvent::SessionKicked);
             }
             Some(4401 | 4407 | 1011) => {
+                // Revoked right after connecting, again and again: another session of this agent
+                // keeps logging in. Report the kick instead of fighting it.
+                let quick = self.connected_at.is_some_and(|at| at.elapsed() < QUICK_REVOCATION);
+                self.quick_revocations = if quick { self.quick_revocations + 1 } else { 0 };
+                if self.quick_revocations >= 2 {
+                    tracing::warn!(account = %self.settings.account, "the token is revoked right after each login: another session of this agent; not fighting it");
+                    self.phase = Phase::Ended;
+                    self.tell_bot(PlatformEvent::SessionKicked);
+                    return;
+                }
                 self.login = None;
                 self.schedule_reconnect(ctx, format!("the platform closed the socket ({}): the token must be renewed", code.unwrap_or(0)));
             }
@@ -539,6 +649,11 @@ impl SessionActor {
                 };
                 let code = frame.get("code").and_then(Value::as_u64).unwrap_or(0) as u16;
                 let body = frame.get("body").cloned().unwrap_or(Value::Null);
+                if code == 401 {
+                    // The token is no good any more: log in again on a new socket.
+                    self.login = None;
+                    self.needs_relogin = true;
+                }
                 let result = if (200..300).contains(&code) {
                     Ok(body)
                 } else {
@@ -549,14 +664,19 @@ impl SessionActor {
             }
             Some("notification") => {
                 let Some(identity) = self.shared.identity.borrow().clone() else { return };
-                match frames::notification_events(&identity, &frame) {
-                    Ok(events) if events.is_empty() && !is_known_quiet(&frame) => {
-                        self.bad_frame(frame["type"].as_str().unwrap_or("?"), "not a notification botvisor uses")
-                    }
-                    Ok(events) => {
-                        // The first conversation notification after a connect is the subscription's
-                        // snapshot: every open conversation of this agent.
-                        let snapshot = frame["type"] == ".ams.aam.ExConversationChangeNotification" && std::mem::take(&mut self.awaiting_snapshot);
+                // The first conversation notification after a connect is the subscription's
+                // snapshot: every open conversation of this agent.
+                let snapshot = frame["type"] == ".ams.aam.ExConversationChangeNotification" && std::mem::take(&mut self.awaiting_snapshot);
+                let shared = self.shared.clone();
+                let consumer_of = move |conversation: &str| shared.consumers.borrow().get(conversation).cloned();
+                match frames::notification_events(&identity, &frame, &consumer_of) {
+                    Ok((events, problems)) => {
+                        for problem in &problems {
+                            self.bad_frame(frame["type"].as_str().unwrap_or("?"), problem);
+                        }
+                        if events.is_empty() && problems.is_empty() && !is_known_quiet(&frame) {
+                            self.bad_frame(frame["type"].as_str().unwrap_or("?"), "not a notification botvisor uses");
+                        }
                         let mut open = Vec::new();
                         for event in events {
                             if let PlatformEvent::ConversationUpdated(info) = &event {
@@ -564,7 +684,9 @@ impl SessionActor {
                             }
                             self.tell_bot(event);
                         }
-                        if snapshot {
+                        // Reconcile only on a snapshot read in full: an unreadable change must not
+                        // make the bot let go of its conversation.
+                        if snapshot && problems.is_empty() {
                             self.tell_bot(PlatformEvent::OpenConversations { conversation_ids: open });
                         }
                     }
@@ -573,6 +695,39 @@ impl SessionActor {
             }
             other => self.bad_frame(other.unwrap_or("?"), "unknown frame kind"),
         }
+    }
+
+    /// Puts a fragmented text frame together (bounded); the whole text when complete.
+    fn on_fragment(&mut self, item: actix_http::ws::Item) -> Option<String> {
+        use actix_http::ws::Item;
+        let last = matches!(item, Item::Last(_));
+        match item {
+            Item::FirstText(bytes) => self.partial = Some(bytes.to_vec()),
+            Item::FirstBinary(_) => {
+                self.partial = None;
+                self.bad_frame("binary", "binary frames are not part of the protocol");
+            }
+            Item::Continue(bytes) | Item::Last(bytes) => {
+                let buffer = self.partial.as_mut()?;
+                if buffer.len() + bytes.len() > MAX_FRAME_BYTES {
+                    self.partial = None;
+                    self.bad_frame("text", "fragmented frame over 16 MiB");
+                    return None;
+                }
+                buffer.extend_from_slice(&bytes);
+                if last {
+                    let whole = self.partial.take()?;
+                    return match String::from_utf8(whole) {
+                        Ok(text) => Some(text),
+                        Err(_) => {
+                            self.bad_frame("text", "not UTF-8");
+                            None
+                        }
+                    };
+                }
+            }
+        }
+        None
     }
 
     fn bad_frame(&self, kind: &str, why: &str) {
@@ -591,11 +746,34 @@ fn is_known_quiet(frame: &Value) -> bool {
 
 impl StreamHandler<Result<Frame, WsProtocolError>> for SessionActor {
     fn handle(&mut self, item: Result<Frame, WsProtocolError>, ctx: &mut Context<Self>) {
+        self.handle_frame(item, ctx);
+        if std::mem::take(&mut self.needs_relogin) && self.phase == Phase::Connected {
+            tracing::info!(account = %self.settings.account, "a request was answered 401; logging in again");
+            self.close_code = Some(4401);
+            self.connected_at = None; // not a quick revocation
+            self.on_disconnected(ctx);
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        if self.stream.take().is_some() {
+            self.on_disconnected(ctx);
+        }
+    }
+}
+
+impl SessionActor {
+    fn handle_frame(&mut self, item: Result<Frame, WsProtocolError>, ctx: &mut Context<Self>) {
         match item {
             Ok(Frame::Text(bytes)) => match std::str::from_utf8(&bytes) {
                 Ok(text) => self.on_text(text),
                 Err(_) => self.bad_frame("text", "not UTF-8"),
             },
+            Ok(Frame::Continuation(item)) => {
+                if let Some(text) = self.on_fragment(item) {
+                    self.on_text(&text);
+                }
+            }
             Ok(Frame::Ping(bytes)) => {
                 if let Some(sink) = self.sink.as_mut() {
                     let _ = sink.write(WsMessage::Pong(bytes));
@@ -609,12 +787,6 @@ impl StreamHandler<Result<Frame, WsProtocolError>> for SessionActor {
             Ok(Frame::Binary(_)) => self.bad_frame("binary", "binary frames are not part of the protocol"),
             Ok(_) => {}
             Err(error) => self.bad_frame("protocol", &error.to_string()),
-        }
-    }
-
-    fn finished(&mut self, ctx: &mut Context<Self>) {
-        if self.stream.take().is_some() {
-            self.on_disconnected(ctx);
         }
     }
 }
@@ -642,10 +814,12 @@ async fn establish(client: awc::Client, settings: SessionSettings, cached: Optio
         None => login::login(&client, &login_base, &settings.account, &settings.credentials).await.map_err(ConnectError::Login)?,
     };
     let skills = match domains.get(csds::ACCOUNT_CONFIG_SERVICE) {
-        Some(host) => fetch_skills(&client, &format!("{http}://{host}"), &settings.account, &session.bearer).await.unwrap_or_default(),
-        None => HashMap::new(),
+        Some(host) => fetch_skills(&client, &format!("{http}://{host}"), &settings.account, &session.bearer).await,
+        None => Ok(HashMap::new()),
     };
-    let url = format!("{ws}://{}/ws_api/account/{}/messaging/brand/{}?v=2.1", domains[csds::MESSAGING_SERVICE], settings.account, session.bearer);
+    // SDK ≥ 1.4.5 connects to facadeMsg; older ones (and the documented UMS domain) asyncMessagingEnt.
+    let host = domains.get("facadeMsg").unwrap_or(&domains[csds::MESSAGING_SERVICE]);
+    let url = format!("{ws}://{host}/ws_api/account/{}/messaging/brand/{}?v=2.1", settings.account, session.bearer);
     match client.ws(url).max_frame_size(16 * 1024 * 1024).connect().await {
         Ok((_, framed)) => Ok(Established { domains, login: session, skills, framed }),
         Err(awc::error::WsClientError::InvalidResponseStatus(status)) if status.as_u16() == 401 => Err(ConnectError::TokenRejected),
