@@ -102,33 +102,25 @@ async fn handle_text(sim: &Arc<Sim>, conn: ConnId, text: &str) {
     arm(sim.clone(), timers);
 }
 
-/// Arms timers asked for by the platform (ring expiry).
+/// Arms timers asked for by the platform (ring expiry, re-offers).
 pub fn arm(sim: Arc<Sim>, timers: Vec<Timer>) {
     for timer in timers {
-        let sim = sim.clone();
         match timer {
-            Timer::RingExpiry { ring_id, after } => {
-                actix_rt::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    let timers = {
-                        let mut state = sim.state.lock().expect("state lock");
-                        state.expire_ring(&ring_id);
-                        state.take_timers()
-                    };
-                    arm(sim, timers);
-                });
-            }
-            Timer::Reoffer { conversation_id, after } => {
-                actix_rt::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    let timers = {
-                        let mut state = sim.state.lock().expect("state lock");
-                        state.reoffer(&conversation_id);
-                        state.take_timers()
-                    };
-                    arm(sim, timers);
-                });
-            }
+            Timer::RingExpiry { ring_id, after } => later(sim.clone(), after, move |state| state.expire_ring(&ring_id)),
+            Timer::Reoffer { conversation_id, after } => later(sim.clone(), after, move |state| state.reoffer(&conversation_id)),
         }
     }
+}
+
+/// Runs `then` on the state after `after`, and arms the timers it asks for.
+fn later(sim: Arc<Sim>, after: Duration, then: impl FnOnce(&mut crate::sim::state::SimState) + 'static) {
+    actix_rt::spawn(async move {
+        tokio::time::sleep(after).await;
+        let timers = {
+            let mut state = sim.state.lock().expect("state lock");
+            then(&mut state);
+            state.take_timers()
+        };
+        arm(sim, timers);
+    });
 }
