@@ -3,3 +3,4 @@
 
 pub mod platform;
 pub mod sim;
+pub mod vendors;

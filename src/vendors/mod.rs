@@ -1,0 +1,4 @@
+//! AI vendors: implementations of the core's `VendorPort`.
+
+pub mod custom_endpoint;
+pub mod custom_endpoint_response;
