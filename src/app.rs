@@ -2,8 +2,8 @@
 //!
 //! Today it wires the demo that `botvisor run` plays: the platform simulator embedded in the
 //! process (TLS, with its traffic generator playing scripted consumers), one bot logged in to it
-//! through the LivePerson platform client, and the scripted demo vendor. The service issue adds
-//! the configuration file, several bots and the real vendors.
+//! through the LivePerson platform client, and the scripted vendor from `config/`. The service
+//! issue adds the configuration file, several bots and the Custom Endpoint vendor by config.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ use botvisor::platform::liveperson::{LivePersonPlatform, SessionSettings};
 use botvisor::sim::config::{Credentials, SkillConfig, UserConfig, UserKind};
 use botvisor::sim::traffic::TrafficConfig;
 use botvisor::sim::{self, SimConfig};
+use botvisor::vendors::scripted::ScriptedVendor;
 use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot, StopBot};
 use botvisor_actors::settings::BotSettings;
 
@@ -23,6 +24,8 @@ use crate::demo;
 
 pub struct RunOptions {
     pub bot_settings: PathBuf,
+    /// The scripted vendor's file.
+    pub script: PathBuf,
     pub run_for: Option<Duration>,
     /// A new simulated consumer this often.
     pub every: Duration,
@@ -49,6 +52,7 @@ pub fn read_bot_settings(path: &PathBuf) -> Result<BotSettings, String> {
 
 pub fn run_demo(options: RunOptions) -> Result<(), String> {
     let settings = read_bot_settings(&options.bot_settings)?;
+    let vendor = ScriptedVendor::from_file(&options.script)?;
     let data_dir = options.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("botvisor-{}", std::process::id())));
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let ca = data_dir.join("simulator-ca.pem");
@@ -97,7 +101,7 @@ pub fn run_demo(options: RunOptions) -> Result<(), String> {
         session.ca = Some(ca.clone());
         let platform = LivePersonPlatform::new(session)?;
         let bot_id = settings.bot_id.clone();
-        let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(demo::demo_vendor())).start();
+        let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(vendor)).start();
         platform.attach(bot.clone().recipient());
         match bot.send(StartBot).await {
             Ok(Ok(())) => tracing::info!(%bot_id, "bot started"),

@@ -16,7 +16,7 @@ const USAGE: &str = "\
 botvisor — conversation orchestration for third-party bots
 
 USAGE:
-    botvisor run [--bot-settings FILE] [--for DURATION] [--every DURATION]
+    botvisor run [--bot-settings FILE] [--script FILE] [--for DURATION] [--every DURATION]
                  [--sim-control-addr HOST:PORT] [--data-dir DIR]
     botvisor simulate [--config FILE] [--account ID] [--https-addr HOST:PORT]
                       [--control-addr HOST:PORT] [--ca-out PATH] [--plain-http] [--for DURATION]
@@ -32,6 +32,7 @@ COMMANDS:
 
 OPTIONS (run):
     --bot-settings FILE   the bot's settings (JSON), default config/demo-bot.json
+    --script FILE         the scripted vendor's file (TOML), default config/demo-scripted-bot.toml
     --for DURATION        stop after this long (e.g. 30s, 5m); default: until Ctrl-C
     --every DURATION      a new simulated consumer this often; default 2s
     --sim-control-addr A  where the embedded simulator's control API listens (default: a free port)
@@ -106,6 +107,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
     }
     let mut options = app::RunOptions {
         bot_settings: PathBuf::from("config/demo-bot.json"),
+        script: PathBuf::from("config/demo-scripted-bot.toml"),
         run_for: None,
         every: Duration::from_secs(2),
         sim_control_addr: None,
@@ -116,6 +118,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--bot-settings" => options.bot_settings = PathBuf::from(value("--bot-settings")?),
+            "--script" => options.script = PathBuf::from(value("--script")?),
             "--for" => options.run_for = Some(duration(&value("--for")?, "--for")?),
             "--every" => options.every = duration(&value("--every")?, "--every")?,
             "--sim-control-addr" => {

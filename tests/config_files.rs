@@ -1,17 +1,24 @@
 //! Every example in `config/` parses and validates: `simulator*.json` as the simulator's
-//! configuration, the other `.json` files as bot settings.
+//! configuration, the other `.json` files as bot settings, `.toml` files as scripted bots.
 
 use botvisor::sim::SimConfig;
+use botvisor::vendors::scripted::ScriptedVendor;
 use botvisor_actors::settings::BotSettings;
 
 #[test]
 fn every_example_configuration_is_valid() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let (mut bots, mut simulators) = (0, 0);
+    let (mut bots, mut simulators, mut scripts) = (0, 0, 0);
     for entry in std::fs::read_dir(&dir).expect("config/ exists") {
         let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => {}
+            Some("toml") => {
+                ScriptedVendor::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+                scripts += 1;
+                continue;
+            }
+            _ => panic!("{}: an unexpected file in config/", path.display()),
         }
         let text = std::fs::read_to_string(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -27,7 +34,7 @@ fn every_example_configuration_is_valid() {
             bots += 1;
         }
     }
-    assert!(bots >= 1 && simulators >= 1, "config/ holds the demo bot and the simulator example");
+    assert!(bots >= 1 && simulators >= 1 && scripts >= 1, "config/ holds the demo bot, its script and the simulator example");
 }
 
 #[test]

@@ -2,3 +2,4 @@
 
 pub mod custom_endpoint;
 pub mod custom_endpoint_response;
+pub mod scripted;
