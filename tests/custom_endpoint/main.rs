@@ -50,6 +50,10 @@ fn bot_settings() -> BotSettings {
 }
 
 async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+async fn world_with(tune: impl FnOnce(&mut CustomEndpointSettings)) -> World {
     let sim = sim::start(SimConfig { plain_http: true, ..SimConfig::default() }).await.expect("simulator starts");
     for (name, human) in [("bots", false), ("humans", true), ("billing", true)] {
         control(&sim, "POST", "/sim/v1/skills", Some(json!({"name": name, "human": human}))).await;
@@ -57,7 +61,9 @@ async fn world() -> World {
     control(&sim, "POST", "/sim/v1/agents", Some(json!({"login": "ce-bot", "password": "pw", "skills": ["bots"]}))).await;
     let service = reference::start();
     let auth = CustomEndpointAuth::ClientCredentials { token_url: service.token_url(), client_id: "client".into(), client_secret: "s3cret".into() };
-    let vendor = CustomEndpointVendor::new(CustomEndpointSettings::new(&service.base_url(), "bot-123", auth)).expect("vendor builds");
+    let mut vendor_settings = CustomEndpointSettings::new(&service.base_url(), "bot-123", auth);
+    tune(&mut vendor_settings);
+    let vendor = CustomEndpointVendor::new(vendor_settings).expect("vendor builds");
     let mut session = SessionSettings::new(&sim.account, &sim.platform_addr.to_string(), LoginCredentials::Password { username: "ce-bot".into(), password: "pw".into() });
     session.plain_http = true;
     let platform = LivePersonPlatform::new(session).expect("client builds");
@@ -221,5 +227,31 @@ async fn an_expired_token_is_refreshed_once_and_a_forgotten_conversation_created
     w.answered(&second, 2).await;
     assert_eq!(w.bot_lines(&second).await, ["echo: two", "echo: three"]);
     assert_eq!(w.service.state.lock().unwrap().creations, creations + 1, "created again, once");
+    w.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_burst_of_200_conversations_stays_within_the_vendor_quota() {
+    const PER_SECOND: u32 = 40;
+    let w = world_with(|v| v.requests_per_second = PER_SECOND).await;
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        let id = control(&w.sim, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await["conversation_id"].as_str().unwrap().to_owned();
+        control(&w.sim, "POST", &format!("/sim/v1/conversations/{id}/events"), Some(json!({"type": "text", "text": "hi"}))).await;
+        ids.push(id);
+    }
+    w.wait_until("every consumer answered", || async {
+        let open = control(&w.sim, "GET", "/sim/v1/conversations?state=OPEN", None).await;
+        open.as_array().unwrap().iter().filter(|c| c["transcript"].as_array().unwrap().iter().any(|e| e["text"] == "echo: hi")).count() == 200
+    })
+    .await;
+    let times = w.service.state.lock().unwrap().event_times.clone();
+    assert_eq!(times.len(), 200, "one call per conversation");
+    // The quota lets a burst of PER_SECOND through, then one call per 1/PER_SECOND s: in any
+    // one-second window at most twice the quota.
+    for (i, start) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|t| t.duration_since(*start) < Duration::from_secs(1)).count();
+        assert!(in_window <= 2 * PER_SECOND as usize, "{in_window} calls within one second");
+    }
     w.stop().await;
 }

@@ -24,6 +24,8 @@ pub struct ReferenceState {
     pub flaky: HashMap<String, u32>,
     /// Every event received: (type, text).
     pub events: Vec<(String, String)>,
+    /// When each event arrived.
+    pub event_times: Vec<tokio::time::Instant>,
     pub creations: u32,
 }
 
@@ -143,6 +145,7 @@ async fn event(state: web::Data<Mutex<ReferenceState>>, req: HttpRequest, path: 
             return HttpResponse::NotFound().json(json!({"error": "unknown conversation"}));
         }
         s.events.push((kind.clone(), message.clone()));
+        s.event_times.push(tokio::time::Instant::now());
         if message == "flaky" {
             let left = s.flaky.entry(conversation.clone()).or_insert(2);
             if *left > 0 {
