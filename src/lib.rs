@@ -4,3 +4,4 @@
 pub mod platform;
 pub mod sim;
 pub mod vendors;
+pub mod hooks;

@@ -162,6 +162,28 @@ pub trait VendorPort: 'static {
     /// Sends one input and returns the normalised answer. The core applies timeouts and retries.
     fn send(&self, request: VendorRequest) -> VendorResult<BotResponse>;
     fn health(&self) -> VendorResult<VendorHealth>;
+
+    /// The vendor's kind, for error reports (`custom-endpoint`, `scripted`, …).
+    fn name(&self) -> &'static str {
+        "vendor"
+    }
+}
+
+/// An error of a bot, as reported to its error hook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotErrorEvent {
+    pub bot_id: BotId,
+    pub conversation_id: Option<ConversationId>,
+    pub error: ErrorReport,
+    /// The vendor's kind.
+    pub vendor: &'static str,
+    /// The vendor input that failed, when a vendor call did (no credentials in it).
+    pub vendor_request: Option<Value>,
+}
+
+/// Where a bot's errors are reported, fire-and-forget (an HTTP POST, a log). Never blocks.
+pub trait ErrorHookPort: 'static {
+    fn report(&self, event: BotErrorEvent);
 }
 
 /// The error escalation's private note travels as a private text before the transfer.

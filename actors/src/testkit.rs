@@ -21,7 +21,7 @@ use crate::model::{
     RingId, Sequence, Ttr,
 };
 use crate::ports::{
-    PlatformEvent, PlatformPort, PlatformResult, VendorHealth, VendorInput, VendorPort, VendorRequest, VendorResult,
+    BotErrorEvent, ErrorHookPort, PlatformEvent, PlatformPort, PlatformResult, VendorHealth, VendorInput, VendorPort, VendorRequest, VendorResult,
 };
 
 /// The agent id the fake platform gives the bot.
@@ -611,6 +611,28 @@ impl VendorPort for FakeVendor {
         state.health_checks += 1;
         let health = state.health.clone();
         Box::pin(std::future::ready(health))
+    }
+
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+}
+
+/// An error hook that keeps what it is told.
+#[derive(Clone, Default)]
+pub struct FakeErrorHook {
+    events: Rc<RefCell<Vec<BotErrorEvent>>>,
+}
+
+impl FakeErrorHook {
+    pub fn events(&self) -> Vec<BotErrorEvent> {
+        self.events.borrow().clone()
+    }
+}
+
+impl ErrorHookPort for FakeErrorHook {
+    fn report(&self, event: BotErrorEvent) {
+        self.events.borrow_mut().push(event);
     }
 }
 

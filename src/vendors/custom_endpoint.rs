@@ -270,4 +270,8 @@ impl VendorPort for CustomEndpointVendor {
         let inner = self.inner.clone();
         Box::pin(async move { inner.health().await })
     }
+
+    fn name(&self) -> &'static str {
+        "custom-endpoint"
+    }
 }

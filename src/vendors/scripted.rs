@@ -216,6 +216,10 @@ impl VendorPort for ScriptedVendor {
     fn health(&self) -> VendorResult<VendorHealth> {
         Box::pin(std::future::ready(Ok::<_, VendorError>(VendorHealth::Online)))
     }
+
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
 }
 
 #[cfg(test)]

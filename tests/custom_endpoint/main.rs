@@ -11,6 +11,7 @@ use std::time::Duration;
 use actix::{Actor, Addr};
 use botvisor::platform::liveperson::login::LoginCredentials;
 use botvisor::platform::liveperson::{LivePersonPlatform, SessionSettings};
+use botvisor::hooks::error_hook::HttpErrorHook;
 use botvisor::sim::{self, SimConfig, SimHandle};
 use botvisor::vendors::custom_endpoint::{CustomEndpointAuth, CustomEndpointSettings, CustomEndpointVendor};
 use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot};
@@ -54,6 +55,10 @@ async fn world() -> World {
 }
 
 async fn world_with(tune: impl FnOnce(&mut CustomEndpointSettings)) -> World {
+    world_full(|_| {}, tune).await
+}
+
+async fn world_full(tune_bot: impl FnOnce(&mut BotSettings), tune: impl FnOnce(&mut CustomEndpointSettings)) -> World {
     let sim = sim::start(SimConfig { plain_http: true, ..SimConfig::default() }).await.expect("simulator starts");
     for (name, human) in [("bots", false), ("humans", true), ("billing", true)] {
         control(&sim, "POST", "/sim/v1/skills", Some(json!({"name": name, "human": human}))).await;
@@ -67,7 +72,10 @@ async fn world_with(tune: impl FnOnce(&mut CustomEndpointSettings)) -> World {
     let mut session = SessionSettings::new(&sim.account, &sim.platform_addr.to_string(), LoginCredentials::Password { username: "ce-bot".into(), password: "pw".into() });
     session.plain_http = true;
     let platform = LivePersonPlatform::new(session).expect("client builds");
-    let bot = BotActor::new(bot_settings(), Rc::new(platform.clone()), Rc::new(vendor)).start();
+    let hook = HttpErrorHook::new(&format!("{}/hook", service.base_url()), None).expect("hook builds");
+    let mut settings = bot_settings();
+    tune_bot(&mut settings);
+    let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(vendor)).with_error_hook(Rc::new(hook)).start();
     platform.attach(bot.clone().recipient());
     bot.send(StartBot).await.unwrap().expect("the bot starts");
     let world = World { sim, service, bot };
@@ -188,6 +196,16 @@ async fn errors_timeouts_and_unusable_answers_escalate_with_the_configured_messa
     }
     let codes: Vec<String> = w.bot.send(GetBotStatus).await.unwrap().conversation_errors.iter().map(|e| e.report.code.as_str().to_owned()).collect();
     assert_eq!(codes, ["botvisor.vendor.server-error", "botvisor.vendor.timeout", "botvisor.vendor.invalid-response"]);
+    // Each error was POSTed to the error hook, without a secret.
+    w.wait_until("the hook reports", || async { w.service.state.lock().unwrap().hook_reports.len() >= 3 }).await;
+    let reports = w.service.state.lock().unwrap().hook_reports.clone();
+    let first = &reports[0];
+    assert_eq!((first["botId"].as_str(), first["vendor"].as_str()), (Some("ce-bot"), Some("custom-endpoint")));
+    assert_eq!(first["error"]["code"], "botvisor.vendor.server-error");
+    assert_eq!(first["vendorRequest"]["text"], "error");
+    assert!(first["conversationId"].is_string());
+    let all = serde_json::to_string(&reports).unwrap();
+    assert!(!all.contains("s3cret") && !all.contains("tok-"), "no credentials in error reports: {all}");
     w.stop().await;
 }
 
@@ -253,5 +271,16 @@ async fn a_burst_of_200_conversations_stays_within_the_vendor_quota() {
         let in_window = times[i..].iter().take_while(|t| t.duration_since(*start) < Duration::from_secs(1)).count();
         assert!(in_window <= 2 * PER_SECOND as usize, "{in_window} calls within one second");
     }
+    w.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_welcome_is_a_start_event_and_the_bot_greets_first() {
+    let w = world_full(|s| s.conversation.welcome = true, |_| {}).await;
+    let id = w.consumer("hi").await;
+    w.answered(&id, 2).await;
+    assert_eq!(w.bot_lines(&id).await, ["Welcome!", "echo: hi"]);
+    let events = w.service.events();
+    assert_eq!(events[0].0, "START", "the welcome event comes first: {events:?}");
     w.stop().await;
 }

@@ -27,6 +27,8 @@ pub struct ReferenceState {
     /// When each event arrived.
     pub event_times: Vec<tokio::time::Instant>,
     pub creations: u32,
+    /// Bodies POSTed to `/hook` (the error hook's receiver).
+    pub hook_reports: Vec<Value>,
 }
 
 pub struct Reference {
@@ -64,6 +66,10 @@ pub fn start() -> Reference {
         App::new()
             .app_data(shared.clone())
             .route("/token", web::post().to(token))
+            .route("/hook", web::post().to(|state: web::Data<Mutex<ReferenceState>>, body: web::Json<Value>| async move {
+                state.lock().unwrap().hook_reports.push(body.into_inner());
+                HttpResponse::Ok().finish()
+            }))
             .route("/v1/bots/{bot}/environments", web::get().to(|| async { HttpResponse::Ok().json(json!(["draft"])) }))
             .route("/v1/bots/{bot}/environments/{env}/state", web::get().to(bot_state))
             .route("/v1/bots/{bot}/environments/{env}/conversations/{conv}", web::put().to(create))

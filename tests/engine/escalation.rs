@@ -225,3 +225,30 @@ fn an_escalation_retry_that_succeeds_lands_on_the_escalation_skill() {
         assert_eq!(h.status().await.stats.escalated, 1);
     });
 }
+
+#[test]
+fn every_error_reaches_the_error_hook_with_the_failed_vendor_input() {
+    run_paused(async {
+        let hook = botvisor_actors::testkit::FakeErrorHook::default();
+        let h = Harness::start_with_hook(settings(), FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "403".into() })), hook.clone()).await;
+        h.open("c1").await;
+        h.platform.consumer_says("c1", "help me");
+        settle().await;
+        advance(301 * MS).await;
+        let events = hook.events();
+        assert_eq!(events.len(), 1, "one report per error: {events:?}");
+        let event = &events[0];
+        assert_eq!(event.bot_id.as_str(), "bot-1");
+        assert_eq!(event.conversation_id.as_ref().unwrap().as_str(), "c1");
+        assert_eq!(event.error.code, ErrorCode::VendorRequestFailed);
+        assert_eq!(event.vendor, "fake");
+        assert_eq!(event.vendor_request.as_ref().unwrap()["text"], "help me");
+        assert_eq!(h.platform.skill_of("c1").as_deref(), Some("humans"), "the escalation goes on regardless");
+
+        h.vendor.set_health(Err(VendorError::Server { status: 503 }));
+        advance(secs(31)).await;
+        let events = hook.events();
+        assert_eq!(events.len(), 2);
+        assert_eq!((events[1].error.code, events[1].conversation_id.is_none()), (ErrorCode::VendorNotOnline, true), "lifecycle errors too");
+    });
+}

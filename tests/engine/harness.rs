@@ -35,6 +35,17 @@ impl Harness {
         harness
     }
 
+    /// Starts the bot with an error hook.
+    pub async fn start_with_hook(settings: BotSettings, vendor: FakeVendor, hook: botvisor_actors::testkit::FakeErrorHook) -> Self {
+        let platform = FakePlatform::new();
+        let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(vendor.clone())).with_error_hook(Rc::new(hook)).start();
+        platform.attach(bot.clone().recipient());
+        let harness = Self { bot, platform, vendor };
+        harness.bot.send(StartBot).await.expect("bot alive").expect("bot starts");
+        settle().await;
+        harness
+    }
+
     /// Creates the bot without starting it.
     pub fn create(settings: BotSettings, vendor: FakeVendor) -> Self {
         let platform = FakePlatform::new();

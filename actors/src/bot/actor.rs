@@ -19,7 +19,7 @@ use crate::conversation::{
 use crate::errors::{ErrorCode, ErrorReport};
 use crate::load::{AdmitConversation, Admission, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision};
 use crate::model::{Availability, BotState, ConversationId, ConversationInfo, ParticipantState, RingId};
-use crate::ports::{PlatformEvent, PlatformPort, VendorHealth, VendorPort};
+use crate::ports::{BotErrorEvent, ErrorHookPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort};
 use crate::settings::BotSettings;
 
 const BOT_MAILBOX: usize = 4096;
@@ -84,6 +84,9 @@ pub struct BotActor {
     health_check_in_flight: bool,
     stats: BotStats,
     conversation_errors: VecDeque<ConversationError>,
+    error_hook: Option<Rc<dyn ErrorHookPort>>,
+    /// The lifecycle error last reported to the hook (each is reported once).
+    last_hooked_error: Option<String>,
     jitter_state: u64,
 }
 
@@ -116,8 +119,19 @@ impl BotActor {
             health_check_in_flight: false,
             stats: BotStats::default(),
             conversation_errors: VecDeque::new(),
+            error_hook: None,
+            last_hooked_error: None,
             jitter_state: jitter_state | 1,
         }
+    }
+}
+
+impl BotActor {
+    /// Every error of this bot and its conversations is also reported to `hook`.
+    pub fn with_error_hook(mut self, hook: Rc<dyn ErrorHookPort>) -> Self {
+        self.factory.set_error_hook(hook.clone());
+        self.error_hook = Some(hook);
+        self
     }
 }
 
@@ -321,14 +335,25 @@ impl Handler<ConversationExited> for BotActor {
 }
 
 impl BotActor {
-    fn log_transition(&self, change: Option<(BotState, BotState)>) {
+    fn log_transition(&mut self, change: Option<(BotState, BotState)>) {
         if let Some((from, to)) = change {
-            let error = self.lifecycle.last_error();
+            let error = self.lifecycle.last_error().cloned();
+            let new_error = error.as_ref().is_some_and(|e| self.last_hooked_error.as_deref() != Some(e.error_id.as_str()));
+            if let (Some(hook), Some(report), true, BotState::Offline | BotState::VendorInterruption | BotState::ServiceInterruption) = (&self.error_hook, &error, new_error, to) {
+                self.last_hooked_error = Some(report.error_id.clone());
+                hook.report(BotErrorEvent {
+                    bot_id: self.settings.bot_id.clone(),
+                    conversation_id: None,
+                    error: report.clone(),
+                    vendor: self.vendor.name(),
+                    vendor_request: None,
+                });
+            }
             tracing::info!(
                 bot_id = %self.settings.bot_id,
                 from = from.as_str(),
                 to = to.as_str(),
-                code = error.map(|e| e.code.as_str()),
+                code = error.as_ref().map(|e| e.code.as_str()),
                 "bot state changed"
             );
         }

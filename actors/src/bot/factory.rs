@@ -5,7 +5,7 @@ use std::rc::Rc;
 use actix::{Actor, Addr, Recipient};
 
 use crate::conversation::{ConversationActor, ConversationExited, ConversationSpec};
-use crate::ports::{PlatformPort, VendorPort};
+use crate::ports::{ErrorHookPort, PlatformPort, VendorPort};
 use crate::settings::BotSettings;
 
 /// Everything a conversation of this bot is built with.
@@ -14,15 +14,25 @@ pub struct ConversationFactory {
     settings: Rc<BotSettings>,
     platform: Rc<dyn PlatformPort>,
     vendor: Rc<dyn VendorPort>,
+    error_hook: Option<Rc<dyn ErrorHookPort>>,
 }
 
 impl ConversationFactory {
     pub fn new(settings: Rc<BotSettings>, platform: Rc<dyn PlatformPort>, vendor: Rc<dyn VendorPort>) -> Self {
-        Self { settings, platform, vendor }
+        Self { settings, platform, vendor, error_hook: None }
+    }
+
+    /// Errors of the conversations built from now on go to `hook`.
+    pub fn set_error_hook(&mut self, hook: Rc<dyn ErrorHookPort>) {
+        self.error_hook = Some(hook);
     }
 
     /// Starts a fresh ConversationActor on the current arbiter.
     pub fn build(&self, spec: ConversationSpec, parent: Recipient<ConversationExited>) -> Addr<ConversationActor> {
-        ConversationActor::new(spec, self.settings.clone(), self.platform.clone(), self.vendor.clone(), parent).start()
+        let mut actor = ConversationActor::new(spec, self.settings.clone(), self.platform.clone(), self.vendor.clone(), parent);
+        if let Some(hook) = &self.error_hook {
+            actor = actor.with_error_hook(hook.clone());
+        }
+        actor.start()
     }
 }

@@ -28,7 +28,7 @@ use crate::conversation::state::Combiner;
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
 use crate::model::{BotAction, BotResponse, ConversationInfo, DialogMessage, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
-use crate::ports::{ConversationContext, InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest};
+use crate::ports::{BotErrorEvent, ConversationContext, ErrorHookPort, InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest};
 use crate::settings::BotSettings;
 
 /// Mailbox capacity: the BotActor sheds into a history re-read beyond it.
@@ -105,6 +105,9 @@ pub struct ConversationActor {
     /// The vendor has seen this conversation (an earlier call, or the bot spoke in history).
     vendor_knows_conversation: bool,
     span: tracing::Span,
+    error_hook: Option<Rc<dyn ErrorHookPort>>,
+    /// The last vendor input sent, for error reports.
+    last_vendor_input: Option<Value>,
     history_read: bool,
     resync_pending: bool,
     sdes: Option<Arc<Value>>,
@@ -152,6 +155,8 @@ impl ConversationActor {
             read_below: 0,
             vendor_knows_conversation: false,
             span,
+            error_hook: None,
+            last_vendor_input: None,
             history_read: false,
             resync_pending: false,
             sdes: None,
@@ -166,6 +171,26 @@ impl ConversationActor {
             in_handler: false,
             removal_pending: false,
             parent_told: false,
+        }
+    }
+}
+
+impl ConversationActor {
+    /// Reports this conversation's errors to `hook` as well as logging them.
+    pub fn with_error_hook(mut self, hook: Rc<dyn ErrorHookPort>) -> Self {
+        self.error_hook = Some(hook);
+        self
+    }
+
+    fn report_error(&self, report: &ErrorReport) {
+        if let Some(hook) = &self.error_hook {
+            hook.report(BotErrorEvent {
+                bot_id: self.settings.bot_id.clone(),
+                conversation_id: Some(self.spec.info.conversation_id.clone()),
+                error: report.clone(),
+                vendor: self.vendor.name(),
+                vendor_request: self.last_vendor_input.clone(),
+            });
         }
     }
 }
@@ -577,6 +602,10 @@ impl ConversationActor {
         };
         self.vendor_calls += 1;
         self.vendor_knows_conversation = true;
+        self.last_vendor_input = Some(match &request.input {
+            VendorInput::Message { text, sequences, .. } => json!({"type": "message", "text": text, "sequences": sequences}),
+            VendorInput::Welcome { last_consumer_message, .. } => json!({"type": "welcome", "lastConsumerMessage": last_consumer_message}),
+        });
         let vendor = self.vendor.clone();
         let settings = self.settings.clone();
         let work = async move { call_vendor(vendor, request, &settings.conversation.vendor_call).await };
@@ -609,6 +638,7 @@ impl ConversationActor {
                 }
                 if let Some(report) = error {
                     tracing::warn!(conversation_id = %act.spec.info.conversation_id, code = report.code.as_str(), message = %report.message, "bot action failed");
+                    act.report_error(&report);
                     act.last_error = Some(report);
                 }
                 act.batch_handled(ctx);
@@ -649,6 +679,9 @@ impl ConversationActor {
             skill = %request.skill,
             "escalating"
         );
+        if request.announce {
+            self.report_error(&report); // once per escalation, not again when resumed
+        }
         self.last_error = Some(report.clone());
         self.send_read_receipts(ctx);
         let settings = self.settings.clone();
@@ -664,6 +697,7 @@ impl ConversationActor {
                     message = %stayed.message,
                     "escalation did not transfer; the bot keeps the conversation"
                 );
+                act.report_error(&stayed);
                 act.last_error = Some(stayed);
                 act.batch_handled(ctx);
                 act.phase = Phase::Ready;
