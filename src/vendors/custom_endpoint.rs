@@ -98,6 +98,17 @@ impl CustomEndpointVendor {
     }
 }
 
+impl CustomEndpointVendor {
+    /// The bot's environments (`GET …/environments`), for checking a configuration.
+    pub async fn environments(&self) -> Result<Vec<String>, VendorError> {
+        let url = format!("{}/environments", self.inner.bot_url());
+        match self.inner.send_json("GET", &url, None).await? {
+            (200..=299, Value::Array(items)) => Ok(items.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+            (status, _) => Err(VendorError::Request { message: format!("the environments were answered {status}") }),
+        }
+    }
+}
+
 impl Inner {
     fn bot_url(&self) -> String {
         format!("{}/v1/bots/{}", self.settings.base_url, self.settings.bot_id)

@@ -284,3 +284,12 @@ async fn the_welcome_is_a_start_event_and_the_bot_greets_first() {
     assert_eq!(events[0].0, "START", "the welcome event comes first: {events:?}");
     w.stop().await;
 }
+
+#[actix_rt::test]
+async fn environments_are_listed_with_the_token() {
+    let service = reference::start();
+    let auth = CustomEndpointAuth::ClientCredentials { token_url: service.token_url(), client_id: "client".into(), client_secret: "s3cret".into() };
+    let vendor = CustomEndpointVendor::new(CustomEndpointSettings::new(&format!("{}/", service.base_url()), "bot-123", auth)).unwrap();
+    assert_eq!(vendor.environments().await.unwrap(), ["draft"]);
+    service.stop().await;
+}
