@@ -40,7 +40,8 @@ impl ErrorHookPort for HttpErrorHook {
             "vendorRequest": event.vendor_request,
         });
         let request = self.client.post(&self.url).send_json(&body);
-        let url = self.url.clone();
+        // The URL may carry a key in its query: logs name only the origin.
+        let url = self.url.split(['?', '#']).next().unwrap_or("").split('/').take(3).collect::<Vec<_>>().join("/");
         actix_rt::spawn(async move {
             match request.await {
                 Ok(response) if response.status().is_success() => {}

@@ -25,6 +25,9 @@ use crate::vendors::custom_endpoint_response::parse_response;
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 /// Answers larger than this are refused.
 const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Conversations remembered as created, at most (beyond, the set starts over: a new PUT is
+/// harmless, the service answers 2xx or 409).
+const MAX_CREATED: usize = 50_000;
 
 /// How the bot authenticates to the service.
 #[derive(Clone, PartialEq, Eq)]
@@ -147,7 +150,8 @@ impl Inner {
         let body: Value = response.json().limit(MAX_BODY).await.map_err(|e| VendorError::Request { message: format!("the token answer is not JSON: {e}") })?;
         let token = body.get("access_token").and_then(Value::as_str).ok_or(VendorError::Request { message: "the token answer has no access_token".into() })?.to_owned();
         let lifetime = Duration::from_secs(body.get("expires_in").and_then(Value::as_u64).unwrap_or(3600));
-        *self.token.borrow_mut() = Some((token.clone(), Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN)));
+        let margin = TOKEN_MARGIN.min(lifetime / 2);
+        *self.token.borrow_mut() = Some((token.clone(), Instant::now() + lifetime.saturating_sub(margin)));
         Ok(token)
     }
 
@@ -155,6 +159,8 @@ impl Inner {
     async fn send_json(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value), VendorError> {
         let mut renewed = false;
         loop {
+            // Every HTTP request counts against the vendor's quota.
+            self.within_quota().await;
             let token = self.bearer(renewed).await?;
             let request = match method {
                 "PUT" => self.client.put(url),
@@ -181,8 +187,24 @@ impl Inner {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
                 .map_or(1000, |s| s.saturating_mul(1000));
-            let body = response.body().limit(MAX_BODY).await.map_err(|e| VendorError::Request { message: format!("reading the answer failed: {e}") })?;
-            let value: Value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
+            let body = response.body().limit(MAX_BODY).await.map_err(|e| match e {
+                awc::error::PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => VendorError::Timeout,
+                other => VendorError::Request { message: format!("reading the answer failed: {other}") },
+            })?;
+            let value: Value = if body.is_empty() {
+                Value::Null
+            } else {
+                match serde_json::from_slice(&body) {
+                    Ok(value) => value,
+                    Err(_) if (200..300).contains(&status) => {
+                        return Err(VendorError::InvalidResponse {
+                            code: crate::vendors::custom_endpoint_response::codes::NOT_JSON.into(),
+                            message: format!("{method} {url} answered {status} with a body that is not JSON"),
+                        })
+                    }
+                    Err(_) => Value::Null,
+                }
+            };
             return match status {
                 200..=299 => Ok((status, value)),
                 404 => Ok((status, value)),
@@ -209,7 +231,11 @@ impl Inner {
         }
         match self.send_json("PUT", &url, Some(&body)).await? {
             (200..=299 | 409, _) => {
-                self.created.borrow_mut().insert(conversation.conversation_id.to_string());
+                let mut created = self.created.borrow_mut();
+                if created.len() >= MAX_CREATED {
+                    created.clear();
+                }
+                created.insert(conversation.conversation_id.to_string());
                 Ok(())
             }
             (status, _) => Err(VendorError::Request { message: format!("creating the conversation was answered {status} (unknown bot or environment?)") }),
@@ -236,7 +262,6 @@ impl Inner {
     }
 
     async fn send(&self, request: VendorRequest) -> Result<BotResponse, VendorError> {
-        self.within_quota().await;
         let id = request.conversation.conversation_id.to_string();
         if request.conversation.first_call || !self.created.borrow().contains(&id) {
             self.create_conversation(&request).await?;
@@ -253,6 +278,7 @@ impl Inner {
                     self.create_conversation(&request).await?;
                 }
                 (404, _) => return Err(VendorError::Request { message: "the service does not know the conversation, even after creating it again".into() }),
+                (409, _) => return Err(VendorError::Request { message: "the event was answered 409".into() }),
                 (_, body) => return parse_response(&body),
             }
         }

@@ -20,6 +20,7 @@ pub mod codes {
     pub const UNKNOWN_ITEM_TYPE: &str = "custom-endpoint.response.unknown-item-type";
     pub const INVALID_FIELD: &str = "custom-endpoint.response.invalid-field";
     pub const INVALID_ENCODED_METADATA: &str = "custom-endpoint.response.invalid-encoded-metadata";
+    pub const NOT_JSON: &str = "custom-endpoint.response.not-json";
 }
 
 fn invalid(code: &str, message: impl Into<String>) -> VendorError {
@@ -43,6 +44,22 @@ pub fn parse_response(body: &Value) -> Result<BotResponse, VendorError> {
             "TEXT" => response.items.push(ResponseItem::Text(text(data, &at)?)),
             "STRUCTURED_CONTENT" => {
                 let content = data.get("structuredContent").filter(|c| c.is_object()).ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be an object", at("data.structuredContent"))))?;
+                // Quick replies are structured content holding `quickReplies` and a mandatory
+                // `message` (spec §1.1): a text with quick replies on the platform.
+                if let Some(quick_replies) = content.get("quickReplies") {
+                    let message = content.get("message").and_then(Value::as_str).ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: quick replies need a message", at("data.structuredContent.message"))))?;
+                    if !quick_replies.is_object() {
+                        return Err(invalid(codes::INVALID_FIELD, format!("{}: must be an object", at("data.structuredContent.quickReplies"))));
+                    }
+                    response.items.push(ResponseItem::Text(TextMessage {
+                        text: message.to_owned(),
+                        audience: MessageAudience::All,
+                        quick_replies: Some(quick_replies.clone()),
+                        metadata: metadata(data, &at)?,
+                        encoded_metadata: encoded_metadata(data, &at)?,
+                    }));
+                    continue;
+                }
                 response.items.push(ResponseItem::StructuredContent(StructuredContentMessage {
                     content: content.clone(),
                     metadata: metadata(data, &at)?,
@@ -89,10 +106,13 @@ pub fn parse_response(body: &Value) -> Result<BotResponse, VendorError> {
 
 fn text(data: &Value, at: &dyn Fn(&str) -> String) -> Result<TextMessage, VendorError> {
     let message = data.get("message").and_then(Value::as_str).ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be a string", at("data.message"))))?;
-    let audience = match data.get("messageAudience").and_then(Value::as_str) {
-        None | Some("ALL") => MessageAudience::All,
-        Some("AGENTS_AND_MANAGERS") => MessageAudience::AgentsAndManagers,
-        Some(other) => return Err(invalid(codes::INVALID_FIELD, format!("{}: {other:?} is not ALL or AGENTS_AND_MANAGERS", at("data.messageAudience")))),
+    // Anything but the two values is refused: a malformed audience must never turn a private
+    // note public.
+    let audience = match data.get("messageAudience") {
+        None | Some(Value::Null) => MessageAudience::All,
+        Some(Value::String(s)) if s == "ALL" => MessageAudience::All,
+        Some(Value::String(s)) if s == "AGENTS_AND_MANAGERS" => MessageAudience::AgentsAndManagers,
+        Some(other) => return Err(invalid(codes::INVALID_FIELD, format!("{}: {other} is not ALL or AGENTS_AND_MANAGERS", at("data.messageAudience")))),
     };
     Ok(TextMessage {
         text: message.to_owned(),
@@ -128,12 +148,20 @@ fn encoded_metadata(data: &Value, at: &dyn Fn(&str) -> String) -> Result<Option<
 /// The action, or `None` for an unknown one (ignored with a warning).
 fn action(data: &Value, at: &dyn Fn(&str) -> String) -> Result<Option<BotAction>, VendorError> {
     let name = data.get("name").and_then(Value::as_str).ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be a string", at("data.name"))))?;
+    if !matches!(name, "TRANSFER" | "CLOSE_CONVERSATION" | "CHANGE_TTR" | "INVOKE_FUNCTION") {
+        tracing::warn!(action = name, "unknown Custom Endpoint action ignored");
+        return Ok(None);
+    }
     let empty = Value::Object(Default::default());
     let parameters = data.get("parameters").filter(|p| !p.is_null()).unwrap_or(&empty);
     if !parameters.is_object() {
         return Err(invalid(codes::INVALID_FIELD, format!("{}: must be an object", at("data.parameters"))));
     }
-    let string = |field: &str| parameters.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    let string = |field: &str| match parameters.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
     let flag = |field: &str| -> Result<bool, VendorError> {
         match parameters.get(field) {
             None | Some(Value::Null) => Ok(false),
@@ -146,7 +174,7 @@ fn action(data: &Value, at: &dyn Fn(&str) -> String) -> Result<Option<BotAction>
         "TRANSFER" => {
             let agent_id = string("agentId");
             // Our proposal (spec §2.6.1): skillName required, tolerated missing for an agent
-            // transfer (the core then uses the escalation skill).
+            // transfer (an empty skill: the core uses the escalation skill).
             let skill = match (string("skillName"), &agent_id) {
                 (Some(skill), _) => skill,
                 (None, Some(_)) => String::new(),
@@ -178,10 +206,7 @@ fn action(data: &Value, at: &dyn Fn(&str) -> String) -> Result<Option<BotAction>
             payload: parameters.get("payload").cloned().unwrap_or(Value::Null),
             fail_on_error: flag("failOnError")?,
         },
-        other => {
-            tracing::warn!(action = other, "unknown Custom Endpoint action ignored");
-            return Ok(None);
-        }
+        _ => unreachable!("unknown actions returned above"),
     }))
 }
 
@@ -229,6 +254,10 @@ mod tests {
         assert_eq!(one(json!({"name": "CHANGE_TTR", "parameters": {"ttrType": "CUSTOM", "value": "300"}})).unwrap().action, Some(BotAction::ChangeTtr(Ttr::Custom { seconds: 300 })));
         assert!(matches!(one(json!({"name": "INVOKE_FUNCTION", "parameters": {"lambdaUuid": "u-1", "payload": {"a": 1}, "failOnError": true}})).unwrap().action, Some(BotAction::InvokeFunction { fail_on_error: true, .. })));
         assert_eq!(one(json!({"name": "SING_A_SONG"})).unwrap().action, None, "unknown actions are ignored");
+        assert_eq!(one(json!({"name": "SING_A_SONG", "parameters": [1]})).unwrap().action, None, "whatever their parameters");
+        assert_eq!(one(json!({"name": "TRANSFER", "parameters": {"skillName": "b", "agentId": 42}})).unwrap().action, Some(BotAction::Transfer { skill: "b".into(), agent_id: Some("42".into()) }));
+        assert_eq!(one(json!({"name": "TRANSFER", "parameters": {"agentId": "42"}})).unwrap().action, Some(BotAction::Transfer { skill: String::new(), agent_id: Some("42".into()) }));
+        assert_eq!(one(json!({"name": "CHANGE_TTR", "parameters": {"ttrType": "CUSTOM", "value": 90}})).unwrap().action, Some(BotAction::ChangeTtr(Ttr::Custom { seconds: 90 })));
     }
 
     #[test]
@@ -248,6 +277,17 @@ mod tests {
         assert_eq!(code(parse_response(&not_base64)), codes::INVALID_ENCODED_METADATA);
         let big = json!({"response": [{"type": "TEXT", "data": {"message": "x", "encodedMetadata": "QUFB".repeat(1400)}}]});
         assert_eq!(code(parse_response(&big)), codes::INVALID_ENCODED_METADATA);
+    }
+
+    #[test]
+    fn quick_replies_come_as_structured_content_and_become_a_text_with_replies() {
+        let body = json!({"response": [{"type": "STRUCTURED_CONTENT", "data": {"structuredContent": {"quickReplies": {"type": "quickReplies", "itemsPerRow": 2, "replies": []}, "message": "Pick one"}}}]});
+        let r = parse_response(&body).unwrap();
+        assert!(matches!(&r.items[0], ResponseItem::Text(t) if t.text == "Pick one" && t.quick_replies.is_some()));
+        let no_message = json!({"response": [{"type": "STRUCTURED_CONTENT", "data": {"structuredContent": {"quickReplies": {}}}}]});
+        assert_eq!(code(parse_response(&no_message)), codes::INVALID_FIELD);
+        let bad_audience = json!({"response": [{"type": "TEXT", "data": {"message": "note", "messageAudience": ["AGENTS_AND_MANAGERS"]}}]});
+        assert_eq!(code(parse_response(&bad_audience)), codes::INVALID_FIELD, "never public by mistake");
     }
 
     #[test]

@@ -207,7 +207,10 @@ fn answer(answer: &Answer) -> Result<BotResponse, String> {
 impl VendorPort for ScriptedVendor {
     fn send(&self, request: VendorRequest) -> VendorResult<BotResponse> {
         let response = match &request.input {
-            VendorInput::Welcome { .. } => Ok(self.script.welcome.clone().unwrap_or_else(|| self.script.fallback.clone())),
+            VendorInput::Welcome { last_consumer_message, .. } => Ok(match &self.script.welcome {
+                Some(welcome) => welcome.clone(),
+                None => self.answer(last_consumer_message.as_deref().unwrap_or("hello")).0,
+            }),
             VendorInput::Message { text, .. } => Ok(self.answer(text).0),
         };
         Box::pin(std::future::ready(response))

@@ -171,9 +171,9 @@ async fn event(state: web::Data<Mutex<ReferenceState>>, req: HttpRequest, path: 
         (_, "urgent") => vec![text("Marked urgent"), action("CHANGE_TTR", json!({"ttrType": "URGENT"}))],
         (_, "card") => vec![json!({"type": "STRUCTURED_CONTENT", "data": {"structuredContent": {"type": "vertical", "elements": [{"type": "text", "text": "A card"}]}, "metadata": [{"type": "ExternalId", "id": "CARD"}]}})],
         (_, "delay") => vec![json!({"type": "DELAY", "data": {"seconds": 1, "typing": true}}), text("after a pause")],
-        (_, "menu") => vec![json!({"type": "TEXT", "data": {"message": "Pick one", "quickReplies": {"type": "quickReplies", "itemsPerRow": 2, "replies": [
+        (_, "menu") => vec![json!({"type": "STRUCTURED_CONTENT", "data": {"structuredContent": {"message": "Pick one", "quickReplies": {"type": "quickReplies", "itemsPerRow": 2, "replies": [
             {"type": "button", "title": "Yes", "click": {"actions": [{"type": "publishText", "text": "yes"}]}},
-            {"type": "button", "title": "No", "click": {"actions": [{"type": "publishText", "text": "no"}]}}]}}})],
+            {"type": "button", "title": "No", "click": {"actions": [{"type": "publishText", "text": "no"}]}}]}}}})],
         (_, "private") => vec![text("public part"), json!({"type": "TEXT", "data": {"message": "a note for agents", "messageAudience": "AGENTS_AND_MANAGERS"}})],
         (_, "error") => return HttpResponse::InternalServerError().finish(),
         (_, "garbage") => return HttpResponse::Ok().json(json!({"response": [{"type": "HOLOGRAM", "data": {}}]})),

@@ -172,6 +172,16 @@ impl Handler<StartBot> for BotActor {
                 let report = ErrorReport::new(ErrorCode::VendorNotOnline, message);
                 let change = act.lifecycle.refuse_start(report.clone(), Instant::now());
                 act.log_transition(change);
+                if let Some(hook) = &act.error_hook {
+                    act.last_hooked_error = Some(report.error_id.clone());
+                    hook.report(BotErrorEvent {
+                        bot_id: act.settings.bot_id.clone(),
+                        conversation_id: None,
+                        error: report.clone(),
+                        vendor: act.vendor.name(),
+                        vendor_request: None,
+                    });
+                }
                 return Err(report);
             }
             let change = act.lifecycle.start(Instant::now());

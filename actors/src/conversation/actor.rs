@@ -629,7 +629,9 @@ impl ConversationActor {
     fn execute(&mut self, ctx: &mut Context<Self>, response: BotResponse, answers: Option<Sequence>) {
         self.phase = Phase::Executing;
         let with_survey = self.settings.conversation.close_with_survey;
-        let work = execute(self.target(), response, answers, with_survey);
+        let settings = self.settings.clone();
+        let target = self.target();
+        let work = async move { execute(target, response, answers, with_survey, &settings.escalation.skill).await };
         self.spawn_work(ctx, work, |act, ctx, outcome| match outcome {
             ExecutionOutcome::Completed { ttr, error } => {
                 tracing::info!(answers = ?act.in_flight.last().map(|m| m.sequence), ttr = ?ttr, "answered");
@@ -712,6 +714,7 @@ impl ConversationActor {
 
     /// The messages in flight are answered (or handed to a human, or left for good).
     fn batch_handled(&mut self, ctx: &mut Context<Self>) {
+        self.last_vendor_input = None; // later errors are not about this input
         self.send_read_receipts(ctx);
         if let Some(last) = self.in_flight.last() {
             self.answered_below = self.answered_below.max(last.sequence + 1);

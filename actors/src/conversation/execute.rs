@@ -38,11 +38,13 @@ pub enum ExecutionOutcome {
 
 /// Publishes `response`'s items in order (each tagged with an answer key for `answers`), then
 /// performs its action.
+/// `default_skill` is used for a transfer that names an agent but no skill.
 pub async fn execute(
     target: Target,
     response: BotResponse,
     answers: Option<Sequence>,
     with_survey: bool,
+    default_skill: &str,
 ) -> ExecutionOutcome {
     let Target { platform, conversation_id, dialog_id } = &target;
     let mut published_any = false;
@@ -92,6 +94,7 @@ pub async fn execute(
     match response.action {
         None => ExecutionOutcome::Completed { ttr: None, error: None },
         Some(BotAction::Transfer { skill, agent_id }) => {
+            let skill = if skill.is_empty() { default_skill.to_owned() } else { skill };
             let result = match &agent_id {
                 Some(agent) => platform.transfer_to_agent(conversation_id, agent, &skill).await,
                 None => platform.transfer_to_skill(conversation_id, &skill).await,
@@ -154,7 +157,7 @@ mod tests {
             let target = Target { platform: Rc::new(platform.clone()), conversation_id: "c".into(), dialog_id: "c".into() };
             let response = BotResponse::default().with_item(ResponseItem::Delay { seconds: 86_400, typing: false }).with_item(ResponseItem::Text(crate::model::TextMessage::plain("late")));
             let start = tokio::time::Instant::now();
-            let outcome = execute(target, response, Some(0), true).await;
+            let outcome = execute(target, response, Some(0), true, "humans").await;
             assert_eq!(outcome, ExecutionOutcome::Completed { ttr: None, error: None });
             assert_eq!(start.elapsed(), Duration::from_secs(u64::from(MAX_DELAY_SECONDS)));
             assert_eq!(platform.consumer_transcript("c"), ["bot: late"]);
