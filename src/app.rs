@@ -1,112 +1,83 @@
 //! The composition root: the only place the actor tree is wired to its adapters.
 //!
-//! Today it wires the demo that `botvisor run` plays: the platform simulator embedded in the
-//! process (TLS, with its traffic generator playing scripted consumers), one bot logged in to it
-//! through the LivePerson platform client, and the scripted vendor from `config/`. The service
-//! issue adds the configuration file, several bots and the Custom Endpoint vendor by config.
+//! `run` starts what a service configuration describes: the embedded platform simulator if it has
+//! one (with a user for every bot on it), and every bot — its platform client, its vendor, its
+//! error hook — each a BotActor with its conversations.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-use actix::Actor;
+use actix::{Actor, Addr};
+use botvisor::config::{BotConfig, ServiceConfig, VendorConfig};
+use botvisor::hooks::error_hook::HttpErrorHook;
 use botvisor::platform::liveperson::login::LoginCredentials;
 use botvisor::platform::liveperson::{LivePersonPlatform, SessionSettings};
-use botvisor::sim::config::{Credentials, SkillConfig, UserConfig, UserKind};
-use botvisor::sim::traffic::TrafficConfig;
-use botvisor::sim::{self, SimConfig};
+use botvisor::sim::config::{Credentials, UserConfig, UserKind};
+use botvisor::sim::{self, SimHandle};
+use botvisor::vendors::custom_endpoint::{CustomEndpointAuth, CustomEndpointSettings, CustomEndpointVendor};
 use botvisor::vendors::scripted::ScriptedVendor;
 use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot, StopBot};
-use botvisor_actors::settings::BotSettings;
-
-use crate::demo;
+use botvisor_actors::ports::VendorPort;
 
 pub struct RunOptions {
-    pub bot_settings: PathBuf,
-    /// The scripted vendor's file.
-    pub script: PathBuf,
+    pub config: PathBuf,
     pub run_for: Option<Duration>,
-    /// A new simulated consumer this often.
-    pub every: Duration,
-    /// Where the embedded simulator's control API listens (default: a free port).
+    /// A new simulated consumer this often (overrides the embedded simulator's traffic rate).
+    pub every: Option<Duration>,
     pub sim_control_addr: Option<SocketAddr>,
-    /// Where files are written (the simulator's certificate).
     pub data_dir: Option<PathBuf>,
+    pub admin_addr: Option<SocketAddr>,
 }
 
-const DEMO_LOGIN: &str = "demo-bot-1";
-const DEMO_PASSWORD: &str = "demo-password";
-
-/// Reads and validates a bot's settings file; every problem is reported with its path.
-pub fn read_bot_settings(path: &PathBuf) -> Result<BotSettings, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let settings: BotSettings = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let problems = settings.validate("bot");
+/// Reads and validates a configuration; every problem is reported with its path.
+pub fn load(path: &std::path::Path) -> Result<ServiceConfig, String> {
+    let config = ServiceConfig::read(path)?;
+    let problems = config.validate();
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
         return Err(format!("{} is not valid:\n{}", path.display(), list.join("\n")));
     }
-    Ok(settings)
+    Ok(config)
 }
 
-pub fn run_demo(options: RunOptions) -> Result<(), String> {
-    let settings = read_bot_settings(&options.bot_settings)?;
-    let vendor = ScriptedVendor::from_file(&options.script)?;
-    let data_dir = options.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("botvisor-{}", std::process::id())));
+pub fn run(options: RunOptions) -> Result<(), String> {
+    let mut config = load(&options.config)?;
+    if let Some(dir) = &options.data_dir {
+        config.node.data_dir = dir.clone();
+    }
+    if let Some(addr) = options.admin_addr {
+        config.node.admin_addr = addr;
+    }
+    let data_dir = config.node.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let ca = data_dir.join("simulator-ca.pem");
-    let per_minute = ((60.0 / options.every.as_secs_f64()).round() as u32).clamp(1, 60_000);
-    let sim_config = SimConfig {
-        ca_out: Some(ca.clone()),
-        control_addr: options.sim_control_addr.unwrap_or_else(|| "127.0.0.1:0".parse().expect("valid address")),
-        skills: vec![
-            SkillConfig { name: settings.skill.clone(), human: false },
-            SkillConfig { name: settings.escalation.skill.clone(), human: true },
-        ],
-        users: vec![UserConfig {
-            login: DEMO_LOGIN.into(),
-            credentials: Credentials::Password { password: DEMO_PASSWORD.into() },
-            skills: vec![settings.skill.clone()],
-            max_slots: 1000,
-            kind: UserKind::Bot,
-        }],
-        traffic: Some(TrafficConfig {
-            skill: settings.skill.clone(),
-            conversations_per_minute: per_minute,
-            messages_per_conversation: 0,
-            think_time: Duration::from_millis(1500),
-            typing: true,
-            files: false,
-            rich: false,
-            duration: None,
-            scripts: demo::CONSUMER_SCRIPTS.iter().map(|s| s.iter().map(|t| (*t).to_owned()).collect()).collect(),
-            close_after: Some(Duration::from_secs(5)),
-        }),
-        ..SimConfig::default()
-    };
     actix_rt::System::new().block_on(async move {
-        let simulator = sim::start(sim_config).await?;
-        tracing::info!(
-            platform = %simulator.platform_url(),
-            control = %simulator.control_url(),
-            ca = %ca.display(),
-            "embedded platform simulator listening"
-        );
-        let mut session = SessionSettings::new(
-            &simulator.account,
-            &simulator.platform_addr.to_string(),
-            LoginCredentials::Password { username: DEMO_LOGIN.into(), password: DEMO_PASSWORD.into() },
-        );
-        session.ca = Some(ca.clone());
-        let platform = LivePersonPlatform::new(session)?;
-        let bot_id = settings.bot_id.clone();
-        let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(vendor)).start();
-        platform.attach(bot.clone().recipient());
-        match bot.send(StartBot).await {
-            Ok(Ok(())) => tracing::info!(%bot_id, "bot started"),
-            Ok(Err(report)) => return Err(format!("the bot did not start: {report}")),
-            Err(error) => return Err(format!("the bot actor is gone: {error}")),
+        let simulator = match config.simulator.clone() {
+            Some(mut sim_config) => {
+                sim_config.ca_out = Some(data_dir.join("simulator-ca.pem"));
+                if let Some(addr) = options.sim_control_addr {
+                    sim_config.control_addr = addr;
+                }
+                if let (Some(every), Some(traffic)) = (options.every, sim_config.traffic.as_mut()) {
+                    traffic.conversations_per_minute = ((60.0 / every.as_secs_f64()).round() as u32).clamp(1, 60_000);
+                }
+                add_embedded_users(&config, &mut sim_config)?;
+                let handle = sim::start(sim_config).await?;
+                tracing::info!(platform = %handle.platform_url(), control = %handle.control_url(), ca = ?handle.ca_path, "embedded platform simulator listening");
+                Some(handle)
+            }
+            None => None,
+        };
+        let mut bots: Vec<Addr<BotActor>> = Vec::new();
+        for bot in &config.bots {
+            let actor = start_bot(bot, simulator.as_ref())?;
+            match actor.send(StartBot).await {
+                Ok(Ok(())) => tracing::info!(bot_id = %bot.id, "bot started"),
+                Ok(Err(report)) => tracing::error!(bot_id = %bot.id, code = report.code.as_str(), message = %report.message, "the bot did not start"),
+                Err(error) => return Err(format!("bot {}: the actor is gone: {error}", bot.id)),
+            }
+            bots.push(actor);
         }
         match options.run_for {
             Some(run_for) => actix_rt::time::sleep(run_for).await,
@@ -114,20 +85,97 @@ pub fn run_demo(options: RunOptions) -> Result<(), String> {
                 let _ = actix_rt::signal::ctrl_c().await;
             }
         }
-        if let Ok(status) = bot.send(GetBotStatus).await {
-            tracing::info!(
-                bot_id = %status.bot_id,
-                state = status.state.as_str(),
-                open = status.open_conversations,
-                started = status.stats.conversations_started,
-                closed = status.stats.closed,
-                transferred = status.stats.transferred,
-                escalated = status.stats.escalated,
-                "demo finished"
-            );
+        for bot in &bots {
+            if let Ok(status) = bot.send(GetBotStatus).await {
+                tracing::info!(
+                    bot_id = %status.bot_id,
+                    state = status.state.as_str(),
+                    open = status.open_conversations,
+                    started = status.stats.conversations_started,
+                    closed = status.stats.closed,
+                    transferred = status.stats.transferred,
+                    escalated = status.stats.escalated,
+                    "bot finished"
+                );
+            }
+            let _ = bot.send(StopBot).await;
         }
-        let _ = bot.send(StopBot).await;
-        simulator.stop().await;
+        if let Some(simulator) = simulator {
+            simulator.stop().await;
+        }
+        tracing::info!("botvisor stopped");
         Ok(())
     })
+}
+
+/// Every bot on the embedded simulator gets its agent user there.
+fn add_embedded_users(config: &ServiceConfig, sim_config: &mut sim::SimConfig) -> Result<(), String> {
+    for bot in config.bots.iter().filter(|b| b.platform.csds == "embedded") {
+        if sim_config.users.iter().any(|u| u.login == bot.platform.login) {
+            continue;
+        }
+        let password = bot.platform.password.as_ref().ok_or(format!("bot {}: the embedded simulator needs a password login", bot.id))?.resolve()?;
+        let settings = ServiceConfig::bot_settings(bot)?;
+        sim_config.users.push(UserConfig {
+            login: bot.platform.login.clone(),
+            credentials: Credentials::Password { password },
+            skills: vec![settings.skill.clone()],
+            max_slots: 1000,
+            kind: UserKind::Bot,
+        });
+    }
+    Ok(())
+}
+
+fn start_bot(bot: &BotConfig, simulator: Option<&SimHandle>) -> Result<Addr<BotActor>, String> {
+    let settings = ServiceConfig::bot_settings(bot)?;
+    let platform = &bot.platform;
+    let credentials = match (&platform.password, &platform.api_key) {
+        (Some(password), _) => LoginCredentials::Password { username: platform.login.clone(), password: password.resolve()? },
+        (None, Some(keys)) => LoginCredentials::ApiKey {
+            username: platform.login.clone(),
+            app_key: keys.app_key.resolve()?,
+            secret: keys.secret.resolve()?,
+            access_token: keys.access_token.resolve()?,
+            access_token_secret: keys.access_token_secret.resolve()?,
+        },
+        (None, None) => return Err(format!("bot {}: no credentials", bot.id)),
+    };
+    let mut session = if platform.csds == "embedded" {
+        let sim = simulator.ok_or(format!("bot {}: no embedded simulator", bot.id))?;
+        let mut session = SessionSettings::new(&sim.account, &sim.platform_addr.to_string(), credentials);
+        session.ca = sim.ca_path.clone();
+        session.plain_http = !sim.tls;
+        session
+    } else {
+        let mut session = SessionSettings::new(platform.account.as_deref().unwrap_or_default(), &platform.csds, credentials);
+        session.ca = platform.ca.clone();
+        session.plain_http = platform.plain_http;
+        session
+    };
+    session.account = platform.account.clone().unwrap_or(session.account);
+    let client = LivePersonPlatform::new(session)?;
+    let vendor: Rc<dyn VendorPort> = match &bot.vendor {
+        VendorConfig::Scripted { script } => Rc::new(ScriptedVendor::from_file(script)?),
+        VendorConfig::CustomEndpoint { base_url, bot_id, environment, token, token_url, client_id, client_secret, requests_per_second, ca } => {
+            let auth = match (token, token_url, client_id, client_secret) {
+                (Some(token), _, _, _) => CustomEndpointAuth::StaticToken(token.resolve()?),
+                (None, Some(url), Some(id), Some(secret)) => CustomEndpointAuth::ClientCredentials { token_url: url.clone(), client_id: id.clone(), client_secret: secret.resolve()? },
+                _ => return Err(format!("bot {}: the Custom Endpoint needs a token or client credentials", bot.id)),
+            };
+            let mut vendor_settings = CustomEndpointSettings::new(base_url, bot_id, auth);
+            vendor_settings.environment = environment.clone();
+            vendor_settings.requests_per_second = *requests_per_second;
+            vendor_settings.ca = ca.clone();
+            vendor_settings.request_timeout = settings.conversation.vendor_call.timeout;
+            Rc::new(CustomEndpointVendor::new(vendor_settings)?)
+        }
+    };
+    let mut actor = BotActor::new(settings, Rc::new(client.clone()), vendor);
+    if let Some(url) = &bot.error_hook {
+        actor = actor.with_error_hook(Rc::new(HttpErrorHook::new(url, None)?));
+    }
+    let addr = actor.start();
+    client.attach(addr.clone().recipient());
+    Ok(addr)
 }

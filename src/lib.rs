@@ -4,4 +4,5 @@
 pub mod platform;
 pub mod sim;
 pub mod vendors;
+pub mod config;
 pub mod hooks;

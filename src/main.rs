@@ -1,14 +1,13 @@
 //! `botvisor` — the command line.
 //!
-//! Until the service issue lands, `botvisor run` starts the engine core on the in-process fakes
-//! (a simulated platform with a trickle of consumers, and a scripted demo vendor).
+//! `botvisor run` starts the bots of a configuration; `simulate` the platform simulator alone;
+//! `check-config` validates a configuration.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 mod app;
-mod demo;
 
 use botvisor::sim;
 
@@ -16,27 +15,28 @@ const USAGE: &str = "\
 botvisor — conversation orchestration for third-party bots
 
 USAGE:
-    botvisor run [--bot-settings FILE] [--script FILE] [--for DURATION] [--every DURATION]
-                 [--sim-control-addr HOST:PORT] [--data-dir DIR]
+    botvisor run [--config FILE] [--for DURATION] [--every DURATION]
+                 [--sim-control-addr HOST:PORT] [--data-dir DIR] [--admin-addr HOST:PORT]
+    botvisor check-config FILE
     botvisor simulate [--config FILE] [--account ID] [--https-addr HOST:PORT]
                       [--control-addr HOST:PORT] [--ca-out PATH] [--plain-http] [--for DURATION]
 
 COMMANDS:
-    run        Start the demo: the platform simulator embedded in the process with simulated
-               consumers, and a bot logged in to it over the real protocol, answered by the
-               scripted demo vendor. Logs one line per conversation event; stops on Ctrl-C or
-               after --for.
-    simulate   Start the platform simulator (Messaging Agent API over HTTPS with a self-signed
-               certificate, and a control API over HTTP). Prints one JSON line with the account,
-               the platform address, the control address and the CA path.
+    run            Start the bots of a configuration (default config/botvisor.toml: the embedded
+                   platform simulator with simulated consumers and two scripted bots). Logs one
+                   line per conversation event; stops on Ctrl-C or after --for.
+    check-config   Validate a configuration; print every problem with its path (exit code 2).
+    simulate       Start the platform simulator alone (Messaging Agent API over HTTPS with a
+                   self-signed certificate, and a control API over HTTP). Prints one JSON line
+                   with the account, the platform address, the control address and the CA path.
 
 OPTIONS (run):
-    --bot-settings FILE   the bot's settings (JSON), default config/demo-bot.json
-    --script FILE         the scripted vendor's file (TOML), default config/demo-scripted-bot.toml
+    --config FILE         the configuration (TOML), default config/botvisor.toml
     --for DURATION        stop after this long (e.g. 30s, 5m); default: until Ctrl-C
-    --every DURATION      a new simulated consumer this often; default 2s
-    --sim-control-addr A  where the embedded simulator's control API listens (default: a free port)
-    --data-dir DIR        where files are written (the simulator's certificate); default: a temp dir
+    --every DURATION      a new simulated consumer this often (the embedded simulator's traffic)
+    --sim-control-addr A  where the embedded simulator's control API listens
+    --data-dir DIR        where files are written (overrides node.data_dir)
+    --admin-addr A        where the admin API listens (overrides node.admin_addr)
 
 OPTIONS (simulate):
     --config FILE         simulator settings (JSON), e.g. config/simulator.json
@@ -69,9 +69,19 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Ok(Command::CheckConfig(path)) => match app::load(&path) {
+            Ok(config) => {
+                println!("{}: valid ({} bots)", path.display(), config.bots.len());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                ExitCode::from(2)
+            }
+        },
         Ok(Command::Run(options)) => {
             init_logging(false);
-            match app::run_demo(options) {
+            match app::run(options) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("botvisor: {error}");
@@ -89,6 +99,7 @@ fn main() -> ExitCode {
 enum Command {
     Help,
     Run(app::RunOptions),
+    CheckConfig(PathBuf),
     Simulate(Box<SimulateOptions>),
 }
 
@@ -103,28 +114,30 @@ fn parse(args: &[String]) -> Result<Command, String> {
         None | Some("-h" | "--help" | "help") => return Ok(Command::Help),
         Some("run") => {}
         Some("simulate") => return parse_simulate(args),
+        Some("check-config") => {
+            let file = args.next().ok_or("check-config needs a FILE")?;
+            return Ok(Command::CheckConfig(PathBuf::from(file)));
+        }
         Some(other) => return Err(format!("unknown command {other:?}")),
     }
     let mut options = app::RunOptions {
-        bot_settings: PathBuf::from("config/demo-bot.json"),
-        script: PathBuf::from("config/demo-scripted-bot.toml"),
+        config: PathBuf::from("config/botvisor.toml"),
         run_for: None,
-        every: Duration::from_secs(2),
+        every: None,
         sim_control_addr: None,
         data_dir: None,
+        admin_addr: None,
     };
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+        let address = |name: &str, text: String| text.parse::<std::net::SocketAddr>().map_err(|_| format!("{name} {text:?}: write HOST:PORT, e.g. 127.0.0.1:8089"));
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
-            "--bot-settings" => options.bot_settings = PathBuf::from(value("--bot-settings")?),
-            "--script" => options.script = PathBuf::from(value("--script")?),
+            "--config" => options.config = PathBuf::from(value("--config")?),
             "--for" => options.run_for = Some(duration(&value("--for")?, "--for")?),
-            "--every" => options.every = duration(&value("--every")?, "--every")?,
-            "--sim-control-addr" => {
-                let text = value("--sim-control-addr")?;
-                options.sim_control_addr = Some(text.parse().map_err(|_| format!("--sim-control-addr {text:?}: write HOST:PORT, e.g. 127.0.0.1:8089"))?);
-            }
+            "--every" => options.every = Some(duration(&value("--every")?, "--every")?),
+            "--sim-control-addr" => options.sim_control_addr = Some(address("--sim-control-addr", value("--sim-control-addr")?)?),
+            "--admin-addr" => options.admin_addr = Some(address("--admin-addr", value("--admin-addr")?)?),
             "--data-dir" => options.data_dir = Some(PathBuf::from(value("--data-dir")?)),
             other => return Err(format!("unknown option {other:?}")),
         }

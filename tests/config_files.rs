@@ -1,40 +1,44 @@
-//! Every example in `config/` parses and validates: `simulator*.json` as the simulator's
-//! configuration, the other `.json` files as bot settings, `.toml` files as scripted bots.
+//! Every example in `config/` parses and validates: `botvisor*.toml` as service configurations,
+//! other `.toml` files as scripted bots, `simulator*.json` as the simulator's configuration.
 
+use botvisor::config::ServiceConfig;
 use botvisor::sim::SimConfig;
 use botvisor::vendors::scripted::ScriptedVendor;
-use botvisor_actors::settings::BotSettings;
 
 #[test]
 fn every_example_configuration_is_valid() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let (mut bots, mut simulators, mut scripts) = (0, 0, 0);
-    for entry in std::fs::read_dir(&dir).expect("config/ exists") {
+    // The production-shaped example takes its secrets from the environment.
+    for var in ["BOT1_APP_KEY", "BOT1_SECRET", "BOT1_ACCESS_TOKEN", "BOT1_ACCESS_TOKEN_SECRET", "CE_CLIENT_SECRET"] {
+        std::env::set_var(var, "test-value");
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::env::set_current_dir(root).unwrap(); // scripts are named relative to the repository
+    let (mut services, mut simulators, mut scripts) = (0, 0, 0);
+    for entry in std::fs::read_dir(root.join("config")).expect("config/ exists") {
         let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
         match path.extension().and_then(|e| e.to_str()) {
-            Some("json") => {}
+            Some("toml") if name.starts_with("botvisor") => {
+                let config = ServiceConfig::read(&path).unwrap_or_else(|e| panic!("{e}"));
+                let problems = config.validate();
+                assert!(problems.is_empty(), "{name}: {problems:?}");
+                services += 1;
+            }
             Some("toml") => {
                 ScriptedVendor::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
                 scripts += 1;
-                continue;
             }
-            _ => panic!("{}: an unexpected file in config/", path.display()),
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("simulator") {
-            let config: SimConfig = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let problems = config.validate("simulator");
-            assert!(problems.is_empty(), "{name}: {problems:?}");
-            simulators += 1;
-        } else {
-            let settings: BotSettings = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let problems = settings.validate("bot");
-            assert!(problems.is_empty(), "{name}: {problems:?}");
-            bots += 1;
+            Some("json") if name.starts_with("simulator") => {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let config: SimConfig = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let problems = config.validate("simulator");
+                assert!(problems.is_empty(), "{name}: {problems:?}");
+                simulators += 1;
+            }
+            _ => panic!("{name}: an unexpected file in config/"),
         }
     }
-    assert!(bots >= 1 && simulators >= 1 && scripts >= 1, "config/ holds the demo bot, its script and the simulator example");
+    assert_eq!((services, simulators, scripts), (2, 1, 1), "the demo, the LivePerson example, the simulator and the demo script");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! `botvisor run`, as a newcomer runs it: the embedded simulator starts, the demo bot logs in to
-//! it over the real protocol and answers the simulated consumers; it stops by itself.
+//! `botvisor run`, as a newcomer runs it: the default configuration starts the embedded
+//! simulator, two scripted bots log in to it over the real protocol and answer the simulated
+//! consumers; it stops by itself. And `check-config`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -67,7 +68,8 @@ fn run_starts_the_demo_and_the_bot_answers_consumers_over_the_real_protocol() {
     assert!(answered.iter().any(|t| t == "What would you like?"), "quick replies: {answered:?}");
     assert!(logs.contains("platform session connected"), "{logs}");
     assert!(logs.contains("consumer message") && logs.contains("answered"), "one line per conversation event:\n{logs}");
-    assert!(logs.contains("demo finished"), "{logs}");
+    assert!(logs.contains("bot started bot_id=demo-bot-1") && logs.contains("bot started bot_id=demo-bot-2"), "two bots: {logs}");
+    assert!(logs.contains("botvisor stopped"), "{logs}");
     assert!(data.join("simulator-ca.pem").exists(), "the certificate is written to the data dir");
     std::fs::remove_dir_all(&data).ok();
 }
@@ -88,21 +90,50 @@ fn bad_arguments_get_a_clear_error_and_exit_code_2() {
 }
 
 #[test]
-fn an_invalid_settings_file_is_reported_with_every_problem_and_its_path() {
-    let dir = std::env::temp_dir().join(format!("botvisor-run-test-{}", std::process::id()));
+fn check_config_reports_every_problem_with_its_path() {
+    let dir = std::env::temp_dir().join(format!("botvisor-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("bad.json");
-    std::fs::write(&file, r#"{"bot_id": "b", "skill": "", "escalation": {"skill": "humans"}, "load": {"hard": 5000}}"#).unwrap();
-    let out = botvisor(&["run", "--bot-settings", file.to_str().unwrap(), "--for", "1s"]);
+    let file = dir.join("bad.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[bots]]
+id = "b"
+[bots.platform]
+csds = "adminlogin.liveperson.net"
+account = "123"
+login = "b"
+password = { env = "BOTVISOR_TEST_UNSET_PASSWORD" }
+[bots.vendor]
+kind = "custom_endpoint"
+base_url = "ftp://nope"
+bot_id = "x"
+token = { value = "t" }
+[bots.settings]
+skill = ""
+escalation = { skill = "humans" }
+load = { hard = 5000 }
+"#,
+    )
+    .unwrap();
+    let out = botvisor(&["check-config", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bot.skill: must name the skill the bot listens on"), "{err}");
-    assert!(err.contains("bot.load.hard: must be at most 999"), "{err}");
-
-    std::fs::write(&file, r#"{"bot_id": "b", "skill": "s", "escalation": {"skill": "h"}, "colour": 1}"#).unwrap();
-    let out = botvisor(&["run", "--bot-settings", file.to_str().unwrap(), "--for", "1s"]);
+    for expected in [
+        "bots[0].settings.skill: must name the skill the bot listens on",
+        "bots[0].settings.load.hard: must be at most 999",
+        "bots[0].platform.password: the environment variable BOTVISOR_TEST_UNSET_PASSWORD is not set",
+        "bots[0].vendor.base_url: must start with http:// or https://",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    std::fs::write(&file, "[node]\ncolour = 1\n").unwrap();
+    let out = botvisor(&["check-config", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `colour`"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2") && err.contains("unknown field `colour`"), "{err}");
+    let out = botvisor(&["check-config", "config/botvisor.toml"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
 
