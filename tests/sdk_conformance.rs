@@ -3,6 +3,9 @@
 //! goes ONLINE, accepts rings, answers a consumer, transfers one conversation and closes another.
 //! The assertions are on the simulator's own view: transcripts and conversation states.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,6 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use botvisor::sim::{self, SimConfig};
+use common::control;
 use serde_json::{json, Value};
 
 const SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk");
@@ -100,23 +104,6 @@ impl Drop for NodeBot {
     }
 }
 
-async fn control(handle: &sim::SimHandle, method: &str, path: &str, body: Option<Value>) -> Value {
-    let client = awc::Client::default();
-    let url = format!("{}{path}", handle.control_url());
-    let request = match method {
-        "POST" => client.post(url),
-        _ => client.get(url),
-    };
-    let mut response = match body {
-        Some(body) => request.send_json(&body).await,
-        None => request.send().await,
-    }
-    .expect("the control API answers");
-    let status = response.status();
-    let body: Value = response.json().limit(4 * 1024 * 1024).await.expect("JSON");
-    assert!(status.is_success(), "{method} {path}: {status} {body}");
-    body
-}
 
 async fn open_and_say(handle: &sim::SimHandle, text: &str) -> String {
     let opened = control(handle, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await;

@@ -3,6 +3,9 @@
 //! 127.0.0.1. Assertions are on the simulator's transcripts and state, and on what the service
 //! received. Real time with generous bounds.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod reference;
 
 use std::rc::Rc;
@@ -17,22 +20,9 @@ use botvisor::vendors::custom_endpoint::{CustomEndpointAuth, CustomEndpointSetti
 use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot};
 use botvisor_actors::model::BotState;
 use botvisor_actors::settings::BotSettings;
+use common::control;
 use serde_json::{json, Value};
 
-async fn control(handle: &SimHandle, method: &str, path: &str, body: Option<Value>) -> Value {
-    let client = awc::Client::default();
-    let url = format!("{}{path}", handle.control_url());
-    let request = if method == "POST" { client.post(url) } else { client.get(url) };
-    let mut response = match body {
-        Some(body) => request.send_json(&body).await,
-        None => request.send().await,
-    }
-    .expect("the control API answers");
-    let status = response.status();
-    let body: Value = response.json().limit(8 * 1024 * 1024).await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{method} {path}: {status} {body}");
-    body
-}
 
 struct World {
     sim: SimHandle,

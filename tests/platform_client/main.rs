@@ -2,6 +2,9 @@
 //! logged in to the simulator over a real websocket on 127.0.0.1. Assertions are on the
 //! simulator's transcripts and state. Real time with generous bounds.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -13,22 +16,9 @@ use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot};
 use botvisor_actors::model::{BotAction, BotResponse, BotState, Ttr};
 use botvisor_actors::settings::BotSettings;
 use botvisor_actors::testkit::{input_text, FakeReply, FakeVendor};
+use common::control;
 use serde_json::{json, Value};
 
-async fn control(handle: &SimHandle, method: &str, path: &str, body: Option<Value>) -> Value {
-    let client = awc::Client::default();
-    let url = format!("{}{path}", handle.control_url());
-    let request = if method == "POST" { client.post(url) } else { client.get(url) };
-    let mut response = match body {
-        Some(body) => request.send_json(&body).await,
-        None => request.send().await,
-    }
-    .expect("the control API answers");
-    let status = response.status();
-    let body: Value = response.json().limit(8 * 1024 * 1024).await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{method} {path}: {status} {body}");
-    body
-}
 
 async fn simulator() -> SimHandle {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -13,21 +13,7 @@ use serde_json::{json, Value};
 use botvisor::sim::SimHandle;
 
 pub async fn control(handle: &SimHandle, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client = awc::Client::default();
-    let url = format!("{}{path}", handle.control_url());
-    let request = match method {
-        "POST" => client.post(url),
-        "DELETE" => client.delete(url),
-        _ => client.get(url),
-    };
-    let mut response = match body {
-        Some(body) => request.send_json(&body).await,
-        None => request.send().await,
-    }
-    .expect("the control API answers");
-    let status = response.status().as_u16();
-    let body: Value = response.json().limit(8 * 1024 * 1024).await.unwrap_or(Value::Null);
-    (status, body)
+    crate::common::control_call(handle, method, path, body).await
 }
 
 /// POSTs to the control API and expects success.

@@ -3,6 +3,8 @@
 //! bad input and faults. Plain HTTP on 127.0.0.1, real time with generous bounds.
 
 mod client;
+#[path = "../common/mod.rs"]
+mod common;
 
 use std::time::Duration;
 
