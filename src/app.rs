@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use actix::{Actor, Addr};
+use botvisor::api::{self, AdminState, ManagedBot};
 use botvisor::config::{BotConfig, ServiceConfig, VendorConfig};
 use botvisor::hooks::error_hook::HttpErrorHook;
 use botvisor::platform::liveperson::login::LoginCredentials;
@@ -70,15 +74,24 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             None => None,
         };
         let mut bots: Vec<Addr<BotActor>> = Vec::new();
+        let mut managed = Vec::new();
         for bot in &config.bots {
             let actor = start_bot(bot, simulator.as_ref())?;
+            managed.push(ManagedBot { id: bot.id.clone(), name: bot.name.clone(), addr: actor.clone(), stopped: AtomicBool::new(false) });
+            bots.push(actor);
+        }
+        let token = config.node.admin_token.as_ref().map(|t| t.resolve()).transpose()?;
+        let admin = Arc::new(AdminState { bots: managed, token, ready: AtomicBool::new(false) });
+        let (admin_addr, admin_server) = api::start(config.node.admin_addr, admin.clone())?;
+        tracing::info!(admin = %format!("http://{admin_addr}"), metrics = %format!("http://{admin_addr}/metrics"), "admin API listening");
+        for (bot, actor) in config.bots.iter().zip(&bots) {
             match actor.send(StartBot).await {
                 Ok(Ok(())) => tracing::info!(bot_id = %bot.id, "bot started"),
                 Ok(Err(report)) => tracing::error!(bot_id = %bot.id, code = report.code.as_str(), message = %report.message, "the bot did not start"),
                 Err(error) => return Err(format!("bot {}: the actor is gone: {error}", bot.id)),
             }
-            bots.push(actor);
         }
+        admin.ready.store(true, std::sync::atomic::Ordering::Relaxed);
         match options.run_for {
             Some(run_for) => actix_rt::time::sleep(run_for).await,
             None => {
@@ -100,6 +113,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             }
             let _ = bot.send(StopBot).await;
         }
+        admin_server.stop(true).await;
         if let Some(simulator) = simulator {
             simulator.stop().await;
         }

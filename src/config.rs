@@ -30,11 +30,13 @@ pub struct NodeConfig {
     pub admin_addr: SocketAddr,
     /// Where files are written (the simulator's certificate, persisted bots).
     pub data_dir: PathBuf,
+    /// The admin API's bearer token; without one the API only listens on loopback.
+    pub admin_token: Option<Secret>,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        Self { admin_addr: "127.0.0.1:8080".parse().expect("valid address"), data_dir: PathBuf::from("data") }
+        Self { admin_addr: "127.0.0.1:8080".parse().expect("valid address"), data_dir: PathBuf::from("data"), admin_token: None }
     }
 }
 

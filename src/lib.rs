@@ -6,3 +6,4 @@ pub mod sim;
 pub mod vendors;
 pub mod config;
 pub mod hooks;
+pub mod api;

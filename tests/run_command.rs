@@ -18,15 +18,24 @@ fn botvisor(args: &[&str]) -> std::process::Output {
         .expect("the botvisor binary runs")
 }
 
-/// A GET over plain HTTP/1.1, enough for the simulator's control API.
-fn http_get(addr: &str, path: &str) -> Option<Value> {
+/// One request over plain HTTP/1.1: the status and the body.
+fn http(addr: &str, method: &str, path: &str) -> Option<(u16, String)> {
+    http_with(addr, method, path, "")
+}
+
+fn http_with(addr: &str, method: &str, path: &str, headers: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    let body = response.split_once("\r\n\r\n")?.1;
-    serde_json::from_str(body).ok()
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, response.split_once("\r\n\r\n")?.1.to_owned()))
+}
+
+/// A GET whose body is JSON, enough for the simulator's control API and the admin API.
+fn http_get(addr: &str, path: &str) -> Option<Value> {
+    serde_json::from_str(&http(addr, "GET", path)?.1).ok()
 }
 
 fn free_port() -> u16 {
@@ -36,9 +45,10 @@ fn free_port() -> u16 {
 #[test]
 fn run_starts_the_demo_and_the_bot_answers_consumers_over_the_real_protocol() {
     let control = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
     let data = std::env::temp_dir().join(format!("botvisor-run-{}", std::process::id()));
     let child = Command::new(env!("CARGO_BIN_EXE_botvisor"))
-        .args(["run", "--for", "9s", "--every", "500ms", "--sim-control-addr", &control, "--data-dir", data.to_str().unwrap()])
+        .args(["run", "--for", "9s", "--every", "500ms", "--sim-control-addr", &control, "--admin-addr", &admin, "--data-dir", data.to_str().unwrap()])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -61,6 +71,30 @@ fn run_starts_the_demo_and_the_bot_answers_consumers_over_the_real_protocol() {
             }
         }
     }
+    // The admin API, while it runs.
+    assert_eq!(http(&admin, "GET", "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(http(&admin, "GET", "/readyz").map(|r| r.0), Some(200));
+    let bots = http_get(&admin, "/v1/bots").expect("GET /v1/bots");
+    let ids: Vec<&str> = bots.as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["demo-bot-1", "demo-bot-2"]);
+    for bot in bots.as_array().unwrap() {
+        assert_eq!((bot["state"].as_str(), bot["deployment_status"].as_str()), (Some("online"), Some("online")), "{bot}");
+        assert_eq!(bot["capacity"], serde_json::json!({"recommended": 250, "hard": 999}));
+    }
+    let total: u64 = bots.as_array().unwrap().iter().map(|b| b["kpis"]["total_conversations"].as_u64().unwrap()).sum();
+    assert!(total >= 1, "KPIs count conversations: {bots}");
+    let (status, body) = http(&admin, "POST", "/v1/bots/demo-bot-2/stop").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let stopped: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((stopped["deployment_status"].as_str(), stopped["state"].as_str()), (Some("stopped"), Some("offline")));
+    let (status, body) = http(&admin, "GET", "/v1/bots/nope").unwrap();
+    assert_eq!(status, 404);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "unknown_bot");
+    let (status, metrics) = http(&admin, "GET", "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(metrics.contains("botvisor_bot_state{bot_id=\"demo-bot-1\",state=\"online\"} 1"), "{metrics}");
+    assert!(metrics.contains("botvisor_conversations_total{bot_id=\"demo-bot-1\",outcome=\"started\"}"), "{metrics}");
+
     let out = child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "exit {:?}\n{logs}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
@@ -149,5 +183,52 @@ fn simulate_prints_where_it_listens_and_the_ca_path() {
     assert!(line["control"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     assert_eq!(line["ca"], ca.to_str().unwrap());
     assert!(std::fs::read_to_string(&ca).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_admin_api_needs_its_token_and_secrets_stay_out_of_logs() {
+    let dir = std::env::temp_dir().join(format!("botvisor-admin-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/botvisor.toml")).unwrap();
+    let config = dir.join("admin.toml");
+    std::fs::write(&config, demo.replace("[node]\n", "[node]\nadmin_token = { env = \"BOTVISOR_TEST_ADMIN_TOKEN\" }\n")).unwrap();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_botvisor"))
+        .args(["run", "--config", config.to_str().unwrap(), "--for", "4s", "--every", "1s", "--admin-addr", &admin, "--data-dir", dir.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "debug")
+        .env("BOTVISOR_TEST_ADMIN_TOKEN", "admin-s3cret-token")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        if http(&admin, "GET", "/healthz").is_some_and(|r| r.0 == 200) {
+            up = true;
+            break;
+        }
+    }
+    assert!(up, "the admin API answers health without a token");
+    let (status, body) = http(&admin, "GET", "/v1/bots").unwrap();
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "unauthorized");
+    assert_eq!(http(&admin, "GET", "/metrics").unwrap().0, 401);
+    let (status, body) = http_with(&admin, "GET", "/v1/bots", "Authorization: Bearer admin-s3cret-token\r\n").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("demo-password"), "no credentials in API answers");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    for secret in ["admin-s3cret-token", "demo-password"] {
+        assert!(!logs.contains(secret), "{secret} appears in the logs");
+    }
+
+    // Without a token, the API refuses to listen beyond loopback.
+    let out = botvisor(&["run", "--for", "1s", "--admin-addr", "0.0.0.0:0", "--data-dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs node.admin_token"));
     std::fs::remove_dir_all(&dir).ok();
 }
