@@ -83,6 +83,15 @@ fn run_starts_the_demo_and_the_bot_answers_consumers_over_the_real_protocol() {
     }
     let total: u64 = bots.as_array().unwrap().iter().map(|b| b["kpis"]["total_conversations"].as_u64().unwrap()).sum();
     assert!(total >= 1, "KPIs count conversations: {bots}");
+    let mut listed = 0;
+    for bot in ["demo-bot-1", "demo-bot-2"] {
+        let conversations = http_get(&admin, &format!("/v1/bots/{bot}/conversations")).expect("conversations");
+        for c in conversations.as_array().unwrap() {
+            assert!(c["conversation_id"].is_string() && c["phase"].is_string(), "{c}");
+            listed += 1;
+        }
+    }
+    assert!(listed >= 1, "the bots hold the simulated consumers' conversations");
     let (status, body) = http(&admin, "POST", "/v1/bots/demo-bot-2/stop").unwrap();
     assert_eq!(status, 200, "{body}");
     let stopped: Value = serde_json::from_str(&body).unwrap();

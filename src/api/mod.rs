@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::Addr;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use botvisor_actors::bot::{BotActor, BotStatus, GetBotStatus, StartBot, StopBot};
+use botvisor_actors::bot::{BotActor, BotStatus, GetBotStatus, GetConversations, StartBot, StopBot};
+use botvisor_actors::conversation::GetConversationSnapshot;
 use botvisor_actors::model::BotState;
 use serde_json::{json, Value};
 
@@ -60,6 +61,7 @@ pub fn start(addr: SocketAddr, state: Arc<AdminState>) -> Result<(SocketAddr, ac
             .route("/v1/bots/{id}/start", web::post().to(start_bot))
             .route("/v1/bots/{id}/stop", web::post().to(stop_bot))
             .route("/v1/bots/{id}/errors", web::get().to(bot_errors))
+            .route("/v1/bots/{id}/conversations", web::get().to(bot_conversations))
             .route("/metrics", web::get().to(metrics))
             .default_service(web::to(|| async { error(404, "not_found", "no such route; see /v1/bots") }))
     })
@@ -202,6 +204,33 @@ async fn bot_errors(state: web::Data<AdminState>, req: HttpRequest, path: web::P
         ),
         Err(response) => response,
     }
+}
+
+/// The bot's open conversations as its actors see them.
+async fn bot_conversations(state: web::Data<AdminState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    if !authorized(&state, &req) {
+        return error(401, "unauthorized", "send Authorization: Bearer <admin token>");
+    }
+    let Some(bot) = find(&state, &path) else { return error(404, "unknown_bot", "no bot with this id") };
+    let Ok(conversations) = bot.addr.send(GetConversations).await else {
+        return error(503, "bot_unavailable", "the bot's actor does not answer");
+    };
+    let mut list = Vec::with_capacity(conversations.len());
+    for (id, actor) in conversations {
+        let snapshot = match actor {
+            Some(actor) => actor.send(GetConversationSnapshot).await.ok(),
+            None => None,
+        };
+        list.push(match snapshot {
+            Some(s) => json!({
+                "conversation_id": id, "phase": s.phase, "answered_below": s.answered_below,
+                "waiting_messages": s.waiting_messages, "vendor_calls": s.vendor_calls,
+                "last_error": s.last_error.map(|e| json!({"code": e.code.as_str(), "message": e.message, "error_id": e.error_id})),
+            }),
+            None => json!({"conversation_id": id, "phase": "starting"}),
+        });
+    }
+    HttpResponse::Ok().json(list)
 }
 
 /// Prometheus text format: per bot — state, open conversations, conversations by outcome.

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use crate::bot::factory::ConversationFactory;
-use crate::bot::messages::{BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, StartBot, StopBot};
+use crate::bot::messages::{BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, GetConversations, StartBot, StopBot};
 use crate::bot::state::{Lifecycle, SessionStatus};
 use crate::conversation::{
     ConsumerTypingChanged, ConversationActor, ConversationExited, ConversationRemoved, ConversationSpec,
@@ -229,6 +229,20 @@ impl Handler<GetBotStatus> for BotActor {
             stats: act.stats.clone(),
             conversation_errors: act.conversation_errors.iter().cloned().collect(),
         }))
+    }
+}
+
+impl Handler<GetConversations> for BotActor {
+    type Result = MessageResult<GetConversations>;
+
+    fn handle(&mut self, _msg: GetConversations, _ctx: &mut Context<Self>) -> Self::Result {
+        let mut list: Vec<(ConversationId, Option<Addr<ConversationActor>>)> = self
+            .conversations
+            .iter()
+            .map(|(id, slot)| (id.clone(), if let SlotRun::Running(addr) = &slot.run { Some(addr.clone()) } else { None }))
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        MessageResult(list)
     }
 }
 

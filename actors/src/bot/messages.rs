@@ -23,6 +23,11 @@ pub struct StopBot;
 #[rtype(result = "BotStatus")]
 pub struct GetBotStatus;
 
+/// The conversations the bot holds, with their actors when running.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<(ConversationId, Option<Addr<ConversationActor>>)>")]
+pub struct GetConversations;
+
 /// The address of a conversation's actor, if the bot runs one.
 #[derive(Debug, Message)]
 #[rtype(result = "Option<Addr<ConversationActor>>")]
