@@ -47,12 +47,30 @@ OPTIONS (simulate):
     --plain-http          serve the platform without TLS
     --for DURATION        stop after this long; default: until Ctrl-C
 
+    --log-format json|pretty   log lines as JSON objects, or for people (default)
     -h, --help            this text
 
 Logs follow RUST_LOG (default: info).";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `--log-format json|pretty` applies to every command.
+    let json_logs = match args.iter().position(|a| a == "--log-format") {
+        Some(at) => {
+            let format = args.get(at + 1).cloned().unwrap_or_default();
+            args.drain(at..(at + 2).min(args.len()));
+            match format.as_str() {
+                "json" => true,
+                "pretty" => false,
+                other => {
+                    eprintln!("botvisor: --log-format {other:?}: write json or pretty\n\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => false,
+    };
+    LOG_JSON.store(json_logs, std::sync::atomic::Ordering::Relaxed);
     match parse(&args) {
         Ok(Command::Help) => {
             println!("{USAGE}");
@@ -207,8 +225,19 @@ fn duration(text: &str, name: &str) -> Result<Duration, String> {
     Ok(parsed)
 }
 
+static LOG_JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn init_logging(to_stderr: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if LOG_JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        let builder = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(true);
+        if to_stderr {
+            builder.with_writer(std::io::stderr).init();
+        } else {
+            builder.init();
+        }
+        return;
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     if to_stderr {
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -241,3 +241,21 @@ fn the_admin_api_needs_its_token_and_secrets_stay_out_of_logs() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs node.admin_token"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_conversation_span() {
+    let dir = std::env::temp_dir().join(format!("botvisor-json-test-{}", std::process::id()));
+    let admin = format!("127.0.0.1:{}", free_port());
+    let out = botvisor(&["run", "--log-format", "json", "--for", "4s", "--every", "500ms", "--admin-addr", &admin, "--data-dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "bot started"), "{stdout}");
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "consumer message" && l["span"]["conversation_id"].is_string() && l["span"]["bot_id"].is_string()),
+        "conversation events carry bot_id and conversation_id: {stdout}"
+    );
+    let out = botvisor(&["run", "--log-format", "xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
