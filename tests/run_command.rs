@@ -103,6 +103,8 @@ fn run_starts_the_demo_and_the_bot_answers_consumers_over_the_real_protocol() {
     assert_eq!(status, 200);
     assert!(metrics.contains("botvisor_bot_state{bot_id=\"demo-bot-1\",state=\"online\"} 1"), "{metrics}");
     assert!(metrics.contains("botvisor_conversations_total{bot_id=\"demo-bot-1\",outcome=\"started\"}"), "{metrics}");
+    assert!(metrics.contains("botvisor_vendor_calls_total{bot_id=\"demo-bot-1\",outcome=\"ok\"}"), "{metrics}");
+    assert!(metrics.contains("botvisor_vendor_call_duration_seconds_count{bot_id=\"demo-bot-1\"}"), "{metrics}");
 
     let out = child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&out.stdout);

@@ -260,5 +260,21 @@ async fn metrics(state: web::Data<AdminState>, req: HttpRequest) -> HttpResponse
             out.push_str(&format!("botvisor_conversations_total{{bot_id=\"{id}\",outcome=\"{outcome}\"}} {n}\n"));
         }
     }
+    out.push_str("# HELP botvisor_vendor_calls_total Vendor calls by outcome.\n# TYPE botvisor_vendor_calls_total counter\n");
+    for (id, status) in &statuses {
+        for (outcome, n) in &status.vendor.outcomes {
+            out.push_str(&format!("botvisor_vendor_calls_total{{bot_id=\"{id}\",outcome=\"{outcome}\"}} {n}\n"));
+        }
+    }
+    out.push_str("# HELP botvisor_vendor_call_duration_seconds Vendor call latency, retries included.\n# TYPE botvisor_vendor_call_duration_seconds histogram\n");
+    for (id, status) in &statuses {
+        let v = &status.vendor;
+        for (bound, n) in botvisor_actors::bot::vendor_stats::LATENCY_BUCKETS.iter().zip(v.latency_buckets.iter()) {
+            out.push_str(&format!("botvisor_vendor_call_duration_seconds_bucket{{bot_id=\"{id}\",le=\"{bound}\"}} {n}\n"));
+        }
+        out.push_str(&format!("botvisor_vendor_call_duration_seconds_bucket{{bot_id=\"{id}\",le=\"+Inf\"}} {}\n", v.calls));
+        out.push_str(&format!("botvisor_vendor_call_duration_seconds_sum{{bot_id=\"{id}\"}} {}\n", v.latency_sum_seconds));
+        out.push_str(&format!("botvisor_vendor_call_duration_seconds_count{{bot_id=\"{id}\"}} {}\n", v.calls));
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }

@@ -57,6 +57,8 @@ fn vendor_timeout_after_every_attempt_escalates_with_the_configured_messages() {
         assert_eq!(last_error_code(&h).await.as_str(), "botvisor.vendor.timeout");
         let status = h.status().await;
         assert_eq!((status.stats.escalated, status.open_conversations), (1, 0));
+        assert_eq!(status.vendor.outcomes.get("timeout"), Some(&1), "one call, its three attempts included");
+        assert!((status.vendor.latency_sum_seconds - 195.0).abs() < 0.01, "{}", status.vendor.latency_sum_seconds);
     });
 }
 

@@ -228,6 +228,7 @@ impl Handler<GetBotStatus> for BotActor {
             load: load.unwrap_or_default(),
             stats: act.stats.clone(),
             conversation_errors: act.conversation_errors.iter().cloned().collect(),
+            vendor: act.factory.vendor_stats().borrow().clone(),
         }))
     }
 }

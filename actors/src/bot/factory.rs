@@ -1,5 +1,6 @@
 //! Builds ConversationActors: the one place a BotActor gets its children from.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use actix::{Actor, Addr, Recipient};
@@ -15,11 +16,17 @@ pub struct ConversationFactory {
     platform: Rc<dyn PlatformPort>,
     vendor: Rc<dyn VendorPort>,
     error_hook: Option<Rc<dyn ErrorHookPort>>,
+    vendor_stats: Rc<RefCell<crate::bot::vendor_stats::VendorCallStats>>,
 }
 
 impl ConversationFactory {
     pub fn new(settings: Rc<BotSettings>, platform: Rc<dyn PlatformPort>, vendor: Rc<dyn VendorPort>) -> Self {
-        Self { settings, platform, vendor, error_hook: None }
+        Self { settings, platform, vendor, error_hook: None, vendor_stats: Rc::default() }
+    }
+
+    /// The vendor call statistics of every conversation built here.
+    pub fn vendor_stats(&self) -> Rc<RefCell<crate::bot::vendor_stats::VendorCallStats>> {
+        self.vendor_stats.clone()
     }
 
     /// Errors of the conversations built from now on go to `hook`.
@@ -29,7 +36,7 @@ impl ConversationFactory {
 
     /// Starts a fresh ConversationActor on the current arbiter.
     pub fn build(&self, spec: ConversationSpec, parent: Recipient<ConversationExited>) -> Addr<ConversationActor> {
-        let mut actor = ConversationActor::new(spec, self.settings.clone(), self.platform.clone(), self.vendor.clone(), parent);
+        let mut actor = ConversationActor::new(spec, self.settings.clone(), self.platform.clone(), self.vendor.clone(), parent).with_vendor_stats(self.vendor_stats.clone());
         if let Some(hook) = &self.error_hook {
             actor = actor.with_error_hook(hook.clone());
         }

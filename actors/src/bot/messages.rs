@@ -49,6 +49,8 @@ pub struct BotStatus {
     pub stats: BotStats,
     /// The most recent conversation errors (newest last), each with its conversation.
     pub conversation_errors: Vec<ConversationError>,
+    /// Vendor calls by outcome and their latencies.
+    pub vendor: crate::bot::vendor_stats::VendorCallStats,
 }
 
 /// An error that made a conversation escalate, fail or stay with the bot.

@@ -4,6 +4,7 @@ pub mod actor;
 pub mod factory;
 pub mod messages;
 pub mod state;
+pub mod vendor_stats;
 
 pub use actor::BotActor;
 pub use factory::ConversationFactory;

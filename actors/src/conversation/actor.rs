@@ -108,6 +108,8 @@ pub struct ConversationActor {
     error_hook: Option<Rc<dyn ErrorHookPort>>,
     /// The last vendor input sent, for error reports.
     last_vendor_input: Option<Value>,
+    vendor_stats: Option<Rc<std::cell::RefCell<crate::bot::vendor_stats::VendorCallStats>>>,
+    vendor_call_started: Option<Instant>,
     history_read: bool,
     resync_pending: bool,
     sdes: Option<Arc<Value>>,
@@ -157,6 +159,8 @@ impl ConversationActor {
             span,
             error_hook: None,
             last_vendor_input: None,
+            vendor_stats: None,
+            vendor_call_started: None,
             history_read: false,
             resync_pending: false,
             sdes: None,
@@ -176,6 +180,12 @@ impl ConversationActor {
 }
 
 impl ConversationActor {
+    /// Records vendor calls (outcome, latency) into the bot's shared statistics.
+    pub fn with_vendor_stats(mut self, stats: Rc<std::cell::RefCell<crate::bot::vendor_stats::VendorCallStats>>) -> Self {
+        self.vendor_stats = Some(stats);
+        self
+    }
+
     /// Reports this conversation's errors to `hook` as well as logging them.
     pub fn with_error_hook(mut self, hook: Rc<dyn ErrorHookPort>) -> Self {
         self.error_hook = Some(hook);
@@ -602,6 +612,7 @@ impl ConversationActor {
         };
         self.vendor_calls += 1;
         self.vendor_knows_conversation = true;
+        self.vendor_call_started = Some(Instant::now());
         self.last_vendor_input = Some(match &request.input {
             VendorInput::Message { text, sequences, .. } => json!({"type": "message", "text": text, "sequences": sequences}),
             VendorInput::Welcome { last_consumer_message, .. } => json!({"type": "welcome", "lastConsumerMessage": last_consumer_message}),
@@ -613,6 +624,13 @@ impl ConversationActor {
     }
 
     fn on_vendor_answer(&mut self, ctx: &mut Context<Self>, answer: Result<BotResponse, VendorError>, answers: Option<Sequence>) {
+        if let (Some(stats), Some(started)) = (&self.vendor_stats, self.vendor_call_started.take()) {
+            let outcome = match &answer {
+                Ok(_) => "ok".to_owned(),
+                Err(error) => error.code().as_str().rsplit('.').next().unwrap_or("error").to_owned(),
+            };
+            stats.borrow_mut().record(&outcome, started.elapsed());
+        }
         match answer {
             Ok(response) if response.is_empty() => {
                 let report = ErrorReport::new(
