@@ -551,6 +551,14 @@ impl FakeVendor {
         Self::scripted(|request| FakeReply::Answer(BotResponse::text(format!("echo: {}", input_text(&request.input)))))
     }
 
+    /// Answers `answer to <input text>` after `delay` (a slow vendor, in paused time).
+    pub fn answering_after(delay: Duration) -> Self {
+        Self::scripted(move |request| {
+            let text = input_text(&request.input);
+            FakeReply::After(delay, Box::new(FakeReply::Answer(BotResponse::text(format!("answer to {text}")))))
+        })
+    }
+
     /// Replaces the script.
     pub fn set_script(&self, script: impl FnMut(&VendorRequest) -> FakeReply + 'static) {
         self.state.borrow_mut().script = Box::new(script);

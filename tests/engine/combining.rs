@@ -1,7 +1,6 @@
 //! Message combining: windows, typing, max messages, messages during an in-flight call.
 
-use botvisor_actors::model::BotResponse;
-use botvisor_actors::testkit::{run_paused, advance, settle, FakeReply, FakeVendor};
+use botvisor_actors::testkit::{run_paused, advance, settle, FakeVendor};
 
 use crate::harness::{secs, settings, Harness, MS};
 
@@ -106,10 +105,7 @@ fn without_combining_messages_within_the_message_delay_are_still_joined() {
 #[test]
 fn a_message_during_an_in_flight_call_is_answered_in_the_next_call() {
     run_paused(async {
-        let vendor = FakeVendor::scripted(|request| {
-            let text = botvisor_actors::testkit::input_text(&request.input);
-            FakeReply::After(secs(10), Box::new(FakeReply::Answer(BotResponse::text(format!("answer to {text}")))))
-        });
+        let vendor = FakeVendor::answering_after(secs(10));
         let h = Harness::start(settings(), vendor).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "first");

@@ -44,10 +44,7 @@ fn messages_sent_while_disconnected_are_answered_once_after_the_reconnect() {
 #[test]
 fn an_answer_lost_with_the_session_is_given_once_after_the_reconnect() {
     run_paused(async {
-        let vendor = FakeVendor::scripted(|request| {
-            let text = input_text(&request.input);
-            FakeReply::After(secs(10), Box::new(FakeReply::Answer(BotResponse::text(format!("answer to {text}")))))
-        });
+        let vendor = FakeVendor::answering_after(secs(10));
         let h = Harness::start(settings(), vendor).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "q");
@@ -94,10 +91,7 @@ fn after_a_restart_only_unanswered_messages_are_answered() {
 #[test]
 fn a_reconnect_during_a_vendor_call_still_reads_back_what_was_said_meanwhile() {
     run_paused(async {
-        let vendor = FakeVendor::scripted(|request| {
-            let text = input_text(&request.input);
-            FakeReply::After(secs(10), Box::new(FakeReply::Answer(BotResponse::text(format!("answer to {text}")))))
-        });
+        let vendor = FakeVendor::answering_after(secs(10));
         let h = Harness::start(settings(), vendor).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "q1");
@@ -196,10 +190,7 @@ fn more_messages_than_the_buffer_holds_are_all_answered_in_order() {
     run_paused(async {
         let mut s = settings();
         s.conversation.max_buffered_messages = 2;
-        let vendor = FakeVendor::scripted(|request| {
-            let text = input_text(&request.input);
-            FakeReply::After(secs(10), Box::new(FakeReply::Answer(BotResponse::text(format!("answer to {text}")))))
-        });
+        let vendor = FakeVendor::answering_after(secs(10));
         let h = Harness::start(s, vendor).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "m1");
