@@ -1,29 +1,22 @@
-//! The composition root: the only place the actor tree is wired to its adapters.
+//! The composition root: where the actor tree is wired to its adapters.
 //!
-//! `run` starts what a service configuration describes: the embedded platform simulator if it has
-//! one (with a user for every bot on it), and every bot — its platform client, its vendor, its
-//! error hook — each a BotActor with its conversations.
+//! `run` starts what a service configuration describes, with the bots changed through the admin
+//! API (kept in the data directory) over the file's: the embedded platform simulator if it has
+//! one, the bot registry (each bot built by the launcher: platform client, vendor, error hook,
+//! BotActor), and the admin API.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::time::Duration;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use actix::{Actor, Addr};
-use botvisor::api::{self, AdminState, ManagedBot};
-use botvisor::config::{BotConfig, ServiceConfig, VendorConfig};
-use botvisor::hooks::error_hook::HttpErrorHook;
-use botvisor::platform::liveperson::login::LoginCredentials;
-use botvisor::platform::liveperson::{LivePersonPlatform, SessionSettings};
-use botvisor::sim::config::{Credentials, UserConfig, UserKind};
-use botvisor::sim::{self, SimHandle};
-use botvisor::vendors::custom_endpoint::{CustomEndpointAuth, CustomEndpointSettings, CustomEndpointVendor};
-use botvisor::vendors::scripted::ScriptedVendor;
-use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot, StopBot};
-use botvisor_actors::ports::VendorPort;
+use botvisor::api::{self, AdminState};
+use botvisor::config::ServiceConfig;
+use botvisor::service::{BotLauncher, BotRegistry, BotStore, EmbeddedPlatform};
+use botvisor::sim;
+use botvisor_actors::bot::GetBotStatus;
 
 pub struct RunOptions {
     pub config: PathBuf,
@@ -56,6 +49,17 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     }
     let data_dir = config.node.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    // Bots added, changed or deleted through the admin API, over the file's.
+    let store = BotStore::in_dir(&data_dir);
+    let stored = store.load()?;
+    let bots = stored.apply(std::mem::take(&mut config.bots));
+    let problems: Vec<String> = stored.bots.iter().flat_map(|bot| bot.validate(&format!("bots[id={}]", bot.id), config.simulator.is_some())).map(|p| format!("  {p}")).collect();
+    if !problems.is_empty() {
+        return Err(format!("{} (bots changed through the admin API) is not valid:\n{}", store.path().display(), problems.join("\n")));
+    }
+    if !stored.bots.is_empty() || !stored.deleted.is_empty() {
+        tracing::info!(file = %store.path().display(), changed = stored.bots.len(), deleted = stored.deleted.len(), "applying the bots changed through the admin API");
+    }
     actix_rt::System::new().block_on(async move {
         let simulator = match config.simulator.clone() {
             Some(mut sim_config) => {
@@ -66,31 +70,22 @@ pub fn run(options: RunOptions) -> Result<(), String> {
                 if let (Some(every), Some(traffic)) = (options.every, sim_config.traffic.as_mut()) {
                     traffic.conversations_per_minute = ((60.0 / every.as_secs_f64()).round() as u32).clamp(1, 60_000);
                 }
-                add_embedded_users(&config, &mut sim_config)?;
                 let handle = sim::start(sim_config).await?;
                 tracing::info!(platform = %handle.platform_url(), control = %handle.control_url(), ca = ?handle.ca_path, "embedded platform simulator listening");
                 Some(handle)
             }
             None => None,
         };
-        let mut bots: Vec<Addr<BotActor>> = Vec::new();
-        let mut managed = Vec::new();
-        for bot in &config.bots {
-            let actor = start_bot(bot, simulator.as_ref())?;
-            managed.push(ManagedBot { id: bot.id.clone(), name: bot.name.clone(), addr: actor.clone(), stopped: AtomicBool::new(false) });
-            bots.push(actor);
-        }
+        let launcher = BotLauncher::on_current_arbiter(simulator.as_ref().map(EmbeddedPlatform::of));
+        let registry = Arc::new(BotRegistry::new(launcher, store, stored));
         let token = config.node.admin_token.as_ref().map(|t| t.resolve()).transpose()?;
-        let admin = Arc::new(AdminState { bots: managed, token, ready: AtomicBool::new(false) });
+        if token.is_none() {
+            tracing::info!("no node.admin_token: the admin API accepts requests without a token and listens on loopback only");
+        }
+        let admin = Arc::new(AdminState { registry: registry.clone(), token, ready: AtomicBool::new(false) });
         let (admin_addr, admin_server) = api::start(config.node.admin_addr, admin.clone())?;
         tracing::info!(admin = %format!("http://{admin_addr}"), metrics = %format!("http://{admin_addr}/metrics"), "admin API listening");
-        for (bot, actor) in config.bots.iter().zip(&bots) {
-            match actor.send(StartBot).await {
-                Ok(Ok(())) => tracing::info!(bot_id = %bot.id, "bot started"),
-                Ok(Err(report)) => tracing::error!(bot_id = %bot.id, code = report.code.as_str(), message = %report.message, "the bot did not start"),
-                Err(error) => return Err(format!("bot {}: the actor is gone: {error}", bot.id)),
-            }
-        }
+        registry.adopt_and_start(bots).await?;
         admin.ready.store(true, std::sync::atomic::Ordering::Relaxed);
         match options.run_for {
             Some(run_for) => actix_rt::time::sleep(run_for).await,
@@ -98,8 +93,8 @@ pub fn run(options: RunOptions) -> Result<(), String> {
                 let _ = actix_rt::signal::ctrl_c().await;
             }
         }
-        for bot in &bots {
-            if let Ok(status) = bot.send(GetBotStatus).await {
+        for bot in registry.list() {
+            if let Ok(status) = bot.addr.send(GetBotStatus).await {
                 tracing::info!(
                     bot_id = %status.bot_id,
                     state = status.state.as_str(),
@@ -111,8 +106,8 @@ pub fn run(options: RunOptions) -> Result<(), String> {
                     "bot finished"
                 );
             }
-            let _ = bot.send(StopBot).await;
         }
+        registry.stop_all().await;
         admin_server.stop(true).await;
         if let Some(simulator) = simulator {
             simulator.stop().await;
@@ -120,76 +115,4 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         tracing::info!("botvisor stopped");
         Ok(())
     })
-}
-
-/// Every bot on the embedded simulator gets its agent user there.
-fn add_embedded_users(config: &ServiceConfig, sim_config: &mut sim::SimConfig) -> Result<(), String> {
-    for bot in config.bots.iter().filter(|b| b.platform.csds == "embedded") {
-        if sim_config.users.iter().any(|u| u.login == bot.platform.login) {
-            continue;
-        }
-        let password = bot.platform.password.as_ref().ok_or(format!("bot {}: the embedded simulator needs a password login", bot.id))?.resolve()?;
-        let settings = ServiceConfig::bot_settings(bot)?;
-        sim_config.users.push(UserConfig {
-            login: bot.platform.login.clone(),
-            credentials: Credentials::Password { password },
-            skills: vec![settings.skill.clone()],
-            max_slots: 1000,
-            kind: UserKind::Bot,
-        });
-    }
-    Ok(())
-}
-
-fn start_bot(bot: &BotConfig, simulator: Option<&SimHandle>) -> Result<Addr<BotActor>, String> {
-    let settings = ServiceConfig::bot_settings(bot)?;
-    let platform = &bot.platform;
-    let credentials = match (&platform.password, &platform.api_key) {
-        (Some(password), _) => LoginCredentials::Password { username: platform.login.clone(), password: password.resolve()? },
-        (None, Some(keys)) => LoginCredentials::ApiKey {
-            username: platform.login.clone(),
-            app_key: keys.app_key.resolve()?,
-            secret: keys.secret.resolve()?,
-            access_token: keys.access_token.resolve()?,
-            access_token_secret: keys.access_token_secret.resolve()?,
-        },
-        (None, None) => return Err(format!("bot {}: no credentials", bot.id)),
-    };
-    let mut session = if platform.csds == "embedded" {
-        let sim = simulator.ok_or(format!("bot {}: no embedded simulator", bot.id))?;
-        let mut session = SessionSettings::new(&sim.account, &sim.platform_addr.to_string(), credentials);
-        session.ca = sim.ca_path.clone();
-        session.plain_http = !sim.tls;
-        session
-    } else {
-        let mut session = SessionSettings::new(platform.account.as_deref().unwrap_or_default(), &platform.csds, credentials);
-        session.ca = platform.ca.clone();
-        session.plain_http = platform.plain_http;
-        session
-    };
-    session.account = platform.account.clone().unwrap_or(session.account);
-    let client = LivePersonPlatform::new(session)?;
-    let vendor: Rc<dyn VendorPort> = match &bot.vendor {
-        VendorConfig::Scripted { script } => Rc::new(ScriptedVendor::from_file(script)?),
-        VendorConfig::CustomEndpoint { base_url, bot_id, environment, token, token_url, client_id, client_secret, requests_per_second, ca } => {
-            let auth = match (token, token_url, client_id, client_secret) {
-                (Some(token), _, _, _) => CustomEndpointAuth::StaticToken(token.resolve()?),
-                (None, Some(url), Some(id), Some(secret)) => CustomEndpointAuth::ClientCredentials { token_url: url.clone(), client_id: id.clone(), client_secret: secret.resolve()? },
-                _ => return Err(format!("bot {}: the Custom Endpoint needs a token or client credentials", bot.id)),
-            };
-            let mut vendor_settings = CustomEndpointSettings::new(base_url, bot_id, auth);
-            vendor_settings.environment = environment.clone();
-            vendor_settings.requests_per_second = *requests_per_second;
-            vendor_settings.ca = ca.clone();
-            vendor_settings.request_timeout = settings.conversation.vendor_call.timeout;
-            Rc::new(CustomEndpointVendor::new(vendor_settings)?)
-        }
-    };
-    let mut actor = BotActor::new(settings, Rc::new(client.clone()), vendor);
-    if let Some(url) = &bot.error_hook {
-        actor = actor.with_error_hook(Rc::new(HttpErrorHook::new(url, None)?));
-    }
-    let addr = actor.start();
-    client.attach(addr.clone().recipient());
-    Ok(addr)
 }

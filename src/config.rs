@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use botvisor_actors::settings::BotSettings;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sim::SimConfig;
 
@@ -40,7 +40,7 @@ impl Default for NodeConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BotConfig {
     pub id: String,
@@ -57,14 +57,14 @@ pub struct BotConfig {
 }
 
 /// A secret: inline, from an environment variable, or from a file.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Secret {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
 }
 
@@ -90,7 +90,7 @@ impl Secret {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformConfig {
     /// The CSDS domain (`host:port`), or `embedded` for the embedded simulator.
@@ -110,7 +110,7 @@ pub struct PlatformConfig {
     pub plain_http: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyConfig {
     pub app_key: Secret,
@@ -119,7 +119,7 @@ pub struct ApiKeyConfig {
     pub access_token_secret: Secret,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[allow(clippy::large_enum_variant)] // a handful per process
 pub enum VendorConfig {
@@ -201,79 +201,156 @@ impl ServiceConfig {
         }
         let mut ids = std::collections::HashSet::new();
         for (i, bot) in self.bots.iter().enumerate() {
-            let at = |field: &str| format!("bots[{i}].{field}");
-            if bot.id.trim().is_empty() {
-                problem(at("id"), "must not be empty".into());
-            } else if !ids.insert(bot.id.as_str()) {
-                problem(at("id"), format!("{:?} is used twice", bot.id));
+            if !bot.id.trim().is_empty() && !ids.insert(bot.id.as_str()) {
+                problem(format!("bots[{i}].id"), format!("{:?} is used twice", bot.id));
             }
-            match Self::bot_settings(bot) {
-                Ok(settings) => {
-                    for p in settings.validate(&format!("bots[{i}].settings")) {
-                        problem(p.path, p.message);
-                    }
-                }
-                Err(message) => problem(at("settings"), message),
-            }
-            let platform = &bot.platform;
-            if platform.csds == "embedded" && self.simulator.is_none() {
-                problem(at("platform.csds"), "\"embedded\" needs a [simulator] section".into());
-            }
-            if platform.csds != "embedded" && platform.account.is_none() {
-                problem(at("platform.account"), "required for a platform that is not the embedded simulator".into());
-            }
-            match (&platform.password, &platform.api_key) {
-                (Some(password), None) => {
-                    if let Err(message) = password.resolve() {
-                        problem(at("platform.password"), message);
-                    }
-                }
-                (None, Some(keys)) => {
-                    for (field, secret) in [("app_key", &keys.app_key), ("secret", &keys.secret), ("access_token", &keys.access_token), ("access_token_secret", &keys.access_token_secret)] {
-                        if let Err(message) = secret.resolve() {
-                            problem(at(&format!("platform.api_key.{field}")), message);
-                        }
-                    }
-                }
-                _ => problem(at("platform"), "give either password or api_key".into()),
-            }
-            match &bot.vendor {
-                VendorConfig::Scripted { script } => {
-                    if let Err(message) = crate::vendors::scripted::ScriptedVendor::from_file(script) {
-                        problem(at("vendor.script"), message);
-                    }
-                }
-                VendorConfig::CustomEndpoint { base_url, bot_id, token, token_url, client_id, client_secret, requests_per_second, .. } => {
-                    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                        problem(at("vendor.base_url"), "must start with http:// or https://".into());
-                    }
-                    if bot_id.is_empty() || bot_id.len() > 36 || !bot_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                        problem(at("vendor.bot_id"), "letters, digits and '-', at most 36".into());
-                    }
-                    match (token, token_url, client_id, client_secret) {
-                        (Some(token), None, None, None) => {
-                            if let Err(message) = token.resolve() {
-                                problem(at("vendor.token"), message);
-                            }
-                        }
-                        (None, Some(_), Some(_), Some(secret)) => {
-                            if let Err(message) = secret.resolve() {
-                                problem(at("vendor.client_secret"), message);
-                            }
-                        }
-                        _ => problem(at("vendor"), "give either token, or token_url with client_id and client_secret".into()),
-                    }
-                    if *requests_per_second == 0 {
-                        problem(at("vendor.requests_per_second"), "must be at least 1".into());
-                    }
-                }
-            }
-            if let Some(url) = &bot.error_hook {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    problem(at("error_hook"), "must start with http:// or https://".into());
-                }
+            for p in bot.validate(&format!("bots[{i}]"), self.simulator.is_some()) {
+                problem(p.path, p.message);
             }
         }
         problems
+    }
+}
+
+impl BotConfig {
+    /// Every problem of one bot, each path under `prefix` (`bots[1]`, or empty for a bot alone as
+    /// the admin API takes it). `simulator`: whether an embedded simulator runs.
+    pub fn validate(&self, prefix: &str, simulator: bool) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut problem = |path: String, message: String| problems.push(Problem { path, message });
+        let bot = self;
+        let at = |field: &str| if prefix.is_empty() { field.to_owned() } else { format!("{prefix}.{field}") };
+        if bot.id.trim().is_empty() {
+            problem(at("id"), "must not be empty".into());
+        } else if bot.id.len() > 64 || !bot.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            problem(at("id"), "letters, digits, '-', '_' and '.', at most 64".into());
+        }
+        match ServiceConfig::bot_settings(bot) {
+            Ok(settings) => {
+                for p in settings.validate(&at("settings")) {
+                    problem(p.path, p.message);
+                }
+            }
+            Err(message) => problem(at("settings"), message),
+        }
+        let platform = &bot.platform;
+        if platform.csds == "embedded" && !simulator {
+            problem(at("platform.csds"), "\"embedded\" needs a [simulator] section".into());
+        }
+        if platform.csds != "embedded" && platform.account.is_none() {
+            problem(at("platform.account"), "required for a platform that is not the embedded simulator".into());
+        }
+        match (&platform.password, &platform.api_key) {
+            (Some(password), None) => {
+                if let Err(message) = password.resolve() {
+                    problem(at("platform.password"), message);
+                }
+            }
+            (None, Some(keys)) => {
+                for (field, secret) in [("app_key", &keys.app_key), ("secret", &keys.secret), ("access_token", &keys.access_token), ("access_token_secret", &keys.access_token_secret)] {
+                    if let Err(message) = secret.resolve() {
+                        problem(at(&format!("platform.api_key.{field}")), message);
+                    }
+                }
+            }
+            _ => problem(at("platform"), "give either password or api_key".into()),
+        }
+        match &bot.vendor {
+            VendorConfig::Scripted { script } => {
+                if let Err(message) = crate::vendors::scripted::ScriptedVendor::from_file(script) {
+                    problem(at("vendor.script"), message);
+                }
+            }
+            VendorConfig::CustomEndpoint { base_url, bot_id, token, token_url, client_id, client_secret, requests_per_second, .. } => {
+                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                    problem(at("vendor.base_url"), "must start with http:// or https://".into());
+                }
+                if bot_id.is_empty() || bot_id.len() > 36 || !bot_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    problem(at("vendor.bot_id"), "letters, digits and '-', at most 36".into());
+                }
+                match (token, token_url, client_id, client_secret) {
+                    (Some(token), None, None, None) => {
+                        if let Err(message) = token.resolve() {
+                            problem(at("vendor.token"), message);
+                        }
+                    }
+                    (None, Some(_), Some(_), Some(secret)) => {
+                        if let Err(message) = secret.resolve() {
+                            problem(at("vendor.client_secret"), message);
+                        }
+                    }
+                    _ => problem(at("vendor"), "give either token, or token_url with client_id and client_secret".into()),
+                }
+                if *requests_per_second == 0 {
+                    problem(at("vendor.requests_per_second"), "must be at least 1".into());
+                }
+            }
+        }
+        if let Some(url) = &bot.error_hook {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problem(at("error_hook"), "must start with http:// or https://".into());
+            }
+        }
+        problems
+    }
+}
+
+/// What the admin API shows for an inline secret.
+pub const REDACTED: &str = "***";
+
+impl Secret {
+    fn redact(&mut self) {
+        if self.value.is_some() {
+            self.value = Some(REDACTED.into());
+        }
+    }
+
+    /// `"***"` (as the API shows it) keeps the secret `old` had.
+    fn keep(&mut self, old: Option<&Secret>) {
+        if self.value.as_deref() == Some(REDACTED) {
+            if let Some(old) = old {
+                *self = old.clone();
+            }
+        }
+    }
+}
+
+impl BotConfig {
+    /// The same configuration with every inline secret as `"***"` (environment variable names and
+    /// file paths are shown: they are not secrets).
+    pub fn redacted(&self) -> BotConfig {
+        let mut bot = self.clone();
+        bot.for_each_secret(|secret, _| secret.redact(), None);
+        bot
+    }
+
+    /// An edit sent back with `"***"` where the API showed a secret keeps that secret.
+    pub fn keep_redacted_secrets(&mut self, old: &BotConfig) {
+        self.for_each_secret(|secret, old| secret.keep(old), Some(old));
+    }
+
+    fn for_each_secret(&mut self, mut f: impl FnMut(&mut Secret, Option<&Secret>), old: Option<&BotConfig>) {
+        if let Some(password) = &mut self.platform.password {
+            f(password, old.and_then(|o| o.platform.password.as_ref()));
+        }
+        if let Some(keys) = &mut self.platform.api_key {
+            let old_keys = old.and_then(|o| o.platform.api_key.as_ref());
+            f(&mut keys.app_key, old_keys.map(|k| &k.app_key));
+            f(&mut keys.secret, old_keys.map(|k| &k.secret));
+            f(&mut keys.access_token, old_keys.map(|k| &k.access_token));
+            f(&mut keys.access_token_secret, old_keys.map(|k| &k.access_token_secret));
+        }
+        let (old_token, old_client_secret) = match old.map(|o| &o.vendor) {
+            Some(VendorConfig::CustomEndpoint { token, client_secret, .. }) => (token.as_ref(), client_secret.as_ref()),
+            _ => (None, None),
+        };
+        if let VendorConfig::CustomEndpoint { token, client_secret, .. } = &mut self.vendor {
+            if let Some(token) = token {
+                f(token, old_token);
+            }
+            if let Some(secret) = client_secret {
+                f(secret, old_client_secret);
+            }
+        }
     }
 }

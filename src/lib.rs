@@ -7,3 +7,4 @@ pub mod vendors;
 pub mod config;
 pub mod hooks;
 pub mod api;
+pub mod service;

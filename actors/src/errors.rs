@@ -113,11 +113,18 @@ pub struct ErrorReport {
     pub message: String,
     /// Unique per occurrence, so an operator can find this one in logs.
     pub error_id: String,
+    /// When it happened (wall clock, for people).
+    pub at: SystemTime,
 }
 
 impl ErrorReport {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), error_id: next_error_id() }
+        Self { code, message: message.into(), error_id: next_error_id(), at: SystemTime::now() }
+    }
+
+    /// `at` in milliseconds since the Unix epoch.
+    pub fn at_unix_ms(&self) -> u128 {
+        self.at.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
     }
 }
 

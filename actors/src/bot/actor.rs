@@ -10,7 +10,7 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use crate::bot::factory::ConversationFactory;
-use crate::bot::messages::{BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, GetConversations, StartBot, StopBot};
+use crate::bot::messages::{BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, GetConversations, RetireBot, StartBot, StopBot};
 use crate::bot::state::{Lifecycle, SessionStatus};
 use crate::conversation::{
     ConsumerTypingChanged, ConversationActor, ConversationExited, ConversationRemoved, ConversationSpec,
@@ -197,20 +197,22 @@ impl Handler<StopBot> for BotActor {
     type Result = ();
 
     fn handle(&mut self, _msg: StopBot, ctx: &mut Context<Self>) {
-        self.starting = false;
-        let change = self.lifecycle.stop(Instant::now());
-        self.log_transition(change);
-        self.cancel_timers(ctx);
-        self.let_go_of_conversations(ctx);
-        let platform = self.platform.clone();
-        ctx.spawn(
-            async move {
-                if let Err(error) = platform.stop_session().await {
-                    tracing::warn!(%error, "closing the platform session failed");
-                }
-            }
-            .into_actor(self),
-        );
+        let closed = self.stop(ctx);
+        ctx.spawn(closed.into_actor(self));
+    }
+}
+
+impl Handler<RetireBot> for BotActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _msg: RetireBot, ctx: &mut Context<Self>) -> Self::Result {
+        let closed = self.stop(ctx);
+        Box::pin(
+            closed.into_actor(self).map(|(), act, ctx| {
+                tracing::info!(bot_id = %act.settings.bot_id, "bot retired");
+                ctx.stop();
+            }),
+        )
     }
 }
 
@@ -301,6 +303,7 @@ impl Handler<PlatformEvent> for BotActor {
             PlatformEvent::Message { conversation_id, message } => {
                 if let Some(Slot { run: SlotRun::Running(addr), .. }) = self.conversations.get(&conversation_id) {
                     if addr.try_send(DeliverMessage(message)).is_err() {
+                        self.stats.mailbox_overloads += 1;
                         // Shed: the message stays in the platform's history and is read back.
                         self.resync_later(ctx, conversation_id);
                     }
@@ -309,7 +312,9 @@ impl Handler<PlatformEvent> for BotActor {
             PlatformEvent::ConsumerTyping { conversation_id, typing } => {
                 if let Some(Slot { run: SlotRun::Running(addr), .. }) = self.conversations.get(&conversation_id) {
                     // Typing is advisory; a full mailbox may drop it.
-                    let _ = addr.try_send(ConsumerTypingChanged { typing });
+                    if addr.try_send(ConsumerTypingChanged { typing }).is_err() {
+                        self.stats.mailbox_overloads += 1;
+                    }
                 }
             }
         }
@@ -329,10 +334,13 @@ impl Handler<ConversationExited> for BotActor {
         if let ExitReason::Escalated { report, .. } | ExitReason::Failed(report) = &reason {
             self.record_conversation_error(&conversation_id, report.clone());
         }
-        match reason {
+        match &reason {
             ExitReason::Closed { .. } => self.stats.closed += 1,
             ExitReason::Transferred { .. } => self.stats.transferred += 1,
-            ExitReason::Escalated { .. } => self.stats.escalated += 1,
+            ExitReason::Escalated { report, .. } => {
+                self.stats.escalated += 1;
+                *self.stats.escalated_by_reason.entry(report.code.as_str()).or_default() += 1;
+            }
             ExitReason::Removed => self.stats.removed += 1,
             ExitReason::Failed(_) => self.stats.failed += 1,
             ExitReason::Panicked => self.stats.panicked += 1,
@@ -751,6 +759,22 @@ impl BotActor {
             };
             act.start_conversation(ctx, &conversation_id, mode);
         });
+    }
+
+    /// Stops the bot: the state goes offline, timers end, conversations are let go of (they stay
+    /// open on the platform). The future closes the platform session.
+    fn stop(&mut self, ctx: &mut Context<Self>) -> impl std::future::Future<Output = ()> + 'static {
+        self.starting = false;
+        let change = self.lifecycle.stop(Instant::now());
+        self.log_transition(change);
+        self.cancel_timers(ctx);
+        self.let_go_of_conversations(ctx);
+        let platform = self.platform.clone();
+        async move {
+            if let Err(error) = platform.stop_session().await {
+                tracing::warn!(%error, "closing the platform session failed");
+            }
+        }
     }
 
     fn resync_later(&mut self, ctx: &mut Context<Self>, conversation_id: ConversationId) {

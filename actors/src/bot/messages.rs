@@ -19,6 +19,12 @@ pub struct StartBot;
 #[rtype(result = "()")]
 pub struct StopBot;
 
+/// Stop the bot as `StopBot` does, then end its actor (the bot was deleted or replaced). Answers
+/// once the platform session is closed.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct RetireBot;
+
 #[derive(Debug, Message)]
 #[rtype(result = "BotStatus")]
 pub struct GetBotStatus;
@@ -71,4 +77,9 @@ pub struct BotStats {
     pub failed: u64,
     pub panicked: u64,
     pub rebuilt: u64,
+    /// Escalations by the error code that caused them.
+    pub escalated_by_reason: std::collections::BTreeMap<&'static str, u64>,
+    /// Deliveries a conversation's full mailbox refused (the message is read back from history
+    /// later; typing is dropped).
+    pub mailbox_overloads: u64,
 }

@@ -1,5 +1,5 @@
-//! Vendor call statistics of one bot, shared by its conversations (same thread): calls by
-//! outcome and a latency histogram, for the metrics.
+//! Vendor call statistics of one bot, shared by its conversations (same thread): the consumer
+//! messages taken, calls by outcome and a latency histogram, for the metrics.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,6 +15,8 @@ pub struct VendorCallStats {
     pub latency_buckets: [u64; LATENCY_BUCKETS.len() + 1],
     pub latency_sum_seconds: f64,
     pub calls: u64,
+    /// Consumer messages taken to be answered, each once (from an event or read from history).
+    pub consumer_messages: u64,
 }
 
 impl VendorCallStats {

@@ -118,6 +118,10 @@ pub struct ConversationActor {
     resync_timer: Option<SpawnHandle>,
     idle_warned: bool,
     vendor_calls: u64,
+    /// Consumer messages below this sequence were counted as taken.
+    counted_below: Sequence,
+    /// When the actor took the conversation (wall clock, for people).
+    taken_at: std::time::SystemTime,
     ttr: Option<Ttr>,
     last_error: Option<ErrorReport>,
     exit: Option<ExitReason>,
@@ -169,6 +173,8 @@ impl ConversationActor {
             resync_timer: None,
             idle_warned: false,
             vendor_calls: 0,
+            counted_below: 0,
+            taken_at: std::time::SystemTime::now(),
             ttr: None,
             last_error: None,
             exit: None,
@@ -309,6 +315,7 @@ impl Handler<GetConversationSnapshot> for ConversationActor {
             answered_below: self.answered_below,
             waiting_messages: self.combiner.len(),
             vendor_calls: self.vendor_calls,
+            taken_at: self.taken_at,
             ttr: self.ttr,
             last_error: self.last_error.clone(),
         })
@@ -395,6 +402,7 @@ impl ConversationActor {
             return;
         }
         tracing::info!(sequence, "consumer message");
+        self.count_taken(sequence);
         self.combiner.push(message, Instant::now());
         self.pump(ctx);
     }
@@ -450,6 +458,16 @@ impl ConversationActor {
         });
     }
 
+    /// Counts a consumer message taken to be answered, once however often it is seen.
+    fn count_taken(&mut self, sequence: Sequence) {
+        if sequence >= self.counted_below {
+            self.counted_below = sequence + 1;
+            if let Some(stats) = &self.vendor_stats {
+                stats.borrow_mut().consumer_messages += 1;
+            }
+        }
+    }
+
     fn apply_history(&mut self, ctx: &mut Context<Self>, history: Vec<DialogMessage>) {
         let analysis = analyse(&history, self.answered_below);
         self.answered_below = analysis.answered_below;
@@ -465,6 +483,9 @@ impl ConversationActor {
             .cloned()
             .collect();
         self.overflowed = fresh.len() < analysis.unanswered.len();
+        for message in &fresh {
+            self.count_taken(message.sequence);
+        }
         // What waited in history has waited long enough: it is due at once.
         self.combiner.restore(fresh, now);
         if !self.history_read {

@@ -51,6 +51,8 @@ pub struct ConversationSnapshot {
     pub answered_below: Sequence,
     pub waiting_messages: usize,
     pub vendor_calls: u64,
+    /// When this actor took the conversation.
+    pub taken_at: std::time::SystemTime,
     pub ttr: Option<Ttr>,
     pub last_error: Option<ErrorReport>,
 }

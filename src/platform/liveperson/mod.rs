@@ -7,6 +7,8 @@ pub mod http_client;
 pub mod login;
 pub mod socket;
 pub mod port;
+pub mod counters;
 
 pub use port::LivePersonPlatform;
+pub use counters::SessionCounters;
 pub use socket::SessionSettings;

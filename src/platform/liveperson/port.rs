@@ -11,24 +11,41 @@ use botvisor_actors::ports::{PlatformEvent, PlatformPort, PlatformResult};
 use serde_json::Value;
 
 use crate::platform::liveperson::frames::{self, Extras, Identity};
-use crate::platform::liveperson::socket::{AttachBot, SendRequest, SessionActor, SessionSettings, SessionShared, StartSession, StopSession};
+use crate::platform::liveperson::counters::SessionCounters;
+use crate::platform::liveperson::socket::{AttachBot, EndSession, SendRequest, SessionActor, SessionSettings, SessionShared, StartSession, StopSession};
 
 /// Attempts for a request answered 429.
 const RATE_LIMIT_ATTEMPTS: u32 = 3;
 const RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 
 /// One bot's platform session, as the core's port. Create it on the bot's arbiter.
+/// When the last clone is dropped, the session logs out and its actor ends.
 #[derive(Clone)]
 pub struct LivePersonPlatform {
     session: Addr<SessionActor>,
     shared: Rc<SessionShared>,
+    _owner: Rc<SessionOwner>,
+}
+
+/// Ends the session actor when the last `LivePersonPlatform` clone goes.
+struct SessionOwner(Addr<SessionActor>);
+
+impl Drop for SessionOwner {
+    fn drop(&mut self) {
+        self.0.do_send(EndSession);
+    }
 }
 
 impl LivePersonPlatform {
     pub fn new(settings: SessionSettings) -> Result<Self, String> {
         let shared = Rc::new(SessionShared::default());
         let session = SessionActor::new(settings, shared.clone())?.start();
-        Ok(Self { session, shared })
+        Ok(Self { _owner: Rc::new(SessionOwner(session.clone())), session, shared })
+    }
+
+    /// Reconnects, login failures and bad frames, readable from any thread.
+    pub fn counters(&self) -> std::sync::Arc<SessionCounters> {
+        self.shared.counters.clone()
     }
 
     /// Where the session's events go (the bot's `Recipient<PlatformEvent>`).
@@ -38,7 +55,7 @@ impl LivePersonPlatform {
 
     /// Frames that could not be read or were not expected, so far.
     pub fn bad_frames(&self) -> u64 {
-        *self.shared.bad_frames.borrow()
+        self.shared.counters.bad_frames()
     }
 
     fn identity(&self) -> Result<Identity, PlatformError> {
@@ -132,7 +149,7 @@ impl PlatformPort for LivePersonPlatform {
                 match frames::dialog_message(&me, raw, consumer.as_deref()) {
                     Ok(message) => messages.push(message),
                     Err(why) => {
-                        *shared.bad_frames.borrow_mut() += 1;
+                        shared.counters.count_bad_frame();
                         tracing::warn!(why, "history event not used");
                     }
                 }

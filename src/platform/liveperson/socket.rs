@@ -104,8 +104,8 @@ pub struct SessionShared {
     pub identity: RefCell<Option<Identity>>,
     /// Skill name → id, read at login.
     pub skills: RefCell<HashMap<String, String>>,
-    /// Frames that could not be read or were not expected (logged with their type, counted).
-    pub bad_frames: RefCell<u64>,
+    /// Reconnects, login failures, bad frames (logged with their type, counted).
+    pub counters: std::sync::Arc<crate::platform::liveperson::counters::SessionCounters>,
     /// Conversation → consumer PID, from conversation notifications (events may name the
     /// consumer only by PID).
     pub consumers: RefCell<HashMap<String, String>>,
@@ -317,6 +317,25 @@ pub struct StopSession;
 impl Handler<StopSession> for SessionActor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _msg: StopSession, ctx: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.stop(ctx).into_actor(self))
+    }
+}
+
+/// Close the session as `StopSession` does and end the actor (its bot is gone).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EndSession;
+
+impl Handler<EndSession> for SessionActor {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _msg: EndSession, ctx: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.stop(ctx).into_actor(self).map(|(), _act, ctx| ctx.stop()))
+    }
+}
+
+impl SessionActor {
+    /// Logs out (the future, bounded), closes the socket, arms no reconnect.
+    fn stop(&mut self, ctx: &mut Context<Self>) -> impl std::future::Future<Output = ()> + 'static {
         self.phase = Phase::Stopped;
         self.generation += 1;
         if let Some(handle) = self.connecting.take() {
@@ -334,14 +353,11 @@ impl Handler<StopSession> for SessionActor {
             }
             _ => None,
         };
-        Box::pin(
-            async move {
-                if let Some(logout) = logout {
-                    logout.await;
-                }
+        async move {
+            if let Some(logout) = logout {
+                logout.await;
             }
-            .into_actor(self),
-        )
+        }
     }
 }
 
@@ -519,6 +535,9 @@ impl SessionActor {
     }
 
     fn on_connect_failed(&mut self, ctx: &mut Context<Self>, error: ConnectError) {
+        if matches!(error, ConnectError::Login(_)) {
+            self.shared.counters.count_login_failure();
+        }
         let message = match error {
             ConnectError::Login(LoginError::Refused { status, message }) => {
                 self.login_refusals += 1;
@@ -565,6 +584,7 @@ impl SessionActor {
         }
         let base = self.settings.reconnect_first_delay.as_secs_f64() * self.settings.reconnect_factor.powi(self.attempt as i32);
         self.attempt += 1;
+        self.shared.counters.count_reconnect();
         self.jitter ^= self.jitter << 13;
         self.jitter ^= self.jitter >> 7;
         self.jitter ^= self.jitter << 17;
@@ -731,7 +751,7 @@ impl SessionActor {
     }
 
     fn bad_frame(&self, kind: &str, why: &str) {
-        *self.shared.bad_frames.borrow_mut() += 1;
+        self.shared.counters.count_bad_frame();
         tracing::warn!(account = %self.settings.account, frame_type = kind, why, "platform frame not used");
     }
 }

@@ -1,0 +1,153 @@
+//! Builds a bot from its configuration — platform client, vendor, error hook, BotActor — on the
+//! node's main arbiter, wherever the request comes from (the admin API runs on its own thread).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::{Actor, Addr};
+use actix_rt::ArbiterHandle;
+use botvisor_actors::bot::BotActor;
+use botvisor_actors::ports::VendorPort;
+
+use crate::config::{BotConfig, ServiceConfig, VendorConfig};
+use crate::hooks::error_hook::HttpErrorHook;
+use crate::platform::liveperson::login::LoginCredentials;
+use crate::platform::liveperson::{LivePersonPlatform, SessionCounters, SessionSettings};
+use crate::sim::config::{Credentials, UserKind};
+use crate::sim::state::Shared;
+use crate::sim::SimHandle;
+use crate::vendors::custom_endpoint::{CustomEndpointAuth, CustomEndpointSettings, CustomEndpointVendor};
+use crate::vendors::scripted::ScriptedVendor;
+
+/// Slots of a bot user the launcher creates on the embedded simulator.
+const EMBEDDED_BOT_SLOTS: usize = 1000;
+
+/// The embedded simulator, as bots with `csds = "embedded"` reach it.
+#[derive(Clone)]
+pub struct EmbeddedPlatform {
+    pub account: String,
+    pub platform_addr: SocketAddr,
+    pub ca_path: Option<PathBuf>,
+    pub tls: bool,
+    state: Shared,
+}
+
+impl EmbeddedPlatform {
+    pub fn of(simulator: &SimHandle) -> Self {
+        Self { account: simulator.account.clone(), platform_addr: simulator.platform_addr, ca_path: simulator.ca_path.clone(), tls: simulator.tls, state: simulator.state.clone() }
+    }
+
+    /// The bot's agent user on the simulator, with its skill: created, or given the configured
+    /// password.
+    fn provide_user(&self, bot: &BotConfig, skill: &str) -> Result<(), String> {
+        let password = bot.platform.password.as_ref().ok_or(format!("bot {}: the embedded simulator needs a password login", bot.id))?.resolve()?;
+        let mut state = self.state.lock().map_err(|_| "the embedded simulator's state is poisoned")?;
+        if state.skill_by_name(skill).is_none() {
+            state.add_skill(skill, false)?;
+        }
+        let existing = state.users.values_mut().find(|u| u.login == bot.platform.login);
+        match existing {
+            Some(user) => {
+                user.credentials = Credentials::Password { password };
+                Ok(())
+            }
+            None => state.add_user(&bot.platform.login, Credentials::Password { password }, &[skill.to_owned()], EMBEDDED_BOT_SLOTS, UserKind::Bot).map(|_| ()),
+        }
+    }
+}
+
+/// A bot built and not started.
+pub struct LaunchedBot {
+    pub addr: Addr<BotActor>,
+    /// Its platform session's reconnects, login failures and bad frames.
+    pub counters: Arc<SessionCounters>,
+}
+
+/// Builds bots on the arbiter it was created on.
+#[derive(Clone)]
+pub struct BotLauncher {
+    arbiter: ArbiterHandle,
+    embedded: Option<EmbeddedPlatform>,
+}
+
+impl BotLauncher {
+    /// A launcher for the current arbiter (call it on the node's main arbiter).
+    pub fn on_current_arbiter(embedded: Option<EmbeddedPlatform>) -> Self {
+        Self { arbiter: actix_rt::Arbiter::current(), embedded }
+    }
+
+    /// Whether bots may use `csds = "embedded"`.
+    pub fn has_embedded_platform(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// Builds the bot (not started). The configuration is expected to be valid.
+    pub async fn launch(&self, bot: BotConfig) -> Result<LaunchedBot, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let embedded = self.embedded.clone();
+        let sent = self.arbiter.spawn_fn(move || {
+            let _ = tx.send(build(&bot, embedded.as_ref()));
+        });
+        if !sent {
+            return Err("the node is stopping".into());
+        }
+        rx.await.map_err(|_| "the node is stopping".to_owned())?
+    }
+}
+
+fn build(bot: &BotConfig, embedded: Option<&EmbeddedPlatform>) -> Result<LaunchedBot, String> {
+    let settings = ServiceConfig::bot_settings(bot)?;
+    let platform = &bot.platform;
+    let credentials = match (&platform.password, &platform.api_key) {
+        (Some(password), _) => LoginCredentials::Password { username: platform.login.clone(), password: password.resolve()? },
+        (None, Some(keys)) => LoginCredentials::ApiKey {
+            username: platform.login.clone(),
+            app_key: keys.app_key.resolve()?,
+            secret: keys.secret.resolve()?,
+            access_token: keys.access_token.resolve()?,
+            access_token_secret: keys.access_token_secret.resolve()?,
+        },
+        (None, None) => return Err(format!("bot {}: no credentials", bot.id)),
+    };
+    let mut session = if platform.csds == "embedded" {
+        let sim = embedded.ok_or(format!("bot {}: no embedded simulator", bot.id))?;
+        sim.provide_user(bot, &settings.skill)?;
+        let mut session = SessionSettings::new(&sim.account, &sim.platform_addr.to_string(), credentials);
+        session.ca = sim.ca_path.clone();
+        session.plain_http = !sim.tls;
+        session
+    } else {
+        let mut session = SessionSettings::new(platform.account.as_deref().unwrap_or_default(), &platform.csds, credentials);
+        session.ca = platform.ca.clone();
+        session.plain_http = platform.plain_http;
+        session
+    };
+    session.account = platform.account.clone().unwrap_or(session.account);
+    let client = LivePersonPlatform::new(session)?;
+    let vendor: Rc<dyn VendorPort> = match &bot.vendor {
+        VendorConfig::Scripted { script } => Rc::new(ScriptedVendor::from_file(script)?),
+        VendorConfig::CustomEndpoint { base_url, bot_id, environment, token, token_url, client_id, client_secret, requests_per_second, ca } => {
+            let auth = match (token, token_url, client_id, client_secret) {
+                (Some(token), _, _, _) => CustomEndpointAuth::StaticToken(token.resolve()?),
+                (None, Some(url), Some(id), Some(secret)) => CustomEndpointAuth::ClientCredentials { token_url: url.clone(), client_id: id.clone(), client_secret: secret.resolve()? },
+                _ => return Err(format!("bot {}: the Custom Endpoint needs a token or client credentials", bot.id)),
+            };
+            let mut vendor_settings = CustomEndpointSettings::new(base_url, bot_id, auth);
+            vendor_settings.environment = environment.clone();
+            vendor_settings.requests_per_second = *requests_per_second;
+            vendor_settings.ca = ca.clone();
+            vendor_settings.request_timeout = settings.conversation.vendor_call.timeout;
+            Rc::new(CustomEndpointVendor::new(vendor_settings)?)
+        }
+    };
+    let counters = client.counters();
+    let mut actor = BotActor::new(settings, Rc::new(client.clone()), vendor);
+    if let Some(url) = &bot.error_hook {
+        actor = actor.with_error_hook(Rc::new(HttpErrorHook::new(url, None)?));
+    }
+    let addr = actor.start();
+    client.attach(addr.clone().recipient());
+    Ok(LaunchedBot { addr, counters })
+}

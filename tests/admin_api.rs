@@ -1,0 +1,360 @@
+//! The admin API, end to end: a node (the platform simulator, the bot registry, the API) on
+//! 127.0.0.1, called over HTTP as an operator would — every route, the token, bad bot configs,
+//! edits of running and stopped bots, secrets redacted, and changes that survive a restart.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use botvisor::api::{self, AdminState};
+use botvisor::config::BotConfig;
+use botvisor::service::{BotLauncher, BotRegistry, BotStore, EmbeddedPlatform};
+use botvisor::sim::{self, SimConfig, SimHandle};
+use common::control;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "admin-t0ken-for-tests";
+const PASSWORD: &str = "api-s3cret-password";
+
+/// A fresh data directory per test.
+fn data_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("botvisor-admin-{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("data dir");
+    dir
+}
+
+fn bot(id: &str) -> Value {
+    json!({
+        "id": id,
+        "name": format!("Bot {id}"),
+        "platform": {"csds": "embedded", "login": id, "password": {"value": PASSWORD}},
+        "vendor": {"kind": "scripted", "script": "config/demo-scripted-bot.toml"},
+        "settings": {"skill": "bots", "escalation": {"skill": "human-agents"}},
+    })
+}
+
+struct Node {
+    sim: SimHandle,
+    registry: Arc<BotRegistry>,
+    server: actix_web::dev::ServerHandle,
+    url: String,
+}
+
+impl Node {
+    /// Starts a node as `botvisor run` does: the configuration file's bots with the stored
+    /// changes over them.
+    async fn start(data: &Path, file_bots: &[Value]) -> Node {
+        let sim = sim::start(SimConfig { plain_http: true, ..SimConfig::default() }).await.expect("simulator starts");
+        control(&sim, "POST", "/sim/v1/skills", Some(json!({"name": "bots"}))).await;
+        control(&sim, "POST", "/sim/v1/skills", Some(json!({"name": "human-agents", "human": true}))).await;
+        let store = BotStore::in_dir(data);
+        let stored = store.load().expect("the store loads");
+        let file_bots: Vec<BotConfig> = file_bots.iter().map(|b| serde_json::from_value(b.clone()).expect("a bot config")).collect();
+        let bots = stored.apply(file_bots);
+        let registry = Arc::new(BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(&sim))), store, stored));
+        let admin = Arc::new(AdminState { registry: registry.clone(), token: Some(TOKEN.into()), ready: AtomicBool::new(false) });
+        let (addr, server) = api::start("127.0.0.1:0".parse().unwrap(), admin.clone()).expect("the API listens");
+        registry.adopt_and_start(bots).await.expect("the bots start");
+        admin.ready.store(true, Ordering::Relaxed);
+        Node { sim, registry, server, url: format!("http://{addr}") }
+    }
+
+    async fn stop(self) {
+        self.registry.stop_all().await;
+        self.server.stop(true).await;
+        self.sim.stop().await;
+    }
+
+    /// Calls the API with the token (or without); returns the status and the body (JSON, or the
+    /// text as a string).
+    async fn call_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<(&str, String)>) -> (u16, Value) {
+        let client = awc::Client::builder().timeout(Duration::from_secs(20)).finish();
+        let url = format!("{}{path}", self.url);
+        let mut request = match method {
+            "POST" => client.post(url),
+            "PUT" => client.put(url),
+            "DELETE" => client.delete(url),
+            "PATCH" => client.patch(url),
+            _ => client.get(url),
+        };
+        if let Some(token) = token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        let mut response = match body {
+            Some((content_type, body)) => request.insert_header(("Content-Type", content_type)).send_body(body).await,
+            None => request.send().await,
+        }
+        .expect("the API answers");
+        let status = response.status().as_u16();
+        let bytes = response.body().limit(4 * 1024 * 1024).await.expect("a body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn call(&self, method: &str, path: &str) -> (u16, Value) {
+        self.call_as(Some(TOKEN), method, path, None).await
+    }
+
+    async fn send(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.call_as(Some(TOKEN), method, path, Some(("application/json", body.to_string()))).await
+    }
+
+    /// Waits (bounded) for the bot's state.
+    async fn wait_state(&self, id: &str, state: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            let (status, bot) = self.call("GET", &format!("/v1/bots/{id}")).await;
+            assert_eq!(status, 200, "{bot}");
+            if bot["state"] == state {
+                return bot;
+            }
+            last = bot;
+            actix_rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("bot {id} never got to {state}: {last}");
+    }
+}
+
+/// A consumer writes on the bots' skill; returns the bot's text answers once `expected` is there.
+async fn consumer_gets_answer(sim: &SimHandle, text: &str, expected: &str) -> Vec<String> {
+    let opened = control(sim, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await;
+    let id = opened["conversation_id"].as_str().unwrap().to_owned();
+    control(sim, "POST", &format!("/sim/v1/conversations/{id}/events"), Some(json!({"type": "text", "text": text}))).await;
+    let mut answers = Vec::new();
+    for _ in 0..100 {
+        let conversation = control(sim, "GET", &format!("/sim/v1/conversations/{id}"), None).await;
+        answers = conversation["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["role"] == "ASSIGNED_AGENT" && e["kind"] == "text")
+            .filter_map(|e| e["text"].as_str().map(str::to_owned))
+            .collect();
+        if answers.iter().any(|a| a == expected) {
+            return answers;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no answer {expected:?} to {text:?}: {answers:?}");
+}
+
+#[actix_rt::test]
+async fn every_route_but_the_health_probes_needs_the_token() {
+    let data = data_dir("token");
+    let node = Node::start(&data, &[bot("file-bot")]).await;
+    for (method, path) in [
+        ("GET", "/v1/bots"),
+        ("POST", "/v1/bots"),
+        ("GET", "/v1/bots/file-bot"),
+        ("PUT", "/v1/bots/file-bot"),
+        ("DELETE", "/v1/bots/file-bot"),
+        ("POST", "/v1/bots/file-bot/start"),
+        ("POST", "/v1/bots/file-bot/stop"),
+        ("GET", "/v1/bots/file-bot/errors"),
+        ("GET", "/v1/bots/file-bot/conversations"),
+        ("GET", "/metrics"),
+    ] {
+        for token in [None, Some("wrong-token")] {
+            let (status, body) = node.call_as(token, method, path, None).await;
+            assert_eq!(status, 401, "{method} {path} with {token:?}: {body}");
+            assert_eq!(body["code"], "unauthorized");
+        }
+    }
+    // Nothing was changed by the refused calls.
+    assert_eq!(node.wait_state("file-bot", "online").await["deployment_status"], "online");
+    for path in ["/healthz", "/readyz"] {
+        let (status, body) = node.call_as(None, "GET", path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, bots) = node.call("GET", "/v1/bots").await;
+    assert_eq!(status, 200);
+    assert_eq!(bots.as_array().unwrap().len(), 1);
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_bot_added_through_the_api_answers_consumers_and_its_secrets_are_never_returned() {
+    let data = data_dir("add");
+    let node = Node::start(&data, &[]).await;
+    let (status, added) = node.send("POST", "/v1/bots?start=true", &bot("api-bot")).await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["id"], "api-bot");
+    assert_eq!(added["config"]["platform"]["password"]["value"], "***");
+    node.wait_state("api-bot", "online").await;
+
+    let answers = consumer_gets_answer(&node.sim, "hi", "You said: hi").await;
+    assert_eq!(answers, ["You said: hi"]);
+
+    let (_, listed) = node.call("GET", "/v1/bots").await;
+    let listed = &listed.as_array().unwrap()[0];
+    assert_eq!((listed["id"].as_str(), listed["deployment_status"].as_str()), (Some("api-bot"), Some("online")));
+    assert_eq!(listed["kpis"]["total_conversations"], 1);
+    let (status, conversations) = node.call("GET", "/v1/bots/api-bot/conversations").await;
+    assert_eq!(status, 200);
+    assert_eq!(conversations.as_array().unwrap().len(), 1, "{conversations}");
+    let conversation = &conversations[0];
+    assert_eq!((conversation["phase"].as_str(), conversation["answered_below"].as_u64(), conversation["waiting_messages"].as_u64()), (Some("ready"), Some(1), Some(0)), "{conversation}");
+    assert!(conversation["since"].as_u64().unwrap() > 1_700_000_000_000, "{conversation}");
+    let (status, errors) = node.call("GET", "/v1/bots/api-bot/errors").await;
+    assert_eq!((status, errors), (200, json!([])));
+
+    let (status, metrics) = node.call("GET", "/metrics").await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().expect("Prometheus text").to_owned();
+    for line in [
+        "botvisor_bot_state{bot_id=\"api-bot\",state=\"online\"} 1",
+        "botvisor_open_conversations{bot_id=\"api-bot\"} 1",
+        "botvisor_conversations_total{bot_id=\"api-bot\",outcome=\"started\"} 1",
+        "botvisor_consumer_messages_total{bot_id=\"api-bot\"} 1",
+        "botvisor_vendor_calls_total{bot_id=\"api-bot\",outcome=\"ok\"} 1",
+        "botvisor_vendor_call_duration_seconds_count{bot_id=\"api-bot\"} 1",
+        "botvisor_platform_reconnects_total{bot_id=\"api-bot\"} 0",
+        "botvisor_platform_login_failures_total{bot_id=\"api-bot\"} 0",
+        "botvisor_mailbox_overloads_total 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    let rss: u64 = metrics.lines().find_map(|l| l.strip_prefix("botvisor_process_resident_memory_bytes ")).expect("process memory").parse().unwrap();
+    assert!(rss > 1024 * 1024, "{rss}");
+
+    // No route ever returns the password.
+    for path in ["/v1/bots", "/v1/bots/api-bot", "/v1/bots/api-bot/errors", "/v1/bots/api-bot/conversations", "/metrics"] {
+        let (_, body) = node.call("GET", path).await;
+        assert!(!body.to_string().contains(PASSWORD), "{path} shows the password: {body}");
+    }
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_bad_bot_config_gets_400_with_the_field_path_and_changes_nothing() {
+    let data = data_dir("bad");
+    let node = Node::start(&data, &[bot("file-bot")]).await;
+    let mut cases = Vec::new();
+    let mut wrong_url = bot("x1");
+    wrong_url["vendor"] = json!({"kind": "custom_endpoint", "base_url": "ftp://vendor", "bot_id": "b1", "token": {"value": "t"}});
+    cases.push((wrong_url, "vendor.base_url"));
+    let mut wrong_type = bot("x2");
+    wrong_type["platform"]["login"] = json!(5);
+    cases.push((wrong_type, "platform.login"));
+    let mut over_capacity = bot("x3");
+    over_capacity["settings"]["load"] = json!({"hard": 5000});
+    cases.push((over_capacity, "settings.load.hard"));
+    let mut unknown_field = bot("x4");
+    unknown_field["platform"]["passwrd"] = json!("typo");
+    cases.push((unknown_field, "platform.passwrd"));
+    let mut no_secret = bot("x5");
+    no_secret["platform"]["password"] = json!({"env": "BOTVISOR_TEST_NOT_SET_ANYWHERE"});
+    cases.push((no_secret, "platform.password"));
+    let mut bad_id = bot("x6");
+    bad_id["id"] = json!("no/slashes");
+    cases.push((bad_id, "id"));
+    for (body, path) in cases {
+        let (status, answer) = node.send("POST", "/v1/bots", &body).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["code"], "invalid_config", "{answer}");
+        assert!(answer["problems"].as_array().unwrap().iter().any(|p| p["path"] == path), "{path} in {answer}");
+        assert!(answer["message"].as_str().unwrap().contains(path), "{answer}");
+    }
+    let mut missing = bot("x7");
+    missing.as_object_mut().unwrap().remove("vendor");
+    let (status, answer) = node.send("POST", "/v1/bots", &missing).await;
+    assert_eq!(status, 400);
+    assert!(answer["message"].as_str().unwrap().contains("missing field `vendor`"), "{answer}");
+    let (status, answer) = node.call_as(Some(TOKEN), "POST", "/v1/bots", Some(("application/json", "{not json".into()))).await;
+    assert_eq!((status, answer["code"].as_str()), (400, Some("invalid_config")), "{answer}");
+    let (status, answer) = node.call_as(Some(TOKEN), "POST", "/v1/bots", Some(("application/json", "x".repeat(100 * 1024)))).await;
+    assert_eq!((status, answer["code"].as_str()), (413, Some("body_too_large")), "{answer}");
+    let (status, answer) = node.send("POST", "/v1/bots", &bot("file-bot")).await;
+    assert_eq!((status, answer["code"].as_str()), (409, Some("bot_exists")), "{answer}");
+    // The same schema as the file: TOML is taken too.
+    let toml_bot = "id = \"toml-bot\"\n[platform]\ncsds = \"embedded\"\nlogin = \"toml-bot\"\npassword = { value = \"pw\" }\n[vendor]\nkind = \"scripted\"\nscript = \"config/demo-scripted-bot.toml\"\n[settings]\nskill = \"bots\"\nescalation = { skill = \"human-agents\" }\n";
+    let (status, answer) = node.call_as(Some(TOKEN), "POST", "/v1/bots", Some(("application/toml", toml_bot.into()))).await;
+    assert_eq!((status, answer["deployment_status"].as_str()), (201, Some("ready_to_start")), "{answer}");
+
+    let (_, bots) = node.call("GET", "/v1/bots").await;
+    let ids: Vec<&str> = bots.as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["file-bot", "toml-bot"], "only the valid bot was added");
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn editing_needs_a_stopped_bot_and_changes_survive_a_restart() {
+    let data = data_dir("edit");
+    let file_bots = [bot("file-bot"), bot("gone-bot")];
+    let node = Node::start(&data, &file_bots).await;
+    node.wait_state("file-bot", "online").await;
+
+    let mut renamed = bot("file-bot");
+    renamed["name"] = json!("Renamed");
+    renamed["platform"]["password"]["value"] = json!("***"); // keeps the password
+    let (status, answer) = node.send("PUT", "/v1/bots/file-bot", &renamed).await;
+    assert_eq!((status, answer["code"].as_str()), (409, Some("bot_running")), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("POST /v1/bots/file-bot/stop"), "{answer}");
+    let (status, answer) = node.call("DELETE", "/v1/bots/file-bot").await;
+    assert_eq!((status, answer["code"].as_str()), (409, Some("bot_running")), "{answer}");
+
+    let (status, stopped) = node.call("POST", "/v1/bots/file-bot/stop").await;
+    assert_eq!(status, 200);
+    assert_eq!((stopped["deployment_status"].as_str(), stopped["state"].as_str()), (Some("stopped"), Some("offline")));
+    let (status, answer) = node.send("PUT", "/v1/bots/file-bot", &bot("other-id")).await;
+    assert_eq!((status, answer["code"].as_str()), (400, Some("id_mismatch")), "{answer}");
+    let (status, changed) = node.send("PUT", "/v1/bots/file-bot", &renamed).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!((changed["name"].as_str(), changed["deployment_status"].as_str()), (Some("Renamed"), Some("stopped")));
+    // The kept password still logs in.
+    let (status, started) = node.call("POST", "/v1/bots/file-bot/start").await;
+    assert_eq!(status, 200, "{started}");
+    node.wait_state("file-bot", "online").await;
+    consumer_gets_answer(&node.sim, "hi", "You said: hi").await;
+
+    assert_eq!(node.call("POST", "/v1/bots/gone-bot/stop").await.0, 200);
+    assert_eq!(node.call("DELETE", "/v1/bots/gone-bot").await.0, 204);
+    assert_eq!(node.call("GET", "/v1/bots/gone-bot").await.0, 404);
+    let (status, _) = node.send("POST", "/v1/bots", &bot("added-bot")).await;
+    assert_eq!(status, 201);
+    node.stop().await;
+
+    // The store holds the changes, for its owner only.
+    let stored = std::fs::metadata(data.join("bots.json")).expect("bots.json");
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&stored.permissions()) & 0o777, 0o600);
+
+    // A restart with the same configuration file and data directory.
+    let node = Node::start(&data, &file_bots).await;
+    let (_, bots) = node.call("GET", "/v1/bots").await;
+    let summary: Vec<(String, String)> = bots.as_array().unwrap().iter().map(|b| (b["id"].as_str().unwrap().into(), b["name"].as_str().unwrap().into())).collect();
+    assert_eq!(summary, [("file-bot".into(), "Renamed".into()), ("added-bot".into(), "Bot added-bot".into())]);
+    node.wait_state("file-bot", "online").await;
+    let added = node.wait_state("added-bot", "offline").await;
+    assert_eq!(added["deployment_status"], "stopped", "a bot not started stays stopped: {added}");
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn unknown_bots_routes_and_methods_get_json_errors() {
+    let data = data_dir("errors");
+    let node = Node::start(&data, &[]).await;
+    for (method, path, status, code) in [
+        ("GET", "/v1/bots/nope", 404, "unknown_bot"),
+        ("PUT", "/v1/bots/nope", 404, "unknown_bot"),
+        ("DELETE", "/v1/bots/nope", 404, "unknown_bot"),
+        ("POST", "/v1/bots/nope/start", 404, "unknown_bot"),
+        ("POST", "/v1/bots/nope/stop", 404, "unknown_bot"),
+        ("GET", "/v1/bots/nope/errors", 404, "unknown_bot"),
+        ("GET", "/v1/bots/nope/conversations", 404, "unknown_bot"),
+        ("GET", "/v2/anything", 404, "not_found"),
+        ("DELETE", "/v1/bots", 405, "method_not_allowed"),
+        ("PATCH", "/v1/bots/nope", 405, "method_not_allowed"),
+        ("GET", "/v1/bots/nope/start", 405, "method_not_allowed"),
+    ] {
+        let (got, body) = node.call(method, path).await;
+        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{method} {path}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    }
+    node.stop().await;
+}
