@@ -124,14 +124,24 @@ fn bad_arguments_get_a_clear_error_and_exit_code_2() {
     let out = botvisor(&["run", "--for", "soon"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--for \"soon\""), "{err}");
+    assert!(err.contains("'soon' for '--for <DURATION>'") && err.contains("write e.g. 30s"), "{err}");
 
     let out = botvisor(&["launch"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown command \"launch\""));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand 'launch'"));
     let out = botvisor(&["simulate", "--https-addr", "nowhere"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("write HOST:PORT"));
+}
+
+#[test]
+fn every_command_explains_itself_with_help() {
+    for (command, option) in [(vec!["--help"], "--log-format"), (vec!["run", "--help"], "--sim-control-addr"), (vec!["check-config", "--help"], "<FILE>"), (vec!["simulate", "--help"], "--plain-http")] {
+        let out = botvisor(&command);
+        assert_eq!(out.status.code(), Some(0), "{command:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains(option), "{command:?}: {help}");
+    }
 }
 
 #[test]
