@@ -125,6 +125,9 @@ pub struct ApiKeyConfig {
 pub enum VendorConfig {
     Scripted {
         script: PathBuf,
+        /// Answer this long after each call (a slow vendor, for load tests); default at once.
+        #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+        latency: Option<std::time::Duration>,
     },
     CustomEndpoint {
         base_url: String,
@@ -256,7 +259,7 @@ impl BotConfig {
             _ => problem(at("platform"), "give either password or api_key".into()),
         }
         match &bot.vendor {
-            VendorConfig::Scripted { script } => {
+            VendorConfig::Scripted { script, .. } => {
                 if let Err(message) = crate::vendors::scripted::ScriptedVendor::from_file(script) {
                     problem(at("vendor.script"), message);
                 }

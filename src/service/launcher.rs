@@ -127,7 +127,7 @@ fn build(bot: &BotConfig, embedded: Option<&EmbeddedPlatform>) -> Result<Launche
     session.account = platform.account.clone().unwrap_or(session.account);
     let client = LivePersonPlatform::new(session)?;
     let vendor: Rc<dyn VendorPort> = match &bot.vendor {
-        VendorConfig::Scripted { script } => Rc::new(ScriptedVendor::from_file(script)?),
+        VendorConfig::Scripted { script, latency } => Rc::new(ScriptedVendor::from_file(script)?.with_latency(*latency)),
         VendorConfig::CustomEndpoint { base_url, bot_id, environment, token, token_url, client_id, client_secret, requests_per_second, ca } => {
             let auth = match (token, token_url, client_id, client_secret) {
                 (Some(token), _, _, _) => CustomEndpointAuth::StaticToken(token.resolve()?),

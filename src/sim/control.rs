@@ -42,6 +42,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sim/v1/traffic", web::post().to(start_traffic))
         .route("/sim/v1/traffic", web::get().to(traffic_status))
         .route("/sim/v1/traffic", web::delete().to(stop_traffic))
+        .route("/sim/v1/load/conversations", web::post().to(load_conversations))
+        .route("/sim/v1/load/messages", web::post().to(load_messages))
+        .route("/sim/v1/load", web::get().to(load_status))
+        .route("/sim/v1/load", web::delete().to(load_stop))
         .route("/sim/v1/faults", web::post().to(add_fault))
         .route("/sim/v1/faults", web::delete().to(clear_faults))
         .default_service(web::to(|| async { error(404, "not_found", "no such control endpoint; see /sim/v1/…") }));
@@ -373,4 +377,39 @@ async fn stop_traffic(sim: web::Data<Sim>) -> HttpResponse {
         running.stop();
     }
     HttpResponse::Ok().json(json!({"running": false}))
+}
+
+/// The benchmark's load: open N conversations on a skill.
+async fn load_conversations(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    let request: crate::sim::load::OpenConversations = match parse(&body) {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    match crate::sim::load::open(sim.into_inner(), request) {
+        Ok(()) => HttpResponse::Accepted().json(json!({"status": "opening"})),
+        Err(message) => error(400, "invalid_load", message),
+    }
+}
+
+/// The benchmark's load: send messages at a fixed rate over its conversations.
+async fn load_messages(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    let request: crate::sim::load::SendMessages = match parse(&body) {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    match crate::sim::load::send(sim.into_inner(), request) {
+        Ok(()) => HttpResponse::Accepted().json(json!({"status": "sending"})),
+        Err(message) => error(400, "invalid_load", message),
+    }
+}
+
+async fn load_status(sim: web::Data<Sim>) -> HttpResponse {
+    match crate::sim::load::status(&sim) {
+        Some(status) => HttpResponse::Ok().json(status),
+        None => error(404, "no_load", "no load run; POST /sim/v1/load/conversations starts one"),
+    }
+}
+
+async fn load_stop(sim: web::Data<Sim>) -> HttpResponse {
+    HttpResponse::Ok().json(crate::sim::load::stop(sim.into_inner()))
 }

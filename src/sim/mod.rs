@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod frames;
 pub mod http;
+pub mod load;
 pub mod platform;
 pub mod state;
 pub mod tls;

@@ -269,12 +269,18 @@ impl SimState {
         if sequence.is_some() {
             conversation.events.push(stored.clone());
         }
-        let conversation = conversation.clone();
-        let body = self.event_json(&conversation, &stored);
-        let frame = notification(".ams.ms.OnlineEventDistribution", body);
-        for agent in self.participant_agents(&conversation) {
-            for conn in self.conns_of(&agent) {
-                self.notify(conn, frame.clone());
+        let (frame, conns) = {
+            let conversation = &self.conversations[dialog];
+            let frame = notification(".ams.ms.OnlineEventDistribution", self.event_json(conversation, &stored));
+            let conns: Vec<ConnId> = self.participant_agents(conversation).iter().flat_map(|agent| self.conns_of(agent)).collect();
+            (frame, conns)
+        };
+        for conn in conns {
+            self.notify(conn, frame.clone());
+        }
+        if role == "ASSIGNED_AGENT" {
+            if let (Some(load), Some(text)) = (self.load.as_mut(), stored.event.get("message").and_then(Value::as_str)) {
+                load.on_agent_text(dialog, text);
             }
         }
         Ok(sequence)

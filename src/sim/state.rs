@@ -167,6 +167,8 @@ pub struct SimState {
     /// Agents a conversation's ring expired on or was rejected by.
     pub declined_by: HashMap<String, HashSet<String>>,
     pub faults: Faults,
+    /// The benchmark's open-loop load run, if one was started.
+    pub load: Option<crate::sim::load::LoadTracker>,
     /// Notifications caused by the request being handled; they follow its response.
     pub(crate) pending_after_response: Vec<(ConnId, Outgoing)>,
     /// Timers asked for by operations; drained by `take_timers` and armed by the caller.
@@ -194,6 +196,7 @@ impl SimState {
             rings: HashMap::new(),
             declined_by: HashMap::new(),
             faults: Faults::default(),
+            load: None,
             pending_after_response: Vec::new(),
             pending_timers: Vec::new(),
             counter: 0,

@@ -98,9 +98,17 @@ pub struct Script {
 #[derive(Clone)]
 pub struct ScriptedVendor {
     script: Arc<Script>,
+    /// Every answer comes this long after the call (a vendor's thinking time, for load tests).
+    latency: Option<std::time::Duration>,
 }
 
 impl ScriptedVendor {
+    /// Answers `latency` after each call (load tests' slow vendor).
+    pub fn with_latency(mut self, latency: Option<std::time::Duration>) -> Self {
+        self.latency = latency;
+        self
+    }
+
     /// Reads a script; errors name the file, the line and the field.
     pub fn from_file(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -132,7 +140,7 @@ impl ScriptedVendor {
         }
         let welcome = file.welcome.as_ref().map(answer).transpose().map_err(|e| format!("welcome: {e}"))?;
         let fallback = answer(&file.fallback).map_err(|e| format!("fallback: {e}"))?;
-        Ok(Self { script: Arc::new(Script { welcome, intents, fallback }) })
+        Ok(Self { script: Arc::new(Script { welcome, intents, fallback }), latency: None })
     }
 
     /// The answer to `text` and the intent that matched (`None`: the fallback).
@@ -213,7 +221,13 @@ impl VendorPort for ScriptedVendor {
             }),
             VendorInput::Message { text, .. } => Ok(self.answer(text).0),
         };
-        Box::pin(std::future::ready(response))
+        match self.latency {
+            Some(latency) => Box::pin(async move {
+                tokio::time::sleep(latency).await;
+                response
+            }),
+            None => Box::pin(std::future::ready(response)),
+        }
     }
 
     fn health(&self) -> VendorResult<VendorHealth> {

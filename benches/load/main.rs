@@ -1,0 +1,334 @@
+//! The load benchmark: how much one node carries, side by side with the reference bot built on
+//! LivePerson's Node Agent SDK, on the same simulator and machine, in the same run.
+//!
+//! `cargo bench --bench load -- [--scenario throughput|capacity|slow-vendor|all] [--quick]
+//! [--no-peer] [--rounds N] [--bots N] [--conversations N] [--rates 1000,2000]
+//! [--messages-per-conversation M] [--duration SECONDS] [--vendor-delay MS] [--combine MS]
+//! [--out DIR]`
+//!
+//! Each run starts the simulator (`botvisor simulate`, its own process, with the open-loop load
+//! generator) and the engine under test (`botvisor run`, or the SDK peer under Node.js), opens the
+//! conversations, then sends consumer messages at each rate of the ladder. Latency is measured by
+//! the simulator from each message's scheduled time to the bot's answer in the transcript.
+
+mod http;
+mod processes;
+mod report;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use processes::{BotSetup, Engine, EngineKind, Simulator};
+use report::{RateResult, RunResult};
+use serde_json::{json, Value};
+
+/// The p99 added latency a rate must hold.
+pub const P99_TARGET_MS: f64 = 10.0;
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub setup: BotSetup,
+    pub conversations_per_bot: u32,
+    pub open_per_second: u32,
+    pub rates: Vec<u32>,
+    /// How long each rate is sent.
+    pub step: Duration,
+}
+
+struct Options {
+    scenarios: Vec<&'static str>,
+    quick: bool,
+    peer: bool,
+    rounds: u32,
+    bots: Option<u32>,
+    conversations: Option<u32>,
+    rates: Option<Vec<u32>>,
+    messages_per_conversation: Option<u32>,
+    duration: Option<f64>,
+    vendor_delay: Option<u64>,
+    combine: Option<u64>,
+    out: PathBuf,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        scenarios: vec!["throughput"],
+        quick: false,
+        peer: true,
+        rounds: 0,
+        bots: None,
+        conversations: None,
+        rates: None,
+        messages_per_conversation: None,
+        duration: None,
+        vendor_delay: None,
+        combine: None,
+        out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/load"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        let number = |name: &str, text: String| text.parse::<u64>().map_err(|_| format!("{name} {text:?}: write a whole number"));
+        match arg.as_str() {
+            "--bench" => {} // cargo's
+            "--scenario" => {
+                options.scenarios = match value("--scenario")?.as_str() {
+                    "throughput" => vec!["throughput"],
+                    "capacity" => vec!["capacity"],
+                    "slow-vendor" => vec!["slow-vendor"],
+                    "all" => vec!["throughput", "slow-vendor", "capacity"],
+                    other => return Err(format!("--scenario {other:?}: throughput, capacity, slow-vendor or all")),
+                }
+            }
+            "--quick" => options.quick = true,
+            "--no-peer" => options.peer = false,
+            "--rounds" => options.rounds = number("--rounds", value("--rounds")?)?.clamp(1, 10) as u32,
+            "--bots" => options.bots = Some(number("--bots", value("--bots")?)?.clamp(1, 200) as u32),
+            "--conversations" => options.conversations = Some(number("--conversations", value("--conversations")?)?.clamp(1, 999) as u32),
+            "--rates" => {
+                let text = value("--rates")?;
+                let rates: Result<Vec<u32>, String> = text.split(',').map(|r| number("--rates", r.trim().to_owned()).map(|r| r.clamp(1, 200_000) as u32)).collect();
+                options.rates = Some(rates?);
+            }
+            "--messages-per-conversation" => options.messages_per_conversation = Some(number("--messages-per-conversation", value("--messages-per-conversation")?)?.clamp(1, 1000) as u32),
+            "--duration" => {
+                let text = value("--duration")?;
+                options.duration = Some(text.parse::<f64>().map_err(|_| format!("--duration {text:?}: seconds"))?.clamp(0.5, 600.0));
+            }
+            "--vendor-delay" => options.vendor_delay = Some(number("--vendor-delay", value("--vendor-delay")?)?.min(60_000)),
+            "--combine" => options.combine = Some(number("--combine", value("--combine")?)?.clamp(1, 10_000)),
+            "--out" => options.out = PathBuf::from(value("--out")?),
+            "-h" | "--help" => {
+                println!("{}", include_str!("usage.txt"));
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown option {other:?}; --help lists them")),
+        }
+    }
+    if options.rounds == 0 {
+        options.rounds = if options.quick { 1 } else { 2 };
+    }
+    Ok(options)
+}
+
+fn scenario(name: &'static str, options: &Options) -> Scenario {
+    let quick = options.quick;
+    let mut s = match name {
+        "capacity" => Scenario {
+            name,
+            setup: BotSetup { bots: 40, capacity: 999, vendor_delay: Duration::ZERO, combine: None },
+            conversations_per_bot: if quick { 250 } else { 999 },
+            open_per_second: 2000,
+            rates: vec![200],
+            step: Duration::from_secs(if quick { 3 } else { 10 }),
+        },
+        "slow-vendor" => Scenario {
+            name,
+            setup: BotSetup { bots: 10, capacity: 275, vendor_delay: Duration::from_millis(500), combine: None },
+            conversations_per_bot: 250,
+            open_per_second: 2000,
+            rates: vec![2000],
+            step: Duration::from_secs(if quick { 4 } else { 10 }),
+        },
+        _ => Scenario {
+            name,
+            setup: BotSetup { bots: 10, capacity: 275, vendor_delay: Duration::ZERO, combine: None },
+            conversations_per_bot: 250,
+            open_per_second: 2000,
+            rates: if quick { vec![1000, 2000, 5000, 10_000] } else { vec![1000, 2000, 5000, 10_000, 20_000] },
+            step: Duration::from_secs(if quick { 3 } else { 10 }),
+        },
+    };
+    if let Some(bots) = options.bots {
+        s.setup.bots = bots;
+    }
+    if let Some(conversations) = options.conversations {
+        s.conversations_per_bot = conversations;
+        s.setup.capacity = (conversations + conversations / 10).clamp(conversations, 999);
+    }
+    if let Some(rates) = &options.rates {
+        s.rates = rates.clone();
+    }
+    if let Some(seconds) = options.duration {
+        s.step = Duration::from_secs_f64(seconds);
+    }
+    if let Some(delay) = options.vendor_delay {
+        s.setup.vendor_delay = Duration::from_millis(delay);
+    }
+    if let Some(window) = options.combine {
+        s.setup.combine = Some(Duration::from_millis(window));
+    }
+    s
+}
+
+/// Progress: a rewritten line on a terminal, plain lines otherwise.
+fn progress(text: &str) {
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K{text}");
+    } else {
+        eprintln!("{text}");
+    }
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<Option<T>, String>) -> Result<T, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(done) = check()? {
+            return Ok(done);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One engine through one scenario: open the conversations, then each rate of the ladder.
+fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, String> {
+    let dir = std::env::temp_dir().join(format!("botvisor-load-{}-{}-{}", std::process::id(), kind.name(), round));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let sim = Simulator::start(&dir, scenario.setup.bots)?;
+    let engine = Engine::start(kind, &dir, &sim, &scenario.setup)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_idle = engine.process.rss();
+    let total = scenario.setup.bots * scenario.conversations_per_bot;
+    let opened_at = Instant::now();
+    http::ok(&sim.control, "POST", "/sim/v1/load/conversations", Some(&json!({"skill": "bots", "count": total, "per_second": scenario.open_per_second})))?;
+    let mut last = (0, Instant::now());
+    let status = wait_for("the conversations to be accepted", ACCEPT_TIMEOUT, || {
+        let status = http::ok(&sim.control, "GET", "/sim/v1/load", None)?;
+        let taken = status["assigned"].as_u64().unwrap_or(0) + status["moved_to_other_skill"].as_u64().unwrap_or(0);
+        progress(&format!("{} {}: {taken}/{total} conversations accepted", kind.name(), scenario.name));
+        if taken != last.0 {
+            last = (taken, Instant::now());
+        }
+        let stalled = status["opening"] == false && last.1.elapsed() > Duration::from_secs(15);
+        Ok((taken >= u64::from(total) || stalled).then_some(status))
+    })?;
+    let accept_seconds = opened_at.elapsed().as_secs_f64();
+    let assigned = status["assigned"].as_u64().unwrap_or(0);
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_open = engine.process.rss();
+    let mut rates = Vec::new();
+    let mut misses = 0;
+    for &rate in &scenario.rates {
+        let count = (f64::from(rate) * scenario.step.as_secs_f64()).ceil() as u64;
+        let cpu_before = engine.process.cpu_seconds();
+        let sim_cpu_before = sim.process.cpu_seconds();
+        let started = Instant::now();
+        http::ok(&sim.control, "POST", "/sim/v1/load/messages", Some(&json!({"rate": rate, "count": count})))?;
+        let drain = scenario.step + scenario.setup.vendor_delay * 2 + Duration::from_secs(10);
+        let mut sending_ended: Option<Instant> = None;
+        let status = wait_for("the answers", drain + Duration::from_secs(30), || {
+            let status = http::ok(&sim.control, "GET", "/sim/v1/load", None)?;
+            progress(&format!("{} {} {rate}/s: sent {} answered {}", kind.name(), scenario.name, status["sent"], status["answered"]));
+            if status["sending"] == true {
+                return Ok(None);
+            }
+            let ended = *sending_ended.get_or_insert_with(Instant::now);
+            let drained = status["unanswered"].as_u64() == Some(0);
+            Ok((drained || ended.elapsed() > Duration::from_secs(5) + scenario.setup.vendor_delay * 2).then_some(status))
+        })?;
+        let wall = started.elapsed().as_secs_f64();
+        let cpu = (engine.process.cpu_seconds() - cpu_before) / wall;
+        let sim_cpu = (sim.process.cpu_seconds() - sim_cpu_before) / wall;
+        let result = RateResult::from_status(rate, &status, scenario, cpu, sim_cpu);
+        if !result.holds_target() {
+            misses += 1;
+        }
+        rates.push(result);
+        if misses >= 2 {
+            break; // two rates missed: higher ones will too
+        }
+    }
+    let peak_rss = engine.process.peak_rss();
+    let _ = http::call(&sim.control, "DELETE", "/sim/v1/load", None);
+    drop(engine);
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    Ok(RunResult {
+        engine: kind.name(),
+        scenario: scenario.name,
+        round,
+        bots: scenario.setup.bots,
+        conversations: total,
+        assigned,
+        moved_to_other_skill: status["moved_to_other_skill"].as_u64().unwrap_or(0),
+        accept_seconds,
+        rss_idle,
+        rss_open,
+        peak_rss,
+        rates,
+    })
+}
+
+fn main() {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("load: {message}");
+            std::process::exit(2);
+        }
+    };
+    let mut engines = vec![EngineKind::Botvisor];
+    if options.peer {
+        engines.push(EngineKind::Peer);
+    }
+    let started = Instant::now();
+    let mut results = Vec::new();
+    for name in &options.scenarios {
+        let scenario = scenario(name, &options);
+        if let Some(m) = options.messages_per_conversation {
+            // M messages per conversation at each rate: the step lasts as long as that takes.
+            let total = f64::from(scenario.setup.bots * scenario.conversations_per_bot * m);
+            let mut scenario = scenario.clone();
+            scenario.step = Duration::from_secs_f64((total / f64::from(*scenario.rates.iter().max().unwrap_or(&1))).max(0.5));
+            run_scenario(&scenario, &engines, options.rounds, &mut results);
+        } else {
+            run_scenario(&scenario, &engines, options.rounds, &mut results);
+        }
+    }
+    let machine = report::machine();
+    let command = std::env::args().skip(1).filter(|a| a != "--bench").collect::<Vec<_>>().join(" ");
+    let document = json!({
+        "command": format!("cargo bench --bench load -- {command}"),
+        "machine": machine,
+        "p99_target_ms": P99_TARGET_MS,
+        "seconds": started.elapsed().as_secs_f64(),
+        "runs": results.iter().map(RunResult::to_json).collect::<Vec<Value>>(),
+    });
+    let markdown = report::markdown(&results, &document);
+    println!("\n{markdown}");
+    if let Err(e) = report::write(&options.out, &document, &markdown) {
+        eprintln!("load: {e}");
+        std::process::exit(1);
+    }
+    println!("results: {}", options.out.display());
+}
+
+fn run_scenario(scenario: &Scenario, engines: &[EngineKind], rounds: u32, results: &mut Vec<RunResult>) {
+    // A B A B: the engines alternate, round after round.
+    for round in 1..=rounds {
+        for &kind in engines {
+            match run(kind, scenario, round) {
+                Ok(result) => {
+                    for line in result.lines() {
+                        println!("{line}");
+                    }
+                    results.push(result);
+                }
+                Err(message) => {
+                    eprintln!("\nload: {} {} round {round} failed: {message}", kind.name(), scenario.name);
+                    results.push(RunResult::failed(kind.name(), scenario.name, round, scenario));
+                }
+            }
+        }
+    }
+}
