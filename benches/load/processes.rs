@@ -236,6 +236,8 @@ fn start_peer(sim: &Simulator, setup: &BotSetup) -> Result<Engine, String> {
         .env("BOT_USERS", users.join(","))
         .env("NODE_EXTRA_CA_CERTS", &sim.ca)
         .env("VENDOR_DELAY_MS", setup.vendor_delay.as_millis().to_string())
+        // The same work per message as botvisor: one READ receipt.
+        .env("RECEIPTS", "READ")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -135,6 +135,8 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
             .route("/api/account/{account}/configuration/le-users/skills", web::get().to(http::skills))
     })
     .workers(1)
+    // Frames go out at once (no Nagle wait behind an unacknowledged one).
+    .tcp_nodelay(true)
     .shutdown_timeout(1)
     .disable_signals();
     let platform = match &tls {
