@@ -138,7 +138,7 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
             setup: BotSetup { bots: 10, capacity: 275, vendor_delay: Duration::ZERO, combine: None },
             conversations_per_bot: 250,
             open_per_second: 2000,
-            rates: if quick { vec![1000, 2000, 5000, 10_000] } else { vec![1000, 2000, 5000, 10_000, 20_000] },
+            rates: if quick { vec![1000, 2000, 5000, 10_000, 20_000] } else { vec![1000, 2000, 5000, 10_000, 20_000, 30_000, 40_000] },
             step: Duration::from_secs(if quick { 3 } else { 10 }),
         },
     };

@@ -1,0 +1,82 @@
+//! The simulator's open-loop load generator (what the load benchmark drives), against a real bot:
+//! every message is sent at its rate and every answer measured once; bad requests are refused.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use botvisor::config::BotConfig;
+use botvisor::service::{BotLauncher, BotRegistry, BotStore, EmbeddedPlatform};
+use botvisor::sim::{self, SimConfig};
+use common::{control, control_call};
+use serde_json::json;
+
+#[actix_rt::test]
+async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() {
+    let sim = sim::start(SimConfig { plain_http: true, ..SimConfig::default() }).await.expect("simulator starts");
+    control(&sim, "POST", "/sim/v1/skills", Some(json!({"name": "bots"}))).await;
+    control(&sim, "POST", "/sim/v1/skills", Some(json!({"name": "human-agents", "human": true}))).await;
+
+    // Nothing to measure yet; bad requests say what to fix.
+    let (status, answer) = control_call(&sim, "GET", "/sim/v1/load", None).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("no_load")));
+    let (status, answer) = control_call(&sim, "POST", "/sim/v1/load/messages", Some(json!({"rate": 10, "count": 5}))).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("POST /sim/v1/load/conversations first"), "{answer}");
+    let (status, answer) = control_call(&sim, "POST", "/sim/v1/load/conversations", Some(json!({"skill": "bots", "count": 0}))).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().starts_with("count:"), "{answer}");
+
+    let data = std::env::temp_dir().join(format!("botvisor-load-generator-{}", std::process::id()));
+    std::fs::create_dir_all(&data).unwrap();
+    let registry = BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(&sim))), BotStore::in_dir(&data), Default::default());
+    let bot: BotConfig = serde_json::from_value(json!({
+        "id": "echo",
+        "platform": {"csds": "embedded", "login": "echo", "password": {"value": "pw"}},
+        "vendor": {"kind": "scripted", "script": "benches/load/echo.toml"},
+        "settings": {"skill": "bots", "escalation": {"skill": "human-agents"}, "conversation": {"combine": {"message_delay": "0s"}}},
+    }))
+    .unwrap();
+    let registry = Arc::new(registry);
+    registry.adopt_and_start(vec![bot]).await.unwrap();
+
+    control(&sim, "POST", "/sim/v1/load/conversations", Some(json!({"skill": "bots", "count": 4, "per_second": 100}))).await;
+    let mut status = json!(null);
+    for _ in 0..100 {
+        status = control(&sim, "GET", "/sim/v1/load", None).await;
+        if status["assigned"] == 4 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((status["opened"].as_u64(), status["assigned"].as_u64()), (Some(4), Some(4)), "{status}");
+
+    control(&sim, "POST", "/sim/v1/load/messages", Some(json!({"rate": 40, "count": 20}))).await;
+    for _ in 0..100 {
+        status = control(&sim, "GET", "/sim/v1/load", None).await;
+        if status["sending"] == false && status["answered"] == 20 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((status["sent"].as_u64(), status["answered"].as_u64(), status["unanswered"].as_u64(), status["unmatched_answers"].as_u64()), (Some(20), Some(20), Some(0), Some(0)), "{status}");
+    assert_eq!(status["latency_us"]["count"], 20);
+    let p50 = status["latency_us"]["p50"].as_u64().unwrap();
+    assert!(p50 > 0 && p50 <= status["latency_us"]["max"].as_u64().unwrap(), "{status}");
+    // 20 messages at 40/s take half a second to send.
+    assert!(status["send_seconds"].as_f64().unwrap() >= 0.45, "{status}");
+
+    // Each conversation got its messages in order, each answered once.
+    let conversations = control(&sim, "GET", "/sim/v1/conversations", None).await;
+    let answers: usize = conversations.as_array().unwrap().iter().flat_map(|c| c["transcript"].as_array().cloned().unwrap_or_default()).filter(|e| e["role"] == "ASSIGNED_AGENT" && e["text"].as_str().is_some_and(|t| t.starts_with("You said: m"))).count();
+    assert_eq!(answers, 20);
+
+    let closed = control(&sim, "DELETE", "/sim/v1/load", None).await;
+    assert_eq!(closed["closed"], 4);
+    assert_eq!(control_call(&sim, "GET", "/sim/v1/load", None).await.0, 404);
+    registry.stop_all().await;
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
+}
