@@ -11,6 +11,9 @@
 //! conversations, then sends consumer messages at each rate of the ladder. Latency is measured by
 //! the simulator from each message's scheduled time to the bot's answer in the transcript.
 
+// The harness measures real processes on the wall clock; no paused-time test runs here.
+#![allow(clippy::disallowed_types)]
+
 mod http;
 mod processes;
 mod report;
