@@ -35,6 +35,8 @@ pub struct Scenario {
     pub name: &'static str,
     pub setup: BotSetup,
     pub conversations_per_bot: u32,
+    /// Conversations opened beyond every bot's capacity, per bot: botvisor escalates them.
+    pub overflow_per_bot: u32,
     pub open_per_second: u32,
     pub rates: Vec<u32>,
     /// How long each rate is sent.
@@ -122,8 +124,9 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
     let mut s = match name {
         "capacity" => Scenario {
             name,
-            setup: BotSetup { bots: 40, capacity: 999, vendor_delay: Duration::ZERO, combine: None },
+            setup: BotSetup { bots: 40, capacity: if quick { 250 } else { 999 }, vendor_delay: Duration::ZERO, combine: None },
             conversations_per_bot: if quick { 250 } else { 999 },
+            overflow_per_bot: 10,
             open_per_second: 2000,
             rates: vec![200],
             step: Duration::from_secs(if quick { 3 } else { 10 }),
@@ -132,6 +135,7 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
             name,
             setup: BotSetup { bots: 10, capacity: 275, vendor_delay: Duration::from_millis(500), combine: None },
             conversations_per_bot: 250,
+            overflow_per_bot: 0,
             open_per_second: 2000,
             rates: vec![2000],
             step: Duration::from_secs(if quick { 4 } else { 10 }),
@@ -140,6 +144,7 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
             name,
             setup: BotSetup { bots: 10, capacity: 275, vendor_delay: Duration::ZERO, combine: None },
             conversations_per_bot: 250,
+            overflow_per_bot: 0,
             open_per_second: 2000,
             rates: if quick { vec![1000, 2000, 5000, 10_000, 20_000] } else { vec![1000, 2000, 5000, 10_000, 20_000, 30_000, 40_000] },
             step: Duration::from_secs(if quick { 3 } else { 10 }),
@@ -198,19 +203,24 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
     let engine = Engine::start(kind, &dir, &sim, &scenario.setup)?;
     std::thread::sleep(Duration::from_millis(500));
     let rss_idle = engine.process.rss();
-    let total = scenario.setup.bots * scenario.conversations_per_bot;
+    let total = scenario.setup.bots * (scenario.conversations_per_bot + scenario.overflow_per_bot);
     let opened_at = Instant::now();
     http::ok(&sim.control, "POST", "/sim/v1/load/conversations", Some(&json!({"skill": "bots", "count": total, "per_second": scenario.open_per_second})))?;
     let mut last = (0, Instant::now());
     let status = wait_for("the conversations to be accepted", ACCEPT_TIMEOUT, || {
         let status = http::ok(&sim.control, "GET", "/sim/v1/load", None)?;
-        let taken = status["assigned"].as_u64().unwrap_or(0) + status["moved_to_other_skill"].as_u64().unwrap_or(0);
-        progress(&format!("{} {}: {taken}/{total} conversations accepted", kind.name(), scenario.name));
+        let count = |key: &str| status[key].as_u64().unwrap_or(0);
+        let taken = count("assigned") + count("moved_to_other_skill");
+        progress(&format!("{} {}: {taken}/{total} conversations accepted, {} queued", kind.name(), scenario.name, count("queued")));
+        // Settled: every conversation opened, none ringing, and the rest queued for a free bot
+        // (a bot at its recommended load goes AWAY), the same for two polls in a row.
+        let settled = status["opening"] == false && count("ringing") == 0 && taken + count("queued") >= u64::from(total);
+        let stalled = status["opening"] == false && last.1.elapsed() > Duration::from_secs(15);
+        let done = taken >= u64::from(total) || (settled && taken == last.0) || stalled;
         if taken != last.0 {
             last = (taken, Instant::now());
         }
-        let stalled = status["opening"] == false && last.1.elapsed() > Duration::from_secs(15);
-        Ok((taken >= u64::from(total) || stalled).then_some(status))
+        Ok(done.then_some(status))
     })?;
     let accept_seconds = opened_at.elapsed().as_secs_f64();
     let assigned = status["assigned"].as_u64().unwrap_or(0);
@@ -264,6 +274,7 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
         conversations: total,
         assigned,
         moved_to_other_skill: status["moved_to_other_skill"].as_u64().unwrap_or(0),
+        queued: status["queued"].as_u64().unwrap_or(0),
         accept_seconds,
         rss_idle,
         rss_open,

@@ -90,7 +90,7 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn start(dir: &Path, bots: u32) -> Result<Simulator, String> {
-        let users: Vec<Value> = (1..=bots).map(|i| json!({"login": bot_login(i), "password": PASSWORD, "skills": ["bots"], "max_slots": 1000})).collect();
+        let users: Vec<Value> = (1..=bots).map(|i| json!({"login": bot_login(i), "password": PASSWORD, "skills": ["bots"], "max_slots": 1100})).collect();
         let config = json!({
             "account": ACCOUNT,
             "platform_addr": "127.0.0.1:0",

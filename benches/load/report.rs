@@ -32,7 +32,9 @@ impl RateResult {
         let latency_ms = [ms("p50"), ms("p90"), ms("p99"), ms("p999"), ms("max")];
         let floor = scenario.setup.vendor_delay.as_secs_f64() * 1000.0 + scenario.setup.combine.map_or(0.0, |w| w.as_secs_f64() * 1000.0);
         let answered = status["answered"].as_u64().unwrap_or(0);
-        let seconds = status["answer_seconds"].as_f64().unwrap_or(0.0).max(status["send_seconds"].as_f64().unwrap_or(0.0)).max(1e-3);
+        // The answers' span, less the vendor delay and combine window every answer waits (the
+        // last message's answer comes that much after the sending ends).
+        let seconds = (status["answer_seconds"].as_f64().unwrap_or(0.0) - floor / 1000.0).max(status["send_seconds"].as_f64().unwrap_or(0.0)).max(1e-3);
         RateResult {
             rate,
             sent: status["sent"].as_u64().unwrap_or(0),
@@ -62,6 +64,8 @@ pub struct RunResult {
     pub conversations: u32,
     pub assigned: u64,
     pub moved_to_other_skill: u64,
+    /// Left waiting on the bots' skill (every bot at its recommended load, AWAY).
+    pub queued: u64,
     pub accept_seconds: f64,
     pub rss_idle: u64,
     pub rss_open: u64,
@@ -71,7 +75,7 @@ pub struct RunResult {
 
 impl RunResult {
     pub fn failed(engine: &'static str, scenario: &'static str, round: u32, s: &Scenario) -> Self {
-        RunResult { engine, scenario, round, bots: s.setup.bots, conversations: s.setup.bots * s.conversations_per_bot, assigned: 0, moved_to_other_skill: 0, accept_seconds: 0.0, rss_idle: 0, rss_open: 0, peak_rss: 0, rates: Vec::new() }
+        RunResult { engine, scenario, round, bots: s.setup.bots, conversations: s.setup.bots * (s.conversations_per_bot + s.overflow_per_bot), assigned: 0, moved_to_other_skill: 0, queued: 0, accept_seconds: 0.0, rss_idle: 0, rss_open: 0, peak_rss: 0, rates: Vec::new() }
     }
 
     /// RSS per open conversation: (RSS with them open − RSS before) / open conversations.
@@ -89,7 +93,7 @@ impl RunResult {
 
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
-            "{} {} round {}: {} bots, {}/{} conversations accepted in {:.1}s ({} moved), RSS {:.1} MiB idle → {:.1} MiB open = {:.0} B/conversation, peak {:.1} MiB",
+            "{} {} round {}: {} bots, {}/{} conversations accepted in {:.1}s ({} escalated, {} left queued), RSS {:.1} MiB idle → {:.1} MiB open = {:.0} B/conversation, peak {:.1} MiB",
             self.engine,
             self.scenario,
             self.round,
@@ -98,6 +102,7 @@ impl RunResult {
             self.conversations,
             self.accept_seconds,
             self.moved_to_other_skill,
+            self.queued,
             mib(self.rss_idle),
             mib(self.rss_open),
             self.bytes_per_conversation(),
@@ -128,7 +133,7 @@ impl RunResult {
     pub fn to_json(&self) -> Value {
         json!({
             "engine": self.engine, "scenario": self.scenario, "round": self.round, "bots": self.bots,
-            "conversations": self.conversations, "accepted": self.assigned, "moved_to_other_skill": self.moved_to_other_skill,
+            "conversations": self.conversations, "accepted": self.assigned, "moved_to_other_skill": self.moved_to_other_skill, "queued": self.queued,
             "accept_seconds": self.accept_seconds, "rss_idle_bytes": self.rss_idle, "rss_open_bytes": self.rss_open,
             "peak_rss_bytes": self.peak_rss, "bytes_per_conversation": self.bytes_per_conversation(),
             "best_rate": self.best_rate().map(|r| r.rate),

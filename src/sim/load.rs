@@ -74,13 +74,50 @@ impl SendMessages {
     }
 }
 
+/// Where one of the load's conversations is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Waiting on the load's skill for an agent.
+    Queued,
+    /// An agent is being rung.
+    Ringing,
+    /// An agent holds it, on the load's skill.
+    Assigned,
+    /// Transferred to another skill (escalated).
+    Moved,
+    Closed,
+}
+
+impl Placement {
+    /// Where conversation `id` is now.
+    pub fn of(state: &crate::sim::state::SimState, id: &str, skill_id: &str) -> Option<Placement> {
+        let c = state.conversations.get(id)?;
+        Some(if c.state != "OPEN" {
+            Placement::Closed
+        } else if c.skill_id != skill_id {
+            Placement::Moved
+        } else if c.assigned.is_some() {
+            Placement::Assigned
+        } else if state.ring_of.contains_key(id) {
+            Placement::Ringing
+        } else {
+            Placement::Queued
+        })
+    }
+}
+
 /// What a load run has done so far; lives in the simulator's state.
 pub struct LoadTracker {
     skill: String,
-    skill_id: String,
+    pub(crate) skill_id: String,
     conversations: Vec<String>,
+    /// Where each conversation is, kept as it changes (so reading the figures costs nothing).
+    placement: HashMap<String, Placement>,
+    /// How many conversations are in each placement, indexed by `Placement as usize`.
+    placed: [u64; 5],
     /// Scheduled times of each conversation's unanswered messages, oldest first.
     pending: HashMap<String, VecDeque<Instant>>,
+    unanswered: u64,
     latency_us: Histogram<u64>,
     opening: bool,
     sending: bool,
@@ -100,7 +137,10 @@ impl LoadTracker {
             skill: skill.to_owned(),
             skill_id: skill_id.to_owned(),
             conversations: Vec::new(),
+            placement: HashMap::new(),
+            placed: [0; 5],
             pending: HashMap::new(),
+            unanswered: 0,
             latency_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"),
             opening: true,
             sending: false,
@@ -114,6 +154,29 @@ impl LoadTracker {
         }
     }
 
+    /// Starts following a conversation just opened.
+    fn track(&mut self, id: String, placement: Option<Placement>) {
+        self.pending.insert(id.clone(), VecDeque::new());
+        if let Some(placement) = placement {
+            self.placed[placement as usize] += 1;
+            self.placement.insert(id.clone(), placement);
+        }
+        self.conversations.push(id);
+    }
+
+    /// A conversation changed; `placement` is where it is now. Not one of ours: ignored.
+    pub(crate) fn moved(&mut self, id: &str, placement: Placement) {
+        if let Some(old) = self.placement.get_mut(id) {
+            self.placed[*old as usize] -= 1;
+            self.placed[placement as usize] += 1;
+            *old = placement;
+        }
+    }
+
+    fn is_assigned(&self, id: &str) -> bool {
+        self.placement.get(id) == Some(&Placement::Assigned)
+    }
+
     /// An assigned agent published a text in `conversation`.
     pub fn on_agent_text(&mut self, conversation: &str, text: &str) {
         if !text.starts_with(ANSWER_PREFIX) {
@@ -122,6 +185,7 @@ impl LoadTracker {
         let Some(queue) = self.pending.get_mut(conversation) else { return };
         match queue.pop_front() {
             Some(scheduled) => {
+                self.unanswered -= 1;
                 let now = Instant::now();
                 self.latency_us.saturating_record(now.saturating_duration_since(scheduled).as_micros().max(1) as u64);
                 self.answered += 1;
@@ -131,19 +195,9 @@ impl LoadTracker {
         }
     }
 
-    /// The run's figures; `state` tells which conversations are assigned or moved.
-    pub fn status(&self, conversations: &HashMap<String, crate::sim::state::Conversation>) -> Value {
-        let (mut assigned, mut moved, mut closed) = (0u64, 0u64, 0u64);
-        for id in &self.conversations {
-            let Some(c) = conversations.get(id) else { continue };
-            if c.state != "OPEN" {
-                closed += 1;
-            } else if c.skill_id != self.skill_id {
-                moved += 1;
-            } else if c.assigned.is_some() {
-                assigned += 1;
-            }
-        }
+    /// The run's figures.
+    pub fn status(&self) -> Value {
+        let count = |p: Placement| self.placed[p as usize];
         let h = &self.latency_us;
         let send_seconds = match (self.send_started, self.send_finished) {
             (Some(start), Some(end)) => end.duration_since(start).as_secs_f64(),
@@ -158,14 +212,16 @@ impl LoadTracker {
             "skill": self.skill,
             "opening": self.opening,
             "opened": self.conversations.len(),
-            "assigned": assigned,
-            "moved_to_other_skill": moved,
-            "closed": closed,
+            "assigned": count(Placement::Assigned),
+            "ringing": count(Placement::Ringing),
+            "queued": count(Placement::Queued),
+            "moved_to_other_skill": count(Placement::Moved),
+            "closed": count(Placement::Closed),
             "sending": self.sending,
             "sent": self.sent,
             "send_failures": self.send_failures,
             "answered": self.answered,
-            "unanswered": self.pending.values().map(VecDeque::len).sum::<usize>(),
+            "unanswered": self.unanswered,
             "unmatched_answers": self.unmatched_answers,
             "send_seconds": send_seconds,
             "answer_seconds": answer_seconds,
@@ -209,9 +265,9 @@ pub fn open(sim: Arc<Sim>, request: OpenConversations) -> Result<(), String> {
                 while opened < due {
                     match state.open_conversation(&request.skill, json!({})) {
                         Ok((id, _)) => {
-                            let load = state.load.as_mut().expect("checked above");
-                            load.pending.insert(id.clone(), VecDeque::new());
-                            load.conversations.push(id);
+                            let skill_id = state.load.as_ref().map(|l| l.skill_id.clone()).unwrap_or_default();
+                            let placement = Placement::of(&state, &id, &skill_id);
+                            state.load.as_mut().expect("checked above").track(id, placement);
                         }
                         Err(message) => tracing::warn!(%message, "load: a conversation could not be opened"),
                     }
@@ -250,10 +306,16 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
         for queue in load.pending.values_mut() {
             queue.clear();
         }
-        load.conversations.clone()
+        load.unanswered = 0;
+        // Consumers whose conversation an agent holds on the load's skill (one escalated or
+        // still queued would wait for a human, not for the bot under test).
+        load.conversations.iter().filter(|id| load.is_assigned(id)).cloned().collect::<Vec<String>>()
     };
     if conversations.is_empty() {
-        return Err("the load has no conversations".into());
+        if let Some(load) = sim.state.lock().expect("state lock").load.as_mut() {
+            load.sending = false;
+        }
+        return Err("no agent holds any of the load's conversations".into());
     }
     actix_rt::spawn(async move {
         let started = Instant::now();
@@ -274,8 +336,11 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
                     break;
                 }
                 let conversation = &conversations[(next % conversations.len() as u64) as usize];
-                if let Some(queue) = state.load.as_mut().and_then(|l| l.pending.get_mut(conversation)) {
-                    queue.push_back(scheduled);
+                if let Some(load) = state.load.as_mut() {
+                    if let Some(queue) = load.pending.get_mut(conversation) {
+                        queue.push_back(scheduled);
+                        load.unanswered += 1;
+                    }
                 }
                 let event = json!({"type": "ContentEvent", "contentType": "text/plain", "message": format!("m{next}")});
                 let sent = state.consumer_event(conversation, event).is_ok();
@@ -285,7 +350,9 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
                 } else {
                     load.send_failures += 1;
                     if let Some(queue) = load.pending.get_mut(conversation) {
-                        queue.pop_back();
+                        if queue.pop_back().is_some() {
+                            load.unanswered -= 1;
+                        }
                     }
                 }
                 next += 1;
@@ -321,5 +388,5 @@ pub fn stop(sim: Arc<Sim>) -> Value {
 /// The load's figures, or none.
 pub fn status(sim: &Sim) -> Option<Value> {
     let state = sim.state.lock().expect("state lock");
-    state.load.as_ref().map(|load| load.status(&state.conversations))
+    state.load.as_ref().map(LoadTracker::status)
 }

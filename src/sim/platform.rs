@@ -382,16 +382,15 @@ impl SimState {
             c.skill_id = skill_id;
             c.transferred = true;
         }
+        c.updated_ts = now_ms();
         if remove_assigned {
-            c.assigned = None;
+            self.set_assigned(&id, None);
             reply = "OK Agent removed successfully";
         }
-        c.updated_ts = now_ms();
         self.conversation_changed(&id);
         if skill_changed {
             // Rings for the old skill no longer stand.
-            let waiting: Vec<String> = self.rings.values().filter(|r| r.conversation_id == id && r.state == "WAITING").map(|r| r.id.clone()).collect();
-            for ring in waiting {
+            if let Some(ring) = self.ring_of.get(&id).cloned() {
                 self.end_ring(&ring, "CANCELLED");
             }
             self.declined_by.remove(&id);
@@ -408,7 +407,7 @@ impl SimState {
             Value::String(id) => id.clone(),
             other => other.get("userId").and_then(Value::as_str).map(str::to_owned).ok_or((400, "body: the consumer id (a string) or {\"userId\": …}".to_owned()))?,
         };
-        let conversation = self.conversations.values().find(|c| c.consumer_id == consumer).ok_or((400, format!("no consumer {consumer:?}")))?;
+        let conversation = self.by_consumer.get(&consumer).and_then(|id| self.conversations.get(id)).ok_or((400, format!("no consumer {consumer:?}")))?;
         let sdes = conversation.sdes.clone();
         let profile = json!({
             "firstName": sdes.get("firstName").cloned().unwrap_or(Value::Null),
@@ -457,6 +456,7 @@ impl SimState {
             },
         );
         self.conversation_order.push(id.clone());
+        self.by_consumer.insert(consumer_id.clone(), id.clone());
         self.conversation_changed(&id);
         self.route(&id);
         self.flush_notifications();
@@ -478,16 +478,16 @@ impl SimState {
         if c.state != "OPEN" {
             return;
         }
+        if let Some(agent) = &c.assigned {
+            crate::sim::state::decrement(&mut self.open_per_agent, agent);
+        }
         c.state = "CLOSE".into();
         c.close_reason = Some(reason.into());
         c.end_ts = Some(now_ms());
         c.updated_ts = now_ms();
-        let skill = c.skill_id.clone();
-        if let Some(queue) = self.queues.get_mut(&skill) {
-            queue.retain(|q| q != id);
-        }
-        let waiting: Vec<String> = self.rings.values().filter(|r| r.conversation_id == id && r.state == "WAITING").map(|r| r.id.clone()).collect();
-        for ring in waiting {
+        self.closed_count += 1;
+        self.queued.remove(id);
+        if let Some(ring) = self.ring_of.get(id).cloned() {
             self.end_ring(&ring, "CANCELLED");
         }
         self.declined_by.remove(id);
@@ -498,15 +498,19 @@ impl SimState {
 
     /// Keeps at most `MAX_CLOSED_CONVERSATIONS` closed conversations (bounded memory).
     fn prune_closed(&mut self) {
-        let closed = self.conversations.values().filter(|c| c.state != "OPEN").count();
+        let closed = self.closed_count;
         if closed <= MAX_CLOSED_CONVERSATIONS + MAX_CLOSED_CONVERSATIONS / 10 {
             return;
         }
         let mut excess = closed - MAX_CLOSED_CONVERSATIONS;
+        self.closed_count = MAX_CLOSED_CONVERSATIONS;
         let conversations = &mut self.conversations;
+        let by_consumer = &mut self.by_consumer;
         self.conversation_order.retain(|id| {
             if excess > 0 && conversations.get(id).is_some_and(|c| c.state != "OPEN") {
-                conversations.remove(id);
+                if let Some(c) = conversations.remove(id) {
+                    by_consumer.remove(&c.consumer_id);
+                }
                 excess -= 1;
                 false
             } else {
@@ -522,14 +526,11 @@ impl SimState {
 
     fn assign(&mut self, id: &str, user_id: &str) {
         let Some(c) = self.conversations.get_mut(id) else { return };
-        c.assigned = Some(user_id.to_owned());
         // Whoever accepts, the suggestion is settled.
         c.suggested = None;
         c.updated_ts = now_ms();
-        let skill = c.skill_id.clone();
-        if let Some(queue) = self.queues.get_mut(&skill) {
-            queue.retain(|q| q != id);
-        }
+        self.set_assigned(id, Some(user_id.to_owned()));
+        self.queued.remove(id);
         self.declined_by.remove(id);
         self.conversation_changed(id);
     }
@@ -555,13 +556,14 @@ impl SimState {
     /// Sends the conversation's change to every subscription that shows it (UPSERT) or showed
     /// it and no longer does (DELETE).
     pub fn conversation_changed(&mut self, id: &str) {
-        let Some(conversation) = self.conversations.get(id).cloned() else { return };
-        let upsert = self.conversation_change("UPSERT", &conversation);
-        let delete = self.conversation_change("DELETE", &conversation);
+        self.placement_changed(id);
+        let Some(conversation) = self.conversations.get(id) else { return };
+        let upsert = self.conversation_change("UPSERT", conversation);
+        let delete = self.conversation_change("DELETE", conversation);
         let mut frames = Vec::new();
         for (conn_id, conn) in self.conns.iter_mut() {
             for sub in conn.ex_subs.iter_mut() {
-                let change = if shows(sub, &conversation, &self.config.account) {
+                let change = if shows(sub, conversation, &self.config.account) {
                     sub.shown.insert(id.to_owned());
                     Some(&upsert)
                 } else if sub.shown.remove(id) {
@@ -659,16 +661,14 @@ impl SimState {
     /// subscription, with a free slot; least loaded first.
     /// OCCUPIED agents take transferred conversations only (spec §4.1).
     fn available_agents(&self, skill_id: &str, transferred: bool) -> Vec<String> {
+        let subscribed: HashSet<&str> = self.conns.values().filter(|c| c.routing_sub.is_some()).map(|c| c.user_id.as_str()).collect();
         let mut agents: Vec<(usize, String)> = self
             .users
             .values()
             .filter(|u| u.skills.iter().any(|s| s == skill_id) && !u.disabled)
             .filter(|u| u.availability == "ONLINE" || (transferred && u.availability == "OCCUPIED"))
-            .filter(|u| self.conns.values().any(|c| c.user_id == u.user_id && c.routing_sub.is_some()))
-            .map(|u| {
-                let waiting = self.rings.values().filter(|r| r.user_id == u.user_id && r.state == "WAITING").count();
-                (self.open_load(&u.user_id) + waiting, u.user_id.clone())
-            })
+            .filter(|u| subscribed.contains(u.user_id.as_str()))
+            .map(|u| (self.open_load(&u.user_id) + self.waiting_rings(&u.user_id), u.user_id.clone()))
             .filter(|(load, user_id)| *load < self.users[user_id].max_slots)
             .collect();
         agents.sort();
@@ -678,7 +678,7 @@ impl SimState {
     /// Rings an agent for the conversation, or queues it on its skill.
     pub fn route(&mut self, id: &str) {
         let Some(c) = self.conversations.get(id) else { return };
-        if c.state != "OPEN" || c.assigned.is_some() || self.rings.values().any(|r| r.conversation_id == id && r.state == "WAITING") {
+        if c.state != "OPEN" || c.assigned.is_some() || self.ring_of.contains_key(id) {
             return;
         }
         let skill_id = c.skill_id.clone();
@@ -700,9 +700,8 @@ impl SimState {
         let declined = self.declined_by.get(id).cloned().unwrap_or_default();
         let candidate = available.iter().find(|a| !declined.contains(*a)).cloned();
         let Some(agent) = candidate else {
-            let queue = self.queues.entry(skill_id).or_default();
-            if !queue.iter().any(|q| q == id) {
-                queue.push_back(id.to_owned());
+            if self.queued.insert(id.to_owned()) {
+                self.queues.entry(skill_id).or_default().push_back(id.to_owned());
             }
             if !available.is_empty() {
                 // Everyone available declined: offer it again after a ring period, not at once.
@@ -723,6 +722,9 @@ impl SimState {
         };
         let frame_change = self.ring_change(&ring, false);
         self.rings.insert(ring.id.clone(), ring.clone());
+        self.ring_of.insert(id.to_owned(), ring.id.clone());
+        *self.rings_per_agent.entry(agent.clone()).or_default() += 1;
+        self.placement_changed(id);
         for conn in self.conns_of(&agent) {
             if let Some(sub) = self.conns[&conn].routing_sub.clone() {
                 self.notify(conn, notification(".ams.routing.RoutingTaskNotification", json!({"subscriptionId": sub, "changes": [frame_change.clone()]})));
@@ -732,8 +734,26 @@ impl SimState {
     }
 
     /// Routes queued conversations, oldest first, while agents are free.
+    /// A skill nobody can take a conversation of now (human, or no agent free) keeps its queue
+    /// as it is, so a long queue costs nothing until an agent frees up.
     pub fn route_queues(&mut self) {
-        let mut queued: Vec<String> = self.queues.values_mut().flat_map(|q| q.drain(..)).collect();
+        let skills: Vec<String> = self.queues.iter().filter(|(_, q)| !q.is_empty()).map(|(skill, _)| skill.clone()).collect();
+        let mut queued: Vec<String> = Vec::new();
+        for skill in skills {
+            let human = self.skill_by_id(&skill).is_none_or(|s| s.human);
+            // OCCUPIED agents count too: they take transferred conversations. A conversation
+            // transferred to an agent may still ring that agent.
+            let nobody = human || self.available_agents(&skill, true).is_empty();
+            let suggested = |id: &String| self.queued.contains(id) && self.conversations.get(id).is_some_and(|c| c.suggested.is_some());
+            if nobody && !self.queues.get(&skill).is_some_and(|q| q.iter().any(suggested)) {
+                continue;
+            }
+            if let Some(queue) = self.queues.get_mut(&skill) {
+                queued.extend(queue.drain(..));
+            }
+        }
+        // Stale entries (assigned or closed since) and duplicates are dropped here.
+        queued.retain(|id| self.queued.remove(id));
         queued.sort_by_key(|id| self.conversations.get(id).map(|c| c.start_ts).unwrap_or(0));
         for id in queued {
             self.route(&id);
@@ -769,6 +789,10 @@ impl SimState {
         let Some(ring) = self.rings.get_mut(ring_id) else { return };
         ring.state = state.into();
         let ring = ring.clone();
+        if self.ring_of.get(&ring.conversation_id).is_some_and(|r| r == ring_id) {
+            self.ring_of.remove(&ring.conversation_id);
+        }
+        crate::sim::state::decrement(&mut self.rings_per_agent, &ring.user_id);
         let change = self.ring_change(&ring, state == "ACCEPTED");
         for conn in self.conns_of(&ring.user_id) {
             if let Some(sub) = self.conns[&conn].routing_sub.clone() {
@@ -776,6 +800,7 @@ impl SimState {
             }
         }
         self.rings.remove(ring_id);
+        self.placement_changed(&ring.conversation_id);
     }
 
     fn ring_change(&self, ring: &Ring, completed: bool) -> Value {

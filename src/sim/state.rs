@@ -161,9 +161,23 @@ pub struct SimState {
     pub conversations: HashMap<String, Conversation>,
     /// Conversation ids in creation order (for listing).
     pub conversation_order: Vec<String>,
-    /// Conversations waiting for an agent, per skill id.
+    /// Conversations waiting for an agent, per skill id. An entry stands only while its id is
+    /// in `queued` (assigning or closing a conversation leaves a stale entry behind, skipped
+    /// when the queue is next drained).
     pub queues: HashMap<String, VecDeque<String>>,
+    pub(crate) queued: HashSet<String>,
+    /// Waiting rings (an ended ring is removed).
     pub rings: HashMap<String, Ring>,
+    /// The waiting ring of each conversation that has one.
+    pub(crate) ring_of: HashMap<String, String>,
+    /// Waiting rings per agent (user id).
+    pub(crate) rings_per_agent: HashMap<String, usize>,
+    /// Open conversations assigned to each agent (user id).
+    pub(crate) open_per_agent: HashMap<String, usize>,
+    /// Conversation id of each consumer.
+    pub(crate) by_consumer: HashMap<String, String>,
+    /// Closed conversations still kept.
+    pub(crate) closed_count: usize,
     /// Agents a conversation's ring expired on or was rejected by.
     pub declined_by: HashMap<String, HashSet<String>>,
     pub faults: Faults,
@@ -175,6 +189,16 @@ pub struct SimState {
     pub(crate) pending_timers: Vec<Timer>,
     counter: u64,
     seed: u64,
+}
+
+/// Takes one from a count, removing it at zero.
+pub(crate) fn decrement(counts: &mut HashMap<String, usize>, key: &str) {
+    if let Some(n) = counts.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -193,7 +217,13 @@ impl SimState {
             conversations: HashMap::new(),
             conversation_order: Vec::new(),
             queues: HashMap::new(),
+            queued: HashSet::new(),
             rings: HashMap::new(),
+            ring_of: HashMap::new(),
+            rings_per_agent: HashMap::new(),
+            open_per_agent: HashMap::new(),
+            by_consumer: HashMap::new(),
+            closed_count: 0,
             declined_by: HashMap::new(),
             faults: Faults::default(),
             load: None,
@@ -321,7 +351,37 @@ impl SimState {
 
     /// Open conversations assigned to a user.
     pub fn open_load(&self, user_id: &str) -> usize {
-        self.conversations.values().filter(|c| c.state == "OPEN" && c.assigned.as_deref() == Some(user_id)).count()
+        self.open_per_agent.get(user_id).copied().unwrap_or(0)
+    }
+
+    /// Tells the benchmark's load tracker, if any, where conversation `id` is now.
+    pub(crate) fn placement_changed(&mut self, id: &str) {
+        let Some(skill_id) = self.load.as_ref().map(|l| l.skill_id.clone()) else { return };
+        if let Some(placement) = crate::sim::load::Placement::of(self, id, &skill_id) {
+            if let Some(load) = self.load.as_mut() {
+                load.moved(id, placement);
+            }
+        }
+    }
+
+    /// Waiting rings of a user.
+    pub fn waiting_rings(&self, user_id: &str) -> usize {
+        self.rings_per_agent.get(user_id).copied().unwrap_or(0)
+    }
+
+    /// Sets an open conversation's assigned agent, keeping the per-agent load.
+    pub(crate) fn set_assigned(&mut self, id: &str, agent: Option<String>) {
+        let Some(c) = self.conversations.get_mut(id) else { return };
+        let open = c.state == "OPEN";
+        let old = std::mem::replace(&mut c.assigned, agent.clone());
+        if open {
+            if let Some(old) = old {
+                decrement(&mut self.open_per_agent, &old);
+            }
+            if let Some(new) = agent {
+                *self.open_per_agent.entry(new).or_default() += 1;
+            }
+        }
     }
 
     // ---- connections --------------------------------------------------------------------
