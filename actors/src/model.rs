@@ -248,7 +248,42 @@ pub struct ConversationInfo {
     pub consumer_id: String,
     pub participants: Vec<Participant>,
     /// The platform's conversation context (campaign, engagement, visitor…), passed to vendors.
-    pub context: Arc<Value>,
+    pub context: PlatformContext,
+}
+
+/// The platform's conversation context (campaign, engagement, visitor…), kept as its compact
+/// JSON text and shared: as a parsed `Value` it costs several times the memory in each of tens
+/// of thousands of open conversations, and a vendor reads it at most once per call.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlatformContext(Arc<str>);
+
+impl PlatformContext {
+    pub fn new(context: &Value) -> Self {
+        Self(Arc::from(context.to_string()))
+    }
+
+    /// The context as JSON (`null` when the platform sent none).
+    pub fn to_value(&self) -> Value {
+        // Written by `new` from a `Value`: it always parses.
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+
+    /// The compact JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for PlatformContext {
+    fn default() -> Self {
+        Self::new(&Value::Null)
+    }
+}
+
+impl fmt::Debug for PlatformContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl ConversationInfo {
@@ -421,7 +456,7 @@ mod tests {
                 role: ParticipantRole::AssignedAgent,
                 state: ParticipantState::Suggested,
             }],
-            context: Arc::new(Value::Null),
+            context: PlatformContext::default(),
         };
         assert_eq!(info.assignment_of("acc.bot"), Some(ParticipantState::Suggested));
         assert_eq!(info.assignment_of("acc.other"), None);

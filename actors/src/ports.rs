@@ -107,7 +107,7 @@ pub struct ConversationContext {
     pub skill_id: String,
     pub consumer_id: String,
     /// The platform's conversation context (campaign, engagement, visitor).
-    pub context: Arc<Value>,
+    pub context: crate::model::PlatformContext,
     /// Engagement attributes (`lpSdes`), fetched once at start when enabled.
     pub sdes: Option<Arc<Value>>,
     /// Whether this is the first vendor call of the conversation (Custom Endpoint creates the

@@ -178,7 +178,7 @@ impl FakePlatform {
                 Participant { id: format!("consumer-{conversation}"), role: ParticipantRole::Consumer, state: ParticipantState::Active },
                 Participant { id: FAKE_AGENT_ID.into(), role: ParticipantRole::AssignedAgent, state: bot_state },
             ],
-            context: Arc::new(json!({"type": "MESSAGING", "skillId": "bots"})),
+            context: crate::model::PlatformContext::new(&json!({"type": "MESSAGING", "skillId": "bots"})),
         }
     }
 

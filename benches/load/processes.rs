@@ -193,7 +193,18 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
     }
     let path = dir.join("botvisor.toml");
     std::fs::write(&path, config).map_err(|e| e.to_string())?;
-    let child = Command::new(env!("CARGO_BIN_EXE_botvisor"))
+    // Profiling: `LOAD_ENGINE_WRAPPER="heaptrack -o /tmp/botvisor"` (or `perf record -g --`)
+    // runs botvisor under that command; its RSS figures are then the wrapper's.
+    let wrapper: Vec<String> = std::env::var("LOAD_ENGINE_WRAPPER").unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(env!("CARGO_BIN_EXE_botvisor"));
+            command
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_botvisor")),
+    };
+    let child = command
         .args(["run", "--config"])
         .arg(&path)
         .env("RUST_LOG", "warn")

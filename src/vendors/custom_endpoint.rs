@@ -219,12 +219,14 @@ impl Inner {
     async fn create_conversation(&self, request: &VendorRequest) -> Result<(), VendorError> {
         let conversation = &request.conversation;
         let url = format!("{}/environments/{}/conversations/{}", self.bot_url(), self.settings.environment, conversation.conversation_id);
+        let mut context = conversation.context.to_value();
+        let mut take = |key: &str, default: Value| context.get_mut(key).map(Value::take).unwrap_or(default);
         let mut body = json!({"context": {
             "type": "MESSAGING",
             "skillId": conversation.skill_id,
-            "engagementId": conversation.context.get("engagementId").cloned().unwrap_or(json!(0)),
-            "campaignId": conversation.context.get("campaignId").cloned().unwrap_or(json!(0)),
-            "visitor": conversation.context.get("visitor").cloned().unwrap_or(json!({})),
+            "engagementId": take("engagementId", json!(0)),
+            "campaignId": take("campaignId", json!(0)),
+            "visitor": take("visitor", json!({})),
         }});
         if let Some(sdes) = &conversation.sdes {
             body["sdes"] = (**sdes).clone();

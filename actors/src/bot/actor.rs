@@ -44,7 +44,7 @@ struct Slot {
     /// The actor was told to stop (the bot left the conversation).
     removing: bool,
     /// Assigned again while `removing`: rebuilt when the old actor's exit arrives.
-    reassigned: Option<ConversationInfo>,
+    reassigned: Option<Box<ConversationInfo>>,
 }
 
 enum SlotRun {
@@ -349,7 +349,7 @@ impl Handler<ConversationExited> for BotActor {
             // Removed and assigned again meanwhile: a fresh actor resumes from history.
             let generation = self.next_generation();
             if let Some(slot) = self.conversations.get_mut(&conversation_id) {
-                *slot = Slot { info, generation, run: SlotRun::Admitting, removing: false, reassigned: None };
+                *slot = Slot { info: *info, generation, run: SlotRun::Admitting, removing: false, reassigned: None };
             }
             self.start_conversation(ctx, &conversation_id, StartMode::Resume);
             return;
@@ -602,7 +602,7 @@ impl BotActor {
         }
         if let Some(slot) = self.conversations.get_mut(&info.conversation_id) {
             if slot.removing {
-                slot.reassigned = Some(info);
+                slot.reassigned = Some(Box::new(info));
             }
             return;
         }
@@ -638,12 +638,12 @@ impl BotActor {
                 act.publish_availability(ctx, availability);
             }
             let mode = match (reply.admission, act.lifecycle.state()) {
-                (Admission::Escalate { skill, report }, _) => StartMode::Escalate { report, skill },
+                (Admission::Escalate { skill, report }, _) => StartMode::Escalate { report: Box::new(report), skill },
                 (Admission::Start, BotState::VendorInterruption) => StartMode::Escalate {
-                    report: ErrorReport::new(
+                    report: Box::new(ErrorReport::new(
                         ErrorCode::VendorInterruption,
                         "the bot is in Vendor Interruption: new conversations go to the escalation skill without a vendor call",
-                    ),
+                    )),
                     skill: act.settings.escalation.skill.clone(),
                 },
                 (Admission::Start, _) => StartMode::New,
@@ -730,10 +730,10 @@ impl BotActor {
             StartMode::Resume
         } else {
             StartMode::Escalate {
-                report: ErrorReport::new(
+                report: Box::new(ErrorReport::new(
                     ErrorCode::ConversationRestartLimit,
                     format!("the conversation failed {} times within {:?}; handing it to a human", recent.len() + 1, lifecycle.restart_window),
-                ),
+                )),
                 skill: self.settings.escalation.skill.clone(),
             }
         };

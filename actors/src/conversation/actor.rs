@@ -92,11 +92,11 @@ pub struct ConversationActor {
     /// The consumer messages of the vendor call or escalation under way.
     in_flight: Vec<DialogMessage>,
     /// A welcome event or a transfer-in utterance to send before any waiting message.
-    pending_input: Option<VendorInput>,
+    pending_input: Option<Box<VendorInput>>,
     /// An escalation the session dropped in the middle of; redone once history is read again.
-    pending_escalation: Option<(ErrorReport, EscalationRequest)>,
+    pending_escalation: Option<Box<(ErrorReport, EscalationRequest)>>,
     /// An answer's action the session dropped before; performed once history is read again.
-    pending_action: Option<BotAction>,
+    pending_action: Option<Box<BotAction>>,
     /// Consumer messages were left in the platform's history because the buffer was full; live
     /// messages stay there too until history is read again, so none is skipped.
     overflowed: bool,
@@ -123,8 +123,8 @@ pub struct ConversationActor {
     /// When the actor took the conversation (wall clock, for people).
     taken_at: std::time::SystemTime,
     ttr: Option<Ttr>,
-    last_error: Option<ErrorReport>,
-    exit: Option<ExitReason>,
+    last_error: Option<Box<ErrorReport>>,
+    exit: Option<Box<ExitReason>>,
     /// Set while the actor's own code runs; still set in `stopped` means that code panicked.
     in_handler: bool,
     /// The platform removed the bot while its own action was in flight (the platform's notice
@@ -221,7 +221,7 @@ impl Actor for ConversationActor {
             StartMode::Escalate { report, skill } => {
                 // No vendor call: only messages that arrive after this are processed.
                 self.history_read = true;
-                self.start_escalation(ctx, report, EscalationRequest { skill, answers: None, announce: true });
+                self.start_escalation(ctx, *report, EscalationRequest { skill, answers: None, announce: true });
             }
             StartMode::New | StartMode::Resume => self.read_history(ctx),
         }
@@ -229,7 +229,7 @@ impl Actor for ConversationActor {
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         // A panic in a handler or timer: actix still stops the actor, with the flag left set.
-        let reason = if self.in_handler { ExitReason::Panicked } else { self.exit.take().unwrap_or(ExitReason::Removed) };
+        let reason = if self.in_handler { ExitReason::Panicked } else { self.exit.take().map_or(ExitReason::Removed, |reason| *reason) };
         tracing::debug!(
             bot_id = %self.settings.bot_id,
             conversation_id = %self.spec.info.conversation_id,
@@ -317,7 +317,7 @@ impl Handler<GetConversationSnapshot> for ConversationActor {
             vendor_calls: self.vendor_calls,
             taken_at: self.taken_at,
             ttr: self.ttr,
-            last_error: self.last_error.clone(),
+            last_error: self.last_error.as_deref().cloned(),
         })
     }
 }
@@ -374,7 +374,7 @@ impl ConversationActor {
 
     fn finish(&mut self, ctx: &mut Context<Self>, reason: ExitReason) {
         if self.exit.is_none() {
-            self.exit = Some(reason);
+            self.exit = Some(Box::new(reason));
         }
         ctx.stop();
     }
@@ -491,7 +491,7 @@ impl ConversationActor {
         if !self.history_read {
             self.history_read = true;
             if self.spec.mode == StartMode::New {
-                self.pending_input = self.opening_input(&analysis);
+                self.pending_input = self.opening_input(&analysis).map(Box::new);
             }
         }
         self.phase = Phase::Ready;
@@ -555,17 +555,17 @@ impl ConversationActor {
             self.read_history(ctx);
             return;
         }
-        if let Some((report, request)) = self.pending_escalation.take() {
+        if let Some((report, request)) = self.pending_escalation.take().map(|pending| *pending) {
             self.start_escalation(ctx, report, request);
             return;
         }
         if let Some(action) = self.pending_action.take() {
-            let response = BotResponse { action: Some(action), ..BotResponse::default() };
+            let response = BotResponse { action: Some(*action), ..BotResponse::default() };
             self.execute(ctx, response, None);
             return;
         }
         if let Some(input) = self.pending_input.take() {
-            self.call_vendor(ctx, input, Vec::new());
+            self.call_vendor(ctx, *input, Vec::new());
             return;
         }
         let now = Instant::now();
@@ -680,7 +680,7 @@ impl ConversationActor {
                 if let Some(report) = error {
                     tracing::warn!(conversation_id = %act.spec.info.conversation_id, code = report.code.as_str(), message = %report.message, "bot action failed");
                     act.report_error(&report);
-                    act.last_error = Some(report);
+                    act.last_error = Some(Box::new(report));
                 }
                 act.batch_handled(ctx);
                 act.phase = Phase::Ready;
@@ -694,7 +694,7 @@ impl ConversationActor {
             ExecutionOutcome::Disconnected { pending_action: Some(action) } => {
                 // The answer is out; only its action remains for after the reconnect.
                 act.batch_handled(ctx);
-                act.pending_action = Some(action);
+                act.pending_action = Some(Box::new(action));
                 act.wait_for_session(ctx);
             }
             ExecutionOutcome::Disconnected { pending_action: None } => act.wait_for_session(ctx),
@@ -723,7 +723,7 @@ impl ConversationActor {
         if request.announce {
             self.report_error(&report); // once per escalation, not again when resumed
         }
-        self.last_error = Some(report.clone());
+        self.last_error = Some(Box::new(report.clone()));
         self.send_read_receipts(ctx);
         let settings = self.settings.clone();
         let target = self.target();
@@ -739,13 +739,13 @@ impl ConversationActor {
                     "escalation did not transfer; the bot keeps the conversation"
                 );
                 act.report_error(&stayed);
-                act.last_error = Some(stayed);
+                act.last_error = Some(Box::new(stayed));
                 act.batch_handled(ctx);
                 act.phase = Phase::Ready;
                 act.pump(ctx);
             }
             EscalationOutcome::Disconnected { announced } => {
-                act.pending_escalation = Some((report.clone(), EscalationRequest { announce: resume.announce && !announced, ..resume }));
+                act.pending_escalation = Some(Box::new((report.clone(), EscalationRequest { announce: resume.announce && !announced, ..resume })));
                 act.wait_for_session(ctx);
             }
         });

@@ -13,7 +13,7 @@ pub enum StartMode {
     /// A rebuild or a conversation found on reconnect: answer what history shows unanswered.
     Resume,
     /// Escalate at once without calling the vendor (load limit, vendor interruption, restarts).
-    Escalate { report: ErrorReport, skill: String },
+    Escalate { report: Box<ErrorReport>, skill: String },
 }
 
 /// A live messaging event of the conversation's dialog (the consumer's, or an echo).

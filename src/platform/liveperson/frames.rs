@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use botvisor_actors::model::{
     AnswerKey, Availability, ChatState, ConversationId, ConversationInfo, DialogMessage, MessageAudience, MessageContent, Originator,
-    OutboundMessage, Participant, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
+    OutboundMessage, Participant, PlatformContext, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
 };
 use botvisor_actors::ports::PlatformEvent;
 use serde_json::{json, Value};
@@ -262,7 +262,7 @@ pub fn conversation_info(result: &Value) -> Result<ConversationInfo, String> {
         },
         consumer_id: consumer,
         participants,
-        context: Arc::new(details.get("context").cloned().unwrap_or(Value::Null)),
+        context: PlatformContext::new(details.get("context").unwrap_or(&Value::Null)),
     })
 }
 
