@@ -216,6 +216,7 @@ async fn a_bot_added_through_the_api_answers_consumers_and_its_secrets_are_never
         "botvisor_vendor_call_duration_seconds_count{bot_id=\"api-bot\"} 1",
         "botvisor_platform_reconnects_total{bot_id=\"api-bot\"} 0",
         "botvisor_platform_login_failures_total{bot_id=\"api-bot\"} 0",
+        "botvisor_platform_read_pauses_total{bot_id=\"api-bot\"} 0",
         "botvisor_mailbox_overloads_total 0",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");

@@ -36,22 +36,26 @@ async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() 
         "id": "echo",
         "platform": {"csds": "embedded", "login": "echo", "password": {"value": "pw"}},
         "vendor": {"kind": "scripted", "script": "benches/load/echo.toml"},
-        "settings": {"skill": "bots", "escalation": {"skill": "human-agents"}, "conversation": {"combine": {"message_delay": "0s"}}},
+        "settings": {"skill": "bots", "escalation": {"skill": "human-agents"}, "conversation": {"combine": {"message_delay": "0s"}}, "load": {"recommended": 4, "hard": 4, "low_water": 3}},
     }))
     .unwrap();
     let registry = Arc::new(registry);
     registry.adopt_and_start(vec![bot]).await.unwrap();
 
-    control(&sim, "POST", "/sim/v1/load/conversations", Some(json!({"skill": "bots", "count": 4, "per_second": 100}))).await;
+    // Six conversations for a bot that holds four: it goes AWAY at four, and what it was
+    // still rung for is escalated to the human skill; the rest waits in the bots' queue.
+    control(&sim, "POST", "/sim/v1/load/conversations", Some(json!({"skill": "bots", "count": 6, "per_second": 100}))).await;
     let mut status = json!(null);
+    let count = |status: &serde_json::Value, key: &str| status[key].as_u64().unwrap();
     for _ in 0..100 {
         status = control(&sim, "GET", "/sim/v1/load", None).await;
-        if status["assigned"] == 4 {
+        if status["opening"] == false && count(&status, "ringing") == 0 && count(&status, "assigned") == 4 && count(&status, "moved_to_other_skill") + count(&status, "queued") == 2 {
             break;
         }
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!((status["opened"].as_u64(), status["assigned"].as_u64()), (Some(4), Some(4)), "{status}");
+    assert_eq!((count(&status, "opened"), count(&status, "assigned"), count(&status, "ringing")), (6, 4, 0), "{status}");
+    assert_eq!(count(&status, "moved_to_other_skill") + count(&status, "queued"), 2, "{status}");
 
     control(&sim, "POST", "/sim/v1/load/messages", Some(json!({"rate": 40, "count": 20}))).await;
     for _ in 0..100 {
@@ -68,13 +72,13 @@ async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() 
     // 20 messages at 40/s take half a second to send.
     assert!(status["send_seconds"].as_f64().unwrap() >= 0.45, "{status}");
 
-    // Each conversation got its messages in order, each answered once.
+    // Messages went only to the conversations the bot holds, each answered once.
     let conversations = control(&sim, "GET", "/sim/v1/conversations", None).await;
     let answers: usize = conversations.as_array().unwrap().iter().flat_map(|c| c["transcript"].as_array().cloned().unwrap_or_default()).filter(|e| e["role"] == "ASSIGNED_AGENT" && e["text"].as_str().is_some_and(|t| t.starts_with("You said: m"))).count();
     assert_eq!(answers, 20);
 
     let closed = control(&sim, "DELETE", "/sim/v1/load", None).await;
-    assert_eq!(closed["closed"], 4);
+    assert_eq!(closed["closed"], 6);
     assert_eq!(control_call(&sim, "GET", "/sim/v1/load", None).await.0, 404);
     registry.stop_all().await;
     sim.stop().await;

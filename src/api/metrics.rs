@@ -86,6 +86,10 @@ fn text(bots: &[(std::sync::Arc<ManagedBot>, BotStatus)], rss: Option<u64>) -> S
     for (bot, _) in bots {
         let _ = writeln!(out, "botvisor_platform_login_failures_total{{bot_id=\"{}\"}} {}", id(bot), bot.counters.login_failures());
     }
+    family(&mut out, "botvisor_platform_read_pauses_total", "counter", "Times the platform socket was not read because the bot's mailbox was full (backpressure).");
+    for (bot, _) in bots {
+        let _ = writeln!(out, "botvisor_platform_read_pauses_total{{bot_id=\"{}\"}} {}", id(bot), bot.counters.read_pauses());
+    }
     family(&mut out, "botvisor_platform_bad_frames_total", "counter", "Platform frames that could not be read or were not expected.");
     for (bot, _) in bots {
         let _ = writeln!(out, "botvisor_platform_bad_frames_total{{bot_id=\"{}\"}} {}", id(bot), bot.counters.bad_frames());

@@ -13,7 +13,8 @@ use botvisor::platform::liveperson::login::LoginCredentials;
 use botvisor::platform::liveperson::{LivePersonPlatform, SessionSettings};
 use botvisor::sim::{self, SimConfig, SimHandle};
 use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot};
-use botvisor_actors::model::{BotAction, BotResponse, BotState, Ttr};
+use botvisor_actors::model::{Availability, BotAction, BotResponse, BotState, MessageContent, Originator, Ttr};
+use botvisor_actors::ports::{PlatformEvent, PlatformPort};
 use botvisor_actors::settings::BotSettings;
 use botvisor_actors::testkit::{input_text, FakeReply, FakeVendor};
 use common::control;
@@ -314,5 +315,82 @@ async fn a_restarted_botvisor_answers_each_unanswered_message_once() {
         lines(&conversation(&handle, &id).await),
         ["consumer: one", "bot: echo: one", "consumer: two", "consumer: three", "bot: echo: two three"]
     );
+    handle.stop().await;
+}
+
+/// A stand-in for the BotActor whose mailbox holds one event: it accepts every ring and keeps
+/// every event it is given, in order.
+struct OneSlotBot {
+    platform: LivePersonPlatform,
+    events: Rc<std::cell::RefCell<Vec<PlatformEvent>>>,
+}
+
+impl Actor for OneSlotBot {
+    type Context = actix::Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1);
+    }
+}
+
+impl actix::Handler<PlatformEvent> for OneSlotBot {
+    type Result = ();
+
+    fn handle(&mut self, event: PlatformEvent, _ctx: &mut Self::Context) {
+        if let PlatformEvent::RingOffered { ring, .. } = &event {
+            let accept = self.platform.accept_ring(ring);
+            actix_rt::spawn(async move {
+                let _ = accept.await;
+            });
+        }
+        self.events.borrow_mut().push(event);
+    }
+}
+
+#[actix_rt::test]
+async fn a_bot_behind_on_its_events_pauses_the_socket_and_gets_every_event_in_order() {
+    let handle = simulator().await;
+    control(&handle, "POST", "/sim/v1/agents", Some(json!({"login": "slow", "password": "pw", "skills": ["bots"]}))).await;
+    let platform = LivePersonPlatform::new(session_settings(&handle, "slow", "pw")).expect("client builds");
+    let events = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let bot = OneSlotBot { platform: platform.clone(), events: events.clone() }.start();
+    platform.attach(bot.recipient());
+    platform.start_session().await.unwrap();
+    wait_until("the session", || async { events.borrow().iter().any(|e| matches!(e, PlatformEvent::SessionConnected { .. })) }).await;
+    platform.set_availability(Availability::Online).await.unwrap();
+
+    control(&handle, "POST", "/sim/v1/load/conversations", Some(json!({"skill": "bots", "count": 20, "per_second": 1000}))).await;
+    wait_until("20 conversations accepted", || async { control(&handle, "GET", "/sim/v1/load", None).await["assigned"] == 20 }).await;
+    // 2 000 consumer messages within about 20 ms: far more than a mailbox of one holds.
+    control(&handle, "POST", "/sim/v1/load/messages", Some(json!({"rate": 100_000, "count": 2000}))).await;
+    let consumer_texts = || -> Vec<(String, String)> {
+        events
+            .borrow()
+            .iter()
+            .filter_map(|e| match e {
+                PlatformEvent::Message { conversation_id, message } if message.originator == Originator::Consumer => match &message.content {
+                    MessageContent::Text(text) => Some((conversation_id.to_string(), text.clone())),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    };
+    wait_until("every consumer message delivered", || async { consumer_texts().len() >= 2000 }).await;
+
+    let texts = consumer_texts();
+    assert_eq!(texts.len(), 2000, "none twice");
+    // Round robin over 20 conversations: message n went to conversation n % 20, in order.
+    let mut per_conversation: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    for (conversation, text) in &texts {
+        per_conversation.entry(conversation.clone()).or_default().push(text.trim_start_matches('m').parse().unwrap());
+    }
+    assert_eq!(per_conversation.len(), 20);
+    for numbers in per_conversation.values() {
+        assert_eq!(numbers.len(), 100);
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 20), "in order, none missing: {numbers:?}");
+    }
+    assert!(platform.counters().read_pauses() > 0, "the socket was paused while the bot was behind");
+    assert_eq!(platform.bad_frames(), 0);
     handle.stop().await;
 }

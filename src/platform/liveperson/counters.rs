@@ -10,6 +10,8 @@ pub struct SessionCounters {
     login_failures: AtomicU64,
     /// Frames that could not be read or were not expected.
     bad_frames: AtomicU64,
+    /// Times the socket stopped being read because the bot's mailbox was full.
+    read_pauses: AtomicU64,
 }
 
 impl SessionCounters {
@@ -23,6 +25,14 @@ impl SessionCounters {
 
     pub fn count_bad_frame(&self) {
         self.bad_frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_read_pause(&self) {
+        self.read_pauses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn read_pauses(&self) -> u64 {
+        self.read_pauses.load(Ordering::Relaxed)
     }
 
     pub fn reconnects(&self) -> u64 {

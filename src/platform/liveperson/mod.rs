@@ -8,6 +8,7 @@ pub mod login;
 pub mod socket;
 pub mod port;
 pub mod counters;
+pub mod backpressure;
 
 pub use port::LivePersonPlatform;
 pub use counters::SessionCounters;

@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::platform::liveperson::backpressure::EventOutbox;
 use crate::platform::liveperson::csds::{self, CsdsCache, Domains};
 use crate::platform::liveperson::frames::{self, Extras, Identity};
 use crate::platform::liveperson::http_client;
@@ -148,7 +149,8 @@ enum ConnectError {
 pub struct SessionActor {
     settings: SessionSettings,
     shared: Rc<SessionShared>,
-    bot: Option<Recipient<PlatformEvent>>,
+    /// The bot's events, with backpressure on the socket when its mailbox is full.
+    outbox: EventOutbox,
     client: awc::Client,
     csds: CsdsCache,
     login: Option<LoginSession>,
@@ -198,9 +200,9 @@ impl SessionActor {
                 let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
                 user.bytes().fold(0x2545_F491_4F6C_DD1D ^ nanos, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)) | 1
             },
+            outbox: EventOutbox::new(shared.counters.clone()),
             settings,
             shared,
-            bot: None,
             client,
             csds: CsdsCache::default(),
             login: None,
@@ -231,10 +233,9 @@ impl SessionActor {
         })
     }
 
-    /// Every event reaches the bot (its mailbox may grow past capacity under a burst); only
-    /// typing, which is advisory, is shed when the bot is overloaded.
+    /// Every event reaches the bot, in order; while its mailbox is full the socket is not read
+    /// (see `backpressure`). Only typing, which is advisory, is shed then.
     fn tell_bot(&self, event: PlatformEvent) {
-        let Some(bot) = &self.bot else { return };
         if let PlatformEvent::ConversationUpdated(info) = &event {
             if !info.consumer_id.is_empty() {
                 self.shared.consumers.borrow_mut().insert(info.conversation_id.to_string(), info.consumer_id.clone());
@@ -243,12 +244,7 @@ impl SessionActor {
         if let PlatformEvent::ConversationRemoved { conversation_id } = &event {
             self.shared.consumers.borrow_mut().remove(conversation_id.as_str());
         }
-        match event {
-            PlatformEvent::ConsumerTyping { .. } => {
-                let _ = bot.try_send(event);
-            }
-            other => bot.do_send(other),
-        }
+        self.outbox.deliver(event);
     }
 }
 
@@ -278,7 +274,7 @@ pub struct AttachBot(pub Recipient<PlatformEvent>);
 impl Handler<AttachBot> for SessionActor {
     type Result = ();
     fn handle(&mut self, msg: AttachBot, _ctx: &mut Context<Self>) {
-        self.bot = Some(msg.0);
+        self.outbox.attach(msg.0);
     }
 }
 
@@ -456,7 +452,7 @@ impl SessionActor {
         self.login = Some(login);
         let (sink, stream) = framed.split();
         self.sink = Some(SinkWrite::new(sink, ctx));
-        self.stream = Some(ctx.add_stream(stream));
+        self.stream = Some(ctx.add_stream(self.outbox.gate(stream)));
         self.close_code = None;
         self.awaiting_snapshot = true;
         self.keepalive_unanswered = false;
