@@ -167,7 +167,7 @@ pub struct DialogMessage {
     /// For this bot's own messages: the answer key it attached, read back from the metadata.
     pub answer: Option<AnswerKey>,
     /// The raw event as received; it travels to the vendor as `lpEvent` (shared, not copied).
-    pub raw: Arc<Value>,
+    pub raw: JsonText,
 }
 
 /// The key attached to every bot message so that, read back from history, it tells which
@@ -248,21 +248,22 @@ pub struct ConversationInfo {
     pub consumer_id: String,
     pub participants: Vec<Participant>,
     /// The platform's conversation context (campaign, engagement, visitor…), passed to vendors.
-    pub context: PlatformContext,
+    pub context: JsonText,
 }
 
-/// The platform's conversation context (campaign, engagement, visitor…), kept as its compact
-/// JSON text and shared: as a parsed `Value` it costs several times the memory in each of tens
-/// of thousands of open conversations, and a vendor reads it at most once per call.
+/// A JSON value from the platform kept as its compact text, shared: the conversation's
+/// context, each message's raw event. As a parsed `Value` tree it costs about four times the
+/// memory, in each of tens of thousands of open conversations and each buffered message; a
+/// vendor that wants it (as `lpEvent`, say) parses it once per call.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PlatformContext(Arc<str>);
+pub struct JsonText(Arc<str>);
 
-impl PlatformContext {
-    pub fn new(context: &Value) -> Self {
-        Self(Arc::from(context.to_string()))
+impl JsonText {
+    pub fn new(value: &Value) -> Self {
+        Self(Arc::from(value.to_string()))
     }
 
-    /// The context as JSON (`null` when the platform sent none).
+    /// The value (`null` for the default).
     pub fn to_value(&self) -> Value {
         // Written by `new` from a `Value`: it always parses.
         serde_json::from_str(&self.0).unwrap_or(Value::Null)
@@ -274,13 +275,13 @@ impl PlatformContext {
     }
 }
 
-impl Default for PlatformContext {
+impl Default for JsonText {
     fn default() -> Self {
         Self::new(&Value::Null)
     }
 }
 
-impl fmt::Debug for PlatformContext {
+impl fmt::Debug for JsonText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -456,7 +457,7 @@ mod tests {
                 role: ParticipantRole::AssignedAgent,
                 state: ParticipantState::Suggested,
             }],
-            context: PlatformContext::default(),
+            context: JsonText::default(),
         };
         assert_eq!(info.assignment_of("acc.bot"), Some(ParticipantState::Suggested));
         assert_eq!(info.assignment_of("acc.other"), None);

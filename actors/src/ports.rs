@@ -107,7 +107,7 @@ pub struct ConversationContext {
     pub skill_id: String,
     pub consumer_id: String,
     /// The platform's conversation context (campaign, engagement, visitor).
-    pub context: crate::model::PlatformContext,
+    pub context: crate::model::JsonText,
     /// Engagement attributes (`lpSdes`), fetched once at start when enabled.
     pub sdes: Option<Arc<Value>>,
     /// Whether this is the first vendor call of the conversation (Custom Endpoint creates the
@@ -136,13 +136,13 @@ pub enum VendorInput {
         /// The consumer sequences this input covers, ascending.
         sequences: Vec<Sequence>,
         /// The raw event of the last message (`lpEvent`).
-        lp_event: Arc<Value>,
+        lp_event: crate::model::JsonText,
     },
     /// The welcome (START) event: the bot greets first.
     Welcome {
         /// The last thing the consumer said, when the conversation was transferred in.
         last_consumer_message: Option<String>,
-        lp_event: Arc<Value>,
+        lp_event: crate::model::JsonText,
     },
 }
 

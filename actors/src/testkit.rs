@@ -8,7 +8,6 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Recipient;
@@ -178,7 +177,7 @@ impl FakePlatform {
                 Participant { id: format!("consumer-{conversation}"), role: ParticipantRole::Consumer, state: ParticipantState::Active },
                 Participant { id: FAKE_AGENT_ID.into(), role: ParticipantRole::AssignedAgent, state: bot_state },
             ],
-            context: crate::model::PlatformContext::new(&json!({"type": "MESSAGING", "skillId": "bots"})),
+            context: crate::model::JsonText::new(&json!({"type": "MESSAGING", "skillId": "bots"})),
         }
     }
 
@@ -259,7 +258,7 @@ impl FakePlatform {
             content,
             server_timestamp: timestamp,
             answer,
-            raw: Arc::new(raw),
+            raw: crate::model::JsonText::new(&raw),
         };
         dialog.push_back(message.clone());
         message
@@ -306,7 +305,7 @@ impl FakePlatform {
             .iter()
             .filter(|m| !matches!(m.content, MessageContent::AcceptStatus { .. }))
             .map(|m| {
-                let who = match (&m.originator, &m.raw["messageAudience"]) {
+                let who = match (&m.originator, &m.raw.to_value()["messageAudience"]) {
                     (Originator::Consumer, _) => "consumer".to_owned(),
                     (Originator::Me, Value::String(audience)) if audience == "AGENTS_AND_MANAGERS" => "bot (private)".to_owned(),
                     (Originator::Me, _) => "bot".to_owned(),

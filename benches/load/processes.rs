@@ -21,11 +21,14 @@ const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 pub struct Process {
     child: Child,
     name: &'static str,
+    /// Under a wrapper (a profiler), the measured process: the wrapper's descendant.
+    wrapped: Option<u32>,
 }
 
 impl Process {
+    /// The measured process (the wrapped one under a wrapper).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.wrapped.unwrap_or_else(|| self.child.id())
     }
 
     /// Resident memory now, in bytes.
@@ -55,7 +58,8 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        // SIGTERM first (a clean logout), then kill.
+        // SIGTERM first (a clean logout; under a wrapper, to the wrapped process so the
+        // profiler can write its data), then kill.
         let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -68,6 +72,34 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The botvisor process a wrapper started: a descendant of `wrapper` running botvisor's binary.
+fn wrapped_pid(wrapper: u32) -> Result<u32, String> {
+    let binary = std::fs::canonicalize(env!("CARGO_BIN_EXE_botvisor")).map_err(|e| e.to_string())?;
+    let parent_of = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        for entry in std::fs::read_dir("/proc").map_err(|e| e.to_string())?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            if std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() != Some(&binary) {
+                continue;
+            }
+            let mut ancestor = parent_of(pid);
+            for _ in 0..8 {
+                match ancestor {
+                    Some(a) if a == wrapper => return Ok(pid),
+                    Some(a) if a > 1 => ancestor = parent_of(a),
+                    _ => break,
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("the wrapper did not start botvisor within 30 s".into())
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -113,7 +145,7 @@ impl Simulator {
             .spawn()
             .map_err(|e| format!("the simulator does not start: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let process = Process { child, name: "the simulator" };
+        let process = Process { child, name: "the simulator", wrapped: None };
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
         let announced: Value = serde_json::from_str(&line).map_err(|e| format!("the simulator's first line {line:?}: {e}"))?;
@@ -194,7 +226,7 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
     let path = dir.join("botvisor.toml");
     std::fs::write(&path, config).map_err(|e| e.to_string())?;
     // Profiling: `LOAD_ENGINE_WRAPPER="heaptrack -o /tmp/botvisor"` (or `perf record -g --`)
-    // runs botvisor under that command; its RSS figures are then the wrapper's.
+    // runs botvisor under that command; figures are read from botvisor's own process.
     let wrapper: Vec<String> = std::env::var("LOAD_ENGINE_WRAPPER").unwrap_or_default().split_whitespace().map(str::to_owned).collect();
     let mut command = match wrapper.split_first() {
         Some((program, args)) => {
@@ -212,7 +244,8 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("botvisor does not start: {e}"))?;
-    let mut engine = Engine { process: Process { child, name: "botvisor" } };
+    let wrapped = if wrapper.is_empty() { None } else { Some(wrapped_pid(child.id())?) };
+    let mut engine = Engine { process: Process { child, name: "botvisor", wrapped } };
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if !engine.process.alive() {
@@ -254,7 +287,7 @@ fn start_peer(sim: &Simulator, setup: &BotSetup) -> Result<Engine, String> {
         .spawn()
         .map_err(|e| format!("node does not start (is Node.js installed?): {e}"))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let process = Process { child, name: "the SDK peer" };
+    let process = Process { child, name: "the SDK peer", wrapped: None };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {

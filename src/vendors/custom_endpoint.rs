@@ -248,13 +248,13 @@ impl Inner {
         match &request.input {
             VendorInput::Message { text, kind, lp_event, .. } => {
                 let (kind, data) = match kind {
-                    InputKind::RichContent => ("RICH_CONTENT", json!({"content": lp_event.pointer("/event/content").cloned().unwrap_or(Value::Null), "message": text})),
+                    InputKind::RichContent => ("RICH_CONTENT", json!({"content": lp_event.to_value().pointer("/event/content").cloned().unwrap_or(Value::Null), "message": text})),
                     InputKind::Text | InputKind::File => ("TEXT", json!({"message": text})),
                 };
-                json!({"type": kind, "source": "CONSUMER", "data": data, "context": {"lpEvent": **lp_event}})
+                json!({"type": kind, "source": "CONSUMER", "data": data, "context": {"lpEvent": lp_event.to_value()}})
             }
             VendorInput::Welcome { last_consumer_message, lp_event } => {
-                let mut lp_event = (**lp_event).clone();
+                let mut lp_event = lp_event.to_value();
                 if let Some(last) = last_consumer_message {
                     lp_event["lastConsumerMessage"] = json!(last);
                 }

@@ -156,8 +156,8 @@ fn rich_content_and_files_reach_the_vendor_as_identifiers_with_the_raw_event() {
         let requests = h.vendor.requests();
         let VendorInput::Message { text, lp_event, .. } = &requests[0].input else { panic!("expected a message") };
         assert_eq!(text, "com.liveperson.bot-connectors.consumer.send-rich-content");
-        assert_eq!(lp_event["event"]["type"], "RichContentEvent");
-        assert_eq!(lp_event["event"]["content"]["type"], "map");
+        assert_eq!(lp_event.to_value()["event"]["type"], "RichContentEvent");
+        assert_eq!(lp_event.to_value()["event"]["content"]["type"], "map");
 
         h.platform.consumer_sends("c1", MessageContent::File { relative_path: "/p.png".into(), file_type: "PNG".into(), caption: None });
         settle().await;
@@ -217,7 +217,7 @@ fn welcome_after_a_transfer_in_carries_the_last_consumer_message() {
         assert_eq!(requests.len(), 1, "nothing else is unanswered");
         let VendorInput::Welcome { last_consumer_message, lp_event } = &requests[0].input else { panic!("expected welcome") };
         assert_eq!(last_consumer_message.as_deref(), Some("my router is broken"));
-        assert_eq!(lp_event["lastConsumerMessage"], "my router is broken");
+        assert_eq!(lp_event.to_value()["lastConsumerMessage"], "my router is broken");
     });
 }
 

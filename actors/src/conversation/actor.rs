@@ -27,7 +27,7 @@ use crate::conversation::messages::{
 use crate::conversation::state::Combiner;
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
-use crate::model::{BotAction, BotResponse, ConversationInfo, DialogMessage, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
+use crate::model::{BotAction, BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
 use crate::ports::{BotErrorEvent, ConversationContext, ErrorHookPort, InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest};
 use crate::settings::BotSettings;
 
@@ -514,7 +514,7 @@ impl ConversationActor {
             let last = analysis.last_consumer_text.as_ref().filter(|_| analysis.transferred_in);
             let last_text = last.and_then(|m| m.content.text()).map(str::to_owned);
             return Some(VendorInput::Welcome {
-                lp_event: Arc::new(json!({
+                lp_event: JsonText::new(&json!({
                     "conversationId": info.conversation_id,
                     "dialogId": info.main_dialog_id,
                     "lastConsumerMessage": last_text,

@@ -114,7 +114,7 @@ mod tests {
             content: MessageContent::Text(text.into()),
             server_timestamp: 0,
             answer: answers.map(|a| AnswerKey { conversation_id: "d".into(), answers: Some(a), item: 0 }),
-            raw: std::sync::Arc::new(serde_json::Value::Null),
+            raw: crate::model::JsonText::default(),
         }
     }
 

@@ -80,7 +80,7 @@ mod tests {
             content,
             server_timestamp: 0,
             answer: None,
-            raw: std::sync::Arc::new(json!({ "sequence": sequence })),
+            raw: crate::model::JsonText::new(&json!({ "sequence": sequence })),
         }
     }
 
@@ -97,7 +97,7 @@ mod tests {
         assert_eq!(text, "hello I need a refund");
         assert_eq!(kind, InputKind::Text);
         assert_eq!(sequences, [1, 2, 4]);
-        assert_eq!(*lp_event, json!({ "sequence": 4 }));
+        assert_eq!(lp_event.to_value(), json!({ "sequence": 4 }));
     }
 
     #[test]

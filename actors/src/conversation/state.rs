@@ -132,7 +132,7 @@ mod tests {
             content: MessageContent::Text(format!("m{sequence}")),
             server_timestamp: 0,
             answer: None,
-            raw: std::sync::Arc::new(serde_json::Value::Null),
+            raw: crate::model::JsonText::default(),
         }
     }
 

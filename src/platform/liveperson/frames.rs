@@ -2,11 +2,10 @@
 //! core's commands, and notifications and history turned into the core's `PlatformEvent`s and
 //! `DialogMessage`s. Pure functions; a frame that cannot be read is an error naming why.
 
-use std::sync::Arc;
 
 use botvisor_actors::model::{
     AnswerKey, Availability, ChatState, ConversationId, ConversationInfo, DialogMessage, MessageAudience, MessageContent, Originator,
-    OutboundMessage, Participant, PlatformContext, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
+    OutboundMessage, Participant, JsonText, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
 };
 use botvisor_actors::ports::PlatformEvent;
 use serde_json::{json, Value};
@@ -213,7 +212,7 @@ pub fn dialog_message(me: &Identity, raw: &Value, consumer: Option<&str>) -> Res
         content,
         server_timestamp: raw.get("serverTimestamp").and_then(Value::as_i64).unwrap_or(0),
         answer,
-        raw: Arc::new(raw.clone()),
+        raw: JsonText::new(raw),
     })
 }
 
@@ -262,7 +261,7 @@ pub fn conversation_info(result: &Value) -> Result<ConversationInfo, String> {
         },
         consumer_id: consumer,
         participants,
-        context: PlatformContext::new(details.get("context").unwrap_or(&Value::Null)),
+        context: JsonText::new(details.get("context").unwrap_or(&Value::Null)),
     })
 }
 
