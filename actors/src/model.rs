@@ -166,7 +166,8 @@ pub struct DialogMessage {
     pub server_timestamp: i64,
     /// For this bot's own messages: the answer key it attached, read back from the metadata.
     pub answer: Option<AnswerKey>,
-    /// The raw event as received; it travels to the vendor as `lpEvent` (shared, not copied).
+    /// A consumer's raw event as received; it travels to the vendor as `lpEvent` (shared, not
+    /// copied). `null` for the other originators' events.
     pub raw: JsonText,
 }
 

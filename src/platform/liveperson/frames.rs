@@ -201,18 +201,23 @@ pub fn dialog_message(me: &Identity, raw: &Value, consumer: Option<&str>) -> Res
         },
         _ => MessageContent::Other(event.clone()),
     };
+    let raw_timestamp = raw.get("serverTimestamp").and_then(Value::as_i64).unwrap_or(0);
     let answer = raw
         .get("metadata")
         .and_then(Value::as_array)
         .and_then(|items| items.iter().filter(|m| m["type"] == "ExternalId").find_map(|m| m["id"].as_str().and_then(AnswerKey::parse)));
+    // Only a consumer's event travels to a vendor (`lpEvent`); the others (the bot's own
+    // echoes, receipts, other agents) are not kept, which spares two of every three events the
+    // copy on the session's thread.
+    let raw = if originator == Originator::Consumer { JsonText::new(raw) } else { JsonText::default() };
     Ok(DialogMessage {
         dialog_id: dialog.into(),
         sequence,
         originator,
         content,
-        server_timestamp: raw.get("serverTimestamp").and_then(Value::as_i64).unwrap_or(0),
+        server_timestamp: raw_timestamp,
         answer,
-        raw: JsonText::new(raw),
+        raw,
     })
 }
 
