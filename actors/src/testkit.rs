@@ -251,6 +251,7 @@ impl FakePlatform {
         if audience == MessageAudience::AgentsAndManagers {
             raw["messageAudience"] = json!("AGENTS_AND_MANAGERS");
         }
+        let keep_raw = originator == Originator::Consumer || audience == MessageAudience::AgentsAndManagers;
         let message = DialogMessage {
             dialog_id: conversation.into(),
             sequence,
@@ -258,7 +259,13 @@ impl FakePlatform {
             content,
             server_timestamp: timestamp,
             answer,
-            raw: crate::model::JsonText::new(&raw),
+            // As the LivePerson adapter: only a consumer's event is kept (a vendor sees it as
+            // `lpEvent`); a private message keeps its audience for the transcript.
+            raw: if keep_raw {
+                crate::model::JsonText::new(&raw)
+            } else {
+                crate::model::JsonText::default()
+            },
         };
         dialog.push_back(message.clone());
         message
