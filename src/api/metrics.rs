@@ -10,6 +10,10 @@ use botvisor_actors::bot::{BotStatus, GetBotStatus};
 
 use super::AdminState;
 use crate::service::ManagedBot;
+use crate::platform::liveperson::SessionCounters;
+
+/// One of a platform session's counters.
+type SessionCounter = fn(&SessionCounters) -> u64;
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -78,21 +82,21 @@ fn text(bots: &[(std::sync::Arc<ManagedBot>, BotStatus)], rss: Option<u64>) -> S
         let _ = writeln!(out, "botvisor_vendor_call_duration_seconds_sum{{bot_id=\"{bot_id}\"}} {}", v.latency_sum_seconds);
         let _ = writeln!(out, "botvisor_vendor_call_duration_seconds_count{{bot_id=\"{bot_id}\"}} {}", v.calls);
     }
-    family(&mut out, "botvisor_platform_reconnects_total", "counter", "Reconnect attempts of the bot's platform session.");
-    for (bot, _) in bots {
-        let _ = writeln!(out, "botvisor_platform_reconnects_total{{bot_id=\"{}\"}} {}", id(bot), bot.counters.reconnects());
-    }
-    family(&mut out, "botvisor_platform_login_failures_total", "counter", "Logins refused, rate limited or failed.");
-    for (bot, _) in bots {
-        let _ = writeln!(out, "botvisor_platform_login_failures_total{{bot_id=\"{}\"}} {}", id(bot), bot.counters.login_failures());
-    }
-    family(&mut out, "botvisor_platform_read_pauses_total", "counter", "Times the platform socket was not read because the bot's mailbox was full (backpressure).");
-    for (bot, _) in bots {
-        let _ = writeln!(out, "botvisor_platform_read_pauses_total{{bot_id=\"{}\"}} {}", id(bot), bot.counters.read_pauses());
-    }
-    family(&mut out, "botvisor_platform_bad_frames_total", "counter", "Platform frames that could not be read or were not expected.");
-    for (bot, _) in bots {
-        let _ = writeln!(out, "botvisor_platform_bad_frames_total{{bot_id=\"{}\"}} {}", id(bot), bot.counters.bad_frames());
+    let session_counters: [(&str, &str, SessionCounter); 4] = [
+        ("botvisor_platform_reconnects_total", "Reconnect attempts of the bot's platform session.", SessionCounters::reconnects),
+        ("botvisor_platform_login_failures_total", "Logins refused, rate limited or failed.", SessionCounters::login_failures),
+        (
+            "botvisor_platform_read_pauses_total",
+            "Times the platform socket was not read because the bot's mailbox was full (backpressure).",
+            SessionCounters::read_pauses,
+        ),
+        ("botvisor_platform_bad_frames_total", "Platform frames that could not be read or were not expected.", SessionCounters::bad_frames),
+    ];
+    for (name, help, value) in session_counters {
+        family(&mut out, name, "counter", help);
+        for (bot, _) in bots {
+            let _ = writeln!(out, "{name}{{bot_id=\"{}\"}} {}", id(bot), value(&bot.counters));
+        }
     }
     family(&mut out, "botvisor_mailbox_overloads_total", "counter", "Deliveries a full conversation mailbox refused (read back from history later).");
     let overloads: u64 = bots.iter().map(|(_, s)| s.stats.mailbox_overloads).sum();

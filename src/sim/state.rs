@@ -356,8 +356,8 @@ impl SimState {
 
     /// Tells the benchmark's load tracker, if any, where conversation `id` is now.
     pub(crate) fn placement_changed(&mut self, id: &str) {
-        let Some(skill_id) = self.load.as_ref().map(|l| l.skill_id.clone()) else { return };
-        if let Some(placement) = crate::sim::load::Placement::of(self, id, &skill_id) {
+        let Some(load) = self.load.as_ref() else { return };
+        if let Some(placement) = crate::sim::load::Placement::of(self, id, &load.skill_id) {
             if let Some(load) = self.load.as_mut() {
                 load.moved(id, placement);
             }
