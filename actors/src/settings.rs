@@ -64,13 +64,12 @@ impl BotSettings {
         if c.vendor_call.max_attempts == 0 {
             problem("conversation.vendor_call.max_attempts", "must be at least 1".into());
         }
-        if c.vendor_call.timeout.is_zero() {
-            problem("conversation.vendor_call.timeout", "must be longer than 0s".into());
+        for limit in self.duration_limits() {
+            if let Some(message) = limit.check() {
+                problem(limit.path, message);
+            }
         }
         if let Some(inactivity) = &c.inactivity {
-            if inactivity.close_after.is_zero() {
-                problem("conversation.inactivity.close_after", "must be longer than 0s".into());
-            }
             if let Some(warning) = &inactivity.warning {
                 if warning.before_close >= inactivity.close_after {
                     problem(
@@ -105,6 +104,75 @@ impl BotSettings {
             problem("lifecycle.max_restarts", "must be at least 1".into());
         }
         problems
+    }
+}
+
+/// The range a configured duration must fall in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationLimit {
+    /// The setting's path under a bot's `settings`.
+    pub path: &'static str,
+    pub value: Duration,
+    /// Whether 0s is allowed (only where zero means "at once", never for an interval that repeats).
+    pub zero_allowed: bool,
+    pub max: Duration,
+}
+
+impl DurationLimit {
+    /// What is wrong with the value, if anything.
+    pub fn check(&self) -> Option<String> {
+        if self.value.is_zero() && !self.zero_allowed {
+            Some("must be longer than 0s".into())
+        } else if self.value > self.max {
+            Some(format!("must be at most {}", humanize(self.max)))
+        } else {
+            None
+        }
+    }
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn humanize(d: Duration) -> String {
+    match d.as_secs() {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+impl BotSettings {
+    /// Every configured duration with its allowed range (the README's configuration limits).
+    pub fn duration_limits(&self) -> Vec<DurationLimit> {
+        let c = &self.conversation;
+        let l = &self.lifecycle;
+        let limit = |path, value, zero_allowed, max| DurationLimit { path, value, zero_allowed, max };
+        let mut limits = vec![
+            limit("conversation.combine.time_frame", c.combine.time_frame, true, MINUTE),
+            limit("conversation.combine.typing_time_frame", c.combine.typing_time_frame, true, MINUTE),
+            limit("conversation.combine.message_delay", c.combine.message_delay, true, MINUTE),
+            limit("conversation.vendor_call.timeout", c.vendor_call.timeout, false, 5 * MINUTE),
+            limit("conversation.vendor_call.retry_backoff", c.vendor_call.retry_backoff, false, 10 * MINUTE),
+            limit("conversation.vendor_call.retry_message_interval", c.vendor_call.retry_message_interval, false, HOUR),
+            limit("escalation.retry_interval", self.escalation.retry_interval, false, HOUR),
+            limit("lifecycle.ring_accept_wait", l.ring_accept_wait, true, MINUTE),
+            limit("lifecycle.service_retry_interval", l.service_retry_interval, false, HOUR),
+            limit("lifecycle.vendor_health_interval", l.vendor_health_interval, false, HOUR),
+            limit("lifecycle.restart_window", l.restart_window, false, DAY),
+            limit("lifecycle.restart_backoff", l.restart_backoff, false, HOUR),
+        ];
+        if let Some(inactivity) = &c.inactivity {
+            limits.push(limit("conversation.inactivity.close_after", inactivity.close_after, false, 30 * DAY));
+            if let Some(warning) = &inactivity.warning {
+                limits.push(limit("conversation.inactivity.warning.before_close", warning.before_close, false, 30 * DAY));
+            }
+        }
+        debug_assert!(limits.iter().all(|l| l.max >= SECOND));
+        limits
     }
 }
 

@@ -55,6 +55,8 @@ struct FakePlatformState {
     /// `None`: every skill exists.
     known_skills: Option<HashSet<String>>,
     failing_transfers: HashSet<String>,
+    /// TTR changes are refused (as the platform refuses a malformed TTRField).
+    failing_ttr: bool,
     connected: bool,
     /// Whether `start_session` connects (delivers `SessionConnected`).
     refuse_sessions: bool,
@@ -101,6 +103,11 @@ impl FakePlatform {
     }
 
     /// Transfers to `skill` are refused by the platform (e.g. no agent available on it).
+    /// Every TTR change is refused with 400.
+    pub fn fail_ttr_changes(&self) {
+        self.state.borrow_mut().failing_ttr = true;
+    }
+
     pub fn fail_transfers_to(&self, skill: &str) {
         self.state.borrow_mut().failing_transfers.insert(skill.to_owned());
     }
@@ -474,7 +481,10 @@ impl PlatformPort for FakePlatform {
     }
 
     fn change_ttr(&self, conversation: &ConversationId, ttr: Ttr) -> PlatformResult<()> {
-        let result = self.record(PlatformCall::ChangeTtr { conversation: conversation.clone(), ttr });
+        let mut result = self.record(PlatformCall::ChangeTtr { conversation: conversation.clone(), ttr });
+        if result.is_ok() && self.state.borrow().failing_ttr {
+            result = Err(PlatformError::Rejected { status: 400, message: "TTRField: value is required".into() });
+        }
         if result.is_ok() {
             self.state.borrow_mut().ttr_of.insert(conversation.clone(), ttr);
         }
@@ -530,6 +540,8 @@ struct FakeVendorState {
     script: Script,
     requests: Vec<VendorRequest>,
     health: Result<VendorHealth, VendorError>,
+    /// The health check answers this long after it is asked.
+    health_delay: Duration,
     health_checks: u32,
 }
 
@@ -547,6 +559,7 @@ impl FakeVendor {
                 script: Box::new(script),
                 requests: Vec::new(),
                 health: Ok(VendorHealth::Online),
+                health_delay: Duration::ZERO,
                 health_checks: 0,
             })),
         }
@@ -581,6 +594,11 @@ impl FakeVendor {
     /// The input texts the vendor received, in order (`<welcome>` for welcome events).
     pub fn inputs(&self) -> Vec<String> {
         self.state.borrow().requests.iter().map(|r| input_text(&r.input)).collect()
+    }
+
+    /// The health check answers only after `delay` (a slow vendor at start).
+    pub fn set_health_delay(&self, delay: Duration) {
+        self.state.borrow_mut().health_delay = delay;
     }
 
     pub fn health_checks(&self) -> u32 {
@@ -624,7 +642,13 @@ impl VendorPort for FakeVendor {
         let mut state = self.state.borrow_mut();
         state.health_checks += 1;
         let health = state.health.clone();
-        Box::pin(std::future::ready(health))
+        let delay = state.health_delay;
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            health
+        })
     }
 
     fn name(&self) -> &'static str {

@@ -74,6 +74,46 @@ fn one_read_receipt_per_consumer_message_handled() {
     });
 }
 
+/// Where the first call matching `what` is in the platform's call log.
+fn position(calls: &[PlatformCall], what: impl Fn(&PlatformCall) -> bool) -> usize {
+    calls.iter().position(what).expect("the call was made")
+}
+
+#[test]
+fn the_read_receipt_goes_out_before_the_answer_even_when_the_answer_transfers_or_closes() {
+    for action in [BotAction::Transfer { skill: "billing".into(), agent_id: None }, BotAction::CloseConversation { without_pcs: false }] {
+        run_paused(async {
+            let h = Harness::start(settings(), answering(BotResponse::text("bye").with_action(action.clone()))).await;
+            h.open("c1").await;
+            let sequence = h.platform.consumer_says("c1", "done");
+            settle().await;
+            advance(301 * MS).await;
+            let calls = h.platform.calls();
+            let read = position(&calls, |c| matches!(c, PlatformCall::Read { sequences, .. } if sequences == &[sequence]));
+            let answer = position(&calls, |c| matches!(c, PlatformCall::Publish { .. }));
+            let ended = position(&calls, |c| matches!(c, PlatformCall::TransferToSkill { .. } | PlatformCall::Close { .. }));
+            assert!(read < answer && answer < ended, "READ, then the answer, then the action ({action:?}): {calls:?}");
+            assert_eq!(h.platform.count_calls(|c| matches!(c, PlatformCall::Read { .. })), 1);
+        });
+    }
+}
+
+#[test]
+fn a_ttr_change_the_platform_refuses_escalates() {
+    run_paused(async {
+        let h = Harness::start(settings(), answering(BotResponse::text("noted").with_action(BotAction::ChangeTtr(Ttr::Urgent)))).await;
+        h.platform.fail_ttr_changes();
+        h.open("c1").await;
+        h.platform.consumer_says("c1", "urgent please");
+        settle().await;
+        advance(301 * MS).await;
+        assert_eq!(h.platform.ttr_of("c1"), None, "the platform refused the change");
+        assert_eq!(h.platform.skill_of("c1").as_deref(), Some("humans"), "the conversation went to the escalation skill");
+        let transcript = h.platform.transcript("c1");
+        assert!(transcript.iter().any(|l| l.starts_with("bot (private):")), "the agent is told why: {transcript:?}");
+    });
+}
+
 #[test]
 fn change_ttr_sets_the_conversation_ttr_and_the_conversation_goes_on() {
     run_paused(async {

@@ -40,6 +40,26 @@ fn the_bot_does_not_start_while_the_vendor_is_not_online() {
 }
 
 #[test]
+fn a_stop_cancels_a_start_that_waits_for_a_slow_vendor_at_once() {
+    run_paused(async {
+        let vendor = FakeVendor::echo();
+        vendor.set_health_delay(secs(50)); // the vendor call timeout is 60 s
+        let h = Harness::create(settings(), vendor);
+        let start = h.bot.send(StartBot);
+        let start = actix_rt::spawn(start);
+        settle().await;
+        advance(secs(1)).await;
+        let stopped_at = tokio::time::Instant::now();
+        h.bot.send(StopBot).await.unwrap();
+        let refusal = start.await.unwrap().unwrap().unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::StartCancelled);
+        assert!(stopped_at.elapsed() < secs(1), "the start ended with the stop, not when the vendor answered");
+        assert_eq!(h.status().await.state, BotState::Offline);
+        assert!(!h.platform.calls().contains(&PlatformCall::StartSession), "a cancelled start never logs in");
+    });
+}
+
+#[test]
 fn a_failing_vendor_health_check_puts_the_bot_in_vendor_interruption_and_new_conversations_are_escalated() {
     run_paused(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;

@@ -70,8 +70,9 @@ pub struct BotActor {
     rings: HashMap<RingId, SpawnHandle>,
     /// Rings whose accept wait is over and whose LoadActor decision is pending.
     deciding_rings: HashSet<RingId>,
-    /// Set while a StartBot waits for the vendor's health; cleared by StopBot.
-    starting: bool,
+    /// Set while a StartBot waits for the vendor's health; StopBot fires it, which ends the
+    /// start at once (`botvisor.bot.start-cancelled`).
+    starting: Option<tokio::sync::oneshot::Sender<()>>,
     /// The availability the load asks for, the one last published, and whether one is in flight.
     availability_wanted: Availability,
     availability_sent: Option<Availability>,
@@ -108,7 +109,7 @@ impl BotActor {
             ended: HashMap::new(),
             rings: HashMap::new(),
             deciding_rings: HashSet::new(),
-            starting: false,
+            starting: None,
             availability_wanted: Availability::Online,
             availability_sent: None,
             availability_in_flight: false,
@@ -151,16 +152,24 @@ impl Handler<StartBot> for BotActor {
     type Result = ResponseActFuture<Self, Result<(), ErrorReport>>;
 
     fn handle(&mut self, _msg: StartBot, _ctx: &mut Context<Self>) -> Self::Result {
-        if self.lifecycle.is_running() || self.starting {
+        if self.lifecycle.is_running() || self.starting.is_some() {
             return Box::pin(fut::ready(Ok(())));
         }
-        self.starting = true;
+        let (cancel, cancelled) = tokio::sync::oneshot::channel();
+        self.starting = Some(cancel);
         let vendor = self.vendor.clone();
         let timeout = self.settings.conversation.vendor_call.timeout;
-        let check = async move { tokio::time::timeout(timeout, vendor.health()).await };
+        let check = async move {
+            tokio::select! {
+                health = tokio::time::timeout(timeout, vendor.health()) => Some(health),
+                _ = cancelled => None,
+            }
+        };
         Box::pin(check.into_actor(self).map(|health, act, ctx| {
-            if !std::mem::take(&mut act.starting) {
-                return Err(ErrorReport::new(ErrorCode::StartCancelled, "the bot was stopped while it was starting"));
+            let cancelled = || Err(ErrorReport::new(ErrorCode::StartCancelled, "the bot was stopped while it was starting"));
+            let Some(health) = health else { return cancelled() };
+            if act.starting.take().is_none() {
+                return cancelled();
             }
             let refusal = match health {
                 Ok(Ok(VendorHealth::Online)) => None,
@@ -764,7 +773,9 @@ impl BotActor {
     /// Stops the bot: the state goes offline, timers end, conversations are let go of (they stay
     /// open on the platform). The future closes the platform session.
     fn stop(&mut self, ctx: &mut Context<Self>) -> impl std::future::Future<Output = ()> + 'static {
-        self.starting = false;
+        if let Some(cancel) = self.starting.take() {
+            let _ = cancel.send(());
+        }
         let change = self.lifecycle.stop(Instant::now());
         self.log_transition(change);
         self.cancel_timers(ctx);

@@ -471,7 +471,8 @@ impl ConversationActor {
     fn apply_history(&mut self, ctx: &mut Context<Self>, history: Vec<DialogMessage>) {
         let analysis = analyse(&history, self.answered_below);
         self.answered_below = analysis.answered_below;
-        self.read_below = self.read_below.max(self.answered_below);
+        // What history shows read (a receipt lost with a dropped connection is sent again).
+        self.read_below = analysis.read_below.max(self.answered_below);
         self.vendor_knows_conversation |= analysis.bot_spoke;
         self.combiner.discard_below(self.answered_below);
         let now = Instant::now();
@@ -595,21 +596,28 @@ impl ConversationActor {
         }
     }
 
-    /// One READ receipt per consumer message, once: it also marks the message handled in
-    /// history (an answer may publish nothing).
-    fn send_read_receipts(&mut self, ctx: &mut Context<Self>) {
+    /// One READ receipt per consumer message in flight, once, as LivePerson's SDK bots send them:
+    /// when the bot takes the message, before its answer. The future publishes them in order;
+    /// run it before anything that answers.
+    fn read_receipts(&mut self) -> impl std::future::Future<Output = ()> + 'static {
         let target = self.target();
         let read_below = self.read_below;
         let sequences: Vec<Sequence> = self.in_flight.iter().map(|m| m.sequence).filter(|s| *s >= read_below).collect();
-        let Some(last) = sequences.last() else { return };
-        self.read_below = last + 1;
-        let work = async move {
+        if let Some(last) = sequences.last() {
+            self.read_below = last + 1;
+        }
+        async move {
             for sequence in sequences {
                 if let Err(error) = target.platform.publish_read(&target.conversation_id, &target.dialog_id, &[sequence]).await {
                     tracing::debug!(%error, sequence, "read receipt failed");
                 }
             }
-        };
+        }
+    }
+
+    /// The READ receipts of the messages in flight not read yet, on their own.
+    fn send_read_receipts(&mut self, ctx: &mut Context<Self>) {
+        let work = self.read_receipts();
         self.spawn_work(ctx, work, |_, _, ()| {});
     }
 
@@ -640,7 +648,11 @@ impl ConversationActor {
         });
         let vendor = self.vendor.clone();
         let settings = self.settings.clone();
-        let work = async move { call_vendor(vendor, request, &settings.conversation.vendor_call).await };
+        let read = self.read_receipts();
+        let work = async move {
+            read.await;
+            call_vendor(vendor, request, &settings.conversation.vendor_call).await
+        };
         self.spawn_work(ctx, work, move |act, ctx, answer| act.on_vendor_answer(ctx, answer, answers));
     }
 
@@ -724,11 +736,14 @@ impl ConversationActor {
             self.report_error(&report); // once per escalation, not again when resumed
         }
         self.last_error = Some(Box::new(report.clone()));
-        self.send_read_receipts(ctx);
+        let read = self.read_receipts();
         let settings = self.settings.clone();
         let target = self.target();
         let resume = request.clone();
-        let work = async move { escalate(target, &settings.escalation, request, &settings.skill).await };
+        let work = async move {
+            read.await;
+            escalate(target, &settings.escalation, request, &settings.skill).await
+        };
         self.spawn_work(ctx, work, move |act, ctx, outcome| match outcome {
             EscalationOutcome::Transferred { skill } => act.finish(ctx, ExitReason::Escalated { skill, report }),
             EscalationOutcome::Stayed(stayed) => {

@@ -25,7 +25,7 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExecutionOutcome {
     /// Every item was published; the conversation goes on. An action that failed without
-    /// needing an escalation (a TTR change, a function) is reported in `error`.
+    /// needing an escalation (a function invoked without `failOnError`) is reported in `error`.
     Completed { ttr: Option<Ttr>, error: Option<ErrorReport> },
     Transferred { skill: String, agent_id: Option<String> },
     Closed,
@@ -119,11 +119,12 @@ pub async fn execute(
         Some(BotAction::ChangeTtr(ttr)) => match platform.change_ttr(conversation_id, ttr).await {
             Ok(()) => ExecutionOutcome::Completed { ttr: Some(ttr), error: None },
             Err(error) if error.is_disconnect() => disconnected(published_any),
-            // The consumer has the answer; a TTR that did not change is reported, not escalated.
-            Err(error) => ExecutionOutcome::Completed {
-                ttr: None,
-                error: Some(ErrorReport::new(ErrorCode::ActionFailed, format!("changing the TTR failed: {error}"))),
-            },
+            // The vendor asked for urgency and the platform refused it: a human must see the
+            // conversation rather than let it wait at the old TTR.
+            Err(error) => ExecutionOutcome::Escalate(ErrorReport::new(
+                ErrorCode::ActionFailed,
+                format!("changing the TTR as the vendor asked failed: {error}"),
+            )),
         },
         Some(BotAction::InvokeFunction { lambda_uuid, fail_on_error, .. }) => {
             let report = ErrorReport::new(

@@ -12,6 +12,8 @@ use crate::model::AnswerKey;
 pub struct HistoryAnalysis {
     /// Every consumer message below this sequence has an answer (the bot's or another agent's).
     pub answered_below: Sequence,
+    /// Every consumer message below this sequence has the bot's READ receipt.
+    pub read_below: Sequence,
     /// Consumer messages at or after `answered_below`, ascending.
     pub unanswered: Vec<DialogMessage>,
     /// Another agent wrote in this dialog after the bot last answered: it came by transfer.
@@ -28,15 +30,19 @@ pub struct HistoryAnalysis {
 
 /// Analyses `history` (any order) on top of what is already known to be answered.
 ///
-/// A bot message answers the consumer sequence in its answer key; the bot's READ receipt marks
-/// the sequences it lists as handled (an answer may publish nothing: a delay, a TTR change); a
-/// bot message without a key (sent by another tool as this agent) answers everything before it.
-/// Another agent's message answers everything before it too: that part was the other agent's.
+/// A bot message answers the consumer sequence in its answer key. The bot's READ receipts go
+/// out when it takes a message, before the answer, so a receipt alone does not mean answered (an
+/// answer that publishes nothing — a delay, a TTR change — is asked again after a restart; the
+/// consumer sees nothing twice). A bot message without botvisor's key (an answer whose vendor
+/// set its own ExternalId, or another tool writing as this agent) answers what the bot had
+/// read before it. Another agent's message answers everything before it: that part was the
+/// other agent's.
 pub fn analyse(history: &[DialogMessage], known_answered_below: Sequence) -> HistoryAnalysis {
     let mut events: Vec<&DialogMessage> = history.iter().collect();
     events.sort_by_key(|m| m.sequence);
 
     let mut answered_below = known_answered_below;
+    let mut read_below: Sequence = 0;
     let mut own_last: Option<Sequence> = None;
     let mut other_agent_last: Option<Sequence> = None;
     for m in &events {
@@ -46,12 +52,11 @@ pub fn analyse(history: &[DialogMessage], known_answered_below: Sequence) -> His
                     (Some(key), _) => key.answers.map_or(0, |answered| answered + 1),
                     (None, MessageContent::AcceptStatus { status, sequences }) => {
                         if status == "READ" {
-                            sequences.iter().max().map_or(0, |s| s + 1)
-                        } else {
-                            0
+                            read_below = read_below.max(sequences.iter().max().map_or(0, |s| s + 1));
                         }
+                        0
                     }
-                    (None, _) => m.sequence,
+                    (None, _) => read_below.min(m.sequence),
                 };
                 answered_below = answered_below.max(below);
                 if !matches!(m.content, MessageContent::AcceptStatus { .. }) {
@@ -81,6 +86,7 @@ pub fn analyse(history: &[DialogMessage], known_answered_below: Sequence) -> His
         .map(|m| (*m).clone());
     HistoryAnalysis {
         answered_below,
+        read_below,
         unanswered,
         transferred_in: match (other_agent_last, own_last) {
             (Some(other), Some(own)) => other > own,
@@ -150,22 +156,31 @@ mod tests {
         assert_eq!(a.last_agent_text.unwrap().content.text(), Some("passing you to our bot"));
     }
 
-    #[test]
-    fn own_messages_without_a_key_answer_everything_before_them() {
-        let history = [m(0, Originator::Consumer, "x", None), m(1, Originator::Me, "y", None)];
-        let a = analyse(&history, 0);
-        assert_eq!(a.answered_below, 1);
-        assert!(a.unanswered.is_empty());
+    fn read(sequence: Sequence, sequences: &[Sequence]) -> DialogMessage {
+        let mut receipt = m(sequence, Originator::Me, "", None);
+        receipt.content = MessageContent::AcceptStatus { status: "READ".into(), sequences: sequences.to_vec() };
+        receipt
     }
 
     #[test]
-    fn the_bots_read_receipts_mark_messages_handled_even_without_a_published_answer() {
-        let mut receipt = m(2, Originator::Me, "", None);
-        receipt.content = MessageContent::AcceptStatus { status: "READ".into(), sequences: vec![0, 1] };
-        let history = [m(0, Originator::Consumer, "a", None), m(1, Originator::Consumer, "b", None), receipt, m(3, Originator::Consumer, "c", None)];
+    fn own_messages_without_a_key_answer_what_the_bot_read_before_them() {
+        // 0 was read and answered by a card whose vendor set its own ExternalId (no botvisor key);
+        // 2 arrived during the vendor call: not read, so still unanswered although 3 > 2.
+        let history = [m(0, Originator::Consumer, "x", None), read(1, &[0]), m(2, Originator::Consumer, "y", None), m(3, Originator::Me, "card", None)];
         let a = analyse(&history, 0);
-        assert_eq!(a.answered_below, 2);
-        assert_eq!(a.unanswered.iter().map(|m| m.sequence).collect::<Vec<_>>(), [3]);
+        assert_eq!(a.answered_below, 1);
+        assert_eq!(a.read_below, 1);
+        assert_eq!(a.unanswered.iter().map(|m| m.sequence).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn a_read_receipt_alone_does_not_mean_answered() {
+        // The receipt goes out before the answer: a restart between them must answer again.
+        let history = [m(0, Originator::Consumer, "a", None), m(1, Originator::Consumer, "b", None), read(2, &[0, 1]), m(3, Originator::Consumer, "c", None)];
+        let a = analyse(&history, 0);
+        assert_eq!(a.answered_below, 0);
+        assert_eq!(a.read_below, 2);
+        assert_eq!(a.unanswered.iter().map(|m| m.sequence).collect::<Vec<_>>(), [0, 1, 3]);
         assert!(!a.bot_spoke, "a receipt is not the bot speaking");
     }
 
