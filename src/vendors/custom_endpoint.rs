@@ -23,6 +23,8 @@ use crate::vendors::custom_endpoint_response::parse_response;
 
 /// A token is renewed this long before it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+/// The longest token lifetime believed (a day), whatever `expires_in` says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 /// Answers larger than this are refused.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Conversations remembered as created, at most (beyond, the set starts over: a new PUT is
@@ -149,9 +151,12 @@ impl Inner {
         }
         let body: Value = response.json().limit(MAX_BODY).await.map_err(|e| VendorError::Request { message: format!("the token answer is not JSON: {e}") })?;
         let token = body.get("access_token").and_then(Value::as_str).ok_or(VendorError::Request { message: "the token answer has no access_token".into() })?.to_owned();
-        let lifetime = Duration::from_secs(body.get("expires_in").and_then(Value::as_u64).unwrap_or(3600));
+        // A lifetime from the peer is capped: `expires_in: 18446744073709551615` must not overflow.
+        let lifetime = Duration::from_secs(body.get("expires_in").and_then(Value::as_u64).unwrap_or(3600).min(MAX_TOKEN_LIFETIME.as_secs()));
         let margin = TOKEN_MARGIN.min(lifetime / 2);
-        *self.token.borrow_mut() = Some((token.clone(), Instant::now() + lifetime.saturating_sub(margin)));
+        let now = Instant::now();
+        let until = now.checked_add(lifetime.saturating_sub(margin)).unwrap_or(now);
+        *self.token.borrow_mut() = Some((token.clone(), until));
         Ok(token)
     }
 
@@ -265,7 +270,9 @@ impl Inner {
 
     async fn send(&self, request: VendorRequest) -> Result<BotResponse, VendorError> {
         let id = request.conversation.conversation_id.to_string();
-        if request.conversation.first_call || !self.created.borrow().contains(&id) {
+        // Created once: a retry of the same input after a 5xx or a timeout does not create it
+        // again (only a 404 below does, once).
+        if !self.created.borrow().contains(&id) {
             self.create_conversation(&request).await?;
         }
         let url = format!("{}/environments/{}/conversations/{id}/events", self.bot_url(), self.settings.environment);

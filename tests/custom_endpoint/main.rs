@@ -176,6 +176,7 @@ async fn server_errors_twice_then_success_give_one_answer() {
     actix_rt::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.bot_lines(&id).await, ["echo: flaky"]);
     assert_eq!(w.service.events().iter().filter(|(_, t)| t == "flaky").count(), 3, "two 503s, then the answer");
+    assert_eq!(w.service.state.lock().unwrap().creations, 1, "the conversation is created once, not again before each retry");
     w.stop().await;
 }
 
@@ -218,6 +219,25 @@ async fn an_offline_vendor_interrupts_the_bot_and_new_conversations_are_escalate
     let id = w.consumer("back?").await;
     w.answered(&id, 1).await;
     assert_eq!(w.bot_lines(&id).await, ["echo: back?"]);
+    w.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_token_that_claims_to_live_forever_is_capped_not_a_crash() {
+    let w = world().await;
+    {
+        let mut s = w.service.state.lock().unwrap();
+        s.token_lifetime = Some(json!(u64::MAX)); // `overflow when adding duration to instant` before
+        s.expire_next = true;
+    }
+    let id = w.consumer("one").await;
+    w.answered(&id, 1).await;
+    let tokens = w.service.state.lock().unwrap().token_requests;
+    let second = w.consumer("two").await;
+    w.answered(&second, 1).await;
+    assert_eq!(w.bot_lines(&second).await, ["echo: two"]);
+    assert_eq!(w.service.state.lock().unwrap().token_requests, tokens, "the token is cached, not fetched per call");
+    assert_eq!(w.state().await, BotState::Online, "the bot lives on");
     w.stop().await;
 }
 

@@ -16,6 +16,8 @@ pub struct ReferenceState {
     pub conversations: HashSet<String>,
     pub tokens: HashSet<String>,
     pub token_requests: u32,
+    /// What the token endpoint answers as `expires_in` (3600 when unset).
+    pub token_lifetime: Option<Value>,
     /// The next event call is answered 401 (the token expired).
     pub expire_next: bool,
     /// The next event call for a known conversation answers 404 (the service forgot it).
@@ -95,7 +97,8 @@ async fn token(state: web::Data<Mutex<ReferenceState>>, form: web::Form<HashMap<
     s.token_requests += 1;
     let token = format!("tok-{}", s.token_requests);
     s.tokens.insert(token.clone());
-    HttpResponse::Ok().json(json!({"access_token": token, "token_type": "bearer", "expires_in": 3600}))
+    let lifetime = s.token_lifetime.clone().unwrap_or(json!(3600));
+    HttpResponse::Ok().json(json!({"access_token": token, "token_type": "bearer", "expires_in": lifetime}))
 }
 
 fn authorized(state: &ReferenceState, req: &HttpRequest) -> bool {

@@ -282,16 +282,21 @@ pub fn notification_events(me: &Identity, frame: &Value, consumer_of: &dyn Fn(&s
         ".ams.routing.RoutingTaskNotification" => {
             for change in body.get("changes").and_then(Value::as_array).ok_or("changes missing")? {
                 let result = &change["result"];
-                let conversation = result["conversationId"].as_str().unwrap_or("");
+                let conversation = result["conversationId"].as_str().filter(|c| !c.is_empty());
                 for ring in result["ringsDetails"].as_array().into_iter().flatten() {
-                    let Some(ring_id) = ring["ringId"].as_str() else { continue };
-                    match (change["type"].as_str(), ring["ringState"].as_str()) {
-                        (Some("UPSERT"), Some("WAITING")) => events.push(PlatformEvent::RingOffered {
+                    let Some(ring_id) = ring["ringId"].as_str() else {
+                        problems.push("a ring without a ringId".to_owned());
+                        continue;
+                    };
+                    match (change["type"].as_str(), ring["ringState"].as_str(), conversation) {
+                        // A ring for no conversation cannot be accepted: a bad frame, not a ring.
+                        (Some("UPSERT"), Some("WAITING"), None) => problems.push(format!("ring {ring_id} names no conversationId")),
+                        (Some("UPSERT"), Some("WAITING"), Some(conversation)) => events.push(PlatformEvent::RingOffered {
                             ring: RingId::new(ring_id),
                             conversation_id: ConversationId::new(conversation),
                             skill_id: result["skillId"].as_str().unwrap_or("").to_owned(),
                         }),
-                        (_, Some("ACCEPTED" | "AUTO_ACCEPT")) => {}
+                        (_, Some("ACCEPTED" | "AUTO_ACCEPT"), _) => {}
                         _ => events.push(PlatformEvent::RingWithdrawn { ring: RingId::new(ring_id) }),
                     }
                 }
@@ -414,5 +419,15 @@ mod tests {
         assert!(matches!(events("WAITING")[..], [PlatformEvent::RingOffered { .. }]));
         assert!(matches!(events("EXPIRED")[..], [PlatformEvent::RingWithdrawn { .. }]));
         assert!(events("ACCEPTED").is_empty());
+    }
+
+    #[test]
+    fn a_ring_without_a_conversation_is_a_problem_not_a_ring() {
+        for conversation in [json!(null), json!(""), json!(7)] {
+            let frame = json!({"type": ".ams.routing.RoutingTaskNotification", "body": {"changes": [{"type": "UPSERT", "result": {"conversationId": conversation, "skillId": "1", "ringsDetails": [{"ringId": "r1", "ringState": "WAITING"}]}}]}});
+            let (events, problems) = notification_events(&me(), &frame, &|_| None).unwrap();
+            assert!(events.is_empty(), "{events:?}");
+            assert_eq!(problems, ["ring r1 names no conversationId"]);
+        }
     }
 }

@@ -106,16 +106,34 @@ pub async fn login(client: &awc::Client, base: &str, account: &str, credentials:
     })
 }
 
-/// Refresh (`logout = false`) or logout the session. `Err(true)`: the session is gone (401).
-pub async fn refresh_or_logout(client: &awc::Client, base: &str, account: &str, session: &LoginSession, logout: bool) -> Result<(), bool> {
+/// Why a refresh or a logout did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefreshError {
+    /// 401: the session is gone; log in again.
+    #[error("the login service refused the session (401)")]
+    SessionGone,
+    /// Anything else (another status, the network, the deadline): try again later.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Refresh (`logout = false`) or logout the session, within `deadline` (answer read included).
+pub async fn refresh_or_logout(client: &awc::Client, base: &str, account: &str, session: &LoginSession, logout: bool, deadline: std::time::Duration) -> Result<(), RefreshError> {
     let url = format!("{base}/api/account/{account}/{}?v=1.3", if logout { "logout" } else { "refresh" });
     let mut request = client.post(&url);
     if let Some(cookie) = &session.cookie {
         request = request.insert_header(("Cookie", cookie.clone()));
     }
-    match request.send_json(&json!({"csrf": session.csrf})).await {
-        Ok(response) if response.status().is_success() => Ok(()),
-        Ok(response) => Err(response.status().as_u16() == 401),
-        Err(_) => Err(false),
-    }
+    let exchange = async {
+        let mut response = request.send_json(&json!({"csrf": session.csrf})).await.map_err(|e| RefreshError::Failed(e.to_string()))?;
+        let status = response.status();
+        // Read (and bound) the answer, so a dribbling peer is caught by the deadline too.
+        let _ = response.body().limit(64 * 1024).await;
+        match status.as_u16() {
+            200..=299 => Ok(()),
+            401 => Err(RefreshError::SessionGone),
+            other => Err(RefreshError::Failed(format!("the login service answered {other}"))),
+        }
+    };
+    tokio::time::timeout(deadline, exchange).await.unwrap_or_else(|_| Err(RefreshError::Failed(format!("no answer within {deadline:?}"))))
 }

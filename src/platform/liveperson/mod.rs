@@ -9,6 +9,7 @@ pub mod socket;
 pub mod port;
 pub mod counters;
 pub mod backpressure;
+pub mod bad_frame_log;
 
 pub use port::LivePersonPlatform;
 pub use counters::SessionCounters;

@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::platform::liveperson::backpressure::EventOutbox;
+use crate::platform::liveperson::bad_frame_log::BadFrameLog;
 use crate::platform::liveperson::csds::{self, CsdsCache, Domains};
 use crate::platform::liveperson::frames::{self, Extras, Identity};
 use crate::platform::liveperson::http_client;
@@ -41,6 +42,9 @@ const LOGIN_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
 const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A fragmented frame reassembles to at most this size.
 const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// Events held while the subscriptions of a new connection are confirmed, at most (a snapshot of
+/// a bot at its hard limit is about a thousand); more drops the connection.
+const MAX_HELD_EVENTS: usize = 20_000;
 
 /// How one bot's session behaves.
 #[derive(Debug, Clone)]
@@ -177,6 +181,14 @@ pub struct SessionActor {
     lost_reported: bool,
     awaiting_snapshot: bool,
     keepalive_unanswered: bool,
+    /// Events of a new connection held back until both subscriptions are confirmed: the bot is
+    /// told it is connected (and goes online) only then. Bounded by `MAX_HELD_EVENTS`.
+    held: Option<Vec<PlatformEvent>>,
+    /// Subscription confirmations still awaited on this connection.
+    subscriptions_pending: u8,
+    /// More than `MAX_HELD_EVENTS` arrived before the subscriptions were confirmed.
+    held_overflow: bool,
+    bad_frames: BadFrameLog,
     last_error: Option<String>,
     logins: DefaultDirectRateLimiter,
     keepalive: Option<SpawnHandle>,
@@ -225,6 +237,10 @@ impl SessionActor {
             lost_reported: false,
             awaiting_snapshot: false,
             keepalive_unanswered: false,
+            held: None,
+            subscriptions_pending: 0,
+            held_overflow: false,
+            bad_frames: BadFrameLog::default(),
             last_error: None,
             logins,
             keepalive: None,
@@ -235,7 +251,7 @@ impl SessionActor {
 
     /// Every event reaches the bot, in order; while its mailbox is full the socket is not read
     /// (see `backpressure`). Only typing, which is advisory, is shed then.
-    fn tell_bot(&self, event: PlatformEvent) {
+    fn tell_bot(&mut self, event: PlatformEvent) {
         if let PlatformEvent::ConversationUpdated(info) = &event {
             if !info.consumer_id.is_empty() {
                 self.shared.consumers.borrow_mut().insert(info.conversation_id.to_string(), info.consumer_id.clone());
@@ -244,7 +260,16 @@ impl SessionActor {
         if let PlatformEvent::ConversationRemoved { conversation_id } = &event {
             self.shared.consumers.borrow_mut().remove(conversation_id.as_str());
         }
-        self.outbox.deliver(event);
+        match &mut self.held {
+            Some(held) if is_connection_event(&event) => {
+                if held.len() < MAX_HELD_EVENTS {
+                    held.push(event);
+                } else {
+                    self.held_overflow = true; // the connection is dropped after this frame
+                }
+            }
+            _ => self.outbox.deliver(event),
+        }
     }
 }
 
@@ -295,12 +320,13 @@ impl Handler<StartSession> for SessionActor {
                 self.connect(ctx);
             }
             // Asked again while up or retrying: say where the session stands.
-            Phase::Connected => {
-                if let Some(identity) = self.shared.identity.borrow().clone() {
+            Phase::Connected if self.held.is_none() => {
+                let identity = self.shared.identity.borrow().clone();
+                if let Some(identity) = identity {
                     self.tell_bot(PlatformEvent::SessionConnected { agent_id: identity.agent_id() });
                 }
             }
-            Phase::Connecting | Phase::Reconnecting => {}
+            Phase::Connected | Phase::Connecting | Phase::Reconnecting => {}
         }
     }
 }
@@ -344,7 +370,7 @@ impl SessionActor {
                 let base = format!("{}://{}", self.settings.scheme().0, domains[csds::LOGIN_SERVICE]);
                 let account = self.settings.account.clone();
                 Some(async move {
-                    let _ = tokio::time::timeout(LOGOUT_TIMEOUT, login::refresh_or_logout(&client, &base, &account, &session, true)).await;
+                    let _ = login::refresh_or_logout(&client, &base, &account, &session, true, LOGOUT_TIMEOUT).await;
                 })
             }
             _ => None,
@@ -465,18 +491,36 @@ impl SessionActor {
         self.failures_with_token = 0;
         self.login_refusals = 0;
         self.lost_reported = false;
-        tracing::info!(account = %self.settings.account, agent = %identity.agent_id(), "platform session connected");
-        self.tell_bot(PlatformEvent::SessionConnected { agent_id: identity.agent_id() });
+        tracing::info!(account = %self.settings.account, agent = %identity.agent_id(), "platform socket open; subscribing");
         // Subscriptions are per connection: redo them each time. Without them the bot would be
-        // deaf: a failed one drops the connection and reconnects.
+        // deaf: it is told it is connected (and goes online) once both are confirmed, and a
+        // failed or unanswered one drops the connection and reconnects.
+        self.held = Some(Vec::new());
+        self.subscriptions_pending = 2;
         for (kind, body) in [frames::subscribe_ex_conversations(&identity), frames::subscribe_routing_tasks(&identity)] {
             let reply = self.request(kind, body, Extras::default());
+            let agent_id = identity.agent_id();
             ctx.spawn(reply.into_actor(self).map(move |result, act, ctx| {
-                if let Ok(Err(error)) = result {
-                    if act.generation == generation && act.phase == Phase::Connected {
+                if act.generation != generation || act.phase != Phase::Connected {
+                    return;
+                }
+                match result {
+                    Ok(Ok(_)) => {
+                        act.subscriptions_pending = act.subscriptions_pending.saturating_sub(1);
+                        if act.subscriptions_pending == 0 {
+                            tracing::info!(account = %act.settings.account, agent = %agent_id, "platform session connected");
+                            let held = act.held.take().unwrap_or_default();
+                            act.tell_bot(PlatformEvent::SessionConnected { agent_id: agent_id.clone() });
+                            for event in held {
+                                act.tell_bot(event);
+                            }
+                        }
+                    }
+                    Ok(Err(error)) => {
                         tracing::warn!(kind, %error, "subscription failed; reconnecting");
                         act.on_disconnected(ctx);
                     }
+                    Err(_) => act.on_disconnected(ctx),
                 }
             }));
         }
@@ -487,6 +531,9 @@ impl SessionActor {
                 tracing::warn!(account = %act.settings.account, "the platform did not answer the keepalive; reconnecting");
                 act.on_disconnected(ctx);
                 return;
+            }
+            if let Some(suppressed) = act.bad_frames.flush(Instant::now()) {
+                tracing::warn!(account = %act.settings.account, suppressed, "platform frames not used and not logged in the last interval");
             }
             act.keepalive_unanswered = true;
             let reply = act.request(".GetClock", json!({}), Extras::default());
@@ -513,19 +560,23 @@ impl SessionActor {
         let base = format!("{}://{}", self.settings.scheme().0, domains[csds::LOGIN_SERVICE]);
         let account = self.settings.account.clone();
         let generation = self.generation;
-        ctx.spawn(async move { login::refresh_or_logout(&client, &base, &account, &session, false).await }.into_actor(self).map(move |result, act, ctx| {
+        let deadline = self.settings.request_timeout;
+        ctx.spawn(async move { login::refresh_or_logout(&client, &base, &account, &session, false, deadline).await }.into_actor(self).map(move |result, act, ctx| {
             if act.generation != generation || act.phase != Phase::Connected {
                 return; // about another connection
             }
-            if let Err(false) = result {
-                tracing::warn!(account = %act.settings.account, "the session refresh failed; trying again at the next interval");
-            }
-            if let Err(true) = result {
-                // The session is gone: log in again on a new socket.
-                tracing::info!(account = %act.settings.account, "session refresh refused; logging in again");
-                act.login = None;
-                act.drop_connection(ctx, None);
-                act.schedule_reconnect(ctx, "the session refresh was refused (401)".into());
+            match result {
+                Ok(()) => {}
+                Err(login::RefreshError::Failed(why)) => {
+                    tracing::warn!(account = %act.settings.account, why, "the session refresh failed; trying again at the next interval");
+                }
+                Err(login::RefreshError::SessionGone) => {
+                    // The session is gone: log in again on a new socket.
+                    tracing::info!(account = %act.settings.account, "session refresh refused; logging in again");
+                    act.login = None;
+                    act.drop_connection(ctx, None);
+                    act.schedule_reconnect(ctx, "the session refresh was refused (401)".into());
+                }
             }
         }));
     }
@@ -612,6 +663,10 @@ impl SessionActor {
         for (_, pending) in self.pending.drain() {
             let _ = pending.reply.send(Err(PlatformError::NotConnected));
         }
+        // Held events of a connection that never became usable: the next snapshot brings them.
+        self.held = None;
+        self.subscriptions_pending = 0;
+        self.held_overflow = false;
     }
 
     fn on_disconnected(&mut self, ctx: &mut Context<Self>) {
@@ -746,10 +801,34 @@ impl SessionActor {
         None
     }
 
-    fn bad_frame(&self, kind: &str, why: &str) {
+    /// Counts a frame that could not be used; logs it unless this window's share of bad-frame
+    /// lines is used up (then a summary with the count follows).
+    fn bad_frame(&mut self, kind: &str, why: &str) {
         self.shared.counters.count_bad_frame();
-        tracing::warn!(account = %self.settings.account, frame_type = kind, why, "platform frame not used");
+        let decision = self.bad_frames.note(Instant::now());
+        if let Some(suppressed) = decision.summary {
+            tracing::warn!(account = %self.settings.account, suppressed, "platform frames not used and not logged in the last interval");
+        }
+        if decision.log {
+            tracing::warn!(account = %self.settings.account, frame_type = kind, why, "platform frame not used");
+        }
     }
+
+    /// Ends a connection that cannot go on (a framing error leaves the codec's state unknown):
+    /// close it as `code` says and take the normal reconnect path.
+    fn abandon_connection(&mut self, ctx: &mut Context<Self>, code: CloseCode, why: String) {
+        if self.phase != Phase::Connected {
+            return;
+        }
+        self.drop_connection(ctx, Some(CloseReason { code, description: None }));
+        self.schedule_reconnect(ctx, why);
+    }
+}
+
+/// Events that belong to a connection's notifications (held until its subscriptions are
+/// confirmed); the session's own events (lost, ended, kicked) are never held.
+fn is_connection_event(event: &PlatformEvent) -> bool {
+    !matches!(event, PlatformEvent::SessionConnected { .. } | PlatformEvent::SessionLost { .. } | PlatformEvent::SessionEnded { .. } | PlatformEvent::SessionKicked)
 }
 
 /// Notifications that carry nothing for the core and are fine to ignore quietly.
@@ -763,6 +842,10 @@ fn is_known_quiet(frame: &Value) -> bool {
 impl StreamHandler<Result<Frame, WsProtocolError>> for SessionActor {
     fn handle(&mut self, item: Result<Frame, WsProtocolError>, ctx: &mut Context<Self>) {
         self.handle_frame(item, ctx);
+        if std::mem::take(&mut self.held_overflow) {
+            self.abandon_connection(ctx, CloseCode::Policy, format!("over {MAX_HELD_EVENTS} notifications arrived before the subscriptions were confirmed"));
+            return;
+        }
         if std::mem::take(&mut self.needs_relogin) && self.phase == Phase::Connected {
             tracing::info!(account = %self.settings.account, "a request was answered 401; logging in again");
             self.close_code = Some(4401);
@@ -802,7 +885,12 @@ impl SessionActor {
             }
             Ok(Frame::Binary(_)) => self.bad_frame("binary", "binary frames are not part of the protocol"),
             Ok(_) => {}
-            Err(error) => self.bad_frame("protocol", &error.to_string()),
+            Err(error) => {
+                // Any framing error (reserved bits, bad opcode, bad UTF-8, oversize) ends the
+                // connection: the stream would return it again and again otherwise.
+                self.bad_frame("protocol", &error.to_string());
+                self.abandon_connection(ctx, CloseCode::Protocol, format!("the platform sent a malformed websocket frame ({error})"));
+            }
         }
     }
 }
@@ -820,26 +908,39 @@ impl WriteHandler<WsProtocolError> for SessionActor {
 /// CSDS (cached) → login (unless the token is still good) → skills → websocket.
 async fn establish(client: awc::Client, settings: SessionSettings, cached: Option<Domains>, login: Option<LoginSession>) -> Result<Established, ConnectError> {
     let (http, ws) = settings.scheme();
+    // Every step has a deadline, the answer's body included: a peer that dribbles a byte a
+    // second must not leave the bot connecting forever.
+    let deadline = settings.request_timeout;
+    let late = |what: &str| format!("{what} did not answer within {deadline:?}");
     let domains = match cached {
         Some(domains) => domains,
-        None => csds::fetch(&client, http, &settings.csds, &settings.account).await.map_err(ConnectError::Other)?,
+        None => tokio::time::timeout(deadline, csds::fetch(&client, http, &settings.csds, &settings.account))
+            .await
+            .map_err(|_| ConnectError::Other(late("CSDS")))?
+            .map_err(ConnectError::Other)?,
     };
     let login_base = format!("{http}://{}", domains[csds::LOGIN_SERVICE]);
     let session = match login {
         Some(session) => session,
-        None => login::login(&client, &login_base, &settings.account, &settings.credentials).await.map_err(ConnectError::Login)?,
+        None => tokio::time::timeout(deadline, login::login(&client, &login_base, &settings.account, &settings.credentials))
+            .await
+            .map_err(|_| ConnectError::Login(LoginError::Unavailable(late("the login service"))))?
+            .map_err(ConnectError::Login)?,
     };
     let skills = match domains.get(csds::ACCOUNT_CONFIG_SERVICE) {
-        Some(host) => fetch_skills(&client, &format!("{http}://{host}"), &settings.account, &session.bearer).await,
+        Some(host) => tokio::time::timeout(deadline, fetch_skills(&client, &format!("{http}://{host}"), &settings.account, &session.bearer))
+            .await
+            .unwrap_or_else(|_| Err(late("the account-config skills lookup"))),
         None => Ok(HashMap::new()),
     };
     // SDK ≥ 1.4.5 connects to facadeMsg; older ones (and the documented UMS domain) asyncMessagingEnt.
     let host = domains.get("facadeMsg").unwrap_or(&domains[csds::MESSAGING_SERVICE]);
     let url = format!("{ws}://{host}/ws_api/account/{}/messaging/brand/{}?v=2.1", settings.account, session.bearer);
-    match client.ws(url).max_frame_size(16 * 1024 * 1024).connect().await {
-        Ok((_, framed)) => Ok(Established { domains, login: session, skills, framed }),
-        Err(awc::error::WsClientError::InvalidResponseStatus(status)) if status.as_u16() == 401 => Err(ConnectError::TokenRejected),
-        Err(error) => Err(ConnectError::Other(format!("the websocket did not open: {error}"))),
+    match tokio::time::timeout(deadline, client.ws(url).max_frame_size(MAX_FRAME_BYTES).connect()).await {
+        Ok(Ok((_, framed))) => Ok(Established { domains, login: session, skills, framed }),
+        Ok(Err(awc::error::WsClientError::InvalidResponseStatus(status))) if status.as_u16() == 401 => Err(ConnectError::TokenRejected),
+        Ok(Err(error)) => Err(ConnectError::Other(format!("the websocket did not open: {error}"))),
+        Err(_) => Err(ConnectError::Other(late("the websocket upgrade"))),
     }
 }
 
