@@ -841,6 +841,10 @@ fn is_known_quiet(frame: &Value) -> bool {
 
 impl StreamHandler<Result<Frame, WsProtocolError>> for SessionActor {
     fn handle(&mut self, item: Result<Frame, WsProtocolError>, ctx: &mut Context<Self>) {
+        if self.phase != Phase::Connected || self.sink.is_none() {
+            // Items of a connection already dropped (actix delivers a batch per poll).
+            return;
+        }
         self.handle_frame(item, ctx);
         if std::mem::take(&mut self.held_overflow) {
             self.abandon_connection(ctx, CloseCode::Policy, format!("over {MAX_HELD_EVENTS} notifications arrived before the subscriptions were confirmed"));
