@@ -78,7 +78,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         };
         let launcher = BotLauncher::on_current_arbiter(simulator.as_ref().map(EmbeddedPlatform::of));
         let registry = Arc::new(BotRegistry::new(launcher, store, stored));
-        let token = config.node.admin_token.as_ref().map(|t| t.resolve()).transpose()?;
+        let token = config.node.admin_token.as_ref().map(|t| t.resolve()).transpose().map_err(|e| format!("node.admin_token: {e}"))?;
         if token.is_none() {
             tracing::info!("no node.admin_token: the admin API accepts requests without a token and listens on loopback only");
         }

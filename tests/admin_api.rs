@@ -33,7 +33,7 @@ fn bot(id: &str) -> Value {
     json!({
         "id": id,
         "name": format!("Bot {id}"),
-        "platform": {"csds": "embedded", "login": id, "password": {"value": PASSWORD}},
+        "platform": {"csds": "embedded", "login": id, "auth": {"password": {"value": PASSWORD}}},
         "vendor": {"kind": "scripted", "script": "config/demo-scripted-bot.toml"},
         "settings": {"skill": "bots", "escalation": {"skill": "human-agents"}},
     })
@@ -163,7 +163,7 @@ async fn every_route_but_the_health_probes_needs_the_token() {
         for token in [None, Some("wrong-token")] {
             let (status, body) = node.call_as(token, method, path, None).await;
             assert_eq!(status, 401, "{method} {path} with {token:?}: {body}");
-            assert_eq!(body["code"], "unauthorized");
+            assert_eq!(body["code"], "botvisor.api.unauthorized");
         }
     }
     // Nothing was changed by the refused calls.
@@ -185,7 +185,7 @@ async fn a_bot_added_through_the_api_answers_consumers_and_its_secrets_are_never
     let (status, added) = node.send("POST", "/v1/bots?start=true", &bot("api-bot")).await;
     assert_eq!(status, 201, "{added}");
     assert_eq!(added["id"], "api-bot");
-    assert_eq!(added["config"]["platform"]["password"]["value"], "***");
+    assert_eq!(added["config"]["platform"]["auth"]["password"]["value"], "***");
     node.wait_state("api-bot", "online").await;
 
     let answers = consumer_gets_answer(&node.sim, "hi", "You said: hi").await;
@@ -238,7 +238,7 @@ async fn a_bad_bot_config_gets_400_with_the_field_path_and_changes_nothing() {
     let node = Node::start(&data, &[bot("file-bot")]).await;
     let mut cases = Vec::new();
     let mut wrong_url = bot("x1");
-    wrong_url["vendor"] = json!({"kind": "custom_endpoint", "base_url": "ftp://vendor", "bot_id": "b1", "token": {"value": "t"}});
+    wrong_url["vendor"] = json!({"kind": "custom_endpoint", "base_url": "ftp://vendor", "bot_id": "b1", "auth": {"token": {"value": "t"}}});
     cases.push((wrong_url, "vendor.base_url"));
     let mut wrong_type = bot("x2");
     wrong_type["platform"]["login"] = json!(5);
@@ -250,31 +250,61 @@ async fn a_bad_bot_config_gets_400_with_the_field_path_and_changes_nothing() {
     unknown_field["platform"]["passwrd"] = json!("typo");
     cases.push((unknown_field, "platform.passwrd"));
     let mut no_secret = bot("x5");
-    no_secret["platform"]["password"] = json!({"env": "BOTVISOR_TEST_NOT_SET_ANYWHERE"});
-    cases.push((no_secret, "platform.password"));
-    let mut bad_id = bot("x6");
-    bad_id["id"] = json!("no/slashes");
-    cases.push((bad_id, "id"));
+    no_secret["platform"]["auth"]["password"] = json!({"env": "BOTVISOR_TEST_NOT_SET_ANYWHERE"});
+    cases.push((no_secret, "platform.auth.password"));
+    for id in ["no/slashes", ".", ".."] {
+        let mut bad_id = bot("x6");
+        bad_id["id"] = json!(id);
+        cases.push((bad_id, "id"));
+    }
+    let mut zero_interval = bot("x8");
+    zero_interval["settings"]["lifecycle"] = json!({"vendor_health_interval": "0s"});
+    cases.push((zero_interval, "settings.lifecycle.vendor_health_interval"));
+    let fifo = data.join("secret.fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let mut fifo_secret = bot("x9");
+    // Reading a FIFO blocked every route, /healthz included.
+    fifo_secret["platform"]["auth"]["password"] = json!({"file": fifo});
+    cases.push((fifo_secret, "platform.auth.password"));
+    let mut device_secret = bot("x10");
+    // /dev/zero was read until memory ran out.
+    device_secret["platform"]["auth"]["password"] = json!({"file": "/dev/zero"});
+    cases.push((device_secret, "platform.auth.password"));
     for (body, path) in cases {
         let (status, answer) = node.send("POST", "/v1/bots", &body).await;
         assert_eq!(status, 400, "{body}: {answer}");
-        assert_eq!(answer["code"], "invalid_config", "{answer}");
+        assert_eq!(answer["code"], "botvisor.api.invalid-config", "{answer}");
         assert!(answer["problems"].as_array().unwrap().iter().any(|p| p["path"] == path), "{path} in {answer}");
         assert!(answer["message"].as_str().unwrap().contains(path), "{answer}");
     }
+    // A secret written as a bare string is refused without being echoed back.
+    let mut bare = bot("x11");
+    bare["platform"]["auth"]["password"] = json!("hunter2-bare-secret");
+    let (status, answer) = node.send("POST", "/v1/bots", &bare).await;
+    assert_eq!((status, answer["code"].as_str()), (400, Some("botvisor.api.invalid-config")), "{answer}");
+    assert!(!answer.to_string().contains("hunter2"), "the secret is echoed: {answer}");
+    assert_eq!(answer["problems"][0]["path"], "platform.auth.password", "{answer}");
+    // A malformed body names where it broke.
+    let (status, answer) = node.call_as(Some(TOKEN), "POST", "/v1/bots", Some(("application/json", r#"{"id": "x12", "platform": {"csds": "embedded", "login": }"#.into()))).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["problems"][0]["path"], "platform.login", "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("line 1 column"), "{answer}");
+    // Query-string errors are JSON with a code too (plain text before).
+    let (status, answer) = node.call_as(Some(TOKEN), "POST", "/v1/bots?start=maybe", Some(("application/json", bot("x13").to_string()))).await;
+    assert_eq!((status, answer["code"].as_str()), (400, Some("botvisor.api.bad-query")), "{answer}");
     let mut missing = bot("x7");
     missing.as_object_mut().unwrap().remove("vendor");
     let (status, answer) = node.send("POST", "/v1/bots", &missing).await;
     assert_eq!(status, 400);
     assert!(answer["message"].as_str().unwrap().contains("missing field `vendor`"), "{answer}");
     let (status, answer) = node.call_as(Some(TOKEN), "POST", "/v1/bots", Some(("application/json", "{not json".into()))).await;
-    assert_eq!((status, answer["code"].as_str()), (400, Some("invalid_config")), "{answer}");
+    assert_eq!((status, answer["code"].as_str()), (400, Some("botvisor.api.invalid-config")), "{answer}");
     let (status, answer) = node.call_as(Some(TOKEN), "POST", "/v1/bots", Some(("application/json", "x".repeat(100 * 1024)))).await;
-    assert_eq!((status, answer["code"].as_str()), (413, Some("body_too_large")), "{answer}");
+    assert_eq!((status, answer["code"].as_str()), (413, Some("botvisor.api.body-too-large")), "{answer}");
     let (status, answer) = node.send("POST", "/v1/bots", &bot("file-bot")).await;
-    assert_eq!((status, answer["code"].as_str()), (409, Some("bot_exists")), "{answer}");
+    assert_eq!((status, answer["code"].as_str()), (409, Some("botvisor.api.bot-exists")), "{answer}");
     // The same schema as the file: TOML is taken too.
-    let toml_bot = "id = \"toml-bot\"\n[platform]\ncsds = \"embedded\"\nlogin = \"toml-bot\"\npassword = { value = \"pw\" }\n[vendor]\nkind = \"scripted\"\nscript = \"config/demo-scripted-bot.toml\"\n[settings]\nskill = \"bots\"\nescalation = { skill = \"human-agents\" }\n";
+    let toml_bot = "id = \"toml-bot\"\n[platform]\ncsds = \"embedded\"\nlogin = \"toml-bot\"\nauth = { password = { value = \"pw\" } }\n[vendor]\nkind = \"scripted\"\nscript = \"config/demo-scripted-bot.toml\"\n[settings]\nskill = \"bots\"\nescalation = { skill = \"human-agents\" }\n";
     let (status, answer) = node.call_as(Some(TOKEN), "POST", "/v1/bots", Some(("application/toml", toml_bot.into()))).await;
     assert_eq!((status, answer["deployment_status"].as_str()), (201, Some("ready_to_start")), "{answer}");
 
@@ -293,18 +323,18 @@ async fn editing_needs_a_stopped_bot_and_changes_survive_a_restart() {
 
     let mut renamed = bot("file-bot");
     renamed["name"] = json!("Renamed");
-    renamed["platform"]["password"]["value"] = json!("***"); // keeps the password
+    renamed["platform"]["auth"]["password"]["value"] = json!("***"); // keeps the password
     let (status, answer) = node.send("PUT", "/v1/bots/file-bot", &renamed).await;
-    assert_eq!((status, answer["code"].as_str()), (409, Some("bot_running")), "{answer}");
+    assert_eq!((status, answer["code"].as_str()), (409, Some("botvisor.api.bot-running")), "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("POST /v1/bots/file-bot/stop"), "{answer}");
     let (status, answer) = node.call("DELETE", "/v1/bots/file-bot").await;
-    assert_eq!((status, answer["code"].as_str()), (409, Some("bot_running")), "{answer}");
+    assert_eq!((status, answer["code"].as_str()), (409, Some("botvisor.api.bot-running")), "{answer}");
 
     let (status, stopped) = node.call("POST", "/v1/bots/file-bot/stop").await;
     assert_eq!(status, 200);
     assert_eq!((stopped["deployment_status"].as_str(), stopped["state"].as_str()), (Some("stopped"), Some("offline")));
     let (status, answer) = node.send("PUT", "/v1/bots/file-bot", &bot("other-id")).await;
-    assert_eq!((status, answer["code"].as_str()), (400, Some("id_mismatch")), "{answer}");
+    assert_eq!((status, answer["code"].as_str()), (400, Some("botvisor.api.id-mismatch")), "{answer}");
     let (status, changed) = node.send("PUT", "/v1/bots/file-bot", &renamed).await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!((changed["name"].as_str(), changed["deployment_status"].as_str()), (Some("Renamed"), Some("stopped")));
@@ -337,21 +367,94 @@ async fn editing_needs_a_stopped_bot_and_changes_survive_a_restart() {
 }
 
 #[actix_rt::test]
+async fn a_slow_start_blocks_no_other_bot_and_a_stop_cancels_it() {
+    // A vendor that takes connections and never answers: the slow bot's start waits for its
+    // health check (30 s timeout).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let data = data_dir("slow");
+    let node = Node::start(&data, &[bot("quick-bot")]).await;
+    node.wait_state("quick-bot", "online").await;
+    let mut slow = bot("slow-bot");
+    slow["vendor"] = json!({"kind": "custom_endpoint", "base_url": format!("http://{}", silent.local_addr().unwrap()), "bot_id": "b1", "auth": {"token": {"value": "t"}}});
+    slow["settings"]["conversation"] = json!({"vendor_call": {"timeout": "30s"}});
+    assert_eq!(node.send("POST", "/v1/bots", &slow).await.0, 201);
+    let began = std::time::Instant::now();
+    let starting = node.call("POST", "/v1/bots/slow-bot/start");
+    let meanwhile = async {
+        actix_rt::time::sleep(Duration::from_millis(500)).await;
+        let t = std::time::Instant::now();
+        // Before: every admin operation waited for the slow start (one lock for all edits).
+        assert_eq!(node.call("POST", "/v1/bots/quick-bot/stop").await.0, 200);
+        assert_eq!(node.call("POST", "/v1/bots/quick-bot/start").await.0, 200);
+        assert_eq!(node.call("GET", "/v1/bots").await.0, 200);
+        let (status, answer) = node.call("DELETE", "/v1/bots/slow-bot").await;
+        assert_eq!((status, answer["code"].as_str()), (409, Some("botvisor.api.bot-running")), "a starting bot is not deleted: {answer}");
+        assert!(t.elapsed() < Duration::from_secs(5), "other operations waited for the slow start: {:?}", t.elapsed());
+        node.call("POST", "/v1/bots/slow-bot/stop").await
+    };
+    let ((start_status, started), (stop_status, stopped)) = futures_util::future::join(starting, meanwhile).await;
+    assert!(began.elapsed() < Duration::from_secs(10), "the stop ended the start at once: {:?}", began.elapsed());
+    assert_eq!((start_status, started["code"].as_str()), (409, Some("botvisor.bot.start-cancelled")), "{started}");
+    assert_eq!((stop_status, stopped["state"].as_str()), (200, Some("offline")), "{stopped}");
+    assert_eq!(stopped["deployment_status"], "ready_to_start", "it never started: {stopped}");
+    node.wait_state("quick-bot", "online").await;
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_dead_bot_shows_offline_keeps_the_others_working_and_is_rebuilt_by_start() {
+    let data = data_dir("dead");
+    let node = Node::start(&data, &[bot("doomed-bot"), bot("healthy-bot")]).await;
+    node.wait_state("doomed-bot", "online").await;
+    node.wait_state("healthy-bot", "online").await;
+    let kill = |node: &Node| {
+        let addr = node.registry.get("doomed-bot").unwrap().addr.clone();
+        async move {
+            let _ = addr.send(botvisor_actors::bot::RetireBot).await;
+            while addr.connected() {
+                actix_rt::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    kill(&node).await;
+    // Before: GET /v1/bots answered 503 for every bot, stop/start 503, DELETE bot_running.
+    let (status, bots) = node.call("GET", "/v1/bots").await;
+    assert_eq!(status, 200, "{bots}");
+    let doomed = bots.as_array().unwrap().iter().find(|b| b["id"] == "doomed-bot").unwrap().clone();
+    assert_eq!((doomed["state"].as_str(), doomed["deployment_status"].as_str()), (Some("offline"), Some("offline")), "{doomed}");
+    assert_eq!(doomed["last_error"]["code"], "botvisor.bot.actor-stopped", "{doomed}");
+    let healthy = bots.as_array().unwrap().iter().find(|b| b["id"] == "healthy-bot").unwrap().clone();
+    assert_eq!(healthy["state"], "online", "{healthy}");
+    assert_eq!(node.call("GET", "/metrics").await.0, 200);
+    assert_eq!(node.call("GET", "/v1/bots/doomed-bot/errors").await.0, 200);
+    // Start rebuilds it from its configuration.
+    let (status, started) = node.call("POST", "/v1/bots/doomed-bot/start").await;
+    assert_eq!(status, 200, "{started}");
+    node.wait_state("doomed-bot", "online").await;
+    // Dead again: stop and delete work.
+    kill(&node).await;
+    assert_eq!(node.call("POST", "/v1/bots/doomed-bot/stop").await.0, 200);
+    assert_eq!(node.call("DELETE", "/v1/bots/doomed-bot").await.0, 204);
+    assert_eq!(node.call("GET", "/v1/bots/healthy-bot").await.1["state"], "online");
+    node.stop().await;
+}
+
+#[actix_rt::test]
 async fn unknown_bots_routes_and_methods_get_json_errors() {
     let data = data_dir("errors");
     let node = Node::start(&data, &[]).await;
     for (method, path, status, code) in [
-        ("GET", "/v1/bots/nope", 404, "unknown_bot"),
-        ("PUT", "/v1/bots/nope", 404, "unknown_bot"),
-        ("DELETE", "/v1/bots/nope", 404, "unknown_bot"),
-        ("POST", "/v1/bots/nope/start", 404, "unknown_bot"),
-        ("POST", "/v1/bots/nope/stop", 404, "unknown_bot"),
-        ("GET", "/v1/bots/nope/errors", 404, "unknown_bot"),
-        ("GET", "/v1/bots/nope/conversations", 404, "unknown_bot"),
-        ("GET", "/v2/anything", 404, "not_found"),
-        ("DELETE", "/v1/bots", 405, "method_not_allowed"),
-        ("PATCH", "/v1/bots/nope", 405, "method_not_allowed"),
-        ("GET", "/v1/bots/nope/start", 405, "method_not_allowed"),
+        ("GET", "/v1/bots/nope", 404, "botvisor.api.unknown-bot"),
+        ("PUT", "/v1/bots/nope", 404, "botvisor.api.unknown-bot"),
+        ("DELETE", "/v1/bots/nope", 404, "botvisor.api.unknown-bot"),
+        ("POST", "/v1/bots/nope/start", 404, "botvisor.api.unknown-bot"),
+        ("POST", "/v1/bots/nope/stop", 404, "botvisor.api.unknown-bot"),
+        ("GET", "/v1/bots/nope/errors", 404, "botvisor.api.unknown-bot"),
+        ("GET", "/v1/bots/nope/conversations", 404, "botvisor.api.unknown-bot"),
+        ("GET", "/v2/anything", 404, "botvisor.api.not-found"),
+        ("DELETE", "/v1/bots", 405, "botvisor.api.method-not-allowed"),
+        ("PATCH", "/v1/bots/nope", 405, "botvisor.api.method-not-allowed"),
+        ("GET", "/v1/bots/nope/start", 405, "botvisor.api.method-not-allowed"),
     ] {
         let (got, body) = node.call(method, path).await;
         assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{method} {path}: {body}");

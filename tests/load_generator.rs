@@ -34,7 +34,7 @@ async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() 
     let registry = BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(&sim))), BotStore::in_dir(&data), Default::default());
     let bot: BotConfig = serde_json::from_value(json!({
         "id": "echo",
-        "platform": {"csds": "embedded", "login": "echo", "password": {"value": "pw"}},
+        "platform": {"csds": "embedded", "login": "echo", "auth": {"password": {"value": "pw"}}},
         "vendor": {"kind": "scripted", "script": "benches/load/echo.toml"},
         "settings": {"skill": "bots", "escalation": {"skill": "human-agents"}, "conversation": {"combine": {"message_delay": "0s"}}, "load": {"recommended": 4, "hard": 4, "low_water": 3}},
     }))

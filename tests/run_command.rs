@@ -98,7 +98,7 @@ fn run_starts_the_demo_and_the_bot_answers_consumers_over_the_real_protocol() {
     assert_eq!((stopped["deployment_status"].as_str(), stopped["state"].as_str()), (Some("stopped"), Some("offline")));
     let (status, body) = http(&admin, "GET", "/v1/bots/nope").unwrap();
     assert_eq!(status, 404);
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "unknown_bot");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "botvisor.api.unknown-bot");
     let (status, metrics) = http(&admin, "GET", "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(metrics.contains("botvisor_bot_state{bot_id=\"demo-bot-1\",state=\"online\"} 1"), "{metrics}");
@@ -158,16 +158,17 @@ id = "b"
 csds = "adminlogin.liveperson.net"
 account = "123"
 login = "b"
-password = { env = "BOTVISOR_TEST_UNSET_PASSWORD" }
+auth = { password = { env = "BOTVISOR_TEST_UNSET_PASSWORD" } }
 [bots.vendor]
 kind = "custom_endpoint"
 base_url = "ftp://nope"
 bot_id = "x"
-token = { value = "t" }
+auth = { token = { value = "t" } }
 [bots.settings]
 skill = ""
 escalation = { skill = "humans" }
 load = { hard = 5000 }
+lifecycle = { service_retry_interval = "0s", vendor_health_interval = "5000000h" }
 "#,
     )
     .unwrap();
@@ -177,8 +178,11 @@ load = { hard = 5000 }
     for expected in [
         "bots[0].settings.skill: must name the skill the bot listens on",
         "bots[0].settings.load.hard: must be at most 999",
-        "bots[0].platform.password: the environment variable BOTVISOR_TEST_UNSET_PASSWORD is not set",
+        "bots[0].platform.auth.password: the environment variable BOTVISOR_TEST_UNSET_PASSWORD is not set",
         "bots[0].vendor.base_url: must start with http:// or https://",
+        // 0s ran a busy loop writing millions of log lines; absurd values overflowed timers.
+        "bots[0].settings.lifecycle.service_retry_interval: must be longer than 0s",
+        "bots[0].settings.lifecycle.vendor_health_interval: must be at most 1h",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
@@ -189,6 +193,32 @@ load = { hard = 5000 }
     assert!(err.contains("line 2") && err.contains("unknown field `colour`"), "{err}");
     let out = botvisor(&["check-config", "config/botvisor.toml"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn check_config_never_echoes_a_secret_and_refuses_what_run_would_refuse() {
+    let dir = std::env::temp_dir().join(format!("botvisor-check-agree-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = std::fs::read_to_string("config/botvisor.toml").unwrap();
+    let file = dir.join("c.toml");
+    // A secret written as a bare string: refused, and its text is not in the message.
+    std::fs::write(&file, demo.replacen("auth = { password = { value = \"demo-password\" } }", "auth = { password = \"hunter2-bare\" }", 1)).unwrap();
+    let out = botvisor(&["check-config", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("hunter2"), "the secret is echoed: {err}");
+    assert!(err.contains("not shown"), "{err}");
+    // An empty admin token and an unset one: check-config fails as run does.
+    for token in ["{ value = \"\" }", "{ env = \"BOTVISOR_TEST_UNSET_ADMIN_TOKEN\" }"] {
+        std::fs::write(&file, demo.replace("[node]\n", &format!("[node]\nadmin_token = {token}\n"))).unwrap();
+        for args in [vec!["check-config", file.to_str().unwrap()], vec!["run", "--config", file.to_str().unwrap(), "--for", "1s", "--data-dir", dir.to_str().unwrap(), "--admin-addr", "127.0.0.1:0"]] {
+            let out = botvisor(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {token}: {err}");
+            assert!(err.contains("node.admin_token"), "{args:?}: {err}");
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -235,7 +265,7 @@ fn the_admin_api_needs_its_token_and_secrets_stay_out_of_logs() {
     assert!(up, "the admin API answers health without a token");
     let (status, body) = http(&admin, "GET", "/v1/bots").unwrap();
     assert_eq!(status, 401, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "unauthorized");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "botvisor.api.unauthorized");
     assert_eq!(http(&admin, "GET", "/metrics").unwrap().0, 401);
     let (status, body) = http_with(&admin, "GET", "/v1/bots", "Authorization: Bearer admin-s3cret-token\r\n").unwrap();
     assert_eq!(status, 200, "{body}");

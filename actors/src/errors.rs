@@ -62,6 +62,8 @@ pub enum ErrorCode {
     LoginRefused,
     /// Every reconnect attempt failed.
     ReconnectExhausted,
+    /// The bot's actor stopped unexpectedly (a panic); starting the bot rebuilds it.
+    BotActorStopped,
 }
 
 impl ErrorCode {
@@ -95,6 +97,7 @@ impl ErrorCode {
             ErrorCode::StartCancelled => "botvisor.bot.start-cancelled",
             ErrorCode::LoginRefused => "botvisor.session.login-refused",
             ErrorCode::ReconnectExhausted => "botvisor.session.reconnect-exhausted",
+            ErrorCode::BotActorStopped => "botvisor.bot.actor-stopped",
         }
     }
 }

@@ -212,7 +212,7 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
     for i in 1..=setup.bots {
         let latency = if setup.vendor_delay.is_zero() { String::new() } else { format!("latency = \"{}ms\"\n", setup.vendor_delay.as_millis()) };
         config.push_str(&format!(
-            "\n[[bots]]\nid = \"{login}\"\n[bots.platform]\ncsds = \"{csds}\"\naccount = \"{ACCOUNT}\"\nlogin = \"{login}\"\npassword = {{ value = \"{PASSWORD}\" }}\nca = {ca:?}\n\
+            "\n[[bots]]\nid = \"{login}\"\n[bots.platform]\ncsds = \"{csds}\"\naccount = \"{ACCOUNT}\"\nlogin = \"{login}\"\nauth = {{ password = {{ value = \"{PASSWORD}\" }} }}\nca = {ca:?}\n\
              [bots.vendor]\nkind = \"scripted\"\nscript = {script:?}\n{latency}\
              [bots.settings]\nskill = \"bots\"\n[bots.settings.escalation]\nskill = \"human-agents\"\n\
              [bots.settings.load]\nrecommended = {capacity}\nhard = {capacity}\nlow_water = {low}\n\

@@ -5,34 +5,33 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use actix_web::{web, HttpRequest, HttpResponse};
 use botvisor_actors::bot::{BotStatus, GetBotStatus, GetConversations};
 use botvisor_actors::conversation::GetConversationSnapshot;
-use botvisor_actors::errors::ErrorReport;
+use botvisor_actors::errors::{ErrorCode, ErrorReport};
 use botvisor_actors::model::BotState;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use super::{error, AdminState, MAX_BODY_BYTES};
-use crate::config::BotConfig;
+use super::errors::{report_response, ApiError};
+use super::{AdminState, MAX_BODY_BYTES};
+use crate::config::{BotConfig, Problem};
 use crate::service::{ManagedBot, RegistryError};
 
 fn unknown_bot(id: &str) -> HttpResponse {
-    error(404, "unknown_bot", &format!("no bot with id {id:?}; GET /v1/bots lists them"))
+    ApiError::UnknownBot(id.to_owned()).response()
 }
 
 fn registry_error(id: &str, failure: RegistryError) -> HttpResponse {
+    let id = id.to_owned();
     match failure {
-        RegistryError::NotFound => unknown_bot(id),
-        RegistryError::Exists => error(409, "bot_exists", &format!("a bot with id {id:?} exists; PUT /v1/bots/{id} changes it")),
-        RegistryError::Running => error(409, "bot_running", &format!("bot {id:?} is running; stop it first (POST /v1/bots/{id}/stop)")),
-        RegistryError::Invalid(problems) => HttpResponse::BadRequest().json(json!({
-            "code": "invalid_config",
-            "message": problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-            "problems": problems.iter().map(|p| json!({"path": p.path, "message": p.message})).collect::<Vec<_>>(),
-        })),
-        RegistryError::Unavailable => error(503, "bot_unavailable", "the bot's actor does not answer"),
-        RegistryError::StartRefused(report) => error(409, report.code.as_str(), &report.message),
-        RegistryError::Launch(message) => error(422, "bot_not_built", &message),
-        RegistryError::Store(message) => error(500, "store_failed", &format!("the change was not made: {message}")),
+        RegistryError::NotFound => ApiError::UnknownBot(id),
+        RegistryError::Exists => ApiError::BotExists(id),
+        RegistryError::Running => ApiError::BotRunning(id),
+        RegistryError::Invalid(problems) => ApiError::InvalidConfig { problems },
+        RegistryError::Unavailable => ApiError::BotUnavailable,
+        RegistryError::StartRefused(report) => return report_response(actix_web::http::StatusCode::CONFLICT, report.code.as_str(), &report.message),
+        RegistryError::Launch(message) => ApiError::BotNotBuilt(message),
+        RegistryError::Store(message) => ApiError::StoreFailed(message),
     }
+    .response()
 }
 
 fn report_json(report: &ErrorReport) -> Value {
@@ -80,15 +79,36 @@ fn bot_with_config_json(bot: &ManagedBot, status: &BotStatus) -> Value {
     value
 }
 
-async fn status_of(bot: &ManagedBot) -> Result<BotStatus, HttpResponse> {
-    bot.addr.send(GetBotStatus).await.map_err(|_| error(503, "bot_unavailable", "the bot's actor does not answer"))
+/// The bot's status; a bot whose actor died is shown offline with `botvisor.bot.actor-stopped`
+/// (one dead bot never takes the listing, the metrics or the other bots down).
+async fn status_of(bot: &ManagedBot) -> BotStatus {
+    match bot.addr.send(GetBotStatus).await {
+        Ok(status) => status,
+        Err(_) => dead_status(bot),
+    }
+}
+
+fn dead_status(bot: &ManagedBot) -> BotStatus {
+    let report = ErrorReport::new(
+        ErrorCode::BotActorStopped,
+        format!("the bot's actor stopped unexpectedly; start it again (POST /v1/bots/{}/start) to rebuild it", bot.id()),
+    );
+    BotStatus {
+        bot_id: bot.id().into(),
+        state: BotState::Offline,
+        since: tokio::time::Instant::now(),
+        last_error: Some(report),
+        open_conversations: 0,
+        load: Default::default(),
+        stats: Default::default(),
+        conversation_errors: Vec::new(),
+        vendor: Default::default(),
+    }
 }
 
 async fn show(bot: &ManagedBot, status_code: u16) -> HttpResponse {
-    match status_of(bot).await {
-        Ok(status) => HttpResponse::build(actix_web::http::StatusCode::from_u16(status_code).unwrap_or_default()).json(bot_with_config_json(bot, &status)),
-        Err(response) => response,
-    }
+    let status = status_of(bot).await;
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status_code).unwrap_or_default()).json(bot_with_config_json(bot, &status))
 }
 
 /// One bot's configuration from a request body: JSON, or TOML with `Content-Type:
@@ -96,38 +116,40 @@ async fn show(bot: &ManagedBot, status_code: u16) -> HttpResponse {
 async fn read_bot(req: &HttpRequest, mut payload: web::Payload) -> Result<BotConfig, HttpResponse> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| error(400, "bad_body", &format!("the body could not be read: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::BadBody(format!("the body could not be read: {e}")).response())?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(error(413, "body_too_large", &format!("a bot's configuration is at most {MAX_BODY_BYTES} bytes")));
+            return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES).response());
         }
         body.extend_from_slice(&chunk);
     }
-    let text = std::str::from_utf8(&body).map_err(|_| error(400, "bad_body", "the body is not UTF-8"))?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadBody("the body is not UTF-8".into()).response())?;
     let toml = req.headers().get("content-type").and_then(|h| h.to_str().ok()).is_some_and(|t| t.starts_with("application/toml"));
+    // Messages only (toml's Display would quote the source line, which may hold a secret); a
+    // syntax error names its line and column, a type error the field's path.
     let parsed = if toml {
         let deserializer = toml::Deserializer::new(text);
-        serde_path_to_error::deserialize::<_, BotConfig>(deserializer).map_err(|e| (e.path().to_string(), e.inner().message().to_owned()))
+        serde_path_to_error::deserialize::<_, BotConfig>(deserializer).map_err(|e| {
+            let at = e.inner().span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                format!(" (line {}, column {})", before.matches('\n').count() + 1, before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1)
+            });
+            (e.path().to_string(), format!("{}{}", e.inner().message().trim_end(), at.unwrap_or_default()))
+        })
     } else {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize::<_, BotConfig>(&mut deserializer).map_err(|e| (e.path().to_string(), e.inner().to_string()))
     };
     parsed.map_err(|(path, message)| {
         let path = if path == "." { String::new() } else { path };
-        HttpResponse::BadRequest().json(json!({
-            "code": "invalid_config",
-            "message": if path.is_empty() { message.clone() } else { format!("{path}: {message}") },
-            "problems": [{"path": path, "message": message}],
-        }))
+        ApiError::InvalidConfig { problems: vec![Problem { path, message }] }.response()
     })
 }
 
 pub async fn list(state: web::Data<AdminState>) -> HttpResponse {
     let mut bots = Vec::new();
     for bot in state.registry.list() {
-        match status_of(&bot).await {
-            Ok(status) => bots.push(bot_json(&bot, &status)),
-            Err(response) => return response,
-        }
+        let status = status_of(&bot).await;
+        bots.push(bot_json(&bot, &status));
     }
     HttpResponse::Ok().json(bots)
 }
@@ -172,7 +194,7 @@ pub async fn replace(state: web::Data<AdminState>, req: HttpRequest, path: web::
         Err(response) => return response,
     };
     if config.id != id {
-        return error(400, "id_mismatch", &format!("the body's id {:?} is not the path's {id:?}; a bot's id cannot change", config.id));
+        return ApiError::IdMismatch { body: config.id, path: id }.response();
     }
     match state.registry.replace(&id, config).await {
         Ok(bot) => {
@@ -212,27 +234,25 @@ pub async fn stop(state: web::Data<AdminState>, path: web::Path<String>) -> Http
 /// The bot's error log (bounded, newest last).
 pub async fn errors(state: web::Data<AdminState>, path: web::Path<String>) -> HttpResponse {
     let Some(bot) = state.registry.get(&path) else { return unknown_bot(&path) };
-    match status_of(&bot).await {
-        Ok(status) => HttpResponse::Ok().json(
-            status
-                .conversation_errors
-                .iter()
-                .map(|e| {
-                    let mut value = report_json(&e.report);
-                    value["conversation_id"] = json!(e.conversation_id);
-                    value
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Err(response) => response,
-    }
+    let status = status_of(&bot).await;
+    HttpResponse::Ok().json(
+        status
+            .conversation_errors
+            .iter()
+            .map(|e| {
+                let mut value = report_json(&e.report);
+                value["conversation_id"] = json!(e.conversation_id);
+                value
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// The bot's open conversations as its actors see them.
 pub async fn conversations(state: web::Data<AdminState>, path: web::Path<String>) -> HttpResponse {
     let Some(bot) = state.registry.get(&path) else { return unknown_bot(&path) };
     let Ok(conversations) = bot.addr.send(GetConversations).await else {
-        return error(503, "bot_unavailable", "the bot's actor does not answer");
+        return ApiError::BotUnavailable.response();
     };
     let mut list = Vec::with_capacity(conversations.len());
     for (id, actor) in conversations {

@@ -7,6 +7,7 @@
 //! ever returned (inline credentials show as `"***"`).
 
 mod bots;
+pub mod errors;
 mod metrics;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::service::BotRegistry;
+use errors::ApiError;
 
 /// The largest request body the API reads (one bot's configuration).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -32,10 +34,6 @@ pub struct AdminState {
     pub ready: AtomicBool,
 }
 
-pub(crate) fn error(status: u16, code: &str, message: &str) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
-    HttpResponse::build(status).json(json!({"code": code, "message": message}))
-}
 
 /// Everything but the health probes needs the token, when one is configured.
 async fn require_token(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -49,8 +47,7 @@ async fn require_token(req: ServiceRequest, next: Next<impl MessageBody + 'stati
         }
     };
     if !allowed {
-        let response = error(401, "unauthorized", "send Authorization: Bearer <admin token> (node.admin_token)");
-        return Ok(req.into_response(response).map_into_right_body());
+        return Ok(req.into_response(ApiError::Unauthorized.response()).map_into_right_body());
     }
     next.call(req).await.map(ServiceResponse::map_into_left_body)
 }
@@ -60,7 +57,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn method_not_allowed() -> HttpResponse {
-    error(405, "method_not_allowed", "this route does not take this method; see the admin API in the README")
+    ApiError::MethodNotAllowed.response()
 }
 
 /// Starts the admin API. Without a token it must listen on loopback.
@@ -74,6 +71,9 @@ pub fn start(addr: SocketAddr, state: Arc<AdminState>) -> Result<(SocketAddr, ac
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            // Extractor errors answer as every other error does: JSON with a code.
+            .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::BadQuery(format!("the query string is not valid: {error}")).into()))
+            .app_data(web::PathConfig::default().error_handler(|error, _| ApiError::BadQuery(format!("the path is not valid: {error}")).into()))
             .wrap(from_fn(require_token))
             .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(json!({"status": "up"})) }))
             .route("/readyz", web::get().to(readyz))
@@ -90,7 +90,7 @@ pub fn start(addr: SocketAddr, state: Arc<AdminState>) -> Result<(SocketAddr, ac
             .service(web::resource("/v1/bots/{id}/errors").route(web::get().to(bots::errors)).default_service(not_allowed()))
             .service(web::resource("/v1/bots/{id}/conversations").route(web::get().to(bots::conversations)).default_service(not_allowed()))
             .route("/metrics", web::get().to(metrics::render))
-            .default_service(web::to(|| async { error(404, "not_found", "no such route; see /v1/bots") }))
+            .default_service(web::to(|| async { ApiError::NotFound.response() }))
     })
     .workers(1)
     .shutdown_timeout(1)
@@ -108,6 +108,6 @@ async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     if state.ready.load(Ordering::Relaxed) {
         HttpResponse::Ok().json(json!({"status": "ready", "bots": state.registry.list().len()}))
     } else {
-        error(503, "not_ready", "the configuration is loaded but the bots are still starting")
+        ApiError::NotReady.response()
     }
 }

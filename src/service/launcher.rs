@@ -11,7 +11,7 @@ use actix_rt::ArbiterHandle;
 use botvisor_actors::bot::BotActor;
 use botvisor_actors::ports::VendorPort;
 
-use crate::config::{BotConfig, ServiceConfig, VendorConfig};
+use crate::config::{read_script, BotConfig, CustomEndpointAuthConfig, PlatformAuth, Secret, ServiceConfig, VendorConfig};
 use crate::hooks::error_hook::HttpErrorHook;
 use crate::platform::liveperson::login::LoginCredentials;
 use crate::platform::liveperson::{LivePersonPlatform, SessionCounters, SessionSettings};
@@ -41,8 +41,7 @@ impl EmbeddedPlatform {
 
     /// The bot's agent user on the simulator, with its skill: created, or given the configured
     /// password.
-    fn provide_user(&self, bot: &BotConfig, skill: &str) -> Result<(), String> {
-        let password = bot.platform.password.as_ref().ok_or(format!("bot {}: the embedded simulator needs a password login", bot.id))?.resolve()?;
+    fn provide_user(&self, bot: &BotConfig, skill: &str, password: String) -> Result<(), String> {
         let mut state = self.state.lock().map_err(|_| "the embedded simulator's state is poisoned")?;
         if state.skill_by_name(skill).is_none() {
             state.add_skill(skill, false)?;
@@ -83,12 +82,14 @@ impl BotLauncher {
         self.embedded.is_some()
     }
 
-    /// Builds the bot (not started). The configuration is expected to be valid.
+    /// Builds the bot (not started). The configuration is expected to be valid. Its secrets and
+    /// script are read on a blocking thread first: a slow disk never stalls the arbiter's bots.
     pub async fn launch(&self, bot: BotConfig) -> Result<LaunchedBot, String> {
+        let prepared = tokio::task::spawn_blocking(move || prepare(bot)).await.map_err(|_| "reading the bot's files failed".to_owned())??;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let embedded = self.embedded.clone();
         let sent = self.arbiter.spawn_fn(move || {
-            let _ = tx.send(build(&bot, embedded.as_ref()));
+            let _ = tx.send(build(prepared, embedded.as_ref()));
         });
         if !sent {
             return Err("the node is stopping".into());
@@ -97,23 +98,66 @@ impl BotLauncher {
     }
 }
 
-fn build(bot: &BotConfig, embedded: Option<&EmbeddedPlatform>) -> Result<LaunchedBot, String> {
+/// A bot's configuration with what it needs from files and the environment read.
+struct Prepared {
+    bot: BotConfig,
+    credentials: LoginCredentials,
+    vendor: PreparedVendor,
+}
+
+enum PreparedVendor {
+    Scripted(ScriptedVendor),
+    CustomEndpoint(CustomEndpointSettings),
+}
+
+/// Resolves the secrets and reads the script (blocking: regular files, bounded).
+fn prepare(bot: BotConfig) -> Result<Prepared, String> {
+    let settings = ServiceConfig::bot_settings(&bot)?;
+    let secret = |secret: &Secret, path: &str| secret.resolve().map_err(|e| format!("bot {}: {path}: {e}", bot.id));
+    let username = bot.platform.login.clone();
+    let credentials = match &bot.platform.auth {
+        PlatformAuth::Password(password) => LoginCredentials::Password { username, password: secret(password, "platform.auth.password")? },
+        PlatformAuth::ApiKey(keys) => LoginCredentials::ApiKey {
+            username,
+            app_key: secret(&keys.app_key, "platform.auth.api_key.app_key")?,
+            secret: secret(&keys.secret, "platform.auth.api_key.secret")?,
+            access_token: secret(&keys.access_token, "platform.auth.api_key.access_token")?,
+            access_token_secret: secret(&keys.access_token_secret, "platform.auth.api_key.access_token_secret")?,
+        },
+    };
+    let vendor = match &bot.vendor {
+        VendorConfig::Scripted { script, latency } => PreparedVendor::Scripted(read_script(script)?.with_latency(*latency)),
+        VendorConfig::CustomEndpoint { base_url, bot_id, environment, auth, requests_per_second, ca } => {
+            let auth = match auth {
+                CustomEndpointAuthConfig::Token(token) => CustomEndpointAuth::StaticToken(secret(token, "vendor.auth.token")?),
+                CustomEndpointAuthConfig::ClientCredentials { token_url, client_id, client_secret } => CustomEndpointAuth::ClientCredentials {
+                    token_url: token_url.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: secret(client_secret, "vendor.auth.client_credentials.client_secret")?,
+                },
+            };
+            let mut vendor_settings = CustomEndpointSettings::new(base_url, bot_id, auth);
+            vendor_settings.environment = environment.clone();
+            vendor_settings.requests_per_second = *requests_per_second;
+            vendor_settings.ca = ca.clone();
+            vendor_settings.request_timeout = settings.conversation.vendor_call.timeout;
+            PreparedVendor::CustomEndpoint(vendor_settings)
+        }
+    };
+    Ok(Prepared { bot, credentials, vendor })
+}
+
+fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>) -> Result<LaunchedBot, String> {
+    let Prepared { bot, credentials, vendor } = prepared;
+    let bot = &bot;
     let settings = ServiceConfig::bot_settings(bot)?;
     let platform = &bot.platform;
-    let credentials = match (&platform.password, &platform.api_key) {
-        (Some(password), _) => LoginCredentials::Password { username: platform.login.clone(), password: password.resolve()? },
-        (None, Some(keys)) => LoginCredentials::ApiKey {
-            username: platform.login.clone(),
-            app_key: keys.app_key.resolve()?,
-            secret: keys.secret.resolve()?,
-            access_token: keys.access_token.resolve()?,
-            access_token_secret: keys.access_token_secret.resolve()?,
-        },
-        (None, None) => return Err(format!("bot {}: no credentials", bot.id)),
-    };
     let mut session = if platform.csds == "embedded" {
         let sim = embedded.ok_or(format!("bot {}: no embedded simulator", bot.id))?;
-        sim.provide_user(bot, &settings.skill)?;
+        let LoginCredentials::Password { password, .. } = &credentials else {
+            return Err(format!("bot {}: the embedded simulator needs a password login", bot.id));
+        };
+        sim.provide_user(bot, &settings.skill, password.clone())?;
         let mut session = SessionSettings::new(&sim.account, &sim.platform_addr.to_string(), credentials);
         session.ca = sim.ca_path.clone();
         session.plain_http = !sim.tls;
@@ -126,21 +170,9 @@ fn build(bot: &BotConfig, embedded: Option<&EmbeddedPlatform>) -> Result<Launche
     };
     session.account = platform.account.clone().unwrap_or(session.account);
     let client = LivePersonPlatform::new(session)?;
-    let vendor: Rc<dyn VendorPort> = match &bot.vendor {
-        VendorConfig::Scripted { script, latency } => Rc::new(ScriptedVendor::from_file(script)?.with_latency(*latency)),
-        VendorConfig::CustomEndpoint { base_url, bot_id, environment, token, token_url, client_id, client_secret, requests_per_second, ca } => {
-            let auth = match (token, token_url, client_id, client_secret) {
-                (Some(token), _, _, _) => CustomEndpointAuth::StaticToken(token.resolve()?),
-                (None, Some(url), Some(id), Some(secret)) => CustomEndpointAuth::ClientCredentials { token_url: url.clone(), client_id: id.clone(), client_secret: secret.resolve()? },
-                _ => return Err(format!("bot {}: the Custom Endpoint needs a token or client credentials", bot.id)),
-            };
-            let mut vendor_settings = CustomEndpointSettings::new(base_url, bot_id, auth);
-            vendor_settings.environment = environment.clone();
-            vendor_settings.requests_per_second = *requests_per_second;
-            vendor_settings.ca = ca.clone();
-            vendor_settings.request_timeout = settings.conversation.vendor_call.timeout;
-            Rc::new(CustomEndpointVendor::new(vendor_settings)?)
-        }
+    let vendor: Rc<dyn VendorPort> = match vendor {
+        PreparedVendor::Scripted(scripted) => Rc::new(scripted),
+        PreparedVendor::CustomEndpoint(vendor_settings) => Rc::new(CustomEndpointVendor::new(vendor_settings)?),
     };
     let counters = client.counters();
     let mut actor = BotActor::new(settings, Rc::new(client.clone()), vendor);

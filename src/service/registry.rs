@@ -23,6 +23,8 @@ pub struct ManagedBot {
     running: AtomicBool,
     /// Started at least once (a bot never started is `ready_to_start`).
     started_once: AtomicBool,
+    /// Serializes this bot's start and stop (other bots' edits never wait for it).
+    lifecycle: tokio::sync::Mutex<()>,
 }
 
 /// The documented connector statuses.
@@ -53,13 +55,20 @@ impl ManagedBot {
         &self.config.id
     }
 
+    /// Started and not stopped since, and its actor alive.
     pub fn is_running(&self) -> bool {
-        self.running.load(Ordering::Relaxed)
+        self.running.load(Ordering::Relaxed) && self.is_alive()
+    }
+
+    /// Whether its BotActor still runs (it may have died of a panic).
+    pub fn is_alive(&self) -> bool {
+        self.addr.connected()
     }
 
     /// The connector status, given the bot's state is offline or not.
     pub fn deployment_status(&self, offline: bool) -> DeploymentStatus {
-        match (self.is_running(), self.started_once.load(Ordering::Relaxed), offline) {
+        // The flag, not `is_running`: a bot meant to run whose actor died is offline, not stopped.
+        match (self.running.load(Ordering::Relaxed), self.started_once.load(Ordering::Relaxed), offline) {
             (true, _, true) => DeploymentStatus::Offline,
             (true, _, false) => DeploymentStatus::Online,
             (false, true, _) => DeploymentStatus::Stopped,
@@ -129,7 +138,7 @@ impl BotRegistry {
 
     /// Takes a bot of the configuration at start (nothing is written).
     pub async fn adopt(&self, config: BotConfig) -> Result<Arc<ManagedBot>, RegistryError> {
-        let _edit = self.edits.lock().await;
+        let _membership = self.edits.lock().await;
         let stopped = self.is_stored_stopped(&config.id);
         let bot = self.launch(config).await?;
         bot.started_once.store(stopped, Ordering::Relaxed);
@@ -161,21 +170,26 @@ impl BotRegistry {
     /// Adds a bot through the API; `start` starts it too. A bot added and not started stays
     /// stopped across restarts until it is started.
     pub async fn add(&self, config: BotConfig, start: bool) -> Result<Arc<ManagedBot>, RegistryError> {
-        let _edit = self.edits.lock().await;
-        if self.get(&config.id).is_some() {
-            return Err(RegistryError::Exists);
-        }
-        self.check(&config)?;
-        let bot = self.launch(config.clone()).await?;
-        if let Err(error) = self.write(|stored| {
-            stored.upsert(config.clone());
-            stored.set_stopped(&config.id, true);
-        }) {
-            bot.addr.do_send(RetireBot);
-            return Err(error);
-        }
-        self.bots.lock().expect("bots lock").push(bot.clone());
+        let bot = {
+            let _membership = self.edits.lock().await;
+            if self.get(&config.id).is_some() {
+                return Err(RegistryError::Exists);
+            }
+            self.check(&config).await?;
+            let bot = self.launch(config.clone()).await?;
+            if let Err(error) = self.write(|stored| {
+                stored.upsert(config.clone());
+                stored.set_stopped(&config.id, true);
+            }) {
+                bot.addr.do_send(RetireBot);
+                return Err(error);
+            }
+            self.bots.lock().expect("bots lock").push(bot.clone());
+            bot
+        };
         if start {
+            // Outside the membership lock: a slow start holds only this bot.
+            let _lifecycle = bot.lifecycle.lock().await;
             self.start_locked(&bot).await?;
         }
         Ok(bot)
@@ -184,13 +198,15 @@ impl BotRegistry {
     /// Replaces a stopped bot's configuration (`"***"` keeps a secret). The new bot is not
     /// started.
     pub async fn replace(&self, id: &str, mut config: BotConfig) -> Result<Arc<ManagedBot>, RegistryError> {
-        let _edit = self.edits.lock().await;
+        let _membership = self.edits.lock().await;
         let old = self.get(id).ok_or(RegistryError::NotFound)?;
+        // A bot starting (its lifecycle lock held) counts as running: answered at once.
+        let Ok(_lifecycle) = old.lifecycle.try_lock() else { return Err(RegistryError::Running) };
         if old.is_running() {
             return Err(RegistryError::Running);
         }
         config.keep_redacted_secrets(&old.config);
-        self.check(&config)?;
+        self.check(&config).await?;
         let bot = self.launch(config.clone()).await?;
         if let Err(error) = self.write(|stored| {
             stored.upsert(config.clone());
@@ -212,8 +228,9 @@ impl BotRegistry {
 
     /// Deletes a stopped bot (its conversations on the platform are untouched).
     pub async fn remove(&self, id: &str) -> Result<(), RegistryError> {
-        let _edit = self.edits.lock().await;
+        let _membership = self.edits.lock().await;
         let old = self.get(id).ok_or(RegistryError::NotFound)?;
+        let Ok(_lifecycle) = old.lifecycle.try_lock() else { return Err(RegistryError::Running) };
         if old.is_running() {
             return Err(RegistryError::Running);
         }
@@ -223,26 +240,59 @@ impl BotRegistry {
         Ok(())
     }
 
+    /// Starts a bot. A bot whose actor died is rebuilt from its configuration first.
     pub async fn start(&self, id: &str) -> Result<Arc<ManagedBot>, RegistryError> {
-        let _edit = self.edits.lock().await;
-        let bot = self.get(id).ok_or(RegistryError::NotFound)?;
-        self.start_locked(&bot).await?;
+        let mut bot = self.get(id).ok_or(RegistryError::NotFound)?;
+        if !bot.is_alive() {
+            bot = self.rebuild(&bot).await?;
+        }
+        {
+            let _lifecycle = bot.lifecycle.lock().await;
+            self.start_locked(&bot).await?;
+        }
         Ok(bot)
     }
 
     /// Stops a bot: its session closes; its open conversations stay on the platform, untouched.
+    /// A start in progress is cancelled at once (the stop does not wait for it).
     pub async fn stop(&self, id: &str) -> Result<Arc<ManagedBot>, RegistryError> {
-        let _edit = self.edits.lock().await;
         let bot = self.get(id).ok_or(RegistryError::NotFound)?;
-        self.write(|stored| stored.set_stopped(id, true))?;
-        bot.addr.send(StopBot).await.map_err(|_| RegistryError::Unavailable)?;
-        bot.running.store(false, Ordering::Relaxed);
+        if bot.is_alive() {
+            // Before taking the lifecycle lock: this is what ends a start that holds it.
+            bot.addr.send(StopBot).await.map_err(|_| RegistryError::Unavailable)?;
+        }
+        {
+            let _lifecycle = bot.lifecycle.lock().await;
+            self.write(|stored| stored.set_stopped(id, true))?;
+            if bot.is_alive() {
+                // A start that completed between the StopBot and the lock is stopped too.
+                let _ = bot.addr.send(StopBot).await;
+            }
+            bot.running.store(false, Ordering::Relaxed);
+        }
+        Ok(bot)
+    }
+
+    /// A new actor tree for a bot whose actor died, in its place (not started).
+    async fn rebuild(&self, dead: &Arc<ManagedBot>) -> Result<Arc<ManagedBot>, RegistryError> {
+        let _membership = self.edits.lock().await;
+        let current = self.get(dead.id()).ok_or(RegistryError::NotFound)?;
+        if current.is_alive() {
+            return Ok(current); // rebuilt meanwhile
+        }
+        tracing::warn!(bot_id = %dead.id(), "the bot's actor had stopped; rebuilding it from its configuration");
+        let bot = self.launch(current.config.clone()).await?;
+        bot.started_once.store(current.started_once.load(Ordering::Relaxed), Ordering::Relaxed);
+        let mut bots = self.bots.lock().expect("bots lock");
+        if let Some(slot) = bots.iter_mut().find(|b| b.id() == dead.id()) {
+            *slot = bot.clone();
+        }
         Ok(bot)
     }
 
     /// Stops every bot (the node is stopping; nothing is written).
     pub async fn stop_all(&self) {
-        for bot in self.list() {
+        for bot in self.list().into_iter().filter(|b| b.is_alive()) {
             let _ = bot.addr.send(StopBot).await;
             bot.running.store(false, Ordering::Relaxed);
         }
@@ -262,8 +312,11 @@ impl BotRegistry {
         Ok(())
     }
 
-    fn check(&self, config: &BotConfig) -> Result<(), RegistryError> {
-        let problems = config.validate("", self.launcher.has_embedded_platform());
+    /// Validates off the calling thread: validation reads secret files and scripts.
+    async fn check(&self, config: &BotConfig) -> Result<(), RegistryError> {
+        let config = config.clone();
+        let embedded = self.launcher.has_embedded_platform();
+        let problems = tokio::task::spawn_blocking(move || config.validate("", embedded)).await.map_err(|_| RegistryError::Launch("validating the configuration failed".into()))?;
         if problems.is_empty() {
             Ok(())
         } else {
@@ -273,7 +326,14 @@ impl BotRegistry {
 
     async fn launch(&self, config: BotConfig) -> Result<Arc<ManagedBot>, RegistryError> {
         let launched = self.launcher.launch(config.clone()).await.map_err(RegistryError::Launch)?;
-        Ok(Arc::new(ManagedBot { config, addr: launched.addr, counters: launched.counters, running: AtomicBool::new(false), started_once: AtomicBool::new(false) }))
+        Ok(Arc::new(ManagedBot {
+            config,
+            addr: launched.addr,
+            counters: launched.counters,
+            running: AtomicBool::new(false),
+            started_once: AtomicBool::new(false),
+            lifecycle: tokio::sync::Mutex::new(()),
+        }))
     }
 
     /// Applies a change to the stored bots and writes them; on failure nothing changes.

@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::sim::SimConfig;
 
+pub mod secret;
+pub mod small_file;
+
+pub use secret::{Secret, SecretError, REDACTED};
+use small_file::{read_small_file, MAX_SCRIPT_FILE_BYTES};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
@@ -56,40 +62,6 @@ pub struct BotConfig {
     pub settings: toml::Table,
 }
 
-/// A secret: inline, from an environment variable, or from a file.
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Secret {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (&self.env, &self.file) {
-            (Some(env), _) => write!(f, "Secret(env {env})"),
-            (_, Some(file)) => write!(f, "Secret(file {})", file.display()),
-            _ => f.write_str("Secret(***)"),
-        }
-    }
-}
-
-impl Secret {
-    /// The secret's value, or what to fix.
-    pub fn resolve(&self) -> Result<String, String> {
-        match (&self.value, &self.env, &self.file) {
-            (Some(value), None, None) => Ok(value.clone()),
-            (None, Some(env), None) => std::env::var(env).map_err(|_| format!("the environment variable {env} is not set")),
-            (None, None, Some(file)) => std::fs::read_to_string(file).map(|s| s.trim().to_owned()).map_err(|e| format!("cannot read {}: {e}", file.display())),
-            _ => Err("give exactly one of value, env, file".into()),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformConfig {
@@ -99,15 +71,31 @@ pub struct PlatformConfig {
     #[serde(default)]
     pub account: Option<String>,
     pub login: String,
-    #[serde(default)]
-    pub password: Option<Secret>,
-    #[serde(default)]
-    pub api_key: Option<ApiKeyConfig>,
+    /// `auth = { password = { … } }` or `[bots.platform.auth.api_key]`.
+    pub auth: PlatformAuth,
     /// A CA (PEM) to trust; the embedded simulator's is used automatically.
     #[serde(default)]
     pub ca: Option<PathBuf>,
     #[serde(default)]
     pub plain_http: bool,
+}
+
+/// How a bot user logs in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum PlatformAuth {
+    Password(Secret),
+    ApiKey(ApiKeyConfig),
+}
+
+/// How botvisor authenticates to a Custom Endpoint service.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CustomEndpointAuthConfig {
+    /// A static bearer token.
+    Token(Secret),
+    /// OAuth 2.0 client credentials exchanged at `token_url`.
+    ClientCredentials { token_url: String, client_id: String, client_secret: Secret },
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -134,19 +122,21 @@ pub enum VendorConfig {
         bot_id: String,
         #[serde(default = "draft")]
         environment: String,
-        #[serde(default)]
-        token: Option<Secret>,
-        #[serde(default)]
-        token_url: Option<String>,
-        #[serde(default)]
-        client_id: Option<String>,
-        #[serde(default)]
-        client_secret: Option<Secret>,
+        auth: CustomEndpointAuthConfig,
         #[serde(default = "fifty")]
         requests_per_second: u32,
         #[serde(default)]
         ca: Option<PathBuf>,
     },
+}
+
+/// The slowest scripted vendor (a load test's thinking time).
+pub const MAX_SCRIPTED_LATENCY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A scripted vendor's script: read (a regular file, bounded) and parsed.
+pub fn read_script(path: &Path) -> Result<crate::vendors::scripted::ScriptedVendor, String> {
+    let text = read_small_file(path, MAX_SCRIPT_FILE_BYTES).map_err(|e| e.to_string())?;
+    crate::vendors::scripted::ScriptedVendor::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn draft() -> String {
@@ -165,7 +155,11 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
     }
 }
 
@@ -194,6 +188,12 @@ impl ServiceConfig {
     pub fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut problem = |path: String, message: String| problems.push(Problem { path, message });
+        // `run` needs what `check-config` accepts: an admin token that resolves, not empty.
+        if let Some(token) = &self.node.admin_token {
+            if let Err(error) = token.resolve() {
+                problem("node.admin_token".into(), format!("{error} (the admin API would refuse every request)"));
+            }
+        }
         if let Some(sim) = &self.simulator {
             for p in sim.validate("simulator") {
                 problem(p.path, p.message);
@@ -227,6 +227,9 @@ impl BotConfig {
             problem(at("id"), "must not be empty".into());
         } else if bot.id.len() > 64 || !bot.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
             problem(at("id"), "letters, digits, '-', '_' and '.', at most 64".into());
+        } else if bot.id.chars().all(|c| c == '.') {
+            // `.` and `..` name directories, and `/v1/bots/..` is not a bot's URL.
+            problem(at("id"), "must not be made of dots only (`.` and `..` are refused)".into());
         }
         match ServiceConfig::bot_settings(bot) {
             Ok(settings) => {
@@ -243,46 +246,56 @@ impl BotConfig {
         if platform.csds != "embedded" && platform.account.is_none() {
             problem(at("platform.account"), "required for a platform that is not the embedded simulator".into());
         }
-        match (&platform.password, &platform.api_key) {
-            (Some(password), None) => {
-                if let Err(message) = password.resolve() {
-                    problem(at("platform.password"), message);
+        match &platform.auth {
+            PlatformAuth::Password(password) => {
+                if let Err(error) = password.resolve() {
+                    problem(at("platform.auth.password"), error.to_string());
                 }
             }
-            (None, Some(keys)) => {
+            PlatformAuth::ApiKey(keys) => {
                 for (field, secret) in [("app_key", &keys.app_key), ("secret", &keys.secret), ("access_token", &keys.access_token), ("access_token_secret", &keys.access_token_secret)] {
-                    if let Err(message) = secret.resolve() {
-                        problem(at(&format!("platform.api_key.{field}")), message);
+                    if let Err(error) = secret.resolve() {
+                        problem(at(&format!("platform.auth.api_key.{field}")), error.to_string());
                     }
                 }
             }
-            _ => problem(at("platform"), "give either password or api_key".into()),
+        }
+        if platform.csds == "embedded" && !matches!(platform.auth, PlatformAuth::Password(_)) {
+            problem(at("platform.auth"), "the embedded simulator's bot users log in with a password".into());
         }
         match &bot.vendor {
-            VendorConfig::Scripted { script, .. } => {
-                if let Err(message) = crate::vendors::scripted::ScriptedVendor::from_file(script) {
+            VendorConfig::Scripted { script, latency } => {
+                if let Err(message) = read_script(script) {
                     problem(at("vendor.script"), message);
                 }
+                if latency.is_some_and(|l| l > MAX_SCRIPTED_LATENCY) {
+                    problem(at("vendor.latency"), format!("must be at most {}s", MAX_SCRIPTED_LATENCY.as_secs()));
+                }
             }
-            VendorConfig::CustomEndpoint { base_url, bot_id, token, token_url, client_id, client_secret, requests_per_second, .. } => {
+            VendorConfig::CustomEndpoint { base_url, bot_id, auth, requests_per_second, .. } => {
                 if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
                     problem(at("vendor.base_url"), "must start with http:// or https://".into());
                 }
                 if bot_id.is_empty() || bot_id.len() > 36 || !bot_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                     problem(at("vendor.bot_id"), "letters, digits and '-', at most 36".into());
                 }
-                match (token, token_url, client_id, client_secret) {
-                    (Some(token), None, None, None) => {
-                        if let Err(message) = token.resolve() {
-                            problem(at("vendor.token"), message);
+                match auth {
+                    CustomEndpointAuthConfig::Token(token) => {
+                        if let Err(error) = token.resolve() {
+                            problem(at("vendor.auth.token"), error.to_string());
                         }
                     }
-                    (None, Some(_), Some(_), Some(secret)) => {
-                        if let Err(message) = secret.resolve() {
-                            problem(at("vendor.client_secret"), message);
+                    CustomEndpointAuthConfig::ClientCredentials { token_url, client_id, client_secret } => {
+                        if !(token_url.starts_with("http://") || token_url.starts_with("https://")) {
+                            problem(at("vendor.auth.client_credentials.token_url"), "must start with http:// or https://".into());
+                        }
+                        if client_id.trim().is_empty() {
+                            problem(at("vendor.auth.client_credentials.client_id"), "must not be empty".into());
+                        }
+                        if let Err(error) = client_secret.resolve() {
+                            problem(at("vendor.auth.client_credentials.client_secret"), error.to_string());
                         }
                     }
-                    _ => problem(at("vendor"), "give either token, or token_url with client_id and client_secret".into()),
                 }
                 if *requests_per_second == 0 {
                     problem(at("vendor.requests_per_second"), "must be at least 1".into());
@@ -298,61 +311,67 @@ impl BotConfig {
     }
 }
 
-/// What the admin API shows for an inline secret.
-pub const REDACTED: &str = "***";
-
-impl Secret {
-    fn redact(&mut self) {
-        if self.value.is_some() {
-            self.value = Some(REDACTED.into());
-        }
-    }
-
-    /// `"***"` (as the API shows it) keeps the secret `old` had.
-    fn keep(&mut self, old: Option<&Secret>) {
-        if self.value.as_deref() == Some(REDACTED) {
-            if let Some(old) = old {
-                *self = old.clone();
-            }
-        }
-    }
-}
-
 impl BotConfig {
     /// The same configuration with every inline secret as `"***"` (environment variable names and
     /// file paths are shown: they are not secrets).
     pub fn redacted(&self) -> BotConfig {
         let mut bot = self.clone();
-        bot.for_each_secret(|secret, _| secret.redact(), None);
+        bot.for_each_secret(|secret, _| *secret = secret.redacted(), None);
         bot
     }
 
     /// An edit sent back with `"***"` where the API showed a secret keeps that secret.
     pub fn keep_redacted_secrets(&mut self, old: &BotConfig) {
-        self.for_each_secret(|secret, old| secret.keep(old), Some(old));
+        self.for_each_secret(
+            |secret, old| {
+                if let (true, Some(old)) = (secret.is_redacted(), old) {
+                    *secret = old.clone();
+                }
+            },
+            Some(old),
+        );
     }
 
     fn for_each_secret(&mut self, mut f: impl FnMut(&mut Secret, Option<&Secret>), old: Option<&BotConfig>) {
-        if let Some(password) = &mut self.platform.password {
-            f(password, old.and_then(|o| o.platform.password.as_ref()));
-        }
-        if let Some(keys) = &mut self.platform.api_key {
-            let old_keys = old.and_then(|o| o.platform.api_key.as_ref());
-            f(&mut keys.app_key, old_keys.map(|k| &k.app_key));
-            f(&mut keys.secret, old_keys.map(|k| &k.secret));
-            f(&mut keys.access_token, old_keys.map(|k| &k.access_token));
-            f(&mut keys.access_token_secret, old_keys.map(|k| &k.access_token_secret));
-        }
-        let (old_token, old_client_secret) = match old.map(|o| &o.vendor) {
-            Some(VendorConfig::CustomEndpoint { token, client_secret, .. }) => (token.as_ref(), client_secret.as_ref()),
-            _ => (None, None),
-        };
-        if let VendorConfig::CustomEndpoint { token, client_secret, .. } = &mut self.vendor {
-            if let Some(token) = token {
-                f(token, old_token);
+        match (&mut self.platform.auth, old.map(|o| &o.platform.auth)) {
+            (PlatformAuth::Password(password), old) => {
+                let old = match old {
+                    Some(PlatformAuth::Password(old)) => Some(old),
+                    _ => None,
+                };
+                f(password, old);
             }
-            if let Some(secret) = client_secret {
-                f(secret, old_client_secret);
+            (PlatformAuth::ApiKey(keys), old) => {
+                let old_keys = match old {
+                    Some(PlatformAuth::ApiKey(old)) => Some(old),
+                    _ => None,
+                };
+                f(&mut keys.app_key, old_keys.map(|k| &k.app_key));
+                f(&mut keys.secret, old_keys.map(|k| &k.secret));
+                f(&mut keys.access_token, old_keys.map(|k| &k.access_token));
+                f(&mut keys.access_token_secret, old_keys.map(|k| &k.access_token_secret));
+            }
+        }
+        let old_auth = match old.map(|o| &o.vendor) {
+            Some(VendorConfig::CustomEndpoint { auth, .. }) => Some(auth),
+            _ => None,
+        };
+        if let VendorConfig::CustomEndpoint { auth, .. } = &mut self.vendor {
+            match (auth, old_auth) {
+                (CustomEndpointAuthConfig::Token(token), old) => {
+                    let old = match old {
+                        Some(CustomEndpointAuthConfig::Token(old)) => Some(old),
+                        _ => None,
+                    };
+                    f(token, old);
+                }
+                (CustomEndpointAuthConfig::ClientCredentials { client_secret, .. }, old) => {
+                    let old = match old {
+                        Some(CustomEndpointAuthConfig::ClientCredentials { client_secret, .. }) => Some(client_secret),
+                        _ => None,
+                    };
+                    f(client_secret, old);
+                }
             }
         }
     }
