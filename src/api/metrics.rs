@@ -98,6 +98,14 @@ fn text(bots: &[(std::sync::Arc<ManagedBot>, BotStatus)], rss: Option<u64>) -> S
             let _ = writeln!(out, "{name}{{bot_id=\"{}\"}} {}", id(bot), value(&bot.counters));
         }
     }
+    family(&mut out, "botvisor_error_hook_reports_total", "counter", "Error reports to the bot's hook by outcome (dropped: more than 64 in flight).");
+    for (bot, _) in bots {
+        if let Some(hook) = &bot.hook {
+            for (outcome, n) in [("delivered", hook.delivered()), ("failed", hook.failed()), ("dropped", hook.dropped())] {
+                let _ = writeln!(out, "botvisor_error_hook_reports_total{{bot_id=\"{}\",outcome=\"{outcome}\"}} {n}", id(bot));
+            }
+        }
+    }
     family(&mut out, "botvisor_mailbox_overloads_total", "counter", "Deliveries a full conversation mailbox refused (read back from history later).");
     let overloads: u64 = bots.iter().map(|(_, s)| s.stats.mailbox_overloads).sum();
     let _ = writeln!(out, "botvisor_mailbox_overloads_total {overloads}");

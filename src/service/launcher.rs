@@ -12,7 +12,7 @@ use botvisor_actors::bot::BotActor;
 use botvisor_actors::ports::VendorPort;
 
 use crate::config::{read_script, BotConfig, CustomEndpointAuthConfig, PlatformAuth, Secret, ServiceConfig, VendorConfig};
-use crate::hooks::error_hook::HttpErrorHook;
+use crate::hooks::error_hook::{HookCounters, HttpErrorHook};
 use crate::platform::liveperson::login::LoginCredentials;
 use crate::platform::liveperson::{LivePersonPlatform, SessionCounters, SessionSettings};
 use crate::sim::config::{Credentials, UserKind};
@@ -62,6 +62,8 @@ pub struct LaunchedBot {
     pub addr: Addr<BotActor>,
     /// Its platform session's reconnects, login failures and bad frames.
     pub counters: Arc<SessionCounters>,
+    /// Its error hook's deliveries (when it has a hook).
+    pub hook: Option<Arc<HookCounters>>,
 }
 
 /// Builds bots on the arbiter it was created on.
@@ -176,10 +178,13 @@ fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>) -> Result<Laun
     };
     let counters = client.counters();
     let mut actor = BotActor::new(settings, Rc::new(client.clone()), vendor);
+    let mut hook_counters = None;
     if let Some(url) = &bot.error_hook {
-        actor = actor.with_error_hook(Rc::new(HttpErrorHook::new(url, None)?));
+        let hook = HttpErrorHook::new(url, None)?;
+        hook_counters = Some(hook.counters());
+        actor = actor.with_error_hook(Rc::new(hook));
     }
     let addr = actor.start();
     client.attach(addr.clone().recipient());
-    Ok(LaunchedBot { addr, counters })
+    Ok(LaunchedBot { addr, counters, hook: hook_counters })
 }

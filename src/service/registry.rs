@@ -10,6 +10,7 @@ use botvisor_actors::bot::{BotActor, RetireBot, StartBot, StopBot};
 use botvisor_actors::errors::ErrorReport;
 
 use crate::config::{BotConfig, Problem};
+use crate::hooks::error_hook::HookCounters;
 use crate::platform::liveperson::SessionCounters;
 use crate::service::launcher::BotLauncher;
 use crate::service::store::{BotStore, StoredBots};
@@ -19,6 +20,8 @@ pub struct ManagedBot {
     pub config: BotConfig,
     pub addr: Addr<BotActor>,
     pub counters: Arc<SessionCounters>,
+    /// Its error hook's deliveries (when it has a hook).
+    pub hook: Option<Arc<HookCounters>>,
     /// Started, and not stopped since.
     running: AtomicBool,
     /// Started at least once (a bot never started is `ready_to_start`).
@@ -330,6 +333,7 @@ impl BotRegistry {
             config,
             addr: launched.addr,
             counters: launched.counters,
+            hook: launched.hook,
             running: AtomicBool::new(false),
             started_once: AtomicBool::new(false),
             lifecycle: tokio::sync::Mutex::new(()),

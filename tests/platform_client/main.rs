@@ -394,3 +394,33 @@ async fn a_bot_behind_on_its_events_pauses_the_socket_and_gets_every_event_in_or
     assert_eq!(platform.bad_frames(), 0);
     handle.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_burst_of_rings_beyond_the_in_flight_limit_waits_for_a_slot_and_is_accepted() {
+    let handle = simulator().await;
+    control(&handle, "POST", "/sim/v1/agents", Some(json!({"login": "bot1", "password": "pw", "skills": ["bots"]}))).await;
+    let mut session = session_settings(&handle, "bot1", "pw");
+    session.max_pending_requests = 2;
+    session.request_timeout = Duration::from_secs(5);
+    let platform = LivePersonPlatform::new(session).expect("client builds");
+    let actor = BotActor::new(settings(), Rc::new(platform.clone()), Rc::new(FakeVendor::echo())).start();
+    platform.attach(actor.clone().recipient());
+    actor.send(StartBot).await.unwrap().expect("the bot starts");
+    wait_until("the bot online", || async { actor.send(GetBotStatus).await.unwrap().state == BotState::Online }).await;
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(open(&handle).await);
+    }
+    // Before: beyond the limit, accepts failed locally ("too many requests in flight") and the
+    // rings waited for the platform to expire them.
+    for id in &ids {
+        wait_until("every ring accepted", || assigned(&handle, id)).await;
+    }
+    for id in &ids {
+        say(&handle, id, "hi").await;
+    }
+    for id in &ids {
+        wait_until("every answer", || async { lines(&conversation(&handle, id).await) == ["consumer: hi", "bot: echo: hi"] }).await;
+    }
+    handle.stop().await;
+}

@@ -69,8 +69,10 @@ pub struct SessionSettings {
     pub login_refusals_to_stop: u32,
     /// Logins allowed per minute for this bot user (burst 2).
     pub logins_per_minute: u32,
-    /// Requests awaiting a response, at most.
+    /// Requests awaiting a response, at most; more wait in order in a queue.
     pub max_pending_requests: usize,
+    /// Requests waiting for a free slot, at most (beyond it a request fails at once with 503).
+    pub max_queued_requests: usize,
 }
 
 impl SessionSettings {
@@ -91,6 +93,7 @@ impl SessionSettings {
             login_refusals_to_stop: 2,
             logins_per_minute: 6,
             max_pending_requests: 1024,
+            max_queued_requests: 16 * 1024,
         }
     }
 
@@ -135,6 +138,16 @@ struct Pending {
     deadline: Instant,
 }
 
+/// A request waiting for one of the `max_pending_requests` slots (a burst of rings).
+struct Queued {
+    kind: String,
+    body: Value,
+    extras: Extras,
+    reply: oneshot::Sender<Result<Value, PlatformError>>,
+    /// The request times out from when it was asked, queueing included.
+    deadline: Instant,
+}
+
 /// What a connection attempt brings back.
 struct Established {
     domains: Domains,
@@ -163,6 +176,8 @@ pub struct SessionActor {
     stream: Option<SpawnHandle>,
     close_code: Option<u16>,
     pending: HashMap<String, Pending>,
+    /// Requests beyond the in-flight limit, sent in order as responses free slots.
+    queued: std::collections::VecDeque<Queued>,
     next_id: u64,
     attempt: u32,
     failures_with_token: u32,
@@ -223,6 +238,7 @@ impl SessionActor {
             stream: None,
             close_code: None,
             pending: HashMap::new(),
+            queued: std::collections::VecDeque::new(),
             next_id: 0,
             attempt: 0,
             failures_with_token: 0,
@@ -260,6 +276,12 @@ impl SessionActor {
         if let PlatformEvent::ConversationRemoved { conversation_id } = &event {
             self.shared.consumers.borrow_mut().remove(conversation_id.as_str());
         }
+        if let PlatformEvent::OpenConversations { conversation_ids } = &event {
+            // Reconciled on every subscription's snapshot: conversations closed while the
+            // socket was down leave the map too (it stays bounded by what is open).
+            let open: std::collections::HashSet<&str> = conversation_ids.iter().map(|c| c.as_str()).collect();
+            self.shared.consumers.borrow_mut().retain(|conversation, _| open.contains(conversation.as_str()));
+        }
         match &mut self.held {
             Some(held) if is_connection_event(&event) => {
                 if held.len() < MAX_HELD_EVENTS {
@@ -287,6 +309,12 @@ impl Actor for SessionActor {
                     let _ = p.reply.send(Err(PlatformError::Timeout));
                 }
             }
+            while act.queued.front().is_some_and(|q| q.deadline <= now) {
+                if let Some(q) = act.queued.pop_front() {
+                    let _ = q.reply.send(Err(PlatformError::Timeout));
+                }
+            }
+            act.send_queued();
         });
     }
 }
@@ -408,22 +436,44 @@ impl SessionActor {
             let _ = tx.send(Err(PlatformError::NotConnected));
             return rx;
         }
-        if self.pending.len() >= self.settings.max_pending_requests {
-            let _ = tx.send(Err(PlatformError::Rejected { status: 503, message: "too many requests in flight".into() }));
+        let now = Instant::now();
+        let deadline = now.checked_add(self.settings.request_timeout).unwrap_or(now);
+        if self.pending.len() >= self.settings.max_pending_requests || !self.queued.is_empty() {
+            // A burst (rings by the thousand): wait in order for a slot rather than fail.
+            if self.queued.len() >= self.settings.max_queued_requests {
+                let _ = tx.send(Err(PlatformError::Rejected { status: 503, message: format!("over {} requests wait for the platform", self.settings.max_queued_requests) }));
+            } else {
+                self.queued.push_back(Queued { kind: kind.to_owned(), body, extras, reply: tx, deadline });
+            }
             return rx;
         }
+        self.send_request(kind, body, &extras, tx, deadline);
+        rx
+    }
+
+    fn send_request(&mut self, kind: &str, body: Value, extras: &Extras, reply: oneshot::Sender<Result<Value, PlatformError>>, deadline: Instant) {
         let Some(sink) = self.sink.as_mut() else {
-            let _ = tx.send(Err(PlatformError::NotConnected));
-            return rx;
+            let _ = reply.send(Err(PlatformError::NotConnected));
+            return;
         };
         self.next_id += 1;
         let id = format!("bv-{}", self.next_id);
-        if sink.write(WsMessage::Text(frames::request(&id, kind, body, &extras).into())).is_err() {
-            let _ = tx.send(Err(PlatformError::NotConnected));
-            return rx;
+        if sink.write(WsMessage::Text(frames::request(&id, kind, body, extras).into())).is_err() {
+            let _ = reply.send(Err(PlatformError::NotConnected));
+            return;
         }
-        self.pending.insert(id, Pending { reply: tx, deadline: Instant::now() + self.settings.request_timeout });
-        rx
+        self.pending.insert(id, Pending { reply, deadline });
+    }
+
+    /// Sends queued requests while slots are free.
+    fn send_queued(&mut self) {
+        while self.pending.len() < self.settings.max_pending_requests && self.phase == Phase::Connected {
+            let Some(next) = self.queued.pop_front() else { break };
+            if next.reply.is_closed() {
+                continue; // the asker gave up
+            }
+            self.send_request(&next.kind, next.body, &next.extras, next.reply, next.deadline);
+        }
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
@@ -663,6 +713,9 @@ impl SessionActor {
         for (_, pending) in self.pending.drain() {
             let _ = pending.reply.send(Err(PlatformError::NotConnected));
         }
+        for queued in self.queued.drain(..) {
+            let _ = queued.reply.send(Err(PlatformError::NotConnected));
+        }
         // Held events of a connection that never became usable: the next snapshot brings them.
         self.held = None;
         self.subscriptions_pending = 0;
@@ -718,6 +771,7 @@ impl SessionActor {
                 let Some(pending) = self.pending.remove(&id) else {
                     return self.bad_frame("resp", &format!("no request {id} waits (late or unknown)"));
                 };
+                self.send_queued();
                 let code = frame.get("code").and_then(Value::as_u64).unwrap_or(0) as u16;
                 let body = frame.get("body").cloned().unwrap_or(Value::Null);
                 if code == 401 {
