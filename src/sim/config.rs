@@ -123,7 +123,13 @@ impl TryFrom<RawUser> for UserConfig {
                 ))
             }
         };
-        Ok(UserConfig { login: raw.login, credentials, skills: raw.skills, max_slots: raw.max_slots, kind: raw.kind })
+        Ok(UserConfig {
+            login: raw.login,
+            credentials,
+            skills: raw.skills,
+            max_slots: raw.max_slots,
+            kind: raw.kind,
+        })
     }
 }
 
@@ -131,7 +137,9 @@ impl TryFrom<RawUser> for UserConfig {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Credentials {
-    Password { password: String },
+    Password {
+        password: String,
+    },
     ApiKey {
         #[serde(rename = "appKey")]
         app_key: String,
@@ -178,7 +186,12 @@ impl std::fmt::Display for ConfigProblem {
 impl SimConfig {
     pub fn validate(&self, path: &str) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
-        let mut problem = |field: String, message: &str| problems.push(ConfigProblem { path: format!("{path}.{field}"), message: message.into() });
+        let mut problem = |field: String, message: &str| {
+            problems.push(ConfigProblem {
+                path: format!("{path}.{field}"),
+                message: message.into(),
+            })
+        };
         if self.account.is_empty() || !self.account.chars().all(|c| c.is_ascii_alphanumeric()) {
             problem("account".into(), "must be letters and digits");
         }
@@ -214,7 +227,10 @@ impl SimConfig {
             }
             for (j, skill) in user.skills.iter().enumerate() {
                 if !names.contains(skill.as_str()) {
-                    problem(format!("users[{i}].skills[{j}]"), "names no skill in skills");
+                    problem(
+                        format!("users[{i}].skills[{j}]"),
+                        "names no skill in skills",
+                    );
                 }
             }
             if user.max_slots == 0 {
@@ -227,7 +243,10 @@ impl SimConfig {
             }
             for message in traffic.validate("traffic") {
                 let (field, text) = message.split_once(": ").unwrap_or(("traffic", &message));
-                problems.push(ConfigProblem { path: format!("{path}.{field}"), message: text.into() });
+                problems.push(ConfigProblem {
+                    path: format!("{path}.{field}"),
+                    message: text.into(),
+                });
             }
         }
         problems

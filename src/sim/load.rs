@@ -141,7 +141,8 @@ impl LoadTracker {
             placed: [0; 5],
             pending: HashMap::new(),
             unanswered: 0,
-            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"),
+            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3)
+                .expect("valid histogram bounds"),
             opening: true,
             sending: false,
             sent: 0,
@@ -182,12 +183,16 @@ impl LoadTracker {
         if !text.starts_with(ANSWER_PREFIX) {
             return;
         }
-        let Some(queue) = self.pending.get_mut(conversation) else { return };
+        let Some(queue) = self.pending.get_mut(conversation) else {
+            return;
+        };
         match queue.pop_front() {
             Some(scheduled) => {
                 self.unanswered -= 1;
                 let now = Instant::now();
-                self.latency_us.saturating_record(now.saturating_duration_since(scheduled).as_micros().max(1) as u64);
+                self.latency_us.saturating_record(
+                    now.saturating_duration_since(scheduled).as_micros().max(1) as u64,
+                );
                 self.answered += 1;
                 self.last_answer = Some(now);
             }
@@ -246,7 +251,10 @@ pub fn open(sim: Arc<Sim>, request: OpenConversations) -> Result<(), String> {
         if state.load.as_ref().is_some_and(|l| l.opening || l.sending) {
             return Err("a load run is going on; DELETE /sim/v1/load first".into());
         }
-        let skill_id = state.skill_by_name(&request.skill).map(|s| s.id.clone()).ok_or(format!("skill: no skill named {:?}", request.skill))?;
+        let skill_id = state
+            .skill_by_name(&request.skill)
+            .map(|s| s.id.clone())
+            .ok_or(format!("skill: no skill named {:?}", request.skill))?;
         state.load = Some(LoadTracker::new(&request.skill, &skill_id));
     }
     actix_rt::spawn(async move {
@@ -256,7 +264,9 @@ pub fn open(sim: Arc<Sim>, request: OpenConversations) -> Result<(), String> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         while opened < request.count {
             tick.tick().await;
-            let due = ((started.elapsed().as_secs_f64() * f64::from(request.per_second)) as u32 + 1).min(request.count);
+            let due = ((started.elapsed().as_secs_f64() * f64::from(request.per_second)) as u32
+                + 1)
+            .min(request.count);
             let timers = {
                 let mut state = sim.state.lock().expect("state lock");
                 if state.load.is_none() {
@@ -265,11 +275,21 @@ pub fn open(sim: Arc<Sim>, request: OpenConversations) -> Result<(), String> {
                 while opened < due {
                     match state.open_conversation(&request.skill, json!({})) {
                         Ok((id, _)) => {
-                            let skill_id = state.load.as_ref().map(|l| l.skill_id.clone()).unwrap_or_default();
+                            let skill_id = state
+                                .load
+                                .as_ref()
+                                .map(|l| l.skill_id.clone())
+                                .unwrap_or_default();
                             let placement = Placement::of(&state, &id, &skill_id);
-                            state.load.as_mut().expect("checked above").track(id, placement);
+                            state
+                                .load
+                                .as_mut()
+                                .expect("checked above")
+                                .track(id, placement);
                         }
-                        Err(message) => tracing::warn!(%message, "load: a conversation could not be opened"),
+                        Err(message) => {
+                            tracing::warn!(%message, "load: a conversation could not be opened")
+                        }
                     }
                     opened += 1;
                 }
@@ -289,7 +309,10 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
     request.validate()?;
     let conversations = {
         let mut state = sim.state.lock().expect("state lock");
-        let load = state.load.as_mut().ok_or("no load: POST /sim/v1/load/conversations first")?;
+        let load = state
+            .load
+            .as_mut()
+            .ok_or("no load: POST /sim/v1/load/conversations first")?;
         if load.opening || load.sending {
             return Err("the load is still opening conversations or sending".into());
         }
@@ -309,7 +332,11 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
         load.unanswered = 0;
         // Consumers whose conversation an agent holds on the load's skill (one escalated or
         // still queued would wait for a human, not for the bot under test).
-        load.conversations.iter().filter(|id| load.is_assigned(id)).cloned().collect::<Vec<String>>()
+        load.conversations
+            .iter()
+            .filter(|id| load.is_assigned(id))
+            .cloned()
+            .collect::<Vec<String>>()
     };
     if conversations.is_empty() {
         if let Some(load) = sim.state.lock().expect("state lock").load.as_mut() {
@@ -370,10 +397,16 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
 pub fn stop(sim: Arc<Sim>) -> Value {
     let (closed, timers) = {
         let mut state = sim.state.lock().expect("state lock");
-        let Some(load) = state.load.take() else { return json!({"closed": 0}) };
+        let Some(load) = state.load.take() else {
+            return json!({"closed": 0});
+        };
         let mut closed = 0;
         for id in &load.conversations {
-            if state.conversations.get(id).is_some_and(|c| c.state == "OPEN") {
+            if state
+                .conversations
+                .get(id)
+                .is_some_and(|c| c.state == "OPEN")
+            {
                 state.close(id, "CONSUMER");
                 closed += 1;
             }

@@ -35,9 +35,15 @@ pub const CLOSE_TOKEN_EXPIRED: u16 = 4401;
 /// A timer the caller arms.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Timer {
-    RingExpiry { ring_id: String, after: Duration },
+    RingExpiry {
+        ring_id: String,
+        after: Duration,
+    },
     /// Offer a conversation that every available agent declined again.
-    Reoffer { conversation_id: String, after: Duration },
+    Reoffer {
+        conversation_id: String,
+        after: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -100,7 +106,10 @@ pub struct DialogEvent {
     pub role: String,
     pub server_timestamp: i64,
     pub event: Value,
+    /// The request's frame-level `metadata` array, as sent.
     pub metadata: Option<Value>,
+    /// The request's frame-level `encodedMetadata` (base64), as sent.
+    pub encoded_metadata: Option<String>,
     pub audience: String,
 }
 
@@ -202,7 +211,10 @@ pub(crate) fn decrement(counts: &mut HashMap<String, usize>, key: &str) {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl SimState {
@@ -239,7 +251,13 @@ impl SimState {
         for user in &config.users {
             let skills = user.skills.clone();
             // Validated beforehand: every skill exists.
-            let _ = state.add_user(&user.login, user.credentials.clone(), &skills, user.max_slots, user.kind);
+            let _ = state.add_user(
+                &user.login,
+                user.credentials.clone(),
+                &skills,
+                user.max_slots,
+                user.kind,
+            );
         }
         state
     }
@@ -268,12 +286,23 @@ impl SimState {
         let mut x = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         x ^= x >> 31;
         let y = x.wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ n;
-        format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", x >> 32, (x >> 16) & 0xffff, x & 0xfff, (y >> 52) & 0xfff, y & 0xffff_ffff_ffff)
+        format!(
+            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            x >> 32,
+            (x >> 16) & 0xffff,
+            x & 0xfff,
+            (y >> 52) & 0xfff,
+            y & 0xffff_ffff_ffff
+        )
     }
 
     /// A fresh secret token (hex).
     pub fn token(&mut self) -> String {
-        format!("{}{}", self.uuid().replace('-', ""), self.uuid().replace('-', ""))
+        format!(
+            "{}{}",
+            self.uuid().replace('-', ""),
+            self.uuid().replace('-', "")
+        )
     }
 
     pub fn old_id(&self, user_id: &str) -> String {
@@ -290,7 +319,11 @@ impl SimState {
             return Err(format!("name: a skill named {name:?} exists"));
         }
         let id = (1000 + self.skills.len() as u64 + 1).to_string();
-        self.skills.push(Skill { id: id.clone(), name: name.into(), human });
+        self.skills.push(Skill {
+            id: id.clone(),
+            name: name.into(),
+            human,
+        });
         Ok(id)
     }
 
@@ -302,7 +335,14 @@ impl SimState {
         self.skills.iter().find(|s| s.id == id)
     }
 
-    pub fn add_user(&mut self, login: &str, credentials: Credentials, skills: &[String], max_slots: usize, kind: UserKind) -> Result<(String, String), String> {
+    pub fn add_user(
+        &mut self,
+        login: &str,
+        credentials: Credentials,
+        skills: &[String],
+        max_slots: usize,
+        kind: UserKind,
+    ) -> Result<(String, String), String> {
         if login.trim().is_empty() {
             return Err("login: must not be empty".into());
         }
@@ -345,7 +385,9 @@ impl SimState {
 
     /// The user id for an old id (`acc.userId`) or a bare user id.
     pub fn user_id_from(&self, id: &str) -> Option<String> {
-        let bare = id.strip_prefix(&format!("{}.", self.config.account)).unwrap_or(id);
+        let bare = id
+            .strip_prefix(&format!("{}.", self.config.account))
+            .unwrap_or(id);
         self.users.contains_key(bare).then(|| bare.to_owned())
     }
 
@@ -356,7 +398,9 @@ impl SimState {
 
     /// Tells the benchmark's load tracker, if any, where conversation `id` is now.
     pub(crate) fn placement_changed(&mut self, id: &str) {
-        let Some(load) = self.load.as_ref() else { return };
+        let Some(load) = self.load.as_ref() else {
+            return;
+        };
         if let Some(placement) = crate::sim::load::Placement::of(self, id, &load.skill_id) {
             if let Some(load) = self.load.as_mut() {
                 load.moved(id, placement);
@@ -371,7 +415,9 @@ impl SimState {
 
     /// Sets an open conversation's assigned agent, keeping the per-agent load.
     pub(crate) fn set_assigned(&mut self, id: &str, agent: Option<String>) {
-        let Some(c) = self.conversations.get_mut(id) else { return };
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
         let open = c.state == "OPEN";
         let old = std::mem::replace(&mut c.assigned, agent.clone());
         if open {
@@ -388,7 +434,9 @@ impl SimState {
 
     /// Sends to one connection; a connection whose queue is full is closed (bounded).
     pub fn send(&mut self, conn: ConnId, out: Outgoing) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         if let Err(mpsc::error::TrySendError::Full(_)) = c.tx.try_send(out) {
             tracing::warn!(conn, user_id = %c.user_id, "connection too slow, closing it");
             let _ = c.tx.try_send(Outgoing::Drop);
@@ -397,15 +445,27 @@ impl SimState {
     }
 
     pub fn conns_of(&self, user_id: &str) -> Vec<ConnId> {
-        let mut conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.user_id == user_id).map(|(id, _)| *id).collect();
+        let mut conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.user_id == user_id)
+            .map(|(id, _)| *id)
+            .collect();
         conns.sort_unstable();
         conns
     }
 
     /// Whether a websocket for this bearer would be admitted now (no side effects).
     pub fn may_connect(&self, bearer: &str) -> Result<(), (u16, String)> {
-        if self.faults.ums_unavailable_until.is_some_and(|until| now_ms() < until) {
-            return Err((503, "messaging service unavailable (simulated fault)".into()));
+        if self
+            .faults
+            .ums_unavailable_until
+            .is_some_and(|until| now_ms() < until)
+        {
+            return Err((
+                503,
+                "messaging service unavailable (simulated fault)".into(),
+            ));
         }
         if !self.sessions.contains_key(bearer) {
             return Err((401, "unknown or expired token".into()));
@@ -415,20 +475,48 @@ impl SimState {
 
     /// Registers a websocket for a session's bearer. One connection per agent: an earlier
     /// connection of the same agent is closed (the kick).
-    pub fn connect(&mut self, conn: ConnId, bearer: &str, tx: mpsc::Sender<Outgoing>) -> Result<(), (u16, String)> {
+    pub fn connect(
+        &mut self,
+        conn: ConnId,
+        bearer: &str,
+        tx: mpsc::Sender<Outgoing>,
+    ) -> Result<(), (u16, String)> {
         let now = now_ms();
-        if self.faults.ums_unavailable_until.is_some_and(|until| now < until) {
-            return Err((503, "messaging service unavailable (simulated fault)".into()));
+        if self
+            .faults
+            .ums_unavailable_until
+            .is_some_and(|until| now < until)
+        {
+            return Err((
+                503,
+                "messaging service unavailable (simulated fault)".into(),
+            ));
         }
         let Some(session) = self.sessions.get(bearer) else {
             return Err((401, "unknown or expired token".into()));
         };
         let user_id = session.user_id.clone();
         for old in self.conns_of(&user_id) {
-            self.send(old, Outgoing::Close(CLOSE_KICKED, "another connection for this agent replaced this one".into()));
+            self.send(
+                old,
+                Outgoing::Close(
+                    CLOSE_KICKED,
+                    "another connection for this agent replaced this one".into(),
+                ),
+            );
             self.conns.remove(&old);
         }
-        self.conns.insert(conn, Conn { user_id, bearer: bearer.into(), tx, ex_subs: Vec::new(), routing_sub: None, agent_state_sub: None });
+        self.conns.insert(
+            conn,
+            Conn {
+                user_id,
+                bearer: bearer.into(),
+                tx,
+                ex_subs: Vec::new(),
+                routing_sub: None,
+                agent_state_sub: None,
+            },
+        );
         Ok(())
     }
 
@@ -441,7 +529,11 @@ impl SimState {
     /// Checks a login body; returns the session or (HTTP status, error message, internal code).
     pub fn login(&mut self, body: &Value) -> Result<Session, (u16, String, u32)> {
         let now = now_ms();
-        if self.faults.login_unavailable_until.is_some_and(|until| now < until) {
+        if self
+            .faults
+            .login_unavailable_until
+            .is_some_and(|until| now < until)
+        {
             return Err((503, "login service unavailable (simulated fault)".into(), 0));
         }
         let Some(login) = body.get("username").and_then(Value::as_str) else {
@@ -451,12 +543,22 @@ impl SimState {
             return Err((401, "Invalid username or password".into(), 1));
         };
         if user.disabled {
-            return Err((401, "User is disabled after too many failed logins; an administrator must enable it".into(), 34));
+            return Err((
+                401,
+                "User is disabled after too many failed logins; an administrator must enable it"
+                    .into(),
+                34,
+            ));
         }
         let str_field = |name: &str| body.get(name).and_then(Value::as_str);
         let matches = match &user.credentials {
             Credentials::Password { password } => str_field("password") == Some(password.as_str()),
-            Credentials::ApiKey { app_key, secret, access_token, access_token_secret } => {
+            Credentials::ApiKey {
+                app_key,
+                secret,
+                access_token,
+                access_token_secret,
+            } => {
                 str_field("appKey") == Some(app_key.as_str())
                     && str_field("secret") == Some(secret.as_str())
                     && str_field("accessToken") == Some(access_token.as_str())
@@ -476,19 +578,39 @@ impl SimState {
         user.failed_logins = 0;
         let user_id = user.user_id.clone();
         // One session per agent: a new login revokes the others and closes their sockets.
-        let old: Vec<String> = self.sessions.values().filter(|s| s.user_id == user_id).map(|s| s.bearer.clone()).collect();
+        let old: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id)
+            .map(|s| s.bearer.clone())
+            .collect();
         for bearer in old {
-            self.revoke(&bearer, CLOSE_KICKED, "a new login for this agent replaced this session");
+            self.revoke(
+                &bearer,
+                CLOSE_KICKED,
+                "a new login for this agent replaced this session",
+            );
         }
-        let session = Session { bearer: self.token(), user_id, csrf: self.token(), cookie: self.token() };
-        self.sessions.insert(session.bearer.clone(), session.clone());
+        let session = Session {
+            bearer: self.token(),
+            user_id,
+            csrf: self.token(),
+            cookie: self.token(),
+        };
+        self.sessions
+            .insert(session.bearer.clone(), session.clone());
         Ok(session)
     }
 
     /// Ends a session and closes its sockets with `code`.
     pub fn revoke(&mut self, bearer: &str, code: u16, reason: &str) {
         self.sessions.remove(bearer);
-        let conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.bearer == bearer).map(|(id, _)| *id).collect();
+        let conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.bearer == bearer)
+            .map(|(id, _)| *id)
+            .collect();
         for conn in conns {
             self.send(conn, Outgoing::Close(code, reason.into()));
             self.conns.remove(&conn);
@@ -496,6 +618,8 @@ impl SimState {
     }
 
     pub fn session_by_cookie(&self, cookie: &str, csrf: &str) -> Option<&Session> {
-        self.sessions.values().find(|s| s.cookie == cookie && s.csrf == csrf)
+        self.sessions
+            .values()
+            .find(|s| s.cookie == cookie && s.csrf == csrf)
     }
 }

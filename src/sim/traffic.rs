@@ -62,10 +62,14 @@ impl TrafficConfig {
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut problems = Vec::new();
         if self.conversations_per_minute == 0 || self.conversations_per_minute > 60_000 {
-            problems.push(format!("{path}.conversations_per_minute: must be between 1 and 60000"));
+            problems.push(format!(
+                "{path}.conversations_per_minute: must be between 1 and 60000"
+            ));
         }
         if self.messages_per_conversation > 1000 {
-            problems.push(format!("{path}.messages_per_conversation: must be at most 1000"));
+            problems.push(format!(
+                "{path}.messages_per_conversation: must be at most 1000"
+            ));
         }
         for (i, script) in self.scripts.iter().enumerate() {
             if script.is_empty() || script.len() > 1000 {
@@ -94,7 +98,12 @@ impl TrafficHandle {
 
 /// Starts generating on the current actix system.
 pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
-    let handle = TrafficHandle { stopped: Arc::new(AtomicBool::new(false)), finished: Arc::new(AtomicBool::new(false)), opened: Arc::new(AtomicU64::new(0)), messages: Arc::new(AtomicU64::new(0)) };
+    let handle = TrafficHandle {
+        stopped: Arc::new(AtomicBool::new(false)),
+        finished: Arc::new(AtomicBool::new(false)),
+        opened: Arc::new(AtomicU64::new(0)),
+        messages: Arc::new(AtomicU64::new(0)),
+    };
     let generator = handle.clone();
     actix_rt::spawn(async move {
         let every = Duration::from_secs(60) / config.conversations_per_minute.max(1);
@@ -104,7 +113,9 @@ pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if generator.stopped.load(Ordering::Relaxed) || config.duration.is_some_and(|d| started.elapsed() >= d) {
+            if generator.stopped.load(Ordering::Relaxed)
+                || config.duration.is_some_and(|d| started.elapsed() >= d)
+            {
                 break;
             }
             if active.load(Ordering::Relaxed) >= MAX_ACTIVE_CONSUMERS {
@@ -128,26 +139,49 @@ pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
                 let n = generator.opened.load(Ordering::Relaxed) as usize;
                 Some(config.scripts[(n.saturating_sub(1)) % config.scripts.len()].clone())
             };
-            actix_rt::spawn(consumer(sim.clone(), config.clone(), conversation, script, generator.clone(), active.clone()));
+            actix_rt::spawn(consumer(
+                sim.clone(),
+                config.clone(),
+                conversation,
+                script,
+                generator.clone(),
+                active.clone(),
+            ));
         }
         generator.finished.store(true, Ordering::Relaxed);
     });
     handle
 }
 
-async fn consumer(sim: Arc<Sim>, config: TrafficConfig, conversation: String, script: Option<Vec<String>>, handle: TrafficHandle, active: Arc<AtomicU64>) {
-    let count = script.as_ref().map_or(config.messages_per_conversation, |s| s.len() as u32);
+async fn consumer(
+    sim: Arc<Sim>,
+    config: TrafficConfig,
+    conversation: String,
+    script: Option<Vec<String>>,
+    handle: TrafficHandle,
+    active: Arc<AtomicU64>,
+) {
+    let count = script
+        .as_ref()
+        .map_or(config.messages_per_conversation, |s| s.len() as u32);
     for n in 1..=count {
         tokio::time::sleep(config.think_time).await;
         if handle.stopped.load(Ordering::Relaxed) {
             break;
         }
         let mut state = sim.state.lock().expect("state lock");
-        if state.conversations.get(&conversation).is_none_or(|c| c.state != "OPEN") {
+        if state
+            .conversations
+            .get(&conversation)
+            .is_none_or(|c| c.state != "OPEN")
+        {
             break;
         }
         if config.typing {
-            let _ = state.consumer_event(&conversation, json!({"type": "ChatStateEvent", "chatState": "COMPOSING"}));
+            let _ = state.consumer_event(
+                &conversation,
+                json!({"type": "ChatStateEvent", "chatState": "COMPOSING"}),
+            );
         }
         let event = if config.files && n % 3 == 0 {
             json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"relativePath": format!("/v1/AUTH_sim/{conversation}/{n}.png"), "fileType": "PNG", "caption": "a picture"}})
