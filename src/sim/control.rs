@@ -277,7 +277,9 @@ fn conversation_json(state: &crate::sim::state::SimState, id: &str) -> Option<Va
             json!({
                 "sequence": e.sequence, "originator": e.originator_id, "role": e.role, "kind": kind,
                 "text": e.event["message"].as_str(), "content": e.event.get("content").or_else(|| e.event.get("message").filter(|m| m.is_object())),
-                "status": e.event.get("status"), "quick_replies": e.event.get("quickReplies"), "audience": e.audience, "metadata": e.metadata, "server_timestamp": e.server_timestamp,
+                "status": e.event.get("status"), "quick_replies": e.event.get("quickReplies"), "audience": e.audience, "server_timestamp": e.server_timestamp,
+                // What the consumer's side receives, frame-level fields included.
+                "originator_pid": e.originator_pid, "event": e.event, "metadata": e.metadata, "encoded_metadata": e.encoded_metadata,
             })
         })
         .collect();
