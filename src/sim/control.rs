@@ -73,6 +73,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/sim/v1/load/messages", web::post().to(load_messages))
     .route("/sim/v1/load", web::get().to(load_status))
     .route("/sim/v1/load", web::delete().to(load_stop))
+    .route("/sim/v1/refusals", web::get().to(list_refusals))
     .route("/sim/v1/faults", web::post().to(add_fault))
     .route("/sim/v1/faults", web::delete().to(clear_faults))
     .default_service(web::to(|| async {
@@ -359,6 +360,11 @@ async fn close_conversation(sim: web::Data<Sim>, path: web::Path<String>) -> Htt
     };
     arm(sim.into_inner(), timers);
     HttpResponse::Ok().json(json!({"conversation_id": id, "state": "CLOSE"}))
+}
+
+/// The request frames refused by the field rules: a total and the most recent ones.
+async fn list_refusals(sim: web::Data<Sim>) -> HttpResponse {
+    HttpResponse::Ok().json(sim.state.lock().expect("state lock").refusals.to_json())
 }
 
 #[derive(Deserialize)]

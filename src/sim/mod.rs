@@ -11,6 +11,7 @@ pub mod frames;
 pub mod http;
 pub mod load;
 pub mod platform;
+pub mod refusals;
 pub mod state;
 pub mod tls;
 pub mod traffic;

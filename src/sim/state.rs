@@ -190,6 +190,8 @@ pub struct SimState {
     /// Agents a conversation's ring expired on or was rejected by.
     pub declined_by: HashMap<String, HashSet<String>>,
     pub faults: Faults,
+    /// Request frames refused by the field rules (`validate`).
+    pub refusals: crate::sim::refusals::RefusalLog,
     /// The benchmark's open-loop load run, if one was started.
     pub load: Option<crate::sim::load::LoadTracker>,
     /// Notifications caused by the request being handled; they follow its response.
@@ -238,6 +240,7 @@ impl SimState {
             closed_count: 0,
             declined_by: HashMap::new(),
             faults: Faults::default(),
+            refusals: Default::default(),
             load: None,
             pending_after_response: Vec::new(),
             pending_timers: Vec::new(),

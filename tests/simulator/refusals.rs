@@ -119,6 +119,19 @@ async fn refused_frames_get_a_400_naming_the_rule_and_change_nothing() {
     let encoded = bot.request_frame(json!({"type": ".ams.ms.PublishEvent", "body": {"dialogId": id, "event": text("x")}, "encodedMetadata": "not base64!"})).await;
     assert_refused(&encoded, "encodedMetadata: must be base64");
 
+    // The control API lists what was refused, for whoever reads a failing test.
+    let refusals = get(&handle, "/sim/v1/refusals").await;
+    assert_eq!(refusals["total"], 10, "{refusals:#}");
+    assert_eq!(
+        refusals["recent"][0]["message"],
+        "conversationField[0].value: required (TTRChange.json)"
+    );
+    assert_eq!(refusals["recent"][0]["agent"], bot.old_id(&handle));
+    assert_eq!(
+        refusals["recent"][0]["frame"]["body"]["conversationField"][0],
+        json!({"field": "TTRField", "ttrType": "URGENT"})
+    );
+
     let after = view(&handle).await;
     assert_eq!(
         after["transcript"], before["transcript"],

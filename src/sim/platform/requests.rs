@@ -19,11 +19,11 @@ impl SimState {
         };
         // What the platform refuses is never applied.
         if let Err(refusal) = validate::request(&request) {
-            tracing::debug!(conn, kind = %request.kind, %refusal, "request refused");
-            self.send_first(
-                conn,
-                error_response(Some(&request.id), 400, &refusal.to_string()),
-            );
+            let message = refusal.to_string();
+            tracing::debug!(conn, kind = %request.kind, %message, "request refused");
+            let agent = self.old_id(&user_id);
+            self.refusals.push(&agent, &request, &message);
+            self.send_first(conn, error_response(Some(&request.id), 400, &message));
             return self.take_timers();
         }
         let reply = match request.kind.as_str() {
