@@ -36,7 +36,7 @@ pub struct SimConfig {
     /// Notifications queued per connection; a connection that falls further behind is closed.
     pub connection_queue: usize,
     /// Simulated consumers started with the simulator.
-    pub traffic: Option<crate::sim::traffic::TrafficConfig>,
+    pub traffic: Option<TrafficConfig>,
 }
 
 impl Default for SimConfig {
@@ -247,6 +247,72 @@ impl SimConfig {
                     path: format!("{path}.{field}"),
                     message: text.into(),
                 });
+            }
+        }
+        problems
+    }
+}
+
+/// Simulated consumers: N conversations per minute on a skill, each consumer sending M messages
+/// with think time (run by `traffic`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficConfig {
+    pub skill: String,
+    pub conversations_per_minute: u32,
+    #[serde(default = "default_messages")]
+    pub messages_per_conversation: u32,
+    #[serde(default = "default_think_time", with = "humantime_serde")]
+    pub think_time: Duration,
+    /// A COMPOSING event before each text.
+    #[serde(default)]
+    pub typing: bool,
+    /// Every third message is a file.
+    #[serde(default)]
+    pub files: bool,
+    /// Every fourth message is rich content.
+    #[serde(default)]
+    pub rich: bool,
+    /// Stop after this long; unset: until stopped.
+    #[serde(default, with = "humantime_serde")]
+    pub duration: Option<Duration>,
+    /// What consumers say: conversation k follows script k (round robin), one text per message;
+    /// empty: `message n of m`.
+    #[serde(default)]
+    pub scripts: Vec<Vec<String>>,
+    /// The consumer closes the conversation this long after its last message (so bots do not
+    /// fill up); unset: the conversation stays open for the bot to close.
+    #[serde(default = "default_close_after", with = "humantime_serde")]
+    pub close_after: Option<Duration>,
+}
+
+fn default_close_after() -> Option<Duration> {
+    Some(Duration::from_secs(30))
+}
+
+fn default_messages() -> u32 {
+    3
+}
+fn default_think_time() -> Duration {
+    Duration::from_secs(2)
+}
+
+impl TrafficConfig {
+    pub fn validate(&self, path: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.conversations_per_minute == 0 || self.conversations_per_minute > 60_000 {
+            problems.push(format!(
+                "{path}.conversations_per_minute: must be between 1 and 60000"
+            ));
+        }
+        if self.messages_per_conversation > 1000 {
+            problems.push(format!(
+                "{path}.messages_per_conversation: must be at most 1000"
+            ));
+        }
+        for (i, script) in self.scripts.iter().enumerate() {
+            if script.is_empty() || script.len() > 1000 {
+                problems.push(format!("{path}.scripts[{i}]: must hold 1 to 1000 texts"));
             }
         }
         problems

@@ -2,16 +2,15 @@
 //! events, transcripts, faults. Errors are 4xx with `{"error": {"code", "message"}}` naming the
 //! field to fix.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::sim::context::Sim;
 use crate::sim::state::{now_ms, Outgoing, CLOSE_TOKEN_EXPIRED};
-use crate::sim::ws::arm;
-use crate::sim::Sim;
+use crate::sim::timers;
 
 fn error(status: u16, code: &str, message: impl Into<String>) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(status)
@@ -182,7 +181,7 @@ async fn open_conversation(sim: web::Data<Sim>, body: web::Bytes) -> HttpRespons
         let opened = state.open_conversation(&new.skill, new.sdes.unwrap_or(json!({})));
         (opened, state.take_timers())
     };
-    arm(sim.clone().into_inner(), timers);
+    timers::arm(&sim.state, timers);
     match opened {
         Ok((id, consumer)) => {
             HttpResponse::Created().json(json!({"conversation_id": id, "consumer_id": consumer}))
@@ -358,7 +357,7 @@ async fn close_conversation(sim: web::Data<Sim>, path: web::Path<String>) -> Htt
         state.flush_notifications();
         state.take_timers()
     };
-    arm(sim.into_inner(), timers);
+    timers::arm(&sim.state, timers);
     HttpResponse::Ok().json(json!({"conversation_id": id, "state": "CLOSE"}))
 }
 
@@ -461,7 +460,7 @@ async fn clear_faults(sim: web::Data<Sim>) -> HttpResponse {
 }
 
 async fn start_traffic(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
-    let config: crate::sim::traffic::TrafficConfig = match parse(&body) {
+    let config: crate::sim::config::TrafficConfig = match parse(&body) {
         Ok(config) => config,
         Err(response) => return response,
     };
@@ -482,10 +481,7 @@ async fn start_traffic(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
     if let Some(running) = current.take() {
         running.stop();
     }
-    *current = Some(crate::sim::traffic::start(
-        Arc::clone(&sim.clone().into_inner()),
-        config,
-    ));
+    *current = Some(crate::sim::traffic::start(sim.state.clone(), config));
     HttpResponse::Ok().json(json!({"started": true}))
 }
 
@@ -510,7 +506,7 @@ async fn load_conversations(sim: web::Data<Sim>, body: web::Bytes) -> HttpRespon
         Ok(request) => request,
         Err(response) => return response,
     };
-    match crate::sim::load::open(sim.into_inner(), request) {
+    match crate::sim::load::open(sim.state.clone(), request) {
         Ok(()) => HttpResponse::Accepted().json(json!({"status": "opening"})),
         Err(message) => error(400, "invalid_load", message),
     }
@@ -522,14 +518,14 @@ async fn load_messages(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Ok(request) => request,
         Err(response) => return response,
     };
-    match crate::sim::load::send(sim.into_inner(), request) {
+    match crate::sim::load::send(sim.state.clone(), request) {
         Ok(()) => HttpResponse::Accepted().json(json!({"status": "sending"})),
         Err(message) => error(400, "invalid_load", message),
     }
 }
 
 async fn load_status(sim: web::Data<Sim>) -> HttpResponse {
-    match crate::sim::load::status(&sim) {
+    match crate::sim::load::status(&sim.state) {
         Some(status) => HttpResponse::Ok().json(status),
         None => error(
             404,
@@ -540,5 +536,5 @@ async fn load_status(sim: web::Data<Sim>) -> HttpResponse {
 }
 
 async fn load_stop(sim: web::Data<Sim>) -> HttpResponse {
-    HttpResponse::Ok().json(crate::sim::load::stop(sim.into_inner()))
+    HttpResponse::Ok().json(crate::sim::load::stop(sim.state.clone()))
 }

@@ -8,9 +8,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use crate::sim::context::Sim;
 use crate::sim::state::now_ms;
 use crate::sim::ws::run_connection;
-use crate::sim::Sim;
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 

@@ -6,13 +6,16 @@
 //! the control API. Start it inside an actix system with [`start`].
 
 pub mod config;
+pub mod context;
 pub mod control;
 pub mod frames;
 pub mod http;
 pub mod load;
+pub mod observe;
 pub mod platform;
 pub mod refusals;
 pub mod state;
+pub mod timers;
 pub mod tls;
 pub mod traffic;
 pub mod validate;
@@ -25,33 +28,8 @@ use actix_web::{web, App, HttpServer};
 use serde_json::{json, Value};
 
 pub use config::SimConfig;
+use context::Sim;
 use state::{Shared, SimState};
-
-/// What the HTTP handlers share.
-pub struct Sim {
-    pub account: String,
-    pub config: SimConfig,
-    pub state: Shared,
-    /// `host:port` of the platform origin, as CSDS lists it.
-    pub host: String,
-    /// The traffic generator started through the control API, if any.
-    pub traffic: std::sync::Mutex<Option<traffic::TrafficHandle>>,
-}
-
-impl Sim {
-    fn base_uris(&self) -> Vec<Value> {
-        [
-            "agentVep",
-            "facadeMsg",
-            "asyncMessagingEnt",
-            "msgHist",
-            "accountConfigReadOnly",
-        ]
-        .iter()
-        .map(|service| json!({"service": service, "account": self.account, "baseURI": self.host}))
-        .collect()
-    }
-}
 
 /// A running simulator.
 pub struct SimHandle {
@@ -206,7 +184,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
     actix_rt::spawn(platform);
     actix_rt::spawn(control);
     if let Some(traffic) = &config.traffic {
-        let handle = traffic::start(sim.clone().into_inner(), traffic.clone());
+        let handle = traffic::start(state.clone(), traffic.clone());
         *sim.traffic.lock().expect("traffic lock") = Some(handle);
     }
     Ok(SimHandle {

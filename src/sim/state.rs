@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::sim::config::{Credentials, SimConfig, UserKind};
+use crate::sim::observe::{Observer, Whereabouts};
 
 pub type Shared = Arc<Mutex<SimState>>;
 pub type ConnId = u64;
@@ -192,8 +193,8 @@ pub struct SimState {
     pub faults: Faults,
     /// Request frames refused by the field rules (`validate`).
     pub refusals: crate::sim::refusals::RefusalLog,
-    /// The benchmark's open-loop load run, if one was started.
-    pub load: Option<crate::sim::load::LoadTracker>,
+    /// Who follows the conversations (the benchmark's load tracker), if anyone.
+    observer: Option<Box<dyn Observer>>,
     /// Notifications caused by the request being handled; they follow its response.
     pub(crate) pending_after_response: Vec<(ConnId, Outgoing)>,
     /// Timers asked for by operations; drained by `take_timers` and armed by the caller.
@@ -241,7 +242,7 @@ impl SimState {
             declined_by: HashMap::new(),
             faults: Faults::default(),
             refusals: Default::default(),
-            load: None,
+            observer: None,
             pending_after_response: Vec::new(),
             pending_timers: Vec::new(),
             counter: 0,
@@ -399,16 +400,55 @@ impl SimState {
         self.open_per_agent.get(user_id).copied().unwrap_or(0)
     }
 
-    /// Tells the benchmark's load tracker, if any, where conversation `id` is now.
+    /// Where conversation `id` is now.
+    pub fn whereabouts(&self, id: &str) -> Option<Whereabouts<'_>> {
+        let c = self.conversations.get(id)?;
+        Some(Whereabouts {
+            skill_id: &c.skill_id,
+            open: c.state == "OPEN",
+            assigned: c.assigned.is_some(),
+            ringing: self.ring_of.contains_key(id),
+        })
+    }
+
+    /// Tells the observer, if any, where conversation `id` is now.
     pub(crate) fn placement_changed(&mut self, id: &str) {
-        let Some(load) = self.load.as_ref() else {
+        let Some(mut observer) = self.observer.take() else {
             return;
         };
-        if let Some(placement) = crate::sim::load::Placement::of(self, id, &load.skill_id) {
-            if let Some(load) = self.load.as_mut() {
-                load.moved(id, placement);
-            }
+        if let Some(at) = self.whereabouts(id) {
+            observer.conversation_moved(id, at);
         }
+        self.observer = Some(observer);
+    }
+
+    /// Tells the observer, if any, that the assigned agent of `conversation` said `text`.
+    pub(crate) fn agent_said(&mut self, conversation: &str, text: &str) {
+        if let Some(observer) = self.observer.as_mut() {
+            observer.agent_text(conversation, text);
+        }
+    }
+
+    /// Sets (or with `None` removes) the observer; returns the one it replaces.
+    pub fn set_observer(
+        &mut self,
+        observer: Option<Box<dyn Observer>>,
+    ) -> Option<Box<dyn Observer>> {
+        std::mem::replace(&mut self.observer, observer)
+    }
+
+    /// The observer, if it is a `T`.
+    pub fn observer<T: Observer>(&self) -> Option<&T> {
+        self.observer
+            .as_ref()
+            .and_then(|o| o.as_any().downcast_ref())
+    }
+
+    /// The observer, if it is a `T`.
+    pub fn observer_mut<T: Observer>(&mut self) -> Option<&mut T> {
+        self.observer
+            .as_mut()
+            .and_then(|o| o.as_any_mut().downcast_mut())
     }
 
     /// Waiting rings of a user.

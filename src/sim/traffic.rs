@@ -7,78 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::sim::ws::arm;
-use crate::sim::Sim;
+pub use crate::sim::config::TrafficConfig;
+use crate::sim::state::Shared;
+use crate::sim::timers;
 
 /// Consumers talking at once, at most; a new one waits its turn beyond this.
 const MAX_ACTIVE_CONSUMERS: u64 = 20_000;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrafficConfig {
-    pub skill: String,
-    pub conversations_per_minute: u32,
-    #[serde(default = "default_messages")]
-    pub messages_per_conversation: u32,
-    #[serde(default = "default_think_time", with = "humantime_serde")]
-    pub think_time: Duration,
-    /// A COMPOSING event before each text.
-    #[serde(default)]
-    pub typing: bool,
-    /// Every third message is a file.
-    #[serde(default)]
-    pub files: bool,
-    /// Every fourth message is rich content.
-    #[serde(default)]
-    pub rich: bool,
-    /// Stop after this long; unset: until stopped.
-    #[serde(default, with = "humantime_serde")]
-    pub duration: Option<Duration>,
-    /// What consumers say: conversation k follows script k (round robin), one text per message;
-    /// empty: `message n of m`.
-    #[serde(default)]
-    pub scripts: Vec<Vec<String>>,
-    /// The consumer closes the conversation this long after its last message (so bots do not
-    /// fill up); unset: the conversation stays open for the bot to close.
-    #[serde(default = "default_close_after", with = "humantime_serde")]
-    pub close_after: Option<Duration>,
-}
-
-fn default_close_after() -> Option<Duration> {
-    Some(Duration::from_secs(30))
-}
-
-fn default_messages() -> u32 {
-    3
-}
-fn default_think_time() -> Duration {
-    Duration::from_secs(2)
-}
-
-impl TrafficConfig {
-    pub fn validate(&self, path: &str) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.conversations_per_minute == 0 || self.conversations_per_minute > 60_000 {
-            problems.push(format!(
-                "{path}.conversations_per_minute: must be between 1 and 60000"
-            ));
-        }
-        if self.messages_per_conversation > 1000 {
-            problems.push(format!(
-                "{path}.messages_per_conversation: must be at most 1000"
-            ));
-        }
-        for (i, script) in self.scripts.iter().enumerate() {
-            if script.is_empty() || script.len() > 1000 {
-                problems.push(format!("{path}.scripts[{i}]: must hold 1 to 1000 texts"));
-            }
-        }
-        problems
-    }
-}
 
 /// A running generator; dropping the handle does not stop it, `stop` does.
 #[derive(Clone)]
@@ -97,7 +33,7 @@ impl TrafficHandle {
 }
 
 /// Starts generating on the current actix system.
-pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
+pub fn start(shared: Shared, config: TrafficConfig) -> TrafficHandle {
     let handle = TrafficHandle {
         stopped: Arc::new(AtomicBool::new(false)),
         finished: Arc::new(AtomicBool::new(false)),
@@ -122,11 +58,11 @@ pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
                 continue;
             }
             let opened = {
-                let mut state = sim.state.lock().expect("state lock");
+                let mut state = shared.lock().expect("state lock");
                 let opened = state.open_conversation(&config.skill, json!({}));
                 (opened, state.take_timers())
             };
-            arm(sim.clone(), opened.1);
+            timers::arm(&shared, opened.1);
             let Ok((conversation, _)) = opened.0 else {
                 tracing::warn!(skill = %config.skill, "traffic: no such skill, stopping");
                 break;
@@ -140,7 +76,7 @@ pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
                 Some(config.scripts[(n.saturating_sub(1)) % config.scripts.len()].clone())
             };
             actix_rt::spawn(consumer(
-                sim.clone(),
+                shared.clone(),
                 config.clone(),
                 conversation,
                 script,
@@ -154,7 +90,7 @@ pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
 }
 
 async fn consumer(
-    sim: Arc<Sim>,
+    shared: Shared,
     config: TrafficConfig,
     conversation: String,
     script: Option<Vec<String>>,
@@ -169,7 +105,7 @@ async fn consumer(
         if handle.stopped.load(Ordering::Relaxed) {
             break;
         }
-        let mut state = sim.state.lock().expect("state lock");
+        let mut state = shared.lock().expect("state lock");
         if state
             .conversations
             .get(&conversation)
@@ -201,12 +137,12 @@ async fn consumer(
     if let Some(close_after) = config.close_after {
         tokio::time::sleep(close_after).await;
         let timers = {
-            let mut state = sim.state.lock().expect("state lock");
+            let mut state = shared.lock().expect("state lock");
             state.close(&conversation, "CONSUMER");
             state.flush_notifications();
             state.take_timers()
         };
-        arm(sim.clone(), timers);
+        timers::arm(&shared, timers);
     }
     active.fetch_sub(1, Ordering::Relaxed);
 }

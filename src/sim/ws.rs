@@ -9,9 +9,10 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, Session
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::sim::context::Sim;
 use crate::sim::frames::{error_response, parse_request};
-use crate::sim::state::{ConnId, Outgoing, Timer};
-use crate::sim::Sim;
+use crate::sim::state::{ConnId, Outgoing};
+use crate::sim::timers;
 
 /// Frames beyond this are a protocol error (the connection closes); below it, frames larger
 /// than the configured limit get a 400 and the connection stays.
@@ -123,39 +124,5 @@ async fn handle_text(sim: &Arc<Sim>, conn: ConnId, text: &str) {
         .lock()
         .expect("state lock")
         .handle_request(conn, request);
-    arm(sim.clone(), timers);
-}
-
-/// Arms timers asked for by the platform (ring expiry, re-offers).
-pub fn arm(sim: Arc<Sim>, timers: Vec<Timer>) {
-    for timer in timers {
-        match timer {
-            Timer::RingExpiry { ring_id, after } => {
-                later(sim.clone(), after, move |state| state.expire_ring(&ring_id))
-            }
-            Timer::Reoffer {
-                conversation_id,
-                after,
-            } => later(sim.clone(), after, move |state| {
-                state.reoffer(&conversation_id)
-            }),
-        }
-    }
-}
-
-/// Runs `then` on the state after `after`, and arms the timers it asks for.
-fn later(
-    sim: Arc<Sim>,
-    after: Duration,
-    then: impl FnOnce(&mut crate::sim::state::SimState) + 'static,
-) {
-    actix_rt::spawn(async move {
-        tokio::time::sleep(after).await;
-        let timers = {
-            let mut state = sim.state.lock().expect("state lock");
-            then(&mut state);
-            state.take_timers()
-        };
-        arm(sim, timers);
-    });
+    timers::arm(&sim.state, timers);
 }

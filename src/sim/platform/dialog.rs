@@ -82,11 +82,8 @@ impl SimState {
             self.notify(conn, frame.clone());
         }
         if role == "ASSIGNED_AGENT" {
-            if let (Some(load), Some(text)) = (
-                self.load.as_mut(),
-                stored.event.get("message").and_then(Value::as_str),
-            ) {
-                load.on_agent_text(dialog, text);
+            if let Some(text) = stored.event.get("message").and_then(Value::as_str) {
+                self.agent_said(dialog, text);
             }
         }
         Ok(sequence)
