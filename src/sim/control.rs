@@ -100,7 +100,7 @@ async fn add_skill(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         .add_skill(&skill.name, skill.human)
     {
         Ok(id) => HttpResponse::Created().json(json!({"id": id})),
-        Err(message) => error(400, "invalid_skill", message),
+        Err(problem) => error(400, "invalid_skill", problem.to_string()),
     }
 }
 
@@ -129,7 +129,7 @@ async fn add_agent(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
     );
     match added {
         Ok((user_id, pid)) => HttpResponse::Created().json(json!({"user_id": user_id, "pid": pid, "agent_id": format!("{}.{user_id}", sim.account)})),
-        Err(message) => error(400, "invalid_agent", message),
+        Err(problem) => error(400, "invalid_agent", problem.to_string()),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod http;
 pub mod load;
 pub mod observe;
 pub mod platform;
+pub mod provision;
 pub mod refusals;
 pub mod state;
 pub mod timers;
@@ -58,6 +59,15 @@ impl SimHandle {
 
     pub fn control_url(&self) -> String {
         format!("http://{}", self.control_addr)
+    }
+
+    /// Makes sure a bot's agent user can log in: its skill exists, and the user is created or
+    /// given the password (see [`provision::provide_bot_user`]).
+    pub fn provide_bot_user(
+        &self,
+        user: &provision::BotUser,
+    ) -> Result<provision::Provided, provision::ProvisionError> {
+        provision::provide_bot_user(&self.state, user)
     }
 
     /// The one line `botvisor simulate` prints at start.

@@ -203,6 +203,28 @@ pub struct SimState {
     seed: u64,
 }
 
+/// Why a skill cannot be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkillError {
+    #[error("name: must not be empty")]
+    EmptyName,
+    #[error("name: a skill named {0:?} exists")]
+    Exists(String),
+}
+
+/// Why an agent user cannot be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("login: must not be empty")]
+    EmptyLogin,
+    #[error("login: a user {0:?} exists")]
+    Exists(String),
+    #[error("skills[{index}]: no skill named {name:?}")]
+    UnknownSkill { index: usize, name: String },
+    #[error("max_slots: must be at least 1")]
+    NoSlots,
+}
+
 /// Takes one from a count, removing it at zero.
 pub(crate) fn decrement(counts: &mut HashMap<String, usize>, key: &str) {
     if let Some(n) = counts.get_mut(key) {
@@ -315,12 +337,12 @@ impl SimState {
 
     // ---- skills and users ---------------------------------------------------------------
 
-    pub fn add_skill(&mut self, name: &str, human: bool) -> Result<String, String> {
+    pub fn add_skill(&mut self, name: &str, human: bool) -> Result<String, SkillError> {
         if name.trim().is_empty() {
-            return Err("name: must not be empty".into());
+            return Err(SkillError::EmptyName);
         }
         if self.skills.iter().any(|s| s.name == name) {
-            return Err(format!("name: a skill named {name:?} exists"));
+            return Err(SkillError::Exists(name.to_owned()));
         }
         let id = (1000 + self.skills.len() as u64 + 1).to_string();
         self.skills.push(Skill {
@@ -346,22 +368,27 @@ impl SimState {
         skills: &[String],
         max_slots: usize,
         kind: UserKind,
-    ) -> Result<(String, String), String> {
+    ) -> Result<(String, String), UserError> {
         if login.trim().is_empty() {
-            return Err("login: must not be empty".into());
+            return Err(UserError::EmptyLogin);
         }
         if self.users.values().any(|u| u.login == login) {
-            return Err(format!("login: a user {login:?} exists"));
+            return Err(UserError::Exists(login.to_owned()));
         }
         let mut skill_ids = Vec::new();
         for (i, name) in skills.iter().enumerate() {
             match self.skill_by_name(name) {
                 Some(skill) => skill_ids.push(skill.id.clone()),
-                None => return Err(format!("skills[{i}]: no skill named {name:?}")),
+                None => {
+                    return Err(UserError::UnknownSkill {
+                        index: i,
+                        name: name.clone(),
+                    })
+                }
             }
         }
         if max_slots == 0 {
-            return Err("max_slots: must be at least 1".into());
+            return Err(UserError::NoSlots);
         }
         let user_id = (3_700_000_000u64 + self.users.len() as u64 + 1).to_string();
         let pid = self.uuid();
