@@ -15,7 +15,7 @@ use crate::config::{read_script, BotConfig, CustomEndpointAuthConfig, PlatformAu
 use crate::hooks::error_hook::{HookCounters, HttpErrorHook};
 use crate::platform::liveperson::login::LoginCredentials;
 use crate::platform::liveperson::{LivePersonPlatform, SessionCounters, SessionSettings};
-use crate::sim::config::{Credentials, UserKind};
+use crate::sim::provision::{provide_bot_user, BotUser};
 use crate::sim::state::Shared;
 use crate::sim::SimHandle;
 use crate::vendors::custom_endpoint::{CustomEndpointAuth, CustomEndpointSettings, CustomEndpointVendor};
@@ -42,18 +42,8 @@ impl EmbeddedPlatform {
     /// The bot's agent user on the simulator, with its skill: created, or given the configured
     /// password.
     fn provide_user(&self, bot: &BotConfig, skill: &str, password: String) -> Result<(), String> {
-        let mut state = self.state.lock().map_err(|_| "the embedded simulator's state is poisoned")?;
-        if state.skill_by_name(skill).is_none() {
-            state.add_skill(skill, false)?;
-        }
-        let existing = state.users.values_mut().find(|u| u.login == bot.platform.login);
-        match existing {
-            Some(user) => {
-                user.credentials = Credentials::Password { password };
-                Ok(())
-            }
-            None => state.add_user(&bot.platform.login, Credentials::Password { password }, &[skill.to_owned()], EMBEDDED_BOT_SLOTS, UserKind::Bot).map(|_| ()),
-        }
+        let user = BotUser { login: bot.platform.login.clone(), password, skill: skill.to_owned(), max_slots: EMBEDDED_BOT_SLOTS };
+        provide_bot_user(&self.state, &user).map(|_| ()).map_err(|e| format!("bot {}: {e}", bot.id))
     }
 }
 

@@ -36,7 +36,7 @@ pub struct SimConfig {
     /// Notifications queued per connection; a connection that falls further behind is closed.
     pub connection_queue: usize,
     /// Simulated consumers started with the simulator.
-    pub traffic: Option<crate::sim::traffic::TrafficConfig>,
+    pub traffic: Option<TrafficConfig>,
 }
 
 impl Default for SimConfig {
@@ -123,7 +123,13 @@ impl TryFrom<RawUser> for UserConfig {
                 ))
             }
         };
-        Ok(UserConfig { login: raw.login, credentials, skills: raw.skills, max_slots: raw.max_slots, kind: raw.kind })
+        Ok(UserConfig {
+            login: raw.login,
+            credentials,
+            skills: raw.skills,
+            max_slots: raw.max_slots,
+            kind: raw.kind,
+        })
     }
 }
 
@@ -131,7 +137,9 @@ impl TryFrom<RawUser> for UserConfig {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Credentials {
-    Password { password: String },
+    Password {
+        password: String,
+    },
     ApiKey {
         #[serde(rename = "appKey")]
         app_key: String,
@@ -178,7 +186,12 @@ impl std::fmt::Display for ConfigProblem {
 impl SimConfig {
     pub fn validate(&self, path: &str) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
-        let mut problem = |field: String, message: &str| problems.push(ConfigProblem { path: format!("{path}.{field}"), message: message.into() });
+        let mut problem = |field: String, message: &str| {
+            problems.push(ConfigProblem {
+                path: format!("{path}.{field}"),
+                message: message.into(),
+            })
+        };
         if self.account.is_empty() || !self.account.chars().all(|c| c.is_ascii_alphanumeric()) {
             problem("account".into(), "must be letters and digits");
         }
@@ -214,7 +227,10 @@ impl SimConfig {
             }
             for (j, skill) in user.skills.iter().enumerate() {
                 if !names.contains(skill.as_str()) {
-                    problem(format!("users[{i}].skills[{j}]"), "names no skill in skills");
+                    problem(
+                        format!("users[{i}].skills[{j}]"),
+                        "names no skill in skills",
+                    );
                 }
             }
             if user.max_slots == 0 {
@@ -227,7 +243,76 @@ impl SimConfig {
             }
             for message in traffic.validate("traffic") {
                 let (field, text) = message.split_once(": ").unwrap_or(("traffic", &message));
-                problems.push(ConfigProblem { path: format!("{path}.{field}"), message: text.into() });
+                problems.push(ConfigProblem {
+                    path: format!("{path}.{field}"),
+                    message: text.into(),
+                });
+            }
+        }
+        problems
+    }
+}
+
+/// Simulated consumers: N conversations per minute on a skill, each consumer sending M messages
+/// with think time (run by `traffic`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficConfig {
+    pub skill: String,
+    pub conversations_per_minute: u32,
+    #[serde(default = "default_messages")]
+    pub messages_per_conversation: u32,
+    #[serde(default = "default_think_time", with = "humantime_serde")]
+    pub think_time: Duration,
+    /// A COMPOSING event before each text.
+    #[serde(default)]
+    pub typing: bool,
+    /// Every third message is a file.
+    #[serde(default)]
+    pub files: bool,
+    /// Every fourth message is rich content.
+    #[serde(default)]
+    pub rich: bool,
+    /// Stop after this long; unset: until stopped.
+    #[serde(default, with = "humantime_serde")]
+    pub duration: Option<Duration>,
+    /// What consumers say: conversation k follows script k (round robin), one text per message;
+    /// empty: `message n of m`.
+    #[serde(default)]
+    pub scripts: Vec<Vec<String>>,
+    /// The consumer closes the conversation this long after its last message (so bots do not
+    /// fill up); unset: the conversation stays open for the bot to close.
+    #[serde(default = "default_close_after", with = "humantime_serde")]
+    pub close_after: Option<Duration>,
+}
+
+fn default_close_after() -> Option<Duration> {
+    Some(Duration::from_secs(30))
+}
+
+fn default_messages() -> u32 {
+    3
+}
+fn default_think_time() -> Duration {
+    Duration::from_secs(2)
+}
+
+impl TrafficConfig {
+    pub fn validate(&self, path: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.conversations_per_minute == 0 || self.conversations_per_minute > 60_000 {
+            problems.push(format!(
+                "{path}.conversations_per_minute: must be between 1 and 60000"
+            ));
+        }
+        if self.messages_per_conversation > 1000 {
+            problems.push(format!(
+                "{path}.messages_per_conversation: must be at most 1000"
+            ));
+        }
+        for (i, script) in self.scripts.iter().enumerate() {
+            if script.is_empty() || script.len() > 1000 {
+                problems.push(format!("{path}.scripts[{i}]: must hold 1 to 1000 texts"));
             }
         }
         problems

@@ -2,53 +2,82 @@
 //! events, transcripts, faults. Errors are 4xx with `{"error": {"code", "message"}}` naming the
 //! field to fix.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::sim::context::Sim;
 use crate::sim::state::{now_ms, Outgoing, CLOSE_TOKEN_EXPIRED};
-use crate::sim::ws::arm;
-use crate::sim::Sim;
+use crate::sim::timers;
 
 fn error(status: u16, code: &str, message: impl Into<String>) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
     HttpResponse::build(status).json(json!({"error": {"code": code, "message": message.into()}}))
 }
 
 /// Reads a JSON body into `T`, or a 400 naming what is wrong.
 #[allow(clippy::result_large_err)] // the error is the handler's response
 fn parse<T: for<'de> Deserialize<'de>>(body: &web::Bytes) -> Result<T, HttpResponse> {
-    serde_json::from_slice(body).map_err(|e| error(400, "invalid_body", format!("the JSON body is not valid: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            400,
+            "invalid_body",
+            format!("the JSON body is not valid: {e}"),
+        )
+    })
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
-        actix_web::error::InternalError::from_response(e.to_string(), error(400, "invalid_query", format!("the query string is not valid: {e}"))).into()
+        actix_web::error::InternalError::from_response(
+            e.to_string(),
+            error(
+                400,
+                "invalid_query",
+                format!("the query string is not valid: {e}"),
+            ),
+        )
+        .into()
     }))
     .app_data(web::PayloadConfig::new(1024 * 1024))
     .route("/sim/v1/skills", web::post().to(add_skill))
-        .route("/sim/v1/skills", web::get().to(list_skills))
-        .route("/sim/v1/agents", web::post().to(add_agent))
-        .route("/sim/v1/agents", web::get().to(list_agents))
-        .route("/sim/v1/agents/{id}/enable", web::post().to(enable_agent))
-        .route("/sim/v1/conversations", web::post().to(open_conversation))
-        .route("/sim/v1/conversations", web::get().to(list_conversations))
-        .route("/sim/v1/conversations/{id}", web::get().to(get_conversation))
-        .route("/sim/v1/conversations/{id}/events", web::post().to(consumer_event))
-        .route("/sim/v1/conversations/{id}/close", web::post().to(close_conversation))
-        .route("/sim/v1/traffic", web::post().to(start_traffic))
-        .route("/sim/v1/traffic", web::get().to(traffic_status))
-        .route("/sim/v1/traffic", web::delete().to(stop_traffic))
-        .route("/sim/v1/load/conversations", web::post().to(load_conversations))
-        .route("/sim/v1/load/messages", web::post().to(load_messages))
-        .route("/sim/v1/load", web::get().to(load_status))
-        .route("/sim/v1/load", web::delete().to(load_stop))
-        .route("/sim/v1/faults", web::post().to(add_fault))
-        .route("/sim/v1/faults", web::delete().to(clear_faults))
-        .default_service(web::to(|| async { error(404, "not_found", "no such control endpoint; see /sim/v1/…") }));
+    .route("/sim/v1/skills", web::get().to(list_skills))
+    .route("/sim/v1/agents", web::post().to(add_agent))
+    .route("/sim/v1/agents", web::get().to(list_agents))
+    .route("/sim/v1/agents/{id}/enable", web::post().to(enable_agent))
+    .route("/sim/v1/conversations", web::post().to(open_conversation))
+    .route("/sim/v1/conversations", web::get().to(list_conversations))
+    .route(
+        "/sim/v1/conversations/{id}",
+        web::get().to(get_conversation),
+    )
+    .route(
+        "/sim/v1/conversations/{id}/events",
+        web::post().to(consumer_event),
+    )
+    .route(
+        "/sim/v1/conversations/{id}/close",
+        web::post().to(close_conversation),
+    )
+    .route("/sim/v1/traffic", web::post().to(start_traffic))
+    .route("/sim/v1/traffic", web::get().to(traffic_status))
+    .route("/sim/v1/traffic", web::delete().to(stop_traffic))
+    .route(
+        "/sim/v1/load/conversations",
+        web::post().to(load_conversations),
+    )
+    .route("/sim/v1/load/messages", web::post().to(load_messages))
+    .route("/sim/v1/load", web::get().to(load_status))
+    .route("/sim/v1/load", web::delete().to(load_stop))
+    .route("/sim/v1/refusals", web::get().to(list_refusals))
+    .route("/sim/v1/faults", web::post().to(add_fault))
+    .route("/sim/v1/faults", web::delete().to(clear_faults))
+    .default_service(web::to(|| async {
+        error(404, "not_found", "no such control endpoint; see /sim/v1/…")
+    }));
 }
 
 #[derive(Deserialize)]
@@ -64,15 +93,24 @@ async fn add_skill(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Ok(skill) => skill,
         Err(response) => return response,
     };
-    match sim.state.lock().expect("state lock").add_skill(&skill.name, skill.human) {
+    match sim
+        .state
+        .lock()
+        .expect("state lock")
+        .add_skill(&skill.name, skill.human)
+    {
         Ok(id) => HttpResponse::Created().json(json!({"id": id})),
-        Err(message) => error(400, "invalid_skill", message),
+        Err(problem) => error(400, "invalid_skill", problem.to_string()),
     }
 }
 
 async fn list_skills(sim: web::Data<Sim>) -> HttpResponse {
     let state = sim.state.lock().expect("state lock");
-    let skills: Vec<Value> = state.skills.iter().map(|s| json!({"id": s.id, "name": s.name, "human": s.human})).collect();
+    let skills: Vec<Value> = state
+        .skills
+        .iter()
+        .map(|s| json!({"id": s.id, "name": s.name, "human": s.human}))
+        .collect();
     HttpResponse::Ok().json(skills)
 }
 
@@ -82,10 +120,16 @@ async fn add_agent(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Ok(agent) => agent,
         Err(response) => return response,
     };
-    let added = sim.state.lock().expect("state lock").add_user(&agent.login, agent.credentials, &agent.skills, agent.max_slots, agent.kind);
+    let added = sim.state.lock().expect("state lock").add_user(
+        &agent.login,
+        agent.credentials,
+        &agent.skills,
+        agent.max_slots,
+        agent.kind,
+    );
     match added {
         Ok((user_id, pid)) => HttpResponse::Created().json(json!({"user_id": user_id, "pid": pid, "agent_id": format!("{}.{user_id}", sim.account)})),
-        Err(message) => error(400, "invalid_agent", message),
+        Err(problem) => error(400, "invalid_agent", problem.to_string()),
     }
 }
 
@@ -137,9 +181,11 @@ async fn open_conversation(sim: web::Data<Sim>, body: web::Bytes) -> HttpRespons
         let opened = state.open_conversation(&new.skill, new.sdes.unwrap_or(json!({})));
         (opened, state.take_timers())
     };
-    arm(sim.clone().into_inner(), timers);
+    timers::arm(&sim.state, timers);
     match opened {
-        Ok((id, consumer)) => HttpResponse::Created().json(json!({"conversation_id": id, "consumer_id": consumer})),
+        Ok((id, consumer)) => {
+            HttpResponse::Created().json(json!({"conversation_id": id, "consumer_id": consumer}))
+        }
         Err(message) => error(400, "invalid_conversation", message),
     }
 }
@@ -147,12 +193,16 @@ async fn open_conversation(sim: web::Data<Sim>, body: web::Bytes) -> HttpRespons
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum ConsumerEvent {
-    Text { text: String },
+    Text {
+        text: String,
+    },
     Typing {
         #[serde(default)]
         state: Option<String>,
     },
-    Rich { content: Value },
+    Rich {
+        content: Value,
+    },
     File {
         file_type: String,
         #[serde(default)]
@@ -162,26 +212,50 @@ enum ConsumerEvent {
     },
 }
 
-async fn consumer_event(sim: web::Data<Sim>, path: web::Path<String>, body: web::Bytes) -> HttpResponse {
+async fn consumer_event(
+    sim: web::Data<Sim>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
     let event: ConsumerEvent = match parse(&body) {
         Ok(event) => event,
         Err(response) => return response,
     };
     let id = path.into_inner();
     let event = match event {
-        ConsumerEvent::Text { text } => json!({"type": "ContentEvent", "contentType": "text/plain", "message": text}),
-        ConsumerEvent::Typing { state } => json!({"type": "ChatStateEvent", "chatState": state.unwrap_or_else(|| "COMPOSING".into())}),
+        ConsumerEvent::Text { text } => {
+            json!({"type": "ContentEvent", "contentType": "text/plain", "message": text})
+        }
+        ConsumerEvent::Typing { state } => {
+            json!({"type": "ChatStateEvent", "chatState": state.unwrap_or_else(|| "COMPOSING".into())})
+        }
         ConsumerEvent::Rich { content } => json!({"type": "RichContentEvent", "content": content}),
-        ConsumerEvent::File { file_type, caption, relative_path } => json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {
+        ConsumerEvent::File {
+            file_type,
+            caption,
+            relative_path,
+        } => json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {
             "relativePath": relative_path.unwrap_or_else(|| format!("/v1/AUTH_sim/{id}/{}.{}", now_ms(), file_type.to_lowercase())),
-            "fileType": file_type, "caption": caption,
+            "fileType": file_type, "caption": caption.unwrap_or_default(),
         }}),
     };
-    let result = sim.state.lock().expect("state lock").consumer_event(&id, event);
+    let result = sim
+        .state
+        .lock()
+        .expect("state lock")
+        .consumer_event(&id, event);
     match result {
         // Chat states take no sequence; like PublishEvent, report 0.
         Ok(sequence) => HttpResponse::Ok().json(json!({"sequence": sequence.unwrap_or(0)})),
-        Err((status, message)) => error(status, if status == 404 { "unknown_conversation" } else { "invalid_event" }, message),
+        Err((status, message)) => error(
+            status,
+            if status == 404 {
+                "unknown_conversation"
+            } else {
+                "invalid_event"
+            },
+            message,
+        ),
     }
 }
 
@@ -203,16 +277,20 @@ fn conversation_json(state: &crate::sim::state::SimState, id: &str) -> Option<Va
             json!({
                 "sequence": e.sequence, "originator": e.originator_id, "role": e.role, "kind": kind,
                 "text": e.event["message"].as_str(), "content": e.event.get("content").or_else(|| e.event.get("message").filter(|m| m.is_object())),
-                "status": e.event.get("status"), "quick_replies": e.event.get("quickReplies"), "audience": e.audience, "metadata": e.metadata, "server_timestamp": e.server_timestamp,
+                "status": e.event.get("status"), "quick_replies": e.event.get("quickReplies"), "audience": e.audience, "server_timestamp": e.server_timestamp,
+                // What the consumer's side receives, frame-level fields included.
+                "originator_pid": e.originator_pid, "event": e.event, "metadata": e.metadata, "encoded_metadata": e.encoded_metadata,
             })
         })
         .collect();
-    let mut participants = vec![json!({"id": c.consumer_id, "role": "CONSUMER", "state": "ACTIVE"})];
+    let mut participants =
+        vec![json!({"id": c.consumer_id, "role": "CONSUMER", "state": "ACTIVE"})];
     if let Some(agent) = name(&c.assigned) {
         participants.push(json!({"id": agent, "role": "ASSIGNED_AGENT", "state": "ACTIVE"}));
     }
     for manager in &c.managers {
-        participants.push(json!({"id": state.old_id(manager), "role": "MANAGER", "state": "ACTIVE"}));
+        participants
+            .push(json!({"id": state.old_id(manager), "role": "MANAGER", "state": "ACTIVE"}));
     }
     if let Some(agent) = name(&c.suggested) {
         participants.push(json!({"id": agent, "role": "ASSIGNED_AGENT", "state": "SUGGESTED"}));
@@ -239,12 +317,21 @@ struct ConversationFilter {
     skill: Option<String>,
 }
 
-async fn list_conversations(sim: web::Data<Sim>, query: web::Query<ConversationFilter>) -> HttpResponse {
+async fn list_conversations(
+    sim: web::Data<Sim>,
+    query: web::Query<ConversationFilter>,
+) -> HttpResponse {
     let state = sim.state.lock().expect("state lock");
     let skill_id = match &query.skill {
         Some(name) => match state.skill_by_name(name) {
             Some(skill) => Some(skill.id.clone()),
-            None => return error(400, "invalid_query", format!("skill: no skill named {name:?}")),
+            None => {
+                return error(
+                    400,
+                    "invalid_query",
+                    format!("skill: no skill named {name:?}"),
+                )
+            }
         },
         None => None,
     };
@@ -270,14 +357,21 @@ async fn close_conversation(sim: web::Data<Sim>, path: web::Path<String>) -> Htt
         state.flush_notifications();
         state.take_timers()
     };
-    arm(sim.into_inner(), timers);
+    timers::arm(&sim.state, timers);
     HttpResponse::Ok().json(json!({"conversation_id": id, "state": "CLOSE"}))
+}
+
+/// The request frames refused by the field rules: a total and the most recent ones.
+async fn list_refusals(sim: web::Data<Sim>) -> HttpResponse {
+    HttpResponse::Ok().json(sim.state.lock().expect("state lock").refusals.to_json())
 }
 
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum Fault {
-    DropConnections { agent: Option<String> },
+    DropConnections {
+        agent: Option<String>,
+    },
     ExpireTokens,
     LoginUnavailable {
         #[serde(rename = "for", with = "humantime_serde")]
@@ -287,8 +381,12 @@ enum Fault {
         #[serde(rename = "for", with = "humantime_serde")]
         duration: Duration,
     },
-    Latency { ms: u64 },
-    RateLimit { requests_per_second: u32 },
+    Latency {
+        ms: u64,
+    },
+    RateLimit {
+        requests_per_second: u32,
+    },
 }
 
 async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
@@ -298,7 +396,9 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
     };
     // Bounded, so no clock arithmetic can overflow.
     let too_long = match &fault {
-        Fault::LoginUnavailable { duration } | Fault::UmsUnavailable { duration } => *duration > Duration::from_secs(86_400),
+        Fault::LoginUnavailable { duration } | Fault::UmsUnavailable { duration } => {
+            *duration > Duration::from_secs(86_400)
+        }
         Fault::Latency { ms } => *ms > 60_000,
         _ => false,
     };
@@ -314,7 +414,12 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
                 Some(Some(user)) => Some(user),
                 None => None,
             };
-            let conns: Vec<_> = state.conns.iter().filter(|(_, c)| user.as_ref().is_none_or(|u| *u == c.user_id)).map(|(id, _)| *id).collect();
+            let conns: Vec<_> = state
+                .conns
+                .iter()
+                .filter(|(_, c)| user.as_ref().is_none_or(|u| *u == c.user_id))
+                .map(|(id, _)| *id)
+                .collect();
             for conn in conns {
                 state.send(conn, Outgoing::Drop);
                 state.disconnect(conn);
@@ -326,12 +431,22 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
                 state.revoke(&bearer, CLOSE_TOKEN_EXPIRED, "token expired");
             }
         }
-        Fault::LoginUnavailable { duration } => state.faults.login_unavailable_until = Some(until(duration)),
-        Fault::UmsUnavailable { duration } => state.faults.ums_unavailable_until = Some(until(duration)),
+        Fault::LoginUnavailable { duration } => {
+            state.faults.login_unavailable_until = Some(until(duration))
+        }
+        Fault::UmsUnavailable { duration } => {
+            state.faults.ums_unavailable_until = Some(until(duration))
+        }
         Fault::Latency { ms } => state.faults.latency = Some(Duration::from_millis(ms)),
-        Fault::RateLimit { requests_per_second } => {
+        Fault::RateLimit {
+            requests_per_second,
+        } => {
             if requests_per_second == 0 {
-                return error(400, "invalid_fault", "requests_per_second: must be at least 1");
+                return error(
+                    400,
+                    "invalid_fault",
+                    "requests_per_second: must be at least 1",
+                );
             }
             state.faults.rate_limit = Some(requests_per_second)
         }
@@ -345,12 +460,18 @@ async fn clear_faults(sim: web::Data<Sim>) -> HttpResponse {
 }
 
 async fn start_traffic(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
-    let config: crate::sim::traffic::TrafficConfig = match parse(&body) {
+    let config: crate::sim::config::TrafficConfig = match parse(&body) {
         Ok(config) => config,
         Err(response) => return response,
     };
     let mut problems = config.validate("traffic");
-    if sim.state.lock().expect("state lock").skill_by_name(&config.skill).is_none() {
+    if sim
+        .state
+        .lock()
+        .expect("state lock")
+        .skill_by_name(&config.skill)
+        .is_none()
+    {
         problems.push(format!("skill: no skill named {:?}", config.skill));
     }
     if !problems.is_empty() {
@@ -360,7 +481,7 @@ async fn start_traffic(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
     if let Some(running) = current.take() {
         running.stop();
     }
-    *current = Some(crate::sim::traffic::start(Arc::clone(&sim.clone().into_inner()), config));
+    *current = Some(crate::sim::traffic::start(sim.state.clone(), config));
     HttpResponse::Ok().json(json!({"started": true}))
 }
 
@@ -385,7 +506,7 @@ async fn load_conversations(sim: web::Data<Sim>, body: web::Bytes) -> HttpRespon
         Ok(request) => request,
         Err(response) => return response,
     };
-    match crate::sim::load::open(sim.into_inner(), request) {
+    match crate::sim::load::open(sim.state.clone(), request) {
         Ok(()) => HttpResponse::Accepted().json(json!({"status": "opening"})),
         Err(message) => error(400, "invalid_load", message),
     }
@@ -397,19 +518,23 @@ async fn load_messages(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Ok(request) => request,
         Err(response) => return response,
     };
-    match crate::sim::load::send(sim.into_inner(), request) {
+    match crate::sim::load::send(sim.state.clone(), request) {
         Ok(()) => HttpResponse::Accepted().json(json!({"status": "sending"})),
         Err(message) => error(400, "invalid_load", message),
     }
 }
 
 async fn load_status(sim: web::Data<Sim>) -> HttpResponse {
-    match crate::sim::load::status(&sim) {
+    match crate::sim::load::status(&sim.state) {
         Some(status) => HttpResponse::Ok().json(status),
-        None => error(404, "no_load", "no load run; POST /sim/v1/load/conversations starts one"),
+        None => error(
+            404,
+            "no_load",
+            "no load run; POST /sim/v1/load/conversations starts one",
+        ),
     }
 }
 
 async fn load_stop(sim: web::Data<Sim>) -> HttpResponse {
-    HttpResponse::Ok().json(crate::sim::load::stop(sim.into_inner()))
+    HttpResponse::Ok().json(crate::sim::load::stop(sim.state.clone()))
 }

@@ -8,7 +8,6 @@
 //! `MAX_RATE` messages per second; a run ends by itself once its messages are sent.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -16,8 +15,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::sim::ws::arm;
-use crate::sim::Sim;
+use crate::sim::observe::{Observer, Whereabouts};
+use crate::sim::state::Shared;
+use crate::sim::timers;
 
 pub const MAX_CONVERSATIONS: u32 = 100_000;
 pub const MAX_MESSAGES: u64 = 10_000_000;
@@ -89,27 +89,26 @@ pub enum Placement {
 }
 
 impl Placement {
-    /// Where conversation `id` is now.
-    pub fn of(state: &crate::sim::state::SimState, id: &str, skill_id: &str) -> Option<Placement> {
-        let c = state.conversations.get(id)?;
-        Some(if c.state != "OPEN" {
+    /// Where a conversation is for a load on `skill_id`.
+    pub fn at(at: Whereabouts<'_>, skill_id: &str) -> Placement {
+        if !at.open {
             Placement::Closed
-        } else if c.skill_id != skill_id {
+        } else if at.skill_id != skill_id {
             Placement::Moved
-        } else if c.assigned.is_some() {
+        } else if at.assigned {
             Placement::Assigned
-        } else if state.ring_of.contains_key(id) {
+        } else if at.ringing {
             Placement::Ringing
         } else {
             Placement::Queued
-        })
+        }
     }
 }
 
-/// What a load run has done so far; lives in the simulator's state.
+/// What a load run has done so far; the simulator's state holds it as its observer.
 pub struct LoadTracker {
     skill: String,
-    pub(crate) skill_id: String,
+    skill_id: String,
     conversations: Vec<String>,
     /// Where each conversation is, kept as it changes (so reading the figures costs nothing).
     placement: HashMap<String, Placement>,
@@ -141,7 +140,8 @@ impl LoadTracker {
             placed: [0; 5],
             pending: HashMap::new(),
             unanswered: 0,
-            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"),
+            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3)
+                .expect("valid histogram bounds"),
             opening: true,
             sending: false,
             sent: 0,
@@ -165,7 +165,7 @@ impl LoadTracker {
     }
 
     /// A conversation changed; `placement` is where it is now. Not one of ours: ignored.
-    pub(crate) fn moved(&mut self, id: &str, placement: Placement) {
+    fn moved(&mut self, id: &str, placement: Placement) {
         if let Some(old) = self.placement.get_mut(id) {
             self.placed[*old as usize] -= 1;
             self.placed[placement as usize] += 1;
@@ -178,16 +178,20 @@ impl LoadTracker {
     }
 
     /// An assigned agent published a text in `conversation`.
-    pub fn on_agent_text(&mut self, conversation: &str, text: &str) {
+    fn on_agent_text(&mut self, conversation: &str, text: &str) {
         if !text.starts_with(ANSWER_PREFIX) {
             return;
         }
-        let Some(queue) = self.pending.get_mut(conversation) else { return };
+        let Some(queue) = self.pending.get_mut(conversation) else {
+            return;
+        };
         match queue.pop_front() {
             Some(scheduled) => {
                 self.unanswered -= 1;
                 let now = Instant::now();
-                self.latency_us.saturating_record(now.saturating_duration_since(scheduled).as_micros().max(1) as u64);
+                self.latency_us.saturating_record(
+                    now.saturating_duration_since(scheduled).as_micros().max(1) as u64,
+                );
                 self.answered += 1;
                 self.last_answer = Some(now);
             }
@@ -238,16 +242,41 @@ impl LoadTracker {
     }
 }
 
+impl Observer for LoadTracker {
+    fn conversation_moved(&mut self, conversation: &str, at: Whereabouts<'_>) {
+        let placement = Placement::at(at, &self.skill_id);
+        self.moved(conversation, placement);
+    }
+
+    fn agent_text(&mut self, conversation: &str, text: &str) {
+        self.on_agent_text(conversation, text);
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
 /// Starts a load: a fresh tracker, and `count` conversations opened at `per_second`.
-pub fn open(sim: Arc<Sim>, request: OpenConversations) -> Result<(), String> {
+pub fn open(shared: Shared, request: OpenConversations) -> Result<(), String> {
     request.validate()?;
     {
-        let mut state = sim.state.lock().expect("state lock");
-        if state.load.as_ref().is_some_and(|l| l.opening || l.sending) {
+        let mut state = shared.lock().expect("state lock");
+        if state
+            .observer::<LoadTracker>()
+            .is_some_and(|l| l.opening || l.sending)
+        {
             return Err("a load run is going on; DELETE /sim/v1/load first".into());
         }
-        let skill_id = state.skill_by_name(&request.skill).map(|s| s.id.clone()).ok_or(format!("skill: no skill named {:?}", request.skill))?;
-        state.load = Some(LoadTracker::new(&request.skill, &skill_id));
+        let skill_id = state
+            .skill_by_name(&request.skill)
+            .map(|s| s.id.clone())
+            .ok_or(format!("skill: no skill named {:?}", request.skill))?;
+        state.set_observer(Some(Box::new(LoadTracker::new(&request.skill, &skill_id))));
     }
     actix_rt::spawn(async move {
         let started = Instant::now();
@@ -256,28 +285,43 @@ pub fn open(sim: Arc<Sim>, request: OpenConversations) -> Result<(), String> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         while opened < request.count {
             tick.tick().await;
-            let due = ((started.elapsed().as_secs_f64() * f64::from(request.per_second)) as u32 + 1).min(request.count);
+            let due = ((started.elapsed().as_secs_f64() * f64::from(request.per_second)) as u32
+                + 1)
+            .min(request.count);
             let timers = {
-                let mut state = sim.state.lock().expect("state lock");
-                if state.load.is_none() {
+                let mut state = shared.lock().expect("state lock");
+                if state.observer::<LoadTracker>().is_none() {
                     return; // deleted meanwhile
                 }
                 while opened < due {
                     match state.open_conversation(&request.skill, json!({})) {
                         Ok((id, _)) => {
-                            let skill_id = state.load.as_ref().map(|l| l.skill_id.clone()).unwrap_or_default();
-                            let placement = Placement::of(&state, &id, &skill_id);
-                            state.load.as_mut().expect("checked above").track(id, placement);
+                            let skill_id = state
+                                .observer::<LoadTracker>()
+                                .map(|l| l.skill_id.clone())
+                                .unwrap_or_default();
+                            let placement = state
+                                .whereabouts(&id)
+                                .map(|at| Placement::at(at, &skill_id));
+                            if let Some(load) = state.observer_mut::<LoadTracker>() {
+                                load.track(id, placement);
+                            }
                         }
-                        Err(message) => tracing::warn!(%message, "load: a conversation could not be opened"),
+                        Err(message) => {
+                            tracing::warn!(%message, "load: a conversation could not be opened")
+                        }
                     }
                     opened += 1;
                 }
                 state.take_timers()
             };
-            arm(sim.clone(), timers);
+            timers::arm(&shared, timers);
         }
-        if let Some(load) = sim.state.lock().expect("state lock").load.as_mut() {
+        if let Some(load) = shared
+            .lock()
+            .expect("state lock")
+            .observer_mut::<LoadTracker>()
+        {
             load.opening = false;
         }
     });
@@ -285,11 +329,13 @@ pub fn open(sim: Arc<Sim>, request: OpenConversations) -> Result<(), String> {
 }
 
 /// Sends `count` messages at `rate`, round robin over the load's open conversations.
-pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
+pub fn send(shared: Shared, request: SendMessages) -> Result<(), String> {
     request.validate()?;
     let conversations = {
-        let mut state = sim.state.lock().expect("state lock");
-        let load = state.load.as_mut().ok_or("no load: POST /sim/v1/load/conversations first")?;
+        let mut state = shared.lock().expect("state lock");
+        let load = state
+            .observer_mut::<LoadTracker>()
+            .ok_or("no load: POST /sim/v1/load/conversations first")?;
         if load.opening || load.sending {
             return Err("the load is still opening conversations or sending".into());
         }
@@ -309,10 +355,18 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
         load.unanswered = 0;
         // Consumers whose conversation an agent holds on the load's skill (one escalated or
         // still queued would wait for a human, not for the bot under test).
-        load.conversations.iter().filter(|id| load.is_assigned(id)).cloned().collect::<Vec<String>>()
+        load.conversations
+            .iter()
+            .filter(|id| load.is_assigned(id))
+            .cloned()
+            .collect::<Vec<String>>()
     };
     if conversations.is_empty() {
-        if let Some(load) = sim.state.lock().expect("state lock").load.as_mut() {
+        if let Some(load) = shared
+            .lock()
+            .expect("state lock")
+            .observer_mut::<LoadTracker>()
+        {
             load.sending = false;
         }
         return Err("no agent holds any of the load's conversations".into());
@@ -326,8 +380,8 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
         while next < request.count {
             tick.tick().await;
             let now = Instant::now();
-            let mut state = sim.state.lock().expect("state lock");
-            if state.load.is_none() {
+            let mut state = shared.lock().expect("state lock");
+            if state.observer::<LoadTracker>().is_none() {
                 return;
             }
             while next < request.count {
@@ -336,7 +390,7 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
                     break;
                 }
                 let conversation = &conversations[(next % conversations.len() as u64) as usize];
-                if let Some(load) = state.load.as_mut() {
+                if let Some(load) = state.observer_mut::<LoadTracker>() {
                     if let Some(queue) = load.pending.get_mut(conversation) {
                         queue.push_back(scheduled);
                         load.unanswered += 1;
@@ -344,7 +398,7 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
                 }
                 let event = json!({"type": "ContentEvent", "contentType": "text/plain", "message": format!("m{next}")});
                 let sent = state.consumer_event(conversation, event).is_ok();
-                let load = state.load.as_mut().expect("checked above");
+                let load = state.observer_mut::<LoadTracker>().expect("checked above");
                 if sent {
                     load.sent += 1;
                 } else {
@@ -358,7 +412,11 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
                 next += 1;
             }
         }
-        if let Some(load) = sim.state.lock().expect("state lock").load.as_mut() {
+        if let Some(load) = shared
+            .lock()
+            .expect("state lock")
+            .observer_mut::<LoadTracker>()
+        {
             load.sending = false;
             load.send_finished = Some(Instant::now());
         }
@@ -367,13 +425,19 @@ pub fn send(sim: Arc<Sim>, request: SendMessages) -> Result<(), String> {
 }
 
 /// Ends the load: its open conversations are closed by the consumer, the tracker goes.
-pub fn stop(sim: Arc<Sim>) -> Value {
+pub fn stop(shared: Shared) -> Value {
     let (closed, timers) = {
-        let mut state = sim.state.lock().expect("state lock");
-        let Some(load) = state.load.take() else { return json!({"closed": 0}) };
+        let mut state = shared.lock().expect("state lock");
+        let Some(conversations) = state
+            .observer_mut::<LoadTracker>()
+            .map(|load| std::mem::take(&mut load.conversations))
+        else {
+            return json!({"closed": 0});
+        };
+        state.set_observer(None);
         let mut closed = 0;
-        for id in &load.conversations {
-            if state.conversations.get(id).is_some_and(|c| c.state == "OPEN") {
+        for id in &conversations {
+            if state.whereabouts(id).is_some_and(|at| at.open) {
                 state.close(id, "CONSUMER");
                 closed += 1;
             }
@@ -381,12 +445,12 @@ pub fn stop(sim: Arc<Sim>) -> Value {
         state.flush_notifications();
         (closed, state.take_timers())
     };
-    arm(sim, timers);
+    timers::arm(&shared, timers);
     json!({"closed": closed})
 }
 
 /// The load's figures, or none.
-pub fn status(sim: &Sim) -> Option<Value> {
-    let state = sim.state.lock().expect("state lock");
-    state.load.as_ref().map(LoadTracker::status)
+pub fn status(shared: &Shared) -> Option<Value> {
+    let state = shared.lock().expect("state lock");
+    state.observer::<LoadTracker>().map(LoadTracker::status)
 }

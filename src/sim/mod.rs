@@ -6,14 +6,20 @@
 //! the control API. Start it inside an actix system with [`start`].
 
 pub mod config;
+pub mod context;
 pub mod control;
 pub mod frames;
 pub mod http;
 pub mod load;
+pub mod observe;
 pub mod platform;
+pub mod provision;
+pub mod refusals;
 pub mod state;
+pub mod timers;
 pub mod tls;
 pub mod traffic;
+pub mod validate;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -23,27 +29,8 @@ use actix_web::{web, App, HttpServer};
 use serde_json::{json, Value};
 
 pub use config::SimConfig;
+use context::Sim;
 use state::{Shared, SimState};
-
-/// What the HTTP handlers share.
-pub struct Sim {
-    pub account: String,
-    pub config: SimConfig,
-    pub state: Shared,
-    /// `host:port` of the platform origin, as CSDS lists it.
-    pub host: String,
-    /// The traffic generator started through the control API, if any.
-    pub traffic: std::sync::Mutex<Option<traffic::TrafficHandle>>,
-}
-
-impl Sim {
-    fn base_uris(&self) -> Vec<Value> {
-        ["agentVep", "facadeMsg", "asyncMessagingEnt", "msgHist", "accountConfigReadOnly"]
-            .iter()
-            .map(|service| json!({"service": service, "account": self.account, "baseURI": self.host}))
-            .collect()
-    }
-}
 
 /// A running simulator.
 pub struct SimHandle {
@@ -63,11 +50,24 @@ pub struct SimHandle {
 impl SimHandle {
     /// `https://127.0.0.1:port` (or `http://` in plain mode).
     pub fn platform_url(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.platform_addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.platform_addr
+        )
     }
 
     pub fn control_url(&self) -> String {
         format!("http://{}", self.control_addr)
+    }
+
+    /// Makes sure a bot's agent user can log in: its skill exists, and the user is created or
+    /// given the password (see [`provision::provide_bot_user`]).
+    pub fn provide_bot_user(
+        &self,
+        user: &provision::BotUser,
+    ) -> Result<provision::Provided, provision::ProvisionError> {
+        provision::provide_bot_user(&self.state, user)
     }
 
     /// The one line `botvisor simulate` prints at start.
@@ -91,7 +91,10 @@ impl SimHandle {
             let mut state = self.state.lock().expect("state lock");
             let conns: Vec<state::ConnId> = state.conns.keys().copied().collect();
             for conn in conns {
-                state.send(conn, state::Outgoing::Close(1001, "the simulator is stopping".into()));
+                state.send(
+                    conn,
+                    state::Outgoing::Close(1001, "the simulator is stopping".into()),
+                );
                 state.disconnect(conn);
             }
         }
@@ -106,13 +109,21 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
     let problems = config.validate("simulator");
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        return Err(format!("the simulator configuration is not valid:\n  {}", list.join("\n  ")));
+        return Err(format!(
+            "the simulator configuration is not valid:\n  {}",
+            list.join("\n  ")
+        ));
     }
     let state = SimState::new(config.clone()).shared();
-    let tls = if config.plain_http { None } else { Some(tls::self_signed(config.ca_out.as_deref())?) };
+    let tls = if config.plain_http {
+        None
+    } else {
+        Some(tls::self_signed(config.ca_out.as_deref())?)
+    };
 
     // Bind first: the CSDS document names the actual port.
-    let listener = std::net::TcpListener::bind(config.platform_addr).map_err(|e| format!("cannot listen on {}: {e}", config.platform_addr))?;
+    let listener = std::net::TcpListener::bind(config.platform_addr)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.platform_addr))?;
     let platform_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let sim = web::Data::new(Sim {
         account: config.account.clone(),
@@ -127,12 +138,27 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
         App::new()
             .app_data(platform_sim.clone())
             .app_data(web::PayloadConfig::new(64 * 1024))
-            .route("/api/account/{account}/service/baseURI.json", web::get().to(http::csds))
+            .route(
+                "/api/account/{account}/service/baseURI.json",
+                web::get().to(http::csds),
+            )
             .route("/api/account/{account}/login", web::post().to(http::login))
-            .route("/api/account/{account}/refresh", web::post().to(http::refresh))
-            .route("/api/account/{account}/logout", web::post().to(http::logout))
-            .route("/ws_api/account/{account}/messaging/brand/{bearer}", web::get().to(http::websocket))
-            .route("/api/account/{account}/configuration/le-users/skills", web::get().to(http::skills))
+            .route(
+                "/api/account/{account}/refresh",
+                web::post().to(http::refresh),
+            )
+            .route(
+                "/api/account/{account}/logout",
+                web::post().to(http::logout),
+            )
+            .route(
+                "/ws_api/account/{account}/messaging/brand/{bearer}",
+                web::get().to(http::websocket),
+            )
+            .route(
+                "/api/account/{account}/configuration/le-users/skills",
+                web::get().to(http::skills),
+            )
     })
     .workers(1)
     // Frames go out at once (no Nagle wait behind an unacknowledged one).
@@ -147,20 +173,28 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
     .run();
 
     let control_sim = sim.clone();
-    let control = HttpServer::new(move || App::new().app_data(control_sim.clone()).app_data(web::PayloadConfig::new(1024 * 1024)).configure(control::routes))
-        .workers(1)
-        .shutdown_timeout(1)
-        .disable_signals()
-        .bind(config.control_addr)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.control_addr))?;
-    let control_addr = *control.addrs().first().ok_or("the control API has no address")?;
+    let control = HttpServer::new(move || {
+        App::new()
+            .app_data(control_sim.clone())
+            .app_data(web::PayloadConfig::new(1024 * 1024))
+            .configure(control::routes)
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .disable_signals()
+    .bind(config.control_addr)
+    .map_err(|e| format!("cannot listen on {}: {e}", config.control_addr))?;
+    let control_addr = *control
+        .addrs()
+        .first()
+        .ok_or("the control API has no address")?;
     let control = control.run();
 
     let servers = vec![platform.handle(), control.handle()];
     actix_rt::spawn(platform);
     actix_rt::spawn(control);
     if let Some(traffic) = &config.traffic {
-        let handle = traffic::start(sim.clone().into_inner(), traffic.clone());
+        let handle = traffic::start(state.clone(), traffic.clone());
         *sim.traffic.lock().expect("traffic lock") = Some(handle);
     }
     Ok(SimHandle {

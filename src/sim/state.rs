@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::sim::config::{Credentials, SimConfig, UserKind};
+use crate::sim::observe::{Observer, Whereabouts};
 
 pub type Shared = Arc<Mutex<SimState>>;
 pub type ConnId = u64;
@@ -35,9 +36,15 @@ pub const CLOSE_TOKEN_EXPIRED: u16 = 4401;
 /// A timer the caller arms.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Timer {
-    RingExpiry { ring_id: String, after: Duration },
+    RingExpiry {
+        ring_id: String,
+        after: Duration,
+    },
     /// Offer a conversation that every available agent declined again.
-    Reoffer { conversation_id: String, after: Duration },
+    Reoffer {
+        conversation_id: String,
+        after: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -100,7 +107,10 @@ pub struct DialogEvent {
     pub role: String,
     pub server_timestamp: i64,
     pub event: Value,
+    /// The request's frame-level `metadata` array, as sent.
     pub metadata: Option<Value>,
+    /// The request's frame-level `encodedMetadata` (base64), as sent.
+    pub encoded_metadata: Option<String>,
     pub audience: String,
 }
 
@@ -181,14 +191,38 @@ pub struct SimState {
     /// Agents a conversation's ring expired on or was rejected by.
     pub declined_by: HashMap<String, HashSet<String>>,
     pub faults: Faults,
-    /// The benchmark's open-loop load run, if one was started.
-    pub load: Option<crate::sim::load::LoadTracker>,
+    /// Request frames refused by the field rules (`validate`).
+    pub refusals: crate::sim::refusals::RefusalLog,
+    /// Who follows the conversations (the benchmark's load tracker), if anyone.
+    observer: Option<Box<dyn Observer>>,
     /// Notifications caused by the request being handled; they follow its response.
     pub(crate) pending_after_response: Vec<(ConnId, Outgoing)>,
     /// Timers asked for by operations; drained by `take_timers` and armed by the caller.
     pub(crate) pending_timers: Vec<Timer>,
     counter: u64,
     seed: u64,
+}
+
+/// Why a skill cannot be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkillError {
+    #[error("name: must not be empty")]
+    EmptyName,
+    #[error("name: a skill named {0:?} exists")]
+    Exists(String),
+}
+
+/// Why an agent user cannot be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("login: must not be empty")]
+    EmptyLogin,
+    #[error("login: a user {0:?} exists")]
+    Exists(String),
+    #[error("skills[{index}]: no skill named {name:?}")]
+    UnknownSkill { index: usize, name: String },
+    #[error("max_slots: must be at least 1")]
+    NoSlots,
 }
 
 /// Takes one from a count, removing it at zero.
@@ -202,7 +236,10 @@ pub(crate) fn decrement(counts: &mut HashMap<String, usize>, key: &str) {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl SimState {
@@ -226,7 +263,8 @@ impl SimState {
             closed_count: 0,
             declined_by: HashMap::new(),
             faults: Faults::default(),
-            load: None,
+            refusals: Default::default(),
+            observer: None,
             pending_after_response: Vec::new(),
             pending_timers: Vec::new(),
             counter: 0,
@@ -239,7 +277,13 @@ impl SimState {
         for user in &config.users {
             let skills = user.skills.clone();
             // Validated beforehand: every skill exists.
-            let _ = state.add_user(&user.login, user.credentials.clone(), &skills, user.max_slots, user.kind);
+            let _ = state.add_user(
+                &user.login,
+                user.credentials.clone(),
+                &skills,
+                user.max_slots,
+                user.kind,
+            );
         }
         state
     }
@@ -268,12 +312,23 @@ impl SimState {
         let mut x = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         x ^= x >> 31;
         let y = x.wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ n;
-        format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", x >> 32, (x >> 16) & 0xffff, x & 0xfff, (y >> 52) & 0xfff, y & 0xffff_ffff_ffff)
+        format!(
+            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            x >> 32,
+            (x >> 16) & 0xffff,
+            x & 0xfff,
+            (y >> 52) & 0xfff,
+            y & 0xffff_ffff_ffff
+        )
     }
 
     /// A fresh secret token (hex).
     pub fn token(&mut self) -> String {
-        format!("{}{}", self.uuid().replace('-', ""), self.uuid().replace('-', ""))
+        format!(
+            "{}{}",
+            self.uuid().replace('-', ""),
+            self.uuid().replace('-', "")
+        )
     }
 
     pub fn old_id(&self, user_id: &str) -> String {
@@ -282,15 +337,19 @@ impl SimState {
 
     // ---- skills and users ---------------------------------------------------------------
 
-    pub fn add_skill(&mut self, name: &str, human: bool) -> Result<String, String> {
+    pub fn add_skill(&mut self, name: &str, human: bool) -> Result<String, SkillError> {
         if name.trim().is_empty() {
-            return Err("name: must not be empty".into());
+            return Err(SkillError::EmptyName);
         }
         if self.skills.iter().any(|s| s.name == name) {
-            return Err(format!("name: a skill named {name:?} exists"));
+            return Err(SkillError::Exists(name.to_owned()));
         }
         let id = (1000 + self.skills.len() as u64 + 1).to_string();
-        self.skills.push(Skill { id: id.clone(), name: name.into(), human });
+        self.skills.push(Skill {
+            id: id.clone(),
+            name: name.into(),
+            human,
+        });
         Ok(id)
     }
 
@@ -302,22 +361,34 @@ impl SimState {
         self.skills.iter().find(|s| s.id == id)
     }
 
-    pub fn add_user(&mut self, login: &str, credentials: Credentials, skills: &[String], max_slots: usize, kind: UserKind) -> Result<(String, String), String> {
+    pub fn add_user(
+        &mut self,
+        login: &str,
+        credentials: Credentials,
+        skills: &[String],
+        max_slots: usize,
+        kind: UserKind,
+    ) -> Result<(String, String), UserError> {
         if login.trim().is_empty() {
-            return Err("login: must not be empty".into());
+            return Err(UserError::EmptyLogin);
         }
         if self.users.values().any(|u| u.login == login) {
-            return Err(format!("login: a user {login:?} exists"));
+            return Err(UserError::Exists(login.to_owned()));
         }
         let mut skill_ids = Vec::new();
         for (i, name) in skills.iter().enumerate() {
             match self.skill_by_name(name) {
                 Some(skill) => skill_ids.push(skill.id.clone()),
-                None => return Err(format!("skills[{i}]: no skill named {name:?}")),
+                None => {
+                    return Err(UserError::UnknownSkill {
+                        index: i,
+                        name: name.clone(),
+                    })
+                }
             }
         }
         if max_slots == 0 {
-            return Err("max_slots: must be at least 1".into());
+            return Err(UserError::NoSlots);
         }
         let user_id = (3_700_000_000u64 + self.users.len() as u64 + 1).to_string();
         let pid = self.uuid();
@@ -345,7 +416,9 @@ impl SimState {
 
     /// The user id for an old id (`acc.userId`) or a bare user id.
     pub fn user_id_from(&self, id: &str) -> Option<String> {
-        let bare = id.strip_prefix(&format!("{}.", self.config.account)).unwrap_or(id);
+        let bare = id
+            .strip_prefix(&format!("{}.", self.config.account))
+            .unwrap_or(id);
         self.users.contains_key(bare).then(|| bare.to_owned())
     }
 
@@ -354,14 +427,55 @@ impl SimState {
         self.open_per_agent.get(user_id).copied().unwrap_or(0)
     }
 
-    /// Tells the benchmark's load tracker, if any, where conversation `id` is now.
+    /// Where conversation `id` is now.
+    pub fn whereabouts(&self, id: &str) -> Option<Whereabouts<'_>> {
+        let c = self.conversations.get(id)?;
+        Some(Whereabouts {
+            skill_id: &c.skill_id,
+            open: c.state == "OPEN",
+            assigned: c.assigned.is_some(),
+            ringing: self.ring_of.contains_key(id),
+        })
+    }
+
+    /// Tells the observer, if any, where conversation `id` is now.
     pub(crate) fn placement_changed(&mut self, id: &str) {
-        let Some(load) = self.load.as_ref() else { return };
-        if let Some(placement) = crate::sim::load::Placement::of(self, id, &load.skill_id) {
-            if let Some(load) = self.load.as_mut() {
-                load.moved(id, placement);
-            }
+        let Some(mut observer) = self.observer.take() else {
+            return;
+        };
+        if let Some(at) = self.whereabouts(id) {
+            observer.conversation_moved(id, at);
         }
+        self.observer = Some(observer);
+    }
+
+    /// Tells the observer, if any, that the assigned agent of `conversation` said `text`.
+    pub(crate) fn agent_said(&mut self, conversation: &str, text: &str) {
+        if let Some(observer) = self.observer.as_mut() {
+            observer.agent_text(conversation, text);
+        }
+    }
+
+    /// Sets (or with `None` removes) the observer; returns the one it replaces.
+    pub fn set_observer(
+        &mut self,
+        observer: Option<Box<dyn Observer>>,
+    ) -> Option<Box<dyn Observer>> {
+        std::mem::replace(&mut self.observer, observer)
+    }
+
+    /// The observer, if it is a `T`.
+    pub fn observer<T: Observer>(&self) -> Option<&T> {
+        self.observer
+            .as_ref()
+            .and_then(|o| o.as_any().downcast_ref())
+    }
+
+    /// The observer, if it is a `T`.
+    pub fn observer_mut<T: Observer>(&mut self) -> Option<&mut T> {
+        self.observer
+            .as_mut()
+            .and_then(|o| o.as_any_mut().downcast_mut())
     }
 
     /// Waiting rings of a user.
@@ -371,7 +485,9 @@ impl SimState {
 
     /// Sets an open conversation's assigned agent, keeping the per-agent load.
     pub(crate) fn set_assigned(&mut self, id: &str, agent: Option<String>) {
-        let Some(c) = self.conversations.get_mut(id) else { return };
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
         let open = c.state == "OPEN";
         let old = std::mem::replace(&mut c.assigned, agent.clone());
         if open {
@@ -388,7 +504,9 @@ impl SimState {
 
     /// Sends to one connection; a connection whose queue is full is closed (bounded).
     pub fn send(&mut self, conn: ConnId, out: Outgoing) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         if let Err(mpsc::error::TrySendError::Full(_)) = c.tx.try_send(out) {
             tracing::warn!(conn, user_id = %c.user_id, "connection too slow, closing it");
             let _ = c.tx.try_send(Outgoing::Drop);
@@ -397,15 +515,27 @@ impl SimState {
     }
 
     pub fn conns_of(&self, user_id: &str) -> Vec<ConnId> {
-        let mut conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.user_id == user_id).map(|(id, _)| *id).collect();
+        let mut conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.user_id == user_id)
+            .map(|(id, _)| *id)
+            .collect();
         conns.sort_unstable();
         conns
     }
 
     /// Whether a websocket for this bearer would be admitted now (no side effects).
     pub fn may_connect(&self, bearer: &str) -> Result<(), (u16, String)> {
-        if self.faults.ums_unavailable_until.is_some_and(|until| now_ms() < until) {
-            return Err((503, "messaging service unavailable (simulated fault)".into()));
+        if self
+            .faults
+            .ums_unavailable_until
+            .is_some_and(|until| now_ms() < until)
+        {
+            return Err((
+                503,
+                "messaging service unavailable (simulated fault)".into(),
+            ));
         }
         if !self.sessions.contains_key(bearer) {
             return Err((401, "unknown or expired token".into()));
@@ -415,20 +545,48 @@ impl SimState {
 
     /// Registers a websocket for a session's bearer. One connection per agent: an earlier
     /// connection of the same agent is closed (the kick).
-    pub fn connect(&mut self, conn: ConnId, bearer: &str, tx: mpsc::Sender<Outgoing>) -> Result<(), (u16, String)> {
+    pub fn connect(
+        &mut self,
+        conn: ConnId,
+        bearer: &str,
+        tx: mpsc::Sender<Outgoing>,
+    ) -> Result<(), (u16, String)> {
         let now = now_ms();
-        if self.faults.ums_unavailable_until.is_some_and(|until| now < until) {
-            return Err((503, "messaging service unavailable (simulated fault)".into()));
+        if self
+            .faults
+            .ums_unavailable_until
+            .is_some_and(|until| now < until)
+        {
+            return Err((
+                503,
+                "messaging service unavailable (simulated fault)".into(),
+            ));
         }
         let Some(session) = self.sessions.get(bearer) else {
             return Err((401, "unknown or expired token".into()));
         };
         let user_id = session.user_id.clone();
         for old in self.conns_of(&user_id) {
-            self.send(old, Outgoing::Close(CLOSE_KICKED, "another connection for this agent replaced this one".into()));
+            self.send(
+                old,
+                Outgoing::Close(
+                    CLOSE_KICKED,
+                    "another connection for this agent replaced this one".into(),
+                ),
+            );
             self.conns.remove(&old);
         }
-        self.conns.insert(conn, Conn { user_id, bearer: bearer.into(), tx, ex_subs: Vec::new(), routing_sub: None, agent_state_sub: None });
+        self.conns.insert(
+            conn,
+            Conn {
+                user_id,
+                bearer: bearer.into(),
+                tx,
+                ex_subs: Vec::new(),
+                routing_sub: None,
+                agent_state_sub: None,
+            },
+        );
         Ok(())
     }
 
@@ -441,7 +599,11 @@ impl SimState {
     /// Checks a login body; returns the session or (HTTP status, error message, internal code).
     pub fn login(&mut self, body: &Value) -> Result<Session, (u16, String, u32)> {
         let now = now_ms();
-        if self.faults.login_unavailable_until.is_some_and(|until| now < until) {
+        if self
+            .faults
+            .login_unavailable_until
+            .is_some_and(|until| now < until)
+        {
             return Err((503, "login service unavailable (simulated fault)".into(), 0));
         }
         let Some(login) = body.get("username").and_then(Value::as_str) else {
@@ -451,12 +613,22 @@ impl SimState {
             return Err((401, "Invalid username or password".into(), 1));
         };
         if user.disabled {
-            return Err((401, "User is disabled after too many failed logins; an administrator must enable it".into(), 34));
+            return Err((
+                401,
+                "User is disabled after too many failed logins; an administrator must enable it"
+                    .into(),
+                34,
+            ));
         }
         let str_field = |name: &str| body.get(name).and_then(Value::as_str);
         let matches = match &user.credentials {
             Credentials::Password { password } => str_field("password") == Some(password.as_str()),
-            Credentials::ApiKey { app_key, secret, access_token, access_token_secret } => {
+            Credentials::ApiKey {
+                app_key,
+                secret,
+                access_token,
+                access_token_secret,
+            } => {
                 str_field("appKey") == Some(app_key.as_str())
                     && str_field("secret") == Some(secret.as_str())
                     && str_field("accessToken") == Some(access_token.as_str())
@@ -476,19 +648,39 @@ impl SimState {
         user.failed_logins = 0;
         let user_id = user.user_id.clone();
         // One session per agent: a new login revokes the others and closes their sockets.
-        let old: Vec<String> = self.sessions.values().filter(|s| s.user_id == user_id).map(|s| s.bearer.clone()).collect();
+        let old: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id)
+            .map(|s| s.bearer.clone())
+            .collect();
         for bearer in old {
-            self.revoke(&bearer, CLOSE_KICKED, "a new login for this agent replaced this session");
+            self.revoke(
+                &bearer,
+                CLOSE_KICKED,
+                "a new login for this agent replaced this session",
+            );
         }
-        let session = Session { bearer: self.token(), user_id, csrf: self.token(), cookie: self.token() };
-        self.sessions.insert(session.bearer.clone(), session.clone());
+        let session = Session {
+            bearer: self.token(),
+            user_id,
+            csrf: self.token(),
+            cookie: self.token(),
+        };
+        self.sessions
+            .insert(session.bearer.clone(), session.clone());
         Ok(session)
     }
 
     /// Ends a session and closes its sockets with `code`.
     pub fn revoke(&mut self, bearer: &str, code: u16, reason: &str) {
         self.sessions.remove(bearer);
-        let conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.bearer == bearer).map(|(id, _)| *id).collect();
+        let conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.bearer == bearer)
+            .map(|(id, _)| *id)
+            .collect();
         for conn in conns {
             self.send(conn, Outgoing::Close(code, reason.into()));
             self.conns.remove(&conn);
@@ -496,6 +688,8 @@ impl SimState {
     }
 
     pub fn session_by_cookie(&self, cookie: &str, csrf: &str) -> Option<&Session> {
-        self.sessions.values().find(|s| s.cookie == cookie && s.csrf == csrf)
+        self.sessions
+            .values()
+            .find(|s| s.cookie == cookie && s.csrf == csrf)
     }
 }

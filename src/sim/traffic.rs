@@ -7,74 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::sim::ws::arm;
-use crate::sim::Sim;
+pub use crate::sim::config::TrafficConfig;
+use crate::sim::state::Shared;
+use crate::sim::timers;
 
 /// Consumers talking at once, at most; a new one waits its turn beyond this.
 const MAX_ACTIVE_CONSUMERS: u64 = 20_000;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrafficConfig {
-    pub skill: String,
-    pub conversations_per_minute: u32,
-    #[serde(default = "default_messages")]
-    pub messages_per_conversation: u32,
-    #[serde(default = "default_think_time", with = "humantime_serde")]
-    pub think_time: Duration,
-    /// A COMPOSING event before each text.
-    #[serde(default)]
-    pub typing: bool,
-    /// Every third message is a file.
-    #[serde(default)]
-    pub files: bool,
-    /// Every fourth message is rich content.
-    #[serde(default)]
-    pub rich: bool,
-    /// Stop after this long; unset: until stopped.
-    #[serde(default, with = "humantime_serde")]
-    pub duration: Option<Duration>,
-    /// What consumers say: conversation k follows script k (round robin), one text per message;
-    /// empty: `message n of m`.
-    #[serde(default)]
-    pub scripts: Vec<Vec<String>>,
-    /// The consumer closes the conversation this long after its last message (so bots do not
-    /// fill up); unset: the conversation stays open for the bot to close.
-    #[serde(default = "default_close_after", with = "humantime_serde")]
-    pub close_after: Option<Duration>,
-}
-
-fn default_close_after() -> Option<Duration> {
-    Some(Duration::from_secs(30))
-}
-
-fn default_messages() -> u32 {
-    3
-}
-fn default_think_time() -> Duration {
-    Duration::from_secs(2)
-}
-
-impl TrafficConfig {
-    pub fn validate(&self, path: &str) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.conversations_per_minute == 0 || self.conversations_per_minute > 60_000 {
-            problems.push(format!("{path}.conversations_per_minute: must be between 1 and 60000"));
-        }
-        if self.messages_per_conversation > 1000 {
-            problems.push(format!("{path}.messages_per_conversation: must be at most 1000"));
-        }
-        for (i, script) in self.scripts.iter().enumerate() {
-            if script.is_empty() || script.len() > 1000 {
-                problems.push(format!("{path}.scripts[{i}]: must hold 1 to 1000 texts"));
-            }
-        }
-        problems
-    }
-}
 
 /// A running generator; dropping the handle does not stop it, `stop` does.
 #[derive(Clone)]
@@ -93,8 +33,13 @@ impl TrafficHandle {
 }
 
 /// Starts generating on the current actix system.
-pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
-    let handle = TrafficHandle { stopped: Arc::new(AtomicBool::new(false)), finished: Arc::new(AtomicBool::new(false)), opened: Arc::new(AtomicU64::new(0)), messages: Arc::new(AtomicU64::new(0)) };
+pub fn start(shared: Shared, config: TrafficConfig) -> TrafficHandle {
+    let handle = TrafficHandle {
+        stopped: Arc::new(AtomicBool::new(false)),
+        finished: Arc::new(AtomicBool::new(false)),
+        opened: Arc::new(AtomicU64::new(0)),
+        messages: Arc::new(AtomicU64::new(0)),
+    };
     let generator = handle.clone();
     actix_rt::spawn(async move {
         let every = Duration::from_secs(60) / config.conversations_per_minute.max(1);
@@ -104,18 +49,20 @@ pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if generator.stopped.load(Ordering::Relaxed) || config.duration.is_some_and(|d| started.elapsed() >= d) {
+            if generator.stopped.load(Ordering::Relaxed)
+                || config.duration.is_some_and(|d| started.elapsed() >= d)
+            {
                 break;
             }
             if active.load(Ordering::Relaxed) >= MAX_ACTIVE_CONSUMERS {
                 continue;
             }
             let opened = {
-                let mut state = sim.state.lock().expect("state lock");
+                let mut state = shared.lock().expect("state lock");
                 let opened = state.open_conversation(&config.skill, json!({}));
                 (opened, state.take_timers())
             };
-            arm(sim.clone(), opened.1);
+            timers::arm(&shared, opened.1);
             let Ok((conversation, _)) = opened.0 else {
                 tracing::warn!(skill = %config.skill, "traffic: no such skill, stopping");
                 break;
@@ -128,26 +75,49 @@ pub fn start(sim: Arc<Sim>, config: TrafficConfig) -> TrafficHandle {
                 let n = generator.opened.load(Ordering::Relaxed) as usize;
                 Some(config.scripts[(n.saturating_sub(1)) % config.scripts.len()].clone())
             };
-            actix_rt::spawn(consumer(sim.clone(), config.clone(), conversation, script, generator.clone(), active.clone()));
+            actix_rt::spawn(consumer(
+                shared.clone(),
+                config.clone(),
+                conversation,
+                script,
+                generator.clone(),
+                active.clone(),
+            ));
         }
         generator.finished.store(true, Ordering::Relaxed);
     });
     handle
 }
 
-async fn consumer(sim: Arc<Sim>, config: TrafficConfig, conversation: String, script: Option<Vec<String>>, handle: TrafficHandle, active: Arc<AtomicU64>) {
-    let count = script.as_ref().map_or(config.messages_per_conversation, |s| s.len() as u32);
+async fn consumer(
+    shared: Shared,
+    config: TrafficConfig,
+    conversation: String,
+    script: Option<Vec<String>>,
+    handle: TrafficHandle,
+    active: Arc<AtomicU64>,
+) {
+    let count = script
+        .as_ref()
+        .map_or(config.messages_per_conversation, |s| s.len() as u32);
     for n in 1..=count {
         tokio::time::sleep(config.think_time).await;
         if handle.stopped.load(Ordering::Relaxed) {
             break;
         }
-        let mut state = sim.state.lock().expect("state lock");
-        if state.conversations.get(&conversation).is_none_or(|c| c.state != "OPEN") {
+        let mut state = shared.lock().expect("state lock");
+        if state
+            .conversations
+            .get(&conversation)
+            .is_none_or(|c| c.state != "OPEN")
+        {
             break;
         }
         if config.typing {
-            let _ = state.consumer_event(&conversation, json!({"type": "ChatStateEvent", "chatState": "COMPOSING"}));
+            let _ = state.consumer_event(
+                &conversation,
+                json!({"type": "ChatStateEvent", "chatState": "COMPOSING"}),
+            );
         }
         let event = if config.files && n % 3 == 0 {
             json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"relativePath": format!("/v1/AUTH_sim/{conversation}/{n}.png"), "fileType": "PNG", "caption": "a picture"}})
@@ -167,12 +137,12 @@ async fn consumer(sim: Arc<Sim>, config: TrafficConfig, conversation: String, sc
     if let Some(close_after) = config.close_after {
         tokio::time::sleep(close_after).await;
         let timers = {
-            let mut state = sim.state.lock().expect("state lock");
+            let mut state = shared.lock().expect("state lock");
             state.close(&conversation, "CONSUMER");
             state.flush_notifications();
             state.take_timers()
         };
-        arm(sim.clone(), timers);
+        timers::arm(&shared, timers);
     }
     active.fetch_sub(1, Ordering::Relaxed);
 }

@@ -9,16 +9,26 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, Session
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::sim::context::Sim;
 use crate::sim::frames::{error_response, parse_request};
-use crate::sim::state::{ConnId, Outgoing, Timer};
-use crate::sim::Sim;
+use crate::sim::state::{ConnId, Outgoing};
+use crate::sim::timers;
 
 /// Frames beyond this are a protocol error (the connection closes); below it, frames larger
 /// than the configured limit get a 400 and the connection stays.
 const HARD_FRAME_LIMIT: usize = 16 * 1024 * 1024;
 
-pub async fn run_connection(sim: Arc<Sim>, conn: ConnId, mut session: Session, stream: MessageStream, mut rx: mpsc::Receiver<Outgoing>) {
-    let mut stream = stream.max_frame_size(HARD_FRAME_LIMIT).aggregate_continuations().max_continuation_size(HARD_FRAME_LIMIT);
+pub async fn run_connection(
+    sim: Arc<Sim>,
+    conn: ConnId,
+    mut session: Session,
+    stream: MessageStream,
+    mut rx: mpsc::Receiver<Outgoing>,
+) {
+    let mut stream = stream
+        .max_frame_size(HARD_FRAME_LIMIT)
+        .aggregate_continuations()
+        .max_continuation_size(HARD_FRAME_LIMIT);
     let idle = sim.config.idle_timeout;
     let mut last_traffic = Instant::now();
     let mut window_start = Instant::now();
@@ -77,20 +87,31 @@ pub async fn run_connection(sim: Arc<Sim>, conn: ConnId, mut session: Session, s
 
 /// An answer that goes through the connection's queue, after what is queued already.
 fn reply(sim: &Arc<Sim>, conn: ConnId, frame: String) {
-    sim.state.lock().expect("state lock").send(conn, Outgoing::Text(frame));
+    sim.state
+        .lock()
+        .expect("state lock")
+        .send(conn, Outgoing::Text(frame));
 }
 
 async fn handle_text(sim: &Arc<Sim>, conn: ConnId, text: &str) {
     if text.len() > sim.config.max_frame_bytes {
         let id = parse_request(text).ok().map(|r| r.id);
-        let message = format!("frame of {} bytes is over the limit of {} bytes", text.len(), sim.config.max_frame_bytes);
+        let message = format!(
+            "frame of {} bytes is over the limit of {} bytes",
+            text.len(),
+            sim.config.max_frame_bytes
+        );
         reply(sim, conn, error_response(id.as_deref(), 400, &message));
         return;
     }
     let request = match parse_request(text) {
         Ok(request) => request,
         Err(bad) => {
-            reply(sim, conn, error_response(bad.req_id.as_deref(), 400, &bad.message));
+            reply(
+                sim,
+                conn,
+                error_response(bad.req_id.as_deref(), 400, &bad.message),
+            );
             return;
         }
     };
@@ -98,29 +119,10 @@ async fn handle_text(sim: &Arc<Sim>, conn: ConnId, text: &str) {
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;
     }
-    let timers = sim.state.lock().expect("state lock").handle_request(conn, request);
-    arm(sim.clone(), timers);
-}
-
-/// Arms timers asked for by the platform (ring expiry, re-offers).
-pub fn arm(sim: Arc<Sim>, timers: Vec<Timer>) {
-    for timer in timers {
-        match timer {
-            Timer::RingExpiry { ring_id, after } => later(sim.clone(), after, move |state| state.expire_ring(&ring_id)),
-            Timer::Reoffer { conversation_id, after } => later(sim.clone(), after, move |state| state.reoffer(&conversation_id)),
-        }
-    }
-}
-
-/// Runs `then` on the state after `after`, and arms the timers it asks for.
-fn later(sim: Arc<Sim>, after: Duration, then: impl FnOnce(&mut crate::sim::state::SimState) + 'static) {
-    actix_rt::spawn(async move {
-        tokio::time::sleep(after).await;
-        let timers = {
-            let mut state = sim.state.lock().expect("state lock");
-            then(&mut state);
-            state.take_timers()
-        };
-        arm(sim, timers);
-    });
+    let timers = sim
+        .state
+        .lock()
+        .expect("state lock")
+        .handle_request(conn, request);
+    timers::arm(&sim.state, timers);
 }

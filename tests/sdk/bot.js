@@ -24,6 +24,7 @@ agent.on('connected', () => {
     agent.setAgentState({availability: 'ONLINE'}, (e) => log('state', {error: e ? String(e.body || e) : null}));
     agent.subscribeExConversations({agentIds: [agent.agentId], convState: ['OPEN']}, (e) => log('subscribed-conversations', {error: e ? String(e.body || e) : null}));
     agent.subscribeRoutingTasks({}, (e) => log('subscribed-routing', {error: e ? String(e.body || e) : null}));
+    agent.getClock({}, (e) => log('clock', {error: e ? String(e.body || e) : null}));
     agent._clock = setInterval(() => agent.getClock({}, () => {}), 30000);
 });
 
@@ -77,8 +78,12 @@ agent.on('ms.MessagingEventNotification', (body) => {
             agent.updateConversationField({conversationId: convId, conversationField: [{field: 'ConversationStateField', conversationState: 'CLOSE'}]},
                 (e) => log('closed', {conversationId: convId, error: e ? String(e.body || e) : null}));
         } else {
-            agent.publishEvent({dialogId: convId, event: {type: 'ContentEvent', contentType: 'text/plain', message: 'echo: ' + text}},
+            // As the SDK's README does: typing first, then the answer with frame-level metadata
+            // (headers null, an ExternalId), then active again.
+            agent.publishEvent({dialogId: convId, event: {type: 'ChatStateEvent', chatState: 'COMPOSING'}});
+            agent.publishEvent({dialogId: convId, event: {type: 'ContentEvent', contentType: 'text/plain', message: 'echo: ' + text}}, null, [{type: 'ExternalId', id: 'echo-' + c.sequence}],
                 (e, resp) => log('answered', {conversationId: convId, error: e ? String(e.body || e) : null, sequence: resp && resp.sequence}));
+            agent.publishEvent({dialogId: convId, event: {type: 'ChatStateEvent', chatState: 'ACTIVE'}});
         }
     });
 });
