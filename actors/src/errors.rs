@@ -64,6 +64,9 @@ pub enum ErrorCode {
     ReconnectExhausted,
     /// The bot's actor stopped unexpectedly (a panic); starting the bot rebuilds it.
     BotActorStopped,
+    /// A transfer named a skill the bot cannot resolve because it may not read the account's
+    /// skills (configure `platform.skills`).
+    SkillLookupForbidden,
 }
 
 impl ErrorCode {
@@ -98,6 +101,7 @@ impl ErrorCode {
             ErrorCode::LoginRefused => "botvisor.session.login-refused",
             ErrorCode::ReconnectExhausted => "botvisor.session.reconnect-exhausted",
             ErrorCode::BotActorStopped => "botvisor.bot.actor-stopped",
+            ErrorCode::SkillLookupForbidden => "botvisor.action.skill-lookup-forbidden",
         }
     }
 }
@@ -158,6 +162,10 @@ pub enum PlatformError {
     /// A transfer named a skill the platform does not know.
     #[error("unknown skill {skill:?}")]
     UnknownSkill { skill: String },
+    /// A transfer named a skill by a name the bot cannot resolve: the bot user may not read the
+    /// account's skills and the name is not configured.
+    #[error("skill {skill:?} cannot be resolved: the bot user may not read the account's skills; map it in platform.skills or name the skill by id")]
+    SkillsNotReadable { skill: String },
     /// The platform answered the command with an error.
     #[error("the platform refused the request ({status}): {message}")]
     Rejected { status: u16, message: String },

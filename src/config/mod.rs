@@ -76,9 +76,42 @@ pub struct PlatformConfig {
     /// A CA (PEM) to trust; the embedded simulator's is used automatically.
     #[serde(default)]
     pub ca: Option<PathBuf>,
+    /// The time to response sent with each named TTR type (LivePerson requires a value).
+    #[serde(default)]
+    pub ttr: TtrConfig,
+    /// Skill name → id, for transfers by name when the bot user may not read the account's
+    /// skills (the account-config API answers 401/403); also used for names it does not list.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub skills: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub plain_http: bool,
 }
+
+/// The seconds sent with each named TTR type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtrConfig {
+    #[serde(with = "humantime_serde")]
+    pub urgent: std::time::Duration,
+    #[serde(with = "humantime_serde")]
+    pub prioritized: std::time::Duration,
+    #[serde(with = "humantime_serde")]
+    pub normal: std::time::Duration,
+}
+
+impl Default for TtrConfig {
+    fn default() -> Self {
+        let seconds = crate::platform::liveperson::frames::TtrSeconds::default();
+        Self {
+            urgent: std::time::Duration::from_secs(seconds.urgent),
+            prioritized: std::time::Duration::from_secs(seconds.prioritized),
+            normal: std::time::Duration::from_secs(seconds.normal),
+        }
+    }
+}
+
+/// The longest TTR accepted (30 days).
+pub const MAX_TTR: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 /// How a bot user logs in.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -258,6 +291,16 @@ impl BotConfig {
                         problem(at(&format!("platform.auth.api_key.{field}")), error.to_string());
                     }
                 }
+            }
+        }
+        for (field, value) in [("urgent", platform.ttr.urgent), ("prioritized", platform.ttr.prioritized), ("normal", platform.ttr.normal)] {
+            if value < std::time::Duration::from_secs(1) || value > MAX_TTR {
+                problem(at(&format!("platform.ttr.{field}")), "must be between 1s and 30d".into());
+            }
+        }
+        for (name, id) in &platform.skills {
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+                problem(at(&format!("platform.skills.{name}")), "a skill id is digits (the id the platform shows for the skill)".into());
             }
         }
         if platform.csds == "embedded" && !matches!(platform.auth, PlatformAuth::Password(_)) {

@@ -13,6 +13,7 @@ use botvisor_actors::ports::VendorPort;
 
 use crate::config::{read_script, BotConfig, CustomEndpointAuthConfig, PlatformAuth, Secret, ServiceConfig, VendorConfig};
 use crate::hooks::error_hook::{HookCounters, HttpErrorHook};
+use crate::platform::liveperson::frames::TtrSeconds;
 use crate::platform::liveperson::login::LoginCredentials;
 use crate::platform::liveperson::{LivePersonPlatform, SessionCounters, SessionSettings};
 use crate::sim::provision::{provide_bot_user, BotUser};
@@ -161,6 +162,8 @@ fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>) -> Result<Laun
         session
     };
     session.account = platform.account.clone().unwrap_or(session.account);
+    session.ttr_seconds = TtrSeconds { urgent: platform.ttr.urgent.as_secs(), prioritized: platform.ttr.prioritized.as_secs(), normal: platform.ttr.normal.as_secs() };
+    session.skills = platform.skills.iter().map(|(name, id)| (name.clone(), id.clone())).collect();
     let client = LivePersonPlatform::new(session)?;
     let vendor: Rc<dyn VendorPort> = match vendor {
         PreparedVendor::Scripted(scripted) => Rc::new(scripted),

@@ -387,6 +387,8 @@ enum Fault {
     RateLimit {
         requests_per_second: u32,
     },
+    /// The account-config skills API answers 403 (a bot user without the permission).
+    SkillsForbidden,
 }
 
 async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
@@ -438,6 +440,7 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
             state.faults.ums_unavailable_until = Some(until(duration))
         }
         Fault::Latency { ms } => state.faults.latency = Some(Duration::from_millis(ms)),
+        Fault::SkillsForbidden => state.faults.skills_forbidden = true,
         Fault::RateLimit {
             requests_per_second,
         } => {

@@ -156,6 +156,9 @@ pub async fn skills(
     if !state.sessions.contains_key(bearer) {
         return error(401, "a valid bearer token is required", 0);
     }
+    if state.faults.skills_forbidden {
+        return error(403, "the user has no permission to read skills", 0);
+    }
     let skills: Vec<Value> = state
         .skills
         .iter()

@@ -160,6 +160,8 @@ pub struct Faults {
     pub latency: Option<Duration>,
     /// At most this many requests per second per connection; more get 429.
     pub rate_limit: Option<u32>,
+    /// The account-config skills API refuses every bot user (403).
+    pub skills_forbidden: bool,
 }
 
 pub struct SimState {

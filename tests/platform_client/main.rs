@@ -145,6 +145,8 @@ async fn transfer_ttr_and_close_are_visible_on_the_platform() {
     wait_until("assignment", || assigned(&handle, &a)).await;
     say(&handle, &a, "urgent").await;
     wait_until("the TTR", || async { conversation(&handle, &a).await["ttr"]["type"] == "URGENT" }).await;
+    // The value LivePerson's TTRChange schema requires (the strict simulator refuses it without).
+    assert_eq!(conversation(&handle, &a).await["ttr"]["value"], 300);
     say(&handle, &a, "billing").await;
     wait_until("the transfer", || async { conversation(&handle, &a).await["skill"] == "billing" }).await;
     let view = conversation(&handle, &a).await;
@@ -422,5 +424,39 @@ async fn a_burst_of_rings_beyond_the_in_flight_limit_waits_for_a_slot_and_is_acc
     for id in &ids {
         wait_until("every answer", || async { lines(&conversation(&handle, id).await) == ["consumer: hi", "bot: echo: hi"] }).await;
     }
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn without_permission_to_read_skills_transfers_use_the_configured_skill_ids() {
+    let handle = simulator().await;
+    control(&handle, "POST", "/sim/v1/skills", Some(json!({"name": "sales", "human": true}))).await;
+    let skills = control(&handle, "GET", "/sim/v1/skills", None).await;
+    let id_of = |name: &str| skills.as_array().unwrap().iter().find(|s| s["name"] == name).map(|s| s["id"].as_str().map(str::to_owned).unwrap_or_else(|| s["id"].to_string())).unwrap();
+    control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "skills_forbidden"}))).await;
+    control(&handle, "POST", "/sim/v1/agents", Some(json!({"login": "bot1", "password": "pw", "skills": ["bots"]}))).await;
+    let mut session = session_settings(&handle, "bot1", "pw");
+    session.skills = [("humans", id_of("humans")), ("billing", id_of("billing"))].into_iter().map(|(n, i)| (n.to_owned(), i)).collect();
+    let vendor = FakeVendor::scripted(|request| {
+        let skill = input_text(&request.input);
+        FakeReply::Answer(BotResponse::text(format!("to {skill}")).with_action(BotAction::Transfer { skill, agent_id: None }))
+    });
+    let platform = LivePersonPlatform::new(session).expect("client builds");
+    let actor = BotActor::new(settings(), Rc::new(platform.clone()), Rc::new(vendor)).start();
+    platform.attach(actor.clone().recipient());
+    actor.send(StartBot).await.unwrap().expect("the bot starts");
+
+    let configured = open(&handle).await;
+    wait_until("assignment", || assigned(&handle, &configured)).await;
+    say(&handle, &configured, "billing").await;
+    wait_until("the transfer by a configured name", || async { conversation(&handle, &configured).await["skill"] == "billing" }).await;
+
+    // A name neither listed nor configured escalates with its own code.
+    let unknown = open(&handle).await;
+    wait_until("assignment", || assigned(&handle, &unknown)).await;
+    say(&handle, &unknown, "sales").await;
+    wait_until("the escalation", || async { conversation(&handle, &unknown).await["skill"] == "humans" }).await;
+    let errors = actor.send(GetBotStatus).await.unwrap().conversation_errors;
+    assert!(errors.iter().any(|e| e.report.code.as_str() == "botvisor.action.skill-lookup-forbidden"), "{errors:?}");
     handle.stop().await;
 }

@@ -105,6 +105,9 @@ pub async fn execute(
                     ErrorCode::TransferSkillNotExisting,
                     format!("the vendor asked for a transfer to skill {skill:?}, which the platform does not know; check the skill name (case sensitive)"),
                 )),
+                Err(error @ PlatformError::SkillsNotReadable { .. }) => {
+                    ExecutionOutcome::Escalate(ErrorReport::new(ErrorCode::SkillLookupForbidden, error.to_string()))
+                }
                 Err(error) if error.is_disconnect() => disconnected(published_any),
                 Err(error) => failed_command(error, "the transfer asked for by the vendor"),
             }

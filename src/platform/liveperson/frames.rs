@@ -67,8 +67,12 @@ pub fn update_ring_state(ring: &RingId, accept: bool) -> (&'static str, Value) {
     (".ams.routing.UpdateRingState", json!({"ringId": ring.as_str(), "ringState": if accept { "ACCEPTED" } else { "REJECTED" }}))
 }
 
+/// The history from sequence `from` on. `newerThanSequence` reads as exclusive while the
+/// consumer-side `fromSeq` is inclusive, and which one the server applies is not documented: ask
+/// from one below, so the boundary message comes either way (the caller drops what is below
+/// `from`). At 0 it stays 0, as LivePerson's SDK asks (`fromSeq || 0`) for a whole dialog.
 pub fn query_messages(dialog: &str, from: Sequence) -> (&'static str, Value) {
-    (".ams.ms.QueryMessages", json!({"dialogId": dialog, "newerThanSequence": from}))
+    (".ams.ms.QueryMessages", json!({"dialogId": dialog, "newerThanSequence": from.saturating_sub(1)}))
 }
 
 /// PublishEvent for a bot message, with the answer key as ExternalId metadata.
@@ -96,7 +100,10 @@ pub fn publish(conversation: &str, dialog: &str, message: &OutboundMessage, answ
             (json!({"dialogId": dialog, "conversationId": conversation, "event": {"type": "RichContentEvent", "content": sc.content}}), sc.encoded_metadata.clone())
         }
     };
-    if let Some(key) = answer {
+    // One ExternalId per message (reports pick cards by it): when the vendor set its own, the
+    // answer key stays out; history still tells the message answered what the bot had read
+    // before it (see the core's history analysis).
+    if let Some(key) = answer.filter(|_| !metadata.iter().any(|m| m["type"] == "ExternalId")) {
         metadata.push(json!({"type": "ExternalId", "id": key.external_id()}));
     }
     (".ams.ms.PublishEvent", body, Extras { metadata: (!metadata.is_empty()).then_some(Value::Array(metadata)), encoded_metadata: encoded })
@@ -132,17 +139,29 @@ pub fn transfer_to_agent(me: &Identity, conversation: &str, agent_id: &str, skil
     ]}))
 }
 
-pub fn change_ttr(conversation: &str, ttr: Ttr) -> (&'static str, Value) {
-    let (kind, value) = match ttr {
-        Ttr::Urgent => ("URGENT", None),
-        Ttr::Normal => ("NORMAL", None),
-        Ttr::Prioritized => ("PRIORITIZED", None),
-        Ttr::Custom { seconds } => ("CUSTOM", Some(seconds)),
-    };
-    let mut field = json!({"field": "TTRField", "ttrType": kind});
-    if let Some(seconds) = value {
-        field["value"] = json!(seconds);
+/// The seconds sent with each named TTR type: LivePerson's `TTRChange` schema requires `value`
+/// for every type (CUSTOM takes the vendor's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TtrSeconds {
+    pub urgent: u64,
+    pub prioritized: u64,
+    pub normal: u64,
+}
+
+impl Default for TtrSeconds {
+    fn default() -> Self {
+        Self { urgent: 300, prioritized: 600, normal: 3600 }
     }
+}
+
+pub fn change_ttr(conversation: &str, ttr: Ttr, seconds: &TtrSeconds) -> (&'static str, Value) {
+    let (kind, value) = match ttr {
+        Ttr::Urgent => ("URGENT", seconds.urgent),
+        Ttr::Normal => ("NORMAL", seconds.normal),
+        Ttr::Prioritized => ("PRIORITIZED", seconds.prioritized),
+        Ttr::Custom { seconds } => ("CUSTOM", seconds),
+    };
+    let field = json!({"field": "TTRField", "ttrType": kind, "value": value});
     (".ams.cm.UpdateConversationField", json!({"conversationId": conversation, "conversationField": [field]}))
 }
 
@@ -360,12 +379,35 @@ pub fn engagement_attributes(profile: &Value) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use botvisor_actors::model::TextMessage;
+    use botvisor_actors::model::{StructuredContentMessage, TextMessage};
 
     use super::*;
 
     fn me() -> Identity {
         Identity { account: "acc".into(), user_id: "7".into(), pid: "pid-7".into() }
+    }
+
+    #[test]
+    fn ttr_changes_carry_a_value_for_every_type_as_the_schema_requires() {
+        let seconds = TtrSeconds::default();
+        for (ttr, kind, value) in [(Ttr::Urgent, "URGENT", 300), (Ttr::Prioritized, "PRIORITIZED", 600), (Ttr::Normal, "NORMAL", 3600), (Ttr::Custom { seconds: 42 }, "CUSTOM", 42)] {
+            let (_, body) = change_ttr("c", ttr, &seconds);
+            assert_eq!(body["conversationField"], json!([{"field": "TTRField", "ttrType": kind, "value": value}]));
+        }
+    }
+
+    #[test]
+    fn the_history_query_includes_the_boundary_message_either_way_it_is_read() {
+        assert_eq!(query_messages("d", 7).1["newerThanSequence"], 6);
+        assert_eq!(query_messages("d", 0).1["newerThanSequence"], 0);
+    }
+
+    #[test]
+    fn a_vendor_external_id_is_the_only_one() {
+        let key = AnswerKey { conversation_id: "c".into(), answers: Some(3), item: 0 };
+        let card = OutboundMessage::StructuredContent(StructuredContentMessage { content: json!({"type": "vertical", "elements": []}), metadata: Some(json!([{"type": "ExternalId", "id": "CARD"}])), encoded_metadata: None });
+        let (_, _, extras) = publish("c", "c", &card, Some(&key));
+        assert_eq!(extras.metadata.unwrap(), json!([{"type": "ExternalId", "id": "CARD"}]));
     }
 
     #[test]

@@ -24,6 +24,7 @@ const RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 pub struct LivePersonPlatform {
     session: Addr<SessionActor>,
     shared: Rc<SessionShared>,
+    ttr_seconds: frames::TtrSeconds,
     _owner: Rc<SessionOwner>,
 }
 
@@ -39,8 +40,9 @@ impl Drop for SessionOwner {
 impl LivePersonPlatform {
     pub fn new(settings: SessionSettings) -> Result<Self, String> {
         let shared = Rc::new(SessionShared::default());
+        let ttr_seconds = settings.ttr_seconds;
         let session = SessionActor::new(settings, shared.clone())?.start();
-        Ok(Self { _owner: Rc::new(SessionOwner(session.clone())), session, shared })
+        Ok(Self { _owner: Rc::new(SessionOwner(session.clone())), session, shared, ttr_seconds })
     }
 
     /// Reconnects, login failures and bad frames, readable from any thread.
@@ -70,6 +72,9 @@ impl LivePersonPlatform {
         // A numeric skill is taken as an id when the account's skill list does not know it.
         if name.chars().all(|c| c.is_ascii_digit()) && !name.is_empty() {
             return Ok(name.to_owned());
+        }
+        if self.shared.skills_forbidden.get() {
+            return Err(PlatformError::SkillsNotReadable { skill: name.to_owned() });
         }
         Err(PlatformError::UnknownSkill { skill: name.to_owned() })
     }
@@ -147,6 +152,8 @@ impl PlatformPort for LivePersonPlatform {
             let mut messages = Vec::with_capacity(events.len());
             for raw in events {
                 match frames::dialog_message(&me, raw, consumer.as_deref()) {
+                    // The query asks from one below (see `frames::query_messages`).
+                    Ok(message) if message.sequence < from => {}
                     Ok(message) => messages.push(message),
                     Err(why) => {
                         shared.counters.count_bad_frame();
@@ -183,7 +190,7 @@ impl PlatformPort for LivePersonPlatform {
     }
 
     fn change_ttr(&self, conversation: &ConversationId, ttr: Ttr) -> PlatformResult<()> {
-        self.command(Ok(frames::change_ttr(conversation.as_str(), ttr)))
+        self.command(Ok(frames::change_ttr(conversation.as_str(), ttr, &self.ttr_seconds)))
     }
 
     fn close_conversation(&self, conversation: &ConversationId, with_survey: bool) -> PlatformResult<()> {

@@ -73,6 +73,10 @@ pub struct SessionSettings {
     pub max_pending_requests: usize,
     /// Requests waiting for a free slot, at most (beyond it a request fails at once with 503).
     pub max_queued_requests: usize,
+    /// The seconds each named TTR type is sent with.
+    pub ttr_seconds: frames::TtrSeconds,
+    /// Skill name → id, configured: used when the bot user may not read the account's skills.
+    pub skills: HashMap<String, String>,
 }
 
 impl SessionSettings {
@@ -94,6 +98,8 @@ impl SessionSettings {
             logins_per_minute: 6,
             max_pending_requests: 1024,
             max_queued_requests: 16 * 1024,
+            ttr_seconds: frames::TtrSeconds::default(),
+            skills: HashMap::new(),
         }
     }
 
@@ -110,8 +116,11 @@ impl SessionSettings {
 #[derive(Default)]
 pub struct SessionShared {
     pub identity: RefCell<Option<Identity>>,
-    /// Skill name → id, read at login.
+    /// Skill name → id, read at login (and the configured ones).
     pub skills: RefCell<HashMap<String, String>>,
+    /// The account-config API refused to list the skills (401/403): names not configured in
+    /// `platform.skills` cannot be resolved.
+    pub skills_forbidden: std::cell::Cell<bool>,
     /// Reconnects, login failures, bad frames (logged with their type, counted).
     pub counters: std::sync::Arc<crate::platform::liveperson::counters::SessionCounters>,
     /// Conversation → consumer PID, from conversation notifications (events may name the
@@ -152,8 +161,18 @@ struct Queued {
 struct Established {
     domains: Domains,
     login: LoginSession,
-    skills: Result<HashMap<String, String>, String>,
+    skills: Result<HashMap<String, String>, SkillsError>,
     framed: Framed<BoxedSocket, Codec>,
+}
+
+/// Why the account's skills could not be read.
+#[derive(Debug, thiserror::Error)]
+enum SkillsError {
+    /// The bot user lacks the permission (401/403).
+    #[error("the account-config API refused to list the skills ({0})")]
+    Forbidden(u16),
+    #[error("{0}")]
+    Failed(String),
 }
 
 enum ConnectError {
@@ -521,9 +540,20 @@ impl SessionActor {
         let identity = Identity { account: self.settings.account.clone(), user_id: login.user_id.clone(), pid: login.user_pid.clone() };
         *self.shared.identity.borrow_mut() = Some(identity.clone());
         match skills {
-            Ok(skills) if !skills.is_empty() => *self.shared.skills.borrow_mut() = skills,
-            Ok(_) => {}
-            Err(why) => tracing::warn!(account = %self.settings.account, why, "the account's skills could not be read; keeping the last list (transfers by name may escalate)"),
+            Ok(mut skills) => {
+                self.shared.skills_forbidden.set(false);
+                for (name, id) in &self.settings.skills {
+                    skills.entry(name.clone()).or_insert_with(|| id.clone());
+                }
+                *self.shared.skills.borrow_mut() = skills;
+            }
+            Err(SkillsError::Forbidden(status)) => {
+                // Documented fallback: the configured name → id map (and numeric ids as given).
+                tracing::warn!(account = %self.settings.account, status, configured = self.settings.skills.len(), "the bot user may not read the account's skills; transfers use platform.skills and skill ids");
+                self.shared.skills_forbidden.set(true);
+                *self.shared.skills.borrow_mut() = self.settings.skills.clone();
+            }
+            Err(SkillsError::Failed(why)) => tracing::warn!(account = %self.settings.account, why, "the account's skills could not be read; keeping the last list (transfers by name may escalate)"),
         }
         self.login = Some(login);
         let (sink, stream) = framed.split();
@@ -988,7 +1018,7 @@ async fn establish(client: awc::Client, settings: SessionSettings, cached: Optio
     let skills = match domains.get(csds::ACCOUNT_CONFIG_SERVICE) {
         Some(host) => tokio::time::timeout(deadline, fetch_skills(&client, &format!("{http}://{host}"), &settings.account, &session.bearer))
             .await
-            .unwrap_or_else(|_| Err(late("the account-config skills lookup"))),
+            .unwrap_or_else(|_| Err(SkillsError::Failed(late("the account-config skills lookup")))),
         None => Ok(HashMap::new()),
     };
     // SDK ≥ 1.4.5 connects to facadeMsg; older ones (and the documented UMS domain) asyncMessagingEnt.
@@ -1003,10 +1033,15 @@ async fn establish(client: awc::Client, settings: SessionSettings, cached: Optio
 }
 
 /// The account's skills (name → id), so vendors can transfer by skill name.
-async fn fetch_skills(client: &awc::Client, base: &str, account: &str, bearer: &str) -> Result<HashMap<String, String>, String> {
+async fn fetch_skills(client: &awc::Client, base: &str, account: &str, bearer: &str) -> Result<HashMap<String, String>, SkillsError> {
     let url = format!("{base}/api/account/{account}/configuration/le-users/skills?v=2.0");
-    let mut response = client.get(&url).insert_header(("Authorization", format!("Bearer {bearer}"))).send().await.map_err(|e| e.to_string())?;
-    let body: Value = response.json().limit(4 * 1024 * 1024).await.map_err(|e| e.to_string())?;
+    let mut response = client.get(&url).insert_header(("Authorization", format!("Bearer {bearer}"))).send().await.map_err(|e| SkillsError::Failed(e.to_string()))?;
+    match response.status().as_u16() {
+        401 | 403 => return Err(SkillsError::Forbidden(response.status().as_u16())),
+        200..=299 => {}
+        other => return Err(SkillsError::Failed(format!("the account-config API answered {other}"))),
+    }
+    let body: Value = response.json().limit(4 * 1024 * 1024).await.map_err(|e| SkillsError::Failed(e.to_string()))?;
     Ok(body
         .as_array()
         .into_iter()
