@@ -140,14 +140,20 @@ fn memory_per_idle_conversation() -> (f64, f64) {
 fn main() {
     let (per_conversation, per_empty_actor) = memory_per_idle_conversation();
     println!("figure: memory per idle ConversationActor (RSS delta over {IDLE_CONVERSATIONS}): {per_conversation:.0} bytes");
-    println!("figure: baseline, memory per empty actix actor: {per_empty_actor:.0} bytes (ratio {:.1}x)", per_conversation / per_empty_actor.max(1.0));
+    println!(
+        "figure: baseline, memory per empty actix actor: {per_empty_actor:.0} bytes (ratio {:.1}x)",
+        per_conversation / per_empty_actor.max(1.0)
+    );
 
     let through_actor = conversation_round_trips(TIMED_MESSAGES);
     let through_channel = channel_round_trips(TIMED_MESSAGES);
     let actor_rate = TIMED_MESSAGES as f64 / through_actor.as_secs_f64();
     let channel_rate = TIMED_MESSAGES as f64 / through_channel.as_secs_f64();
     println!("figure: messages per second through one ConversationActor (zero-latency vendor, one at a time): {actor_rate:.0}");
-    println!("figure: baseline, round trips per second over a tokio channel pair: {channel_rate:.0} (actor/baseline {:.4})", actor_rate / channel_rate);
+    println!(
+        "figure: baseline, round trips per second over a tokio channel pair: {channel_rate:.0} (actor/baseline {:.4})",
+        actor_rate / channel_rate
+    );
 
     let mut criterion = Criterion::default().configure_from_args();
     let mut group = criterion.benchmark_group("conversation");

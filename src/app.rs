@@ -53,7 +53,12 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     let store = BotStore::in_dir(&data_dir);
     let stored = store.load()?;
     let bots = stored.apply(std::mem::take(&mut config.bots));
-    let problems: Vec<String> = stored.bots.iter().flat_map(|bot| bot.validate(&format!("bots[id={}]", bot.id), config.simulator.is_some())).map(|p| format!("  {p}")).collect();
+    let problems: Vec<String> = stored
+        .bots
+        .iter()
+        .flat_map(|bot| bot.validate(&format!("bots[id={}]", bot.id), config.simulator.is_some()))
+        .map(|p| format!("  {p}"))
+        .collect();
     if !problems.is_empty() {
         return Err(format!("{} (bots changed through the admin API) is not valid:\n{}", store.path().display(), problems.join("\n")));
     }

@@ -199,7 +199,11 @@ async fn a_bot_added_through_the_api_answers_consumers_and_its_secrets_are_never
     assert_eq!(status, 200);
     assert_eq!(conversations.as_array().unwrap().len(), 1, "{conversations}");
     let conversation = &conversations[0];
-    assert_eq!((conversation["phase"].as_str(), conversation["answered_below"].as_u64(), conversation["waiting_messages"].as_u64()), (Some("ready"), Some(1), Some(0)), "{conversation}");
+    assert_eq!(
+        (conversation["phase"].as_str(), conversation["answered_below"].as_u64(), conversation["waiting_messages"].as_u64()),
+        (Some("ready"), Some(1), Some(0)),
+        "{conversation}"
+    );
     assert!(conversation["since"].as_u64().unwrap() > 1_700_000_000_000, "{conversation}");
     let (status, errors) = node.call("GET", "/v1/bots/api-bot/errors").await;
     assert_eq!((status, errors), (200, json!([])));
@@ -221,7 +225,8 @@ async fn a_bot_added_through_the_api_answers_consumers_and_its_secrets_are_never
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
-    let rss: u64 = metrics.lines().find_map(|l| l.strip_prefix("botvisor_process_resident_memory_bytes ")).expect("process memory").parse().unwrap();
+    let rss: u64 =
+        metrics.lines().find_map(|l| l.strip_prefix("botvisor_process_resident_memory_bytes ")).expect("process memory").parse().unwrap();
     assert!(rss > 1024 * 1024, "{rss}");
 
     // No route ever returns the password.
@@ -285,12 +290,20 @@ async fn a_bad_bot_config_gets_400_with_the_field_path_and_changes_nothing() {
     assert!(!answer.to_string().contains("hunter2"), "the secret is echoed: {answer}");
     assert_eq!(answer["problems"][0]["path"], "platform.auth.password", "{answer}");
     // A malformed body names where it broke.
-    let (status, answer) = node.call_as(Some(TOKEN), "POST", "/v1/bots", Some(("application/json", r#"{"id": "x12", "platform": {"csds": "embedded", "login": }"#.into()))).await;
+    let (status, answer) = node
+        .call_as(
+            Some(TOKEN),
+            "POST",
+            "/v1/bots",
+            Some(("application/json", r#"{"id": "x12", "platform": {"csds": "embedded", "login": }"#.into())),
+        )
+        .await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["problems"][0]["path"], "platform.login", "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("line 1 column"), "{answer}");
     // Query-string errors are JSON with a code too (plain text before).
-    let (status, answer) = node.call_as(Some(TOKEN), "POST", "/v1/bots?start=maybe", Some(("application/json", bot("x13").to_string()))).await;
+    let (status, answer) =
+        node.call_as(Some(TOKEN), "POST", "/v1/bots?start=maybe", Some(("application/json", bot("x13").to_string()))).await;
     assert_eq!((status, answer["code"].as_str()), (400, Some("botvisor.api.bad-query")), "{answer}");
     let mut missing = bot("x7");
     missing.as_object_mut().unwrap().remove("vendor");
@@ -358,7 +371,8 @@ async fn editing_needs_a_stopped_bot_and_changes_survive_a_restart() {
     // A restart with the same configuration file and data directory.
     let node = Node::start(&data, &file_bots).await;
     let (_, bots) = node.call("GET", "/v1/bots").await;
-    let summary: Vec<(String, String)> = bots.as_array().unwrap().iter().map(|b| (b["id"].as_str().unwrap().into(), b["name"].as_str().unwrap().into())).collect();
+    let summary: Vec<(String, String)> =
+        bots.as_array().unwrap().iter().map(|b| (b["id"].as_str().unwrap().into(), b["name"].as_str().unwrap().into())).collect();
     assert_eq!(summary, [("file-bot".into(), "Renamed".into()), ("added-bot".into(), "Bot added-bot".into())]);
     node.wait_state("file-bot", "online").await;
     let added = node.wait_state("added-bot", "offline").await;

@@ -31,7 +31,8 @@ async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() 
 
     let data = std::env::temp_dir().join(format!("botvisor-load-generator-{}", std::process::id()));
     std::fs::create_dir_all(&data).unwrap();
-    let registry = BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(&sim))), BotStore::in_dir(&data), Default::default());
+    let registry =
+        BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(&sim))), BotStore::in_dir(&data), Default::default());
     let bot: BotConfig = serde_json::from_value(json!({
         "id": "echo",
         "platform": {"csds": "embedded", "login": "echo", "auth": {"password": {"value": "pw"}}},
@@ -49,7 +50,11 @@ async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() 
     let count = |status: &serde_json::Value, key: &str| status[key].as_u64().unwrap();
     for _ in 0..100 {
         status = control(&sim, "GET", "/sim/v1/load", None).await;
-        if status["opening"] == false && count(&status, "ringing") == 0 && count(&status, "assigned") == 4 && count(&status, "moved_to_other_skill") + count(&status, "queued") == 2 {
+        if status["opening"] == false
+            && count(&status, "ringing") == 0
+            && count(&status, "assigned") == 4
+            && count(&status, "moved_to_other_skill") + count(&status, "queued") == 2
+        {
             break;
         }
         actix_rt::time::sleep(Duration::from_millis(50)).await;
@@ -65,7 +70,11 @@ async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() 
         }
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!((status["sent"].as_u64(), status["answered"].as_u64(), status["unanswered"].as_u64(), status["unmatched_answers"].as_u64()), (Some(20), Some(20), Some(0), Some(0)), "{status}");
+    assert_eq!(
+        (status["sent"].as_u64(), status["answered"].as_u64(), status["unanswered"].as_u64(), status["unmatched_answers"].as_u64()),
+        (Some(20), Some(20), Some(0), Some(0)),
+        "{status}"
+    );
     assert_eq!(status["latency_us"]["count"], 20);
     let p50 = status["latency_us"]["p50"].as_u64().unwrap();
     assert!(p50 > 0 && p50 <= status["latency_us"]["max"].as_u64().unwrap(), "{status}");
@@ -74,7 +83,13 @@ async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() 
 
     // Messages went only to the conversations the bot holds, each answered once.
     let conversations = control(&sim, "GET", "/sim/v1/conversations", None).await;
-    let answers: usize = conversations.as_array().unwrap().iter().flat_map(|c| c["transcript"].as_array().cloned().unwrap_or_default()).filter(|e| e["role"] == "ASSIGNED_AGENT" && e["text"].as_str().is_some_and(|t| t.starts_with("You said: m"))).count();
+    let answers: usize = conversations
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["transcript"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["role"] == "ASSIGNED_AGENT" && e["text"].as_str().is_some_and(|t| t.starts_with("You said: m")))
+        .count();
     assert_eq!(answers, 20);
 
     let closed = control(&sim, "DELETE", "/sim/v1/load", None).await;

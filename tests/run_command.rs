@@ -48,7 +48,19 @@ fn run_starts_the_demo_and_the_bot_answers_consumers_over_the_real_protocol() {
     let admin = format!("127.0.0.1:{}", free_port());
     let data = std::env::temp_dir().join(format!("botvisor-run-{}", std::process::id()));
     let child = Command::new(env!("CARGO_BIN_EXE_botvisor"))
-        .args(["run", "--for", "9s", "--every", "500ms", "--sim-control-addr", &control, "--admin-addr", &admin, "--data-dir", data.to_str().unwrap()])
+        .args([
+            "run",
+            "--for",
+            "9s",
+            "--every",
+            "500ms",
+            "--sim-control-addr",
+            &control,
+            "--admin-addr",
+            &admin,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -136,7 +148,12 @@ fn bad_arguments_get_a_clear_error_and_exit_code_2() {
 
 #[test]
 fn every_command_explains_itself_with_help() {
-    for (command, option) in [(vec!["--help"], "--log-format"), (vec!["run", "--help"], "--sim-control-addr"), (vec!["check-config", "--help"], "<FILE>"), (vec!["simulate", "--help"], "--plain-http")] {
+    for (command, option) in [
+        (vec!["--help"], "--log-format"),
+        (vec!["run", "--help"], "--sim-control-addr"),
+        (vec!["check-config", "--help"], "<FILE>"),
+        (vec!["simulate", "--help"], "--plain-http"),
+    ] {
         let out = botvisor(&command);
         assert_eq!(out.status.code(), Some(0), "{command:?}");
         let help = String::from_utf8_lossy(&out.stdout);
@@ -203,7 +220,11 @@ fn check_config_never_echoes_a_secret_and_refuses_what_run_would_refuse() {
     let demo = std::fs::read_to_string("config/botvisor.toml").unwrap();
     let file = dir.join("c.toml");
     // A secret written as a bare string: refused, and its text is not in the message.
-    std::fs::write(&file, demo.replacen("auth = { password = { value = \"demo-password\" } }", "auth = { password = \"hunter2-bare\" }", 1)).unwrap();
+    std::fs::write(
+        &file,
+        demo.replacen("auth = { password = { value = \"demo-password\" } }", "auth = { password = \"hunter2-bare\" }", 1),
+    )
+    .unwrap();
     let out = botvisor(&["check-config", file.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -212,7 +233,20 @@ fn check_config_never_echoes_a_secret_and_refuses_what_run_would_refuse() {
     // An empty admin token and an unset one: check-config fails as run does.
     for token in ["{ value = \"\" }", "{ env = \"BOTVISOR_TEST_UNSET_ADMIN_TOKEN\" }"] {
         std::fs::write(&file, demo.replace("[node]\n", &format!("[node]\nadmin_token = {token}\n"))).unwrap();
-        for args in [vec!["check-config", file.to_str().unwrap()], vec!["run", "--config", file.to_str().unwrap(), "--for", "1s", "--data-dir", dir.to_str().unwrap(), "--admin-addr", "127.0.0.1:0"]] {
+        for args in [
+            vec!["check-config", file.to_str().unwrap()],
+            vec![
+                "run",
+                "--config",
+                file.to_str().unwrap(),
+                "--for",
+                "1s",
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "--admin-addr",
+                "127.0.0.1:0",
+            ],
+        ] {
             let out = botvisor(&args);
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{args:?} {token}: {err}");
@@ -246,7 +280,19 @@ fn the_admin_api_needs_its_token_and_secrets_stay_out_of_logs() {
     std::fs::write(&config, demo.replace("[node]\n", "[node]\nadmin_token = { env = \"BOTVISOR_TEST_ADMIN_TOKEN\" }\n")).unwrap();
     let admin = format!("127.0.0.1:{}", free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_botvisor"))
-        .args(["run", "--config", config.to_str().unwrap(), "--for", "4s", "--every", "1s", "--admin-addr", &admin, "--data-dir", dir.to_str().unwrap()])
+        .args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--for",
+            "4s",
+            "--every",
+            "1s",
+            "--admin-addr",
+            &admin,
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "debug")
         .env("BOTVISOR_TEST_ADMIN_TOKEN", "admin-s3cret-token")
@@ -288,13 +334,27 @@ fn the_admin_api_needs_its_token_and_secrets_stay_out_of_logs() {
 fn json_logs_are_one_object_per_line_with_the_conversation_span() {
     let dir = std::env::temp_dir().join(format!("botvisor-json-test-{}", std::process::id()));
     let admin = format!("127.0.0.1:{}", free_port());
-    let out = botvisor(&["run", "--log-format", "json", "--for", "4s", "--every", "500ms", "--admin-addr", &admin, "--data-dir", dir.to_str().unwrap()]);
+    let out = botvisor(&[
+        "run",
+        "--log-format",
+        "json",
+        "--for",
+        "4s",
+        "--every",
+        "500ms",
+        "--admin-addr",
+        &admin,
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
     assert!(lines.iter().any(|l| l["fields"]["message"] == "bot started"), "{stdout}");
     assert!(
-        lines.iter().any(|l| l["fields"]["message"] == "consumer message" && l["span"]["conversation_id"].is_string() && l["span"]["bot_id"].is_string()),
+        lines.iter().any(|l| l["fields"]["message"] == "consumer message"
+            && l["span"]["conversation_id"].is_string()
+            && l["span"]["bot_id"].is_string()),
         "conversation events carry bot_id and conversation_id: {stdout}"
     );
     let out = botvisor(&["run", "--log-format", "xml"]);

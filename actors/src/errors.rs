@@ -77,9 +77,7 @@ impl ErrorCode {
             ErrorCode::VendorRequestFailed => "botvisor.vendor.request-failed",
             ErrorCode::VendorNoAnswer => "botvisor.vendor.no-answer",
             ErrorCode::VendorInvalidResponse => "botvisor.vendor.invalid-response",
-            ErrorCode::ResponseMissingActionAndMessages => {
-                "botvisor.response.missing-action-and-messages"
-            }
+            ErrorCode::ResponseMissingActionAndMessages => "botvisor.response.missing-action-and-messages",
             ErrorCode::TransferSkillNotExisting => "botvisor.action.transfer-skill-not-existing",
             ErrorCode::ActionFailed => "botvisor.action.failed",
             ErrorCode::FunctionInvocationFailed => "botvisor.action.invoke-function-failed",
@@ -237,10 +235,7 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         assert_eq!(ErrorCode::VendorTimeout.as_str(), "botvisor.vendor.timeout");
-        assert_eq!(
-            ErrorCode::ResponseMissingActionAndMessages.as_str(),
-            "botvisor.response.missing-action-and-messages"
-        );
+        assert_eq!(ErrorCode::ResponseMissingActionAndMessages.as_str(), "botvisor.response.missing-action-and-messages");
         assert!(ErrorCode::ConversationLimitReached.as_str().ends_with("max-conv-limit-reached"));
     }
 }

@@ -140,7 +140,10 @@ pub enum MessageContent {
     },
     /// An AcceptStatusEvent (ACCEPT, READ, …) for the listed sequences. The bot's own READ
     /// receipts mark consumer messages as handled in history.
-    AcceptStatus { status: String, sequences: Vec<Sequence> },
+    AcceptStatus {
+        status: String,
+        sequences: Vec<Sequence>,
+    },
     /// Structured content or anything else the core does not interpret.
     Other(Value),
 }
@@ -204,11 +207,7 @@ impl AnswerKey {
         if conversation.is_empty() {
             return None;
         }
-        Some(AnswerKey {
-            conversation_id: ConversationId::new(conversation),
-            answers,
-            item,
-        })
+        Some(AnswerKey { conversation_id: ConversationId::new(conversation), answers, item })
     }
 }
 
@@ -404,17 +403,29 @@ pub enum ResponseItem {
     Text(TextMessage),
     StructuredContent(StructuredContentMessage),
     /// Wait before the next item, showing the typing indicator when `typing`.
-    Delay { seconds: u32, typing: bool },
+    Delay {
+        seconds: u32,
+        typing: bool,
+    },
 }
 
 /// The single action a vendor answer may end with.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BotAction {
     /// Transfer to a skill by name, optionally to a specific agent of it.
-    Transfer { skill: String, agent_id: Option<String> },
-    CloseConversation { without_pcs: bool },
+    Transfer {
+        skill: String,
+        agent_id: Option<String>,
+    },
+    CloseConversation {
+        without_pcs: bool,
+    },
     ChangeTtr(Ttr),
-    InvokeFunction { lambda_uuid: String, payload: Value, fail_on_error: bool },
+    InvokeFunction {
+        lambda_uuid: String,
+        payload: Value,
+        fail_on_error: bool,
+    },
 }
 
 /// An intent the vendor recognised, for analytics.

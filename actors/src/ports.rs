@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::errors::{ErrorReport, PlatformError, VendorError};
 use crate::model::{
-    AnswerKey, Availability, BotId, BotResponse, ChatState, ConversationId, ConversationInfo,
-    DialogId, DialogMessage, OutboundMessage, RingId, Sequence, TextMessage, Ttr,
+    AnswerKey, Availability, BotId, BotResponse, ChatState, ConversationId, ConversationInfo, DialogId, DialogMessage, OutboundMessage,
+    RingId, Sequence, TextMessage, Ttr,
 };
 
 /// A boxed future on the actor's thread.
@@ -67,28 +67,50 @@ pub trait PlatformPort: 'static {
 #[rtype(result = "()")]
 pub enum PlatformEvent {
     /// The session is up. `agent_id` is the bot's `account.userId` as it appears in participants.
-    SessionConnected { agent_id: String },
+    SessionConnected {
+        agent_id: String,
+    },
     /// The session dropped or cannot be established.
-    SessionLost { error: ErrorReport },
+    SessionLost {
+        error: ErrorReport,
+    },
     /// Another session logged in as the same agent and took over.
     SessionKicked,
     /// The session gave up: the login was refused, or every reconnect attempt failed. The bot
     /// goes Offline with this error; an operator starts it again.
-    SessionEnded { error: ErrorReport },
-    RingOffered { ring: RingId, conversation_id: ConversationId, skill_id: String },
-    RingWithdrawn { ring: RingId },
+    SessionEnded {
+        error: ErrorReport,
+    },
+    RingOffered {
+        ring: RingId,
+        conversation_id: ConversationId,
+        skill_id: String,
+    },
+    RingWithdrawn {
+        ring: RingId,
+    },
     /// The bot became a participant of a conversation (ACTIVE or SUGGESTED).
     ConversationAssigned(ConversationInfo),
     /// A conversation the bot takes part in changed.
     ConversationUpdated(ConversationInfo),
     /// The conversation closed or the bot is no longer in it.
-    ConversationRemoved { conversation_id: ConversationId },
+    ConversationRemoved {
+        conversation_id: ConversationId,
+    },
     /// Every conversation the bot is in, as the platform lists it after a (re)subscription;
     /// the bot lets go of any other it still holds (closed while it was disconnected).
-    OpenConversations { conversation_ids: Vec<ConversationId> },
+    OpenConversations {
+        conversation_ids: Vec<ConversationId>,
+    },
     /// A messaging event in a dialog: the consumer's, the bot's own echo, another agent's.
-    Message { conversation_id: ConversationId, message: DialogMessage },
-    ConsumerTyping { conversation_id: ConversationId, typing: bool },
+    Message {
+        conversation_id: ConversationId,
+        message: DialogMessage,
+    },
+    ConsumerTyping {
+        conversation_id: ConversationId,
+        typing: bool,
+    },
 }
 
 /// What the vendor is asked about.
@@ -151,7 +173,9 @@ pub enum VendorInput {
 pub enum VendorHealth {
     Online,
     /// Anything but online (`offline`, `error`, `maintenance`, …), with the vendor's word.
-    NotOnline { state: String },
+    NotOnline {
+        state: String,
+    },
 }
 
 /// The answer of a vendor call.

@@ -42,9 +42,7 @@ impl BotSettings {
     /// Every problem, each with its path under `path` (e.g. `bots[1]`).
     pub fn validate(&self, path: &str) -> Vec<SettingsProblem> {
         let mut problems = Vec::new();
-        let mut problem = |field: &str, message: String| {
-            problems.push(SettingsProblem { path: format!("{path}.{field}"), message })
-        };
+        let mut problem = |field: &str, message: String| problems.push(SettingsProblem { path: format!("{path}.{field}"), message });
         if self.bot_id.as_str().trim().is_empty() {
             problem("bot_id", "must not be empty".into());
         }
@@ -72,10 +70,7 @@ impl BotSettings {
         if let Some(inactivity) = &c.inactivity {
             if let Some(warning) = &inactivity.warning {
                 if warning.before_close >= inactivity.close_after {
-                    problem(
-                        "conversation.inactivity.warning.before_close",
-                        "must be shorter than close_after".into(),
-                    );
+                    problem("conversation.inactivity.warning.before_close", "must be shorter than close_after".into());
                 }
             }
         }
@@ -468,12 +463,7 @@ mod tests {
         let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
-            [
-                "bots[1].conversation.combine.max_messages",
-                "bots[1].escalation.skill",
-                "bots[1].load.hard",
-                "bots[1].load.recommended",
-            ]
+            ["bots[1].conversation.combine.max_messages", "bots[1].escalation.skill", "bots[1].load.hard", "bots[1].load.recommended",]
         );
         assert!(problems[2].message.contains("999"));
     }

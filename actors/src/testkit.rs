@@ -15,12 +15,12 @@ use serde_json::{json, Value};
 
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
 use crate::model::{
-    AnswerKey, Availability, BotResponse, ChatState, ConversationId, ConversationInfo, DialogId, DialogMessage,
-    MessageAudience, MessageContent, Originator, OutboundMessage, Participant, ParticipantRole, ParticipantState,
-    RingId, Sequence, Ttr,
+    AnswerKey, Availability, BotResponse, ChatState, ConversationId, ConversationInfo, DialogId, DialogMessage, MessageAudience,
+    MessageContent, Originator, OutboundMessage, Participant, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
 };
 use crate::ports::{
-    BotErrorEvent, ErrorHookPort, PlatformEvent, PlatformPort, PlatformResult, VendorHealth, VendorInput, VendorPort, VendorRequest, VendorResult,
+    BotErrorEvent, ErrorHookPort, PlatformEvent, PlatformPort, PlatformResult, VendorHealth, VendorInput, VendorPort, VendorRequest,
+    VendorResult,
 };
 
 /// The agent id the fake platform gives the bot.
@@ -153,9 +153,7 @@ impl FakePlatform {
     /// The session drops: commands fail with `NotConnected` until the bot reconnects.
     pub fn lose_session(&self) {
         self.state.borrow_mut().connected = false;
-        self.send(PlatformEvent::SessionLost {
-            error: ErrorReport::new(ErrorCode::SessionLost, "the websocket closed (1006)"),
-        });
+        self.send(PlatformEvent::SessionLost { error: ErrorReport::new(ErrorCode::SessionLost, "the websocket closed (1006)") });
     }
 
     /// The session is back (as after a reconnect).
@@ -268,11 +266,7 @@ impl FakePlatform {
             answer,
             // As the LivePerson adapter: only a consumer's event is kept (a vendor sees it as
             // `lpEvent`); a private message keeps its audience for the transcript.
-            raw: if keep_raw {
-                crate::model::JsonText::new(&raw)
-            } else {
-                crate::model::JsonText::default()
-            },
+            raw: if keep_raw { crate::model::JsonText::new(&raw) } else { crate::model::JsonText::default() },
         };
         dialog.push_back(message.clone());
         message
@@ -438,7 +432,13 @@ impl PlatformPort for FakePlatform {
         ready(result)
     }
 
-    fn publish(&self, conversation: &ConversationId, _dialog: &DialogId, message: OutboundMessage, answer: Option<AnswerKey>) -> PlatformResult<Sequence> {
+    fn publish(
+        &self,
+        conversation: &ConversationId,
+        _dialog: &DialogId,
+        message: OutboundMessage,
+        answer: Option<AnswerKey>,
+    ) -> PlatformResult<Sequence> {
         let call = PlatformCall::Publish { conversation: conversation.clone(), message: message.clone(), answer: answer.clone() };
         if let Err(error) = self.record(call) {
             return ready(Err(error));
@@ -471,7 +471,10 @@ impl PlatformPort for FakePlatform {
 
     fn transfer_to_skill(&self, conversation: &ConversationId, skill: &str) -> PlatformResult<()> {
         self.maybe_drop_session();
-        ready(self.record(PlatformCall::TransferToSkill { conversation: conversation.clone(), skill: skill.into() }).and_then(|()| self.transfer(conversation, skill)))
+        ready(
+            self.record(PlatformCall::TransferToSkill { conversation: conversation.clone(), skill: skill.into() })
+                .and_then(|()| self.transfer(conversation, skill)),
+        )
     }
 
     fn transfer_to_agent(&self, conversation: &ConversationId, agent_id: &str, skill: &str) -> PlatformResult<()> {

@@ -95,10 +95,14 @@ fn parse_options() -> Result<Options, String> {
             "--conversations" => options.conversations = Some(number("--conversations", value("--conversations")?)?.clamp(1, 999) as u32),
             "--rates" => {
                 let text = value("--rates")?;
-                let rates: Result<Vec<u32>, String> = text.split(',').map(|r| number("--rates", r.trim().to_owned()).map(|r| r.clamp(1, 200_000) as u32)).collect();
+                let rates: Result<Vec<u32>, String> =
+                    text.split(',').map(|r| number("--rates", r.trim().to_owned()).map(|r| r.clamp(1, 200_000) as u32)).collect();
                 options.rates = Some(rates?);
             }
-            "--messages-per-conversation" => options.messages_per_conversation = Some(number("--messages-per-conversation", value("--messages-per-conversation")?)?.clamp(1, 1000) as u32),
+            "--messages-per-conversation" => {
+                options.messages_per_conversation =
+                    Some(number("--messages-per-conversation", value("--messages-per-conversation")?)?.clamp(1, 1000) as u32)
+            }
             "--duration" => {
                 let text = value("--duration")?;
                 options.duration = Some(text.parse::<f64>().map_err(|_| format!("--duration {text:?}: seconds"))?.clamp(0.5, 600.0));
@@ -205,7 +209,12 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
     let rss_idle = engine.process.rss();
     let total = scenario.setup.bots * (scenario.conversations_per_bot + scenario.overflow_per_bot);
     let opened_at = Instant::now();
-    http::ok(&sim.control, "POST", "/sim/v1/load/conversations", Some(&json!({"skill": "bots", "count": total, "per_second": scenario.open_per_second})))?;
+    http::ok(
+        &sim.control,
+        "POST",
+        "/sim/v1/load/conversations",
+        Some(&json!({"skill": "bots", "count": total, "per_second": scenario.open_per_second})),
+    )?;
     let mut last = (0, Instant::now());
     let status = wait_for("the conversations to be accepted", ACCEPT_TIMEOUT, || {
         let status = http::ok(&sim.control, "GET", "/sim/v1/load", None)?;

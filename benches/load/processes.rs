@@ -122,7 +122,8 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn start(dir: &Path, bots: u32) -> Result<Simulator, String> {
-        let users: Vec<Value> = (1..=bots).map(|i| json!({"login": bot_login(i), "password": PASSWORD, "skills": ["bots"], "max_slots": 1100})).collect();
+        let users: Vec<Value> =
+            (1..=bots).map(|i| json!({"login": bot_login(i), "password": PASSWORD, "skills": ["bots"], "max_slots": 1100})).collect();
         let config = json!({
             "account": ACCOUNT,
             "platform_addr": "127.0.0.1:0",
@@ -149,8 +150,14 @@ impl Simulator {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
         let announced: Value = serde_json::from_str(&line).map_err(|e| format!("the simulator's first line {line:?}: {e}"))?;
-        let field = |name: &str| announced[name].as_str().map(str::to_owned).ok_or(format!("the simulator did not say its {name}: {announced}"));
-        Ok(Simulator { control: field("control")?.trim_start_matches("http://").to_owned(), csds_domain: field("csds_domain")?, ca: PathBuf::from(field("ca")?), process })
+        let field =
+            |name: &str| announced[name].as_str().map(str::to_owned).ok_or(format!("the simulator did not say its {name}: {announced}"));
+        Ok(Simulator {
+            control: field("control")?.trim_start_matches("http://").to_owned(),
+            csds_domain: field("csds_domain")?,
+            ca: PathBuf::from(field("ca")?),
+            process,
+        })
     }
 }
 
@@ -210,7 +217,8 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
         None => "enabled = false\nmessage_delay = \"0s\"\n".into(),
     };
     for i in 1..=setup.bots {
-        let latency = if setup.vendor_delay.is_zero() { String::new() } else { format!("latency = \"{}ms\"\n", setup.vendor_delay.as_millis()) };
+        let latency =
+            if setup.vendor_delay.is_zero() { String::new() } else { format!("latency = \"{}ms\"\n", setup.vendor_delay.as_millis()) };
         config.push_str(&format!(
             "\n[[bots]]\nid = \"{login}\"\n[bots.platform]\ncsds = \"{csds}\"\naccount = \"{ACCOUNT}\"\nlogin = \"{login}\"\nauth = {{ password = {{ value = \"{PASSWORD}\" }} }}\nca = {ca:?}\n\
              [bots.vendor]\nkind = \"scripted\"\nscript = {script:?}\n{latency}\
@@ -266,7 +274,11 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
 fn start_peer(sim: &Simulator, setup: &BotSetup) -> Result<Engine, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/node-agent-sdk");
     if !dir.join("node_modules/node-agent-sdk").exists() {
-        let status = Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--silent"]).current_dir(&dir).status().map_err(|e| format!("npm: {e}"))?;
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&dir)
+            .status()
+            .map_err(|e| format!("npm: {e}"))?;
         if !status.success() {
             return Err("npm ci failed in benches/peers/node-agent-sdk".into());
         }

@@ -34,7 +34,9 @@ impl RateResult {
         let answered = status["answered"].as_u64().unwrap_or(0);
         // The answers' span, less the vendor delay and combine window every answer waits (the
         // last message's answer comes that much after the sending ends).
-        let seconds = (status["answer_seconds"].as_f64().unwrap_or(0.0) - floor / 1000.0).max(status["send_seconds"].as_f64().unwrap_or(0.0)).max(1e-3);
+        let seconds = (status["answer_seconds"].as_f64().unwrap_or(0.0) - floor / 1000.0)
+            .max(status["send_seconds"].as_f64().unwrap_or(0.0))
+            .max(1e-3);
         RateResult {
             rate,
             sent: status["sent"].as_u64().unwrap_or(0),
@@ -51,7 +53,11 @@ impl RateResult {
 
     /// Every message answered, at the rate asked, with p99 added latency within the target.
     pub fn holds_target(&self) -> bool {
-        self.sent > 0 && self.unanswered == 0 && self.answered >= self.sent && self.achieved >= f64::from(self.rate) * 0.95 && self.added_ms[2] <= P99_TARGET_MS
+        self.sent > 0
+            && self.unanswered == 0
+            && self.answered >= self.sent
+            && self.achieved >= f64::from(self.rate) * 0.95
+            && self.added_ms[2] <= P99_TARGET_MS
     }
 }
 
@@ -75,7 +81,21 @@ pub struct RunResult {
 
 impl RunResult {
     pub fn failed(engine: &'static str, scenario: &'static str, round: u32, s: &Scenario) -> Self {
-        RunResult { engine, scenario, round, bots: s.setup.bots, conversations: s.setup.bots * (s.conversations_per_bot + s.overflow_per_bot), assigned: 0, moved_to_other_skill: 0, queued: 0, accept_seconds: 0.0, rss_idle: 0, rss_open: 0, peak_rss: 0, rates: Vec::new() }
+        RunResult {
+            engine,
+            scenario,
+            round,
+            bots: s.setup.bots,
+            conversations: s.setup.bots * (s.conversations_per_bot + s.overflow_per_bot),
+            assigned: 0,
+            moved_to_other_skill: 0,
+            queued: 0,
+            accept_seconds: 0.0,
+            rss_idle: 0,
+            rss_open: 0,
+            peak_rss: 0,
+            rates: Vec::new(),
+        }
     }
 
     /// RSS per open conversation: (RSS with them open − RSS before) / open conversations.
@@ -155,9 +175,17 @@ fn mib(bytes: u64) -> f64 {
 /// What the machine is.
 pub fn machine() -> Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned()).unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let memory_kib: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0);
+    let memory_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
     json!({
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "cpu_model": model,
@@ -188,7 +216,20 @@ pub fn markdown(results: &[RunResult], document: &Value) -> String {
         for r in &run.rates {
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {:.0} | {}/{} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
-                run.scenario, run.engine, run.round, r.rate, r.achieved, r.answered, r.sent, r.added_ms[0], r.added_ms[1], r.added_ms[2], r.added_ms[3], r.added_ms[4], r.cpu, r.sim_cpu,
+                run.scenario,
+                run.engine,
+                run.round,
+                r.rate,
+                r.achieved,
+                r.answered,
+                r.sent,
+                r.added_ms[0],
+                r.added_ms[1],
+                r.added_ms[2],
+                r.added_ms[3],
+                r.added_ms[4],
+                r.cpu,
+                r.sim_cpu,
                 if r.holds_target() { "✓" } else { "✗" }
             ));
         }
@@ -200,7 +241,8 @@ pub fn markdown(results: &[RunResult], document: &Value) -> String {
     for scenario in scenarios {
         let mut summary = Vec::new();
         for engine in ["botvisor", "sdk-peer"] {
-            let runs: Vec<&RunResult> = results.iter().filter(|r| r.scenario == scenario && r.engine == engine && !r.rates.is_empty()).collect();
+            let runs: Vec<&RunResult> =
+                results.iter().filter(|r| r.scenario == scenario && r.engine == engine && !r.rates.is_empty()).collect();
             if runs.is_empty() {
                 continue;
             }

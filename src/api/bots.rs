@@ -27,7 +27,9 @@ fn registry_error(id: &str, failure: RegistryError) -> HttpResponse {
         RegistryError::Running => ApiError::BotRunning(id),
         RegistryError::Invalid(problems) => ApiError::InvalidConfig { problems },
         RegistryError::Unavailable => ApiError::BotUnavailable,
-        RegistryError::StartRefused(report) => return report_response(actix_web::http::StatusCode::CONFLICT, report.code.as_str(), &report.message),
+        RegistryError::StartRefused(report) => {
+            return report_response(actix_web::http::StatusCode::CONFLICT, report.code.as_str(), &report.message)
+        }
         RegistryError::Launch(message) => ApiError::BotNotBuilt(message),
         RegistryError::Store(message) => ApiError::StoreFailed(message),
     }
@@ -131,7 +133,11 @@ async fn read_bot(req: &HttpRequest, mut payload: web::Payload) -> Result<BotCon
         serde_path_to_error::deserialize::<_, BotConfig>(deserializer).map_err(|e| {
             let at = e.inner().span().map(|span| {
                 let before = &text[..span.start.min(text.len())];
-                format!(" (line {}, column {})", before.matches('\n').count() + 1, before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1)
+                format!(
+                    " (line {}, column {})",
+                    before.matches('\n').count() + 1,
+                    before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1
+                )
             });
             (e.path().to_string(), format!("{}{}", e.inner().message().trim_end(), at.unwrap_or_default()))
         })

@@ -9,8 +9,8 @@ use botvisor_actors::bot::vendor_stats::LATENCY_BUCKETS;
 use botvisor_actors::bot::{BotStatus, GetBotStatus};
 
 use super::AdminState;
-use crate::service::ManagedBot;
 use crate::platform::liveperson::SessionCounters;
+use crate::service::ManagedBot;
 
 /// One of a platform session's counters.
 type SessionCounter = fn(&SessionCounters) -> u64;
@@ -51,7 +51,15 @@ fn text(bots: &[(std::sync::Arc<ManagedBot>, BotStatus)], rss: Option<u64>) -> S
     family(&mut out, "botvisor_conversations_total", "counter", "Conversations by outcome.");
     for (bot, status) in bots {
         let s = &status.stats;
-        for (outcome, n) in [("started", s.conversations_started), ("closed", s.closed), ("transferred", s.transferred), ("escalated", s.escalated), ("removed", s.removed), ("failed", s.failed), ("panicked", s.panicked)] {
+        for (outcome, n) in [
+            ("started", s.conversations_started),
+            ("closed", s.closed),
+            ("transferred", s.transferred),
+            ("escalated", s.escalated),
+            ("removed", s.removed),
+            ("failed", s.failed),
+            ("panicked", s.panicked),
+        ] {
             let _ = writeln!(out, "botvisor_conversations_total{{bot_id=\"{}\",outcome=\"{outcome}\"}} {n}", id(bot));
         }
     }
@@ -98,7 +106,12 @@ fn text(bots: &[(std::sync::Arc<ManagedBot>, BotStatus)], rss: Option<u64>) -> S
             let _ = writeln!(out, "{name}{{bot_id=\"{}\"}} {}", id(bot), value(&bot.counters));
         }
     }
-    family(&mut out, "botvisor_error_hook_reports_total", "counter", "Error reports to the bot's hook by outcome (dropped: more than 64 in flight).");
+    family(
+        &mut out,
+        "botvisor_error_hook_reports_total",
+        "counter",
+        "Error reports to the bot's hook by outcome (dropped: more than 64 in flight).",
+    );
     for (bot, _) in bots {
         if let Some(hook) = &bot.hook {
             for (outcome, n) in [("delivered", hook.delivered()), ("failed", hook.failed()), ("dropped", hook.dropped())] {
@@ -106,7 +119,12 @@ fn text(bots: &[(std::sync::Arc<ManagedBot>, BotStatus)], rss: Option<u64>) -> S
             }
         }
     }
-    family(&mut out, "botvisor_mailbox_overloads_total", "counter", "Deliveries a full conversation mailbox refused (read back from history later).");
+    family(
+        &mut out,
+        "botvisor_mailbox_overloads_total",
+        "counter",
+        "Deliveries a full conversation mailbox refused (read back from history later).",
+    );
     let overloads: u64 = bots.iter().map(|(_, s)| s.stats.mailbox_overloads).sum();
     let _ = writeln!(out, "botvisor_mailbox_overloads_total {overloads}");
     if let Some(rss) = rss {

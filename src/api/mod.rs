@@ -34,9 +34,11 @@ pub struct AdminState {
     pub ready: AtomicBool,
 }
 
-
 /// Everything but the health probes needs the token, when one is configured.
-async fn require_token(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AdminState>>().cloned();
     let allowed = match state.as_ref().and_then(|s| s.token.as_deref()) {
         None => true,
@@ -72,12 +74,19 @@ pub fn start(addr: SocketAddr, state: Arc<AdminState>) -> Result<(SocketAddr, ac
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             // Extractor errors answer as every other error does: JSON with a code.
-            .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::BadQuery(format!("the query string is not valid: {error}")).into()))
-            .app_data(web::PathConfig::default().error_handler(|error, _| ApiError::BadQuery(format!("the path is not valid: {error}")).into()))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|error, _| ApiError::BadQuery(format!("the query string is not valid: {error}")).into()),
+            )
+            .app_data(
+                web::PathConfig::default().error_handler(|error, _| ApiError::BadQuery(format!("the path is not valid: {error}")).into()),
+            )
             .wrap(from_fn(require_token))
             .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(json!({"status": "up"})) }))
             .route("/readyz", web::get().to(readyz))
-            .service(web::resource("/v1/bots").route(web::get().to(bots::list)).route(web::post().to(bots::add)).default_service(not_allowed()))
+            .service(
+                web::resource("/v1/bots").route(web::get().to(bots::list)).route(web::post().to(bots::add)).default_service(not_allowed()),
+            )
             .service(
                 web::resource("/v1/bots/{id}")
                     .route(web::get().to(bots::get))

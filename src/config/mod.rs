@@ -286,14 +286,20 @@ impl BotConfig {
                 }
             }
             PlatformAuth::ApiKey(keys) => {
-                for (field, secret) in [("app_key", &keys.app_key), ("secret", &keys.secret), ("access_token", &keys.access_token), ("access_token_secret", &keys.access_token_secret)] {
+                for (field, secret) in [
+                    ("app_key", &keys.app_key),
+                    ("secret", &keys.secret),
+                    ("access_token", &keys.access_token),
+                    ("access_token_secret", &keys.access_token_secret),
+                ] {
                     if let Err(error) = secret.resolve() {
                         problem(at(&format!("platform.auth.api_key.{field}")), error.to_string());
                     }
                 }
             }
         }
-        for (field, value) in [("urgent", platform.ttr.urgent), ("prioritized", platform.ttr.prioritized), ("normal", platform.ttr.normal)] {
+        for (field, value) in [("urgent", platform.ttr.urgent), ("prioritized", platform.ttr.prioritized), ("normal", platform.ttr.normal)]
+        {
             if value < std::time::Duration::from_secs(1) || value > MAX_TTR {
                 problem(at(&format!("platform.ttr.{field}")), "must be between 1s and 30d".into());
             }

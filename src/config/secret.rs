@@ -97,7 +97,8 @@ impl Serialize for Secret {
     }
 }
 
-const EXPECTED: &str = "a secret as a table with one of value, env or file: { value = \"…\" }, { env = \"VARIABLE\" } or { file = \"PATH\" }";
+const EXPECTED: &str =
+    "a secret as a table with one of value, env or file: { value = \"…\" }, { env = \"VARIABLE\" } or { file = \"PATH\" }";
 
 /// Refuses anything but a table, never quoting what it got (it may be the secret itself).
 struct SecretVisitor;
@@ -210,7 +211,9 @@ mod tests {
 
     #[test]
     fn a_bare_or_mistyped_secret_is_refused_without_echoing_it() {
-        for toml_text in ["password = \"hunter2-secret\"", "password = 987654321", "password = { value = 987654321 }", "password = { value = true }"] {
+        for toml_text in
+            ["password = \"hunter2-secret\"", "password = 987654321", "password = { value = 987654321 }", "password = { value = true }"]
+        {
             // The message alone, as check-config and the admin API report it (toml's Display
             // would quote the source line).
             let message = toml::from_str::<Holder>(toml_text).unwrap_err().message().to_owned();
@@ -233,7 +236,10 @@ mod tests {
 
     #[test]
     fn unset_and_empty_secrets_are_errors() {
-        assert_eq!(Secret::Env("BOTVISOR_TEST_SURELY_UNSET".into()).resolve(), Err(SecretError::EnvUnset("BOTVISOR_TEST_SURELY_UNSET".into())));
+        assert_eq!(
+            Secret::Env("BOTVISOR_TEST_SURELY_UNSET".into()).resolve(),
+            Err(SecretError::EnvUnset("BOTVISOR_TEST_SURELY_UNSET".into()))
+        );
         assert_eq!(Secret::Value(String::new()).resolve(), Err(SecretError::ValueEmpty));
         assert!(matches!(Secret::File("/dev/zero".into()).resolve(), Err(SecretError::File(FileError::NotRegular { .. }))));
     }

@@ -55,7 +55,12 @@ impl HttpErrorHook {
             return Err(format!("error hook URL {url:?}: must start with http:// or https://"));
         }
         let tls = http_client::tls_config(ca.as_deref())?;
-        Ok(Self { url: url.to_owned(), client: http_client::client(tls, HOOK_TIMEOUT), in_flight: Rc::new(Cell::new(0)), counters: Arc::default() })
+        Ok(Self {
+            url: url.to_owned(),
+            client: http_client::client(tls, HOOK_TIMEOUT),
+            in_flight: Rc::new(Cell::new(0)),
+            counters: Arc::default(),
+        })
     }
 
     pub fn counters(&self) -> Arc<HookCounters> {
@@ -75,7 +80,11 @@ impl ErrorHookPort for HttpErrorHook {
         if self.in_flight.get() >= MAX_HOOK_DELIVERIES_IN_FLIGHT {
             let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
-                tracing::warn!(dropped, max_in_flight = MAX_HOOK_DELIVERIES_IN_FLIGHT, "error hook reports dropped: the hook is slower than the errors come");
+                tracing::warn!(
+                    dropped,
+                    max_in_flight = MAX_HOOK_DELIVERIES_IN_FLIGHT,
+                    "error hook reports dropped: the hook is slower than the errors come"
+                );
             }
             return;
         }
@@ -120,7 +129,13 @@ mod tests {
     use botvisor_actors::errors::{ErrorCode, ErrorReport};
 
     fn event() -> BotErrorEvent {
-        BotErrorEvent { bot_id: "b".into(), conversation_id: None, error: ErrorReport::new(ErrorCode::VendorTimeout, "slow"), vendor: "fake", vendor_request: None }
+        BotErrorEvent {
+            bot_id: "b".into(),
+            conversation_id: None,
+            error: ErrorReport::new(ErrorCode::VendorTimeout, "slow"),
+            vendor: "fake",
+            vendor_request: None,
+        }
     }
 
     #[actix_rt::test]

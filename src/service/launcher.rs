@@ -37,7 +37,13 @@ pub struct EmbeddedPlatform {
 
 impl EmbeddedPlatform {
     pub fn of(simulator: &SimHandle) -> Self {
-        Self { account: simulator.account.clone(), platform_addr: simulator.platform_addr, ca_path: simulator.ca_path.clone(), tls: simulator.tls, state: simulator.state.clone() }
+        Self {
+            account: simulator.account.clone(),
+            platform_addr: simulator.platform_addr,
+            ca_path: simulator.ca_path.clone(),
+            tls: simulator.tls,
+            state: simulator.state.clone(),
+        }
     }
 
     /// The bot's agent user on the simulator, with its skill: created, or given the configured
@@ -78,7 +84,8 @@ impl BotLauncher {
     /// Builds the bot (not started). The configuration is expected to be valid. Its secrets and
     /// script are read on a blocking thread first: a slow disk never stalls the arbiter's bots.
     pub async fn launch(&self, bot: BotConfig) -> Result<LaunchedBot, String> {
-        let prepared = tokio::task::spawn_blocking(move || prepare(bot)).await.map_err(|_| "reading the bot's files failed".to_owned())??;
+        let prepared =
+            tokio::task::spawn_blocking(move || prepare(bot)).await.map_err(|_| "reading the bot's files failed".to_owned())??;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let embedded = self.embedded.clone();
         let sent = self.arbiter.spawn_fn(move || {
@@ -123,11 +130,13 @@ fn prepare(bot: BotConfig) -> Result<Prepared, String> {
         VendorConfig::CustomEndpoint { base_url, bot_id, environment, auth, requests_per_second, ca } => {
             let auth = match auth {
                 CustomEndpointAuthConfig::Token(token) => CustomEndpointAuth::StaticToken(secret(token, "vendor.auth.token")?),
-                CustomEndpointAuthConfig::ClientCredentials { token_url, client_id, client_secret } => CustomEndpointAuth::ClientCredentials {
-                    token_url: token_url.clone(),
-                    client_id: client_id.clone(),
-                    client_secret: secret(client_secret, "vendor.auth.client_credentials.client_secret")?,
-                },
+                CustomEndpointAuthConfig::ClientCredentials { token_url, client_id, client_secret } => {
+                    CustomEndpointAuth::ClientCredentials {
+                        token_url: token_url.clone(),
+                        client_id: client_id.clone(),
+                        client_secret: secret(client_secret, "vendor.auth.client_credentials.client_secret")?,
+                    }
+                }
             };
             let mut vendor_settings = CustomEndpointSettings::new(base_url, bot_id, auth);
             vendor_settings.environment = environment.clone();
@@ -162,7 +171,11 @@ fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>) -> Result<Laun
         session
     };
     session.account = platform.account.clone().unwrap_or(session.account);
-    session.ttr_seconds = TtrSeconds { urgent: platform.ttr.urgent.as_secs(), prioritized: platform.ttr.prioritized.as_secs(), normal: platform.ttr.normal.as_secs() };
+    session.ttr_seconds = TtrSeconds {
+        urgent: platform.ttr.urgent.as_secs(),
+        prioritized: platform.ttr.prioritized.as_secs(),
+        normal: platform.ttr.normal.as_secs(),
+    };
     session.skills = platform.skills.iter().map(|(name, id)| (name.clone(), id.clone())).collect();
     let client = LivePersonPlatform::new(session)?;
     let vendor: Rc<dyn VendorPort> = match vendor {

@@ -163,7 +163,9 @@ impl BotRegistry {
             }
             match self.start(bot.id()).await {
                 Ok(_) => tracing::info!(bot_id = %bot.id(), "bot started"),
-                Err(RegistryError::StartRefused(report)) => tracing::error!(bot_id = %bot.id(), code = report.code.as_str(), message = %report.message, "the bot did not start"),
+                Err(RegistryError::StartRefused(report)) => {
+                    tracing::error!(bot_id = %bot.id(), code = report.code.as_str(), message = %report.message, "the bot did not start")
+                }
                 Err(error) => return Err(format!("bot {}: {error}", bot.id())),
             }
         }
@@ -319,7 +321,9 @@ impl BotRegistry {
     async fn check(&self, config: &BotConfig) -> Result<(), RegistryError> {
         let config = config.clone();
         let embedded = self.launcher.has_embedded_platform();
-        let problems = tokio::task::spawn_blocking(move || config.validate("", embedded)).await.map_err(|_| RegistryError::Launch("validating the configuration failed".into()))?;
+        let problems = tokio::task::spawn_blocking(move || config.validate("", embedded))
+            .await
+            .map_err(|_| RegistryError::Launch("validating the configuration failed".into()))?;
         if problems.is_empty() {
             Ok(())
         } else {

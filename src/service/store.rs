@@ -92,9 +92,15 @@ impl BotStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StoredBots { version: VERSION, ..StoredBots::default() }),
             Err(e) => return Err(format!("cannot read {}: {e}", self.path.display())),
         };
-        let stored: StoredBots = serde_json::from_str(&text).map_err(|e| format!("{}: {e}; fix or remove the file (it holds the bots changed through the admin API)", self.path.display()))?;
+        let stored: StoredBots = serde_json::from_str(&text).map_err(|e| {
+            format!("{}: {e}; fix or remove the file (it holds the bots changed through the admin API)", self.path.display())
+        })?;
         if stored.version != VERSION {
-            return Err(format!("{}: version {} is not known (this botvisor writes version {VERSION})", self.path.display(), stored.version));
+            return Err(format!(
+                "{}: version {} is not known (this botvisor writes version {VERSION})",
+                self.path.display(),
+                stored.version
+            ));
         }
         Ok(stored)
     }

@@ -117,19 +117,10 @@ impl TryFrom<RawUser> for UserConfig {
                 Credentials::ApiKey { app_key, secret, access_token, access_token_secret }
             }
             _ => {
-                return Err(format!(
-                    "user {:?}: give either password, or all of appKey, secret, accessToken, accessTokenSecret",
-                    raw.login
-                ))
+                return Err(format!("user {:?}: give either password, or all of appKey, secret, accessToken, accessTokenSecret", raw.login))
             }
         };
-        Ok(UserConfig {
-            login: raw.login,
-            credentials,
-            skills: raw.skills,
-            max_slots: raw.max_slots,
-            kind: raw.kind,
-        })
+        Ok(UserConfig { login: raw.login, credentials, skills: raw.skills, max_slots: raw.max_slots, kind: raw.kind })
     }
 }
 
@@ -186,12 +177,8 @@ impl std::fmt::Display for ConfigProblem {
 impl SimConfig {
     pub fn validate(&self, path: &str) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
-        let mut problem = |field: String, message: &str| {
-            problems.push(ConfigProblem {
-                path: format!("{path}.{field}"),
-                message: message.into(),
-            })
-        };
+        let mut problem =
+            |field: String, message: &str| problems.push(ConfigProblem { path: format!("{path}.{field}"), message: message.into() });
         if self.account.is_empty() || !self.account.chars().all(|c| c.is_ascii_alphanumeric()) {
             problem("account".into(), "must be letters and digits");
         }
@@ -227,10 +214,7 @@ impl SimConfig {
             }
             for (j, skill) in user.skills.iter().enumerate() {
                 if !names.contains(skill.as_str()) {
-                    problem(
-                        format!("users[{i}].skills[{j}]"),
-                        "names no skill in skills",
-                    );
+                    problem(format!("users[{i}].skills[{j}]"), "names no skill in skills");
                 }
             }
             if user.max_slots == 0 {
@@ -243,10 +227,7 @@ impl SimConfig {
             }
             for message in traffic.validate("traffic") {
                 let (field, text) = message.split_once(": ").unwrap_or(("traffic", &message));
-                problems.push(ConfigProblem {
-                    path: format!("{path}.{field}"),
-                    message: text.into(),
-                });
+                problems.push(ConfigProblem { path: format!("{path}.{field}"), message: text.into() });
             }
         }
         problems
@@ -301,14 +282,10 @@ impl TrafficConfig {
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut problems = Vec::new();
         if self.conversations_per_minute == 0 || self.conversations_per_minute > 60_000 {
-            problems.push(format!(
-                "{path}.conversations_per_minute: must be between 1 and 60000"
-            ));
+            problems.push(format!("{path}.conversations_per_minute: must be between 1 and 60000"));
         }
         if self.messages_per_conversation > 1000 {
-            problems.push(format!(
-                "{path}.messages_per_conversation: must be at most 1000"
-            ));
+            problems.push(format!("{path}.messages_per_conversation: must be at most 1000"));
         }
         for (i, script) in self.scripts.iter().enumerate() {
             if script.is_empty() || script.len() > 1000 {

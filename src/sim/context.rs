@@ -20,15 +20,9 @@ pub struct Sim {
 
 impl Sim {
     pub fn base_uris(&self) -> Vec<Value> {
-        [
-            "agentVep",
-            "facadeMsg",
-            "asyncMessagingEnt",
-            "msgHist",
-            "accountConfigReadOnly",
-        ]
-        .iter()
-        .map(|service| json!({"service": service, "account": self.account, "baseURI": self.host}))
-        .collect()
+        ["agentVep", "facadeMsg", "asyncMessagingEnt", "msgHist", "accountConfigReadOnly"]
+            .iter()
+            .map(|service| json!({"service": service, "account": self.account, "baseURI": self.host}))
+            .collect()
     }
 }

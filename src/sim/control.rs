@@ -13,32 +13,21 @@ use crate::sim::state::{now_ms, Outgoing, CLOSE_TOKEN_EXPIRED};
 use crate::sim::timers;
 
 fn error(status: u16, code: &str, message: impl Into<String>) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(status)
-        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    let status = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
     HttpResponse::build(status).json(json!({"error": {"code": code, "message": message.into()}}))
 }
 
 /// Reads a JSON body into `T`, or a 400 naming what is wrong.
 #[allow(clippy::result_large_err)] // the error is the handler's response
 fn parse<T: for<'de> Deserialize<'de>>(body: &web::Bytes) -> Result<T, HttpResponse> {
-    serde_json::from_slice(body).map_err(|e| {
-        error(
-            400,
-            "invalid_body",
-            format!("the JSON body is not valid: {e}"),
-        )
-    })
+    serde_json::from_slice(body).map_err(|e| error(400, "invalid_body", format!("the JSON body is not valid: {e}")))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
         actix_web::error::InternalError::from_response(
             e.to_string(),
-            error(
-                400,
-                "invalid_query",
-                format!("the query string is not valid: {e}"),
-            ),
+            error(400, "invalid_query", format!("the query string is not valid: {e}")),
         )
         .into()
     }))
@@ -50,34 +39,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/sim/v1/agents/{id}/enable", web::post().to(enable_agent))
     .route("/sim/v1/conversations", web::post().to(open_conversation))
     .route("/sim/v1/conversations", web::get().to(list_conversations))
-    .route(
-        "/sim/v1/conversations/{id}",
-        web::get().to(get_conversation),
-    )
-    .route(
-        "/sim/v1/conversations/{id}/events",
-        web::post().to(consumer_event),
-    )
-    .route(
-        "/sim/v1/conversations/{id}/close",
-        web::post().to(close_conversation),
-    )
+    .route("/sim/v1/conversations/{id}", web::get().to(get_conversation))
+    .route("/sim/v1/conversations/{id}/events", web::post().to(consumer_event))
+    .route("/sim/v1/conversations/{id}/close", web::post().to(close_conversation))
     .route("/sim/v1/traffic", web::post().to(start_traffic))
     .route("/sim/v1/traffic", web::get().to(traffic_status))
     .route("/sim/v1/traffic", web::delete().to(stop_traffic))
-    .route(
-        "/sim/v1/load/conversations",
-        web::post().to(load_conversations),
-    )
+    .route("/sim/v1/load/conversations", web::post().to(load_conversations))
     .route("/sim/v1/load/messages", web::post().to(load_messages))
     .route("/sim/v1/load", web::get().to(load_status))
     .route("/sim/v1/load", web::delete().to(load_stop))
     .route("/sim/v1/refusals", web::get().to(list_refusals))
     .route("/sim/v1/faults", web::post().to(add_fault))
     .route("/sim/v1/faults", web::delete().to(clear_faults))
-    .default_service(web::to(|| async {
-        error(404, "not_found", "no such control endpoint; see /sim/v1/…")
-    }));
+    .default_service(web::to(|| async { error(404, "not_found", "no such control endpoint; see /sim/v1/…") }));
 }
 
 #[derive(Deserialize)]
@@ -93,12 +68,7 @@ async fn add_skill(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Ok(skill) => skill,
         Err(response) => return response,
     };
-    match sim
-        .state
-        .lock()
-        .expect("state lock")
-        .add_skill(&skill.name, skill.human)
-    {
+    match sim.state.lock().expect("state lock").add_skill(&skill.name, skill.human) {
         Ok(id) => HttpResponse::Created().json(json!({"id": id})),
         Err(problem) => error(400, "invalid_skill", problem.to_string()),
     }
@@ -106,11 +76,7 @@ async fn add_skill(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
 
 async fn list_skills(sim: web::Data<Sim>) -> HttpResponse {
     let state = sim.state.lock().expect("state lock");
-    let skills: Vec<Value> = state
-        .skills
-        .iter()
-        .map(|s| json!({"id": s.id, "name": s.name, "human": s.human}))
-        .collect();
+    let skills: Vec<Value> = state.skills.iter().map(|s| json!({"id": s.id, "name": s.name, "human": s.human})).collect();
     HttpResponse::Ok().json(skills)
 }
 
@@ -120,15 +86,11 @@ async fn add_agent(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Ok(agent) => agent,
         Err(response) => return response,
     };
-    let added = sim.state.lock().expect("state lock").add_user(
-        &agent.login,
-        agent.credentials,
-        &agent.skills,
-        agent.max_slots,
-        agent.kind,
-    );
+    let added = sim.state.lock().expect("state lock").add_user(&agent.login, agent.credentials, &agent.skills, agent.max_slots, agent.kind);
     match added {
-        Ok((user_id, pid)) => HttpResponse::Created().json(json!({"user_id": user_id, "pid": pid, "agent_id": format!("{}.{user_id}", sim.account)})),
+        Ok((user_id, pid)) => {
+            HttpResponse::Created().json(json!({"user_id": user_id, "pid": pid, "agent_id": format!("{}.{user_id}", sim.account)}))
+        }
         Err(problem) => error(400, "invalid_agent", problem.to_string()),
     }
 }
@@ -183,9 +145,7 @@ async fn open_conversation(sim: web::Data<Sim>, body: web::Bytes) -> HttpRespons
     };
     timers::arm(&sim.state, timers);
     match opened {
-        Ok((id, consumer)) => {
-            HttpResponse::Created().json(json!({"conversation_id": id, "consumer_id": consumer}))
-        }
+        Ok((id, consumer)) => HttpResponse::Created().json(json!({"conversation_id": id, "consumer_id": consumer})),
         Err(message) => error(400, "invalid_conversation", message),
     }
 }
@@ -212,11 +172,7 @@ enum ConsumerEvent {
     },
 }
 
-async fn consumer_event(
-    sim: web::Data<Sim>,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
+async fn consumer_event(sim: web::Data<Sim>, path: web::Path<String>, body: web::Bytes) -> HttpResponse {
     let event: ConsumerEvent = match parse(&body) {
         Ok(event) => event,
         Err(response) => return response,
@@ -230,32 +186,18 @@ async fn consumer_event(
             json!({"type": "ChatStateEvent", "chatState": state.unwrap_or_else(|| "COMPOSING".into())})
         }
         ConsumerEvent::Rich { content } => json!({"type": "RichContentEvent", "content": content}),
-        ConsumerEvent::File {
-            file_type,
-            caption,
-            relative_path,
-        } => json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {
-            "relativePath": relative_path.unwrap_or_else(|| format!("/v1/AUTH_sim/{id}/{}.{}", now_ms(), file_type.to_lowercase())),
-            "fileType": file_type, "caption": caption.unwrap_or_default(),
-        }}),
+        ConsumerEvent::File { file_type, caption, relative_path } => {
+            json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {
+                "relativePath": relative_path.unwrap_or_else(|| format!("/v1/AUTH_sim/{id}/{}.{}", now_ms(), file_type.to_lowercase())),
+                "fileType": file_type, "caption": caption.unwrap_or_default(),
+            }})
+        }
     };
-    let result = sim
-        .state
-        .lock()
-        .expect("state lock")
-        .consumer_event(&id, event);
+    let result = sim.state.lock().expect("state lock").consumer_event(&id, event);
     match result {
         // Chat states take no sequence; like PublishEvent, report 0.
         Ok(sequence) => HttpResponse::Ok().json(json!({"sequence": sequence.unwrap_or(0)})),
-        Err((status, message)) => error(
-            status,
-            if status == 404 {
-                "unknown_conversation"
-            } else {
-                "invalid_event"
-            },
-            message,
-        ),
+        Err((status, message)) => error(status, if status == 404 { "unknown_conversation" } else { "invalid_event" }, message),
     }
 }
 
@@ -283,14 +225,12 @@ fn conversation_json(state: &crate::sim::state::SimState, id: &str) -> Option<Va
             })
         })
         .collect();
-    let mut participants =
-        vec![json!({"id": c.consumer_id, "role": "CONSUMER", "state": "ACTIVE"})];
+    let mut participants = vec![json!({"id": c.consumer_id, "role": "CONSUMER", "state": "ACTIVE"})];
     if let Some(agent) = name(&c.assigned) {
         participants.push(json!({"id": agent, "role": "ASSIGNED_AGENT", "state": "ACTIVE"}));
     }
     for manager in &c.managers {
-        participants
-            .push(json!({"id": state.old_id(manager), "role": "MANAGER", "state": "ACTIVE"}));
+        participants.push(json!({"id": state.old_id(manager), "role": "MANAGER", "state": "ACTIVE"}));
     }
     if let Some(agent) = name(&c.suggested) {
         participants.push(json!({"id": agent, "role": "ASSIGNED_AGENT", "state": "SUGGESTED"}));
@@ -317,21 +257,12 @@ struct ConversationFilter {
     skill: Option<String>,
 }
 
-async fn list_conversations(
-    sim: web::Data<Sim>,
-    query: web::Query<ConversationFilter>,
-) -> HttpResponse {
+async fn list_conversations(sim: web::Data<Sim>, query: web::Query<ConversationFilter>) -> HttpResponse {
     let state = sim.state.lock().expect("state lock");
     let skill_id = match &query.skill {
         Some(name) => match state.skill_by_name(name) {
             Some(skill) => Some(skill.id.clone()),
-            None => {
-                return error(
-                    400,
-                    "invalid_query",
-                    format!("skill: no skill named {name:?}"),
-                )
-            }
+            None => return error(400, "invalid_query", format!("skill: no skill named {name:?}")),
         },
         None => None,
     };
@@ -398,9 +329,7 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
     };
     // Bounded, so no clock arithmetic can overflow.
     let too_long = match &fault {
-        Fault::LoginUnavailable { duration } | Fault::UmsUnavailable { duration } => {
-            *duration > Duration::from_secs(86_400)
-        }
+        Fault::LoginUnavailable { duration } | Fault::UmsUnavailable { duration } => *duration > Duration::from_secs(86_400),
         Fault::Latency { ms } => *ms > 60_000,
         _ => false,
     };
@@ -416,12 +345,8 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
                 Some(Some(user)) => Some(user),
                 None => None,
             };
-            let conns: Vec<_> = state
-                .conns
-                .iter()
-                .filter(|(_, c)| user.as_ref().is_none_or(|u| *u == c.user_id))
-                .map(|(id, _)| *id)
-                .collect();
+            let conns: Vec<_> =
+                state.conns.iter().filter(|(_, c)| user.as_ref().is_none_or(|u| *u == c.user_id)).map(|(id, _)| *id).collect();
             for conn in conns {
                 state.send(conn, Outgoing::Drop);
                 state.disconnect(conn);
@@ -433,23 +358,13 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
                 state.revoke(&bearer, CLOSE_TOKEN_EXPIRED, "token expired");
             }
         }
-        Fault::LoginUnavailable { duration } => {
-            state.faults.login_unavailable_until = Some(until(duration))
-        }
-        Fault::UmsUnavailable { duration } => {
-            state.faults.ums_unavailable_until = Some(until(duration))
-        }
+        Fault::LoginUnavailable { duration } => state.faults.login_unavailable_until = Some(until(duration)),
+        Fault::UmsUnavailable { duration } => state.faults.ums_unavailable_until = Some(until(duration)),
         Fault::Latency { ms } => state.faults.latency = Some(Duration::from_millis(ms)),
         Fault::SkillsForbidden => state.faults.skills_forbidden = true,
-        Fault::RateLimit {
-            requests_per_second,
-        } => {
+        Fault::RateLimit { requests_per_second } => {
             if requests_per_second == 0 {
-                return error(
-                    400,
-                    "invalid_fault",
-                    "requests_per_second: must be at least 1",
-                );
+                return error(400, "invalid_fault", "requests_per_second: must be at least 1");
             }
             state.faults.rate_limit = Some(requests_per_second)
         }
@@ -468,13 +383,7 @@ async fn start_traffic(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Err(response) => return response,
     };
     let mut problems = config.validate("traffic");
-    if sim
-        .state
-        .lock()
-        .expect("state lock")
-        .skill_by_name(&config.skill)
-        .is_none()
-    {
+    if sim.state.lock().expect("state lock").skill_by_name(&config.skill).is_none() {
         problems.push(format!("skill: no skill named {:?}", config.skill));
     }
     if !problems.is_empty() {
@@ -530,11 +439,7 @@ async fn load_messages(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
 async fn load_status(sim: web::Data<Sim>) -> HttpResponse {
     match crate::sim::load::status(&sim.state) {
         Some(status) => HttpResponse::Ok().json(status),
-        None => error(
-            404,
-            "no_load",
-            "no load run; POST /sim/v1/load/conversations starts one",
-        ),
+        None => error(404, "no_load", "no load run; POST /sim/v1/load/conversations starts one"),
     }
 }
 

@@ -34,29 +34,18 @@ pub struct BadFrame {
 
 /// Parses one text frame.
 pub fn parse_request(text: &str) -> Result<Request, BadFrame> {
-    let value: Value = serde_json::from_str(text).map_err(|e| BadFrame {
-        req_id: None,
-        message: format!("malformed JSON: {e}"),
-    })?;
+    let value: Value = serde_json::from_str(text).map_err(|e| BadFrame { req_id: None, message: format!("malformed JSON: {e}") })?;
     let Value::Object(map) = value else {
-        return Err(BadFrame {
-            req_id: None,
-            message: "a frame must be a JSON object".into(),
-        });
+        return Err(BadFrame { req_id: None, message: "a frame must be a JSON object".into() });
     };
     let req_id = match map.get("id") {
         Some(Value::String(id)) if !id.is_empty() && id.len() <= 64 => Some(id.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
-    let bad = |message: String| BadFrame {
-        req_id: req_id.clone(),
-        message,
-    };
+    let bad = |message: String| BadFrame { req_id: req_id.clone(), message };
     let Some(id) = req_id.clone() else {
-        return Err(bad(
-            "id: required, a string of 1 to 64 characters or a number".into(),
-        ));
+        return Err(bad("id: required, a string of 1 to 64 characters or a number".into()));
     };
     if map.get("kind").and_then(Value::as_str) != Some("req") {
         return Err(bad("kind: must be \"req\"".into()));
@@ -64,28 +53,15 @@ pub fn parse_request(text: &str) -> Result<Request, BadFrame> {
     let Some(kind) = map.get("type").and_then(Value::as_str) else {
         return Err(bad("type: required".into()));
     };
-    let kind = kind
-        .strip_prefix(".ams.")
-        .or_else(|| kind.strip_prefix('.'))
-        .unwrap_or(kind)
-        .to_owned();
+    let kind = kind.strip_prefix(".ams.").or_else(|| kind.strip_prefix('.')).unwrap_or(kind).to_owned();
     let body = match map.get("body") {
         None | Some(Value::Null) => json!({}),
         // GetUserProfile sends its body as a JSON string; other bodies may be strings of JSON.
-        Some(Value::String(s)) => {
-            serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
-        }
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
         Some(other) => other.clone(),
     };
     let field = |name: &str| map.get(name).filter(|v| !v.is_null()).cloned();
-    Ok(Request {
-        id,
-        kind,
-        body,
-        headers: field("headers"),
-        metadata: field("metadata"),
-        encoded_metadata: field("encodedMetadata"),
-    })
+    Ok(Request { id, kind, body, headers: field("headers"), metadata: field("metadata"), encoded_metadata: field("encodedMetadata") })
 }
 
 pub fn response(req_id: &str, code: u16, kind: &str, body: Value) -> String {
@@ -98,12 +74,7 @@ pub fn error_response(req_id: Option<&str>, code: u16, message: &str) -> String 
 }
 
 pub fn string_response(req_id: &str, code: u16, message: &str) -> String {
-    response(
-        req_id,
-        code,
-        ".ReqBody$StringResp",
-        Value::String(message.into()),
-    )
+    response(req_id, code, ".ReqBody$StringResp", Value::String(message.into()))
 }
 
 pub fn notification(kind: &str, body: Value) -> String {
@@ -121,43 +92,22 @@ mod tests {
         let r = parse_request(r#"{"kind":"req","id":"a","type":".ams.ms.PublishEvent","body":{"dialogId":"d"},"headers":null,"metadata":[{"type":"ExternalId","id":"x"}],"encodedMetadata":null}"#).unwrap();
         assert_eq!(r.kind, "ms.PublishEvent");
         assert_eq!(r.metadata.unwrap()[0]["id"], "x");
-        assert_eq!(
-            (r.headers, r.encoded_metadata),
-            (None, None),
-            "null reads as absent"
-        );
+        assert_eq!((r.headers, r.encoded_metadata), (None, None), "null reads as absent");
         let r = parse_request(r#"{"kind":"req","id":"a","type":"ms.PublishEvent","headers":{},"encodedMetadata":"ZW5j"}"#).unwrap();
+        assert_eq!((r.headers.clone(), r.encoded_metadata()), (Some(json!({})), Some("ZW5j")));
+        assert_eq!(parse_request(r#"{"kind":"req","id":"a","type":".GetClock"}"#).unwrap().kind, "GetClock");
         assert_eq!(
-            (r.headers.clone(), r.encoded_metadata()),
-            (Some(json!({})), Some("ZW5j"))
+            parse_request(r#"{"kind":"req","id":"b","type":".ams.userprofile.GetUserProfile","body":"\"abc\""}"#).unwrap().body,
+            json!("abc")
         );
-        assert_eq!(
-            parse_request(r#"{"kind":"req","id":"a","type":".GetClock"}"#)
-                .unwrap()
-                .kind,
-            "GetClock"
-        );
-        assert_eq!(parse_request(r#"{"kind":"req","id":"b","type":".ams.userprofile.GetUserProfile","body":"\"abc\""}"#).unwrap().body, json!("abc"));
     }
 
     #[test]
     fn bad_frames_say_what_is_wrong_and_keep_the_id_when_readable() {
-        assert!(parse_request("{nope")
-            .unwrap_err()
-            .message
-            .starts_with("malformed JSON"));
-        assert_eq!(
-            parse_request("[1]").unwrap_err().message,
-            "a frame must be a JSON object"
-        );
+        assert!(parse_request("{nope").unwrap_err().message.starts_with("malformed JSON"));
+        assert_eq!(parse_request("[1]").unwrap_err().message, "a frame must be a JSON object");
         let e = parse_request(r#"{"kind":"req","id":"7"}"#).unwrap_err();
-        assert_eq!(
-            (e.req_id.as_deref(), e.message.as_str()),
-            (Some("7"), "type: required")
-        );
-        assert!(parse_request(r#"{"kind":"req","type":"GetClock"}"#)
-            .unwrap_err()
-            .message
-            .starts_with("id:"));
+        assert_eq!((e.req_id.as_deref(), e.message.as_str()), (Some("7"), "type: required"));
+        assert!(parse_request(r#"{"kind":"req","type":"GetClock"}"#).unwrap_err().message.starts_with("id:"));
     }
 }

@@ -44,11 +44,7 @@ pub async fn login(sim: web::Data<Sim>, path: web::Path<String>, body: web::Byte
         return response;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            400,
-            "the body must be JSON: {\"username\", \"password\"} or the API key fields",
-            0,
-        );
+        return error(400, "the body must be JSON: {\"username\", \"password\"} or the API key fields", 0);
     };
     let result = sim.state.lock().expect("state lock").login(&body);
     match result {
@@ -59,9 +55,8 @@ pub async fn login(sim: web::Data<Sim>, path: web::Path<String>, body: web::Byte
                 let user = &state.users[&session.user_id];
                 (user.login.clone(), user.pid.clone())
             };
-            HttpResponse::Ok()
-                .insert_header(("Set-Cookie", format!("session_id={}; Path=/; HttpOnly; Secure", session.cookie)))
-                .json(json!({
+            HttpResponse::Ok().insert_header(("Set-Cookie", format!("session_id={}; Path=/; HttpOnly; Secure", session.cookie))).json(
+                json!({
                     "csrf": session.csrf,
                     "wsuk": session.cookie.chars().take(16).collect::<String>(),
                     "config": {"loginName": login, "userId": session.user_id, "userPid": pid, "accountId": sim.account, "userTypeId": 1},
@@ -69,7 +64,8 @@ pub async fn login(sim: web::Data<Sim>, path: web::Path<String>, body: web::Byte
                     "accountData": {"agentGroupsData": {"items": []}},
                     "sessionTTl": "28800000",
                     "bearer": session.bearer,
-                }))
+                }),
+            )
         }
     }
 }
@@ -86,49 +82,24 @@ fn session_cookie(req: &HttpRequest) -> Option<String> {
 }
 
 /// Refresh and logout: the session cookie plus `{"csrf"}`.
-pub async fn refresh(
-    sim: web::Data<Sim>,
-    path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
+pub async fn refresh(sim: web::Data<Sim>, path: web::Path<String>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     session_call(sim, path, req, body, false)
 }
 
-pub async fn logout(
-    sim: web::Data<Sim>,
-    path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
+pub async fn logout(sim: web::Data<Sim>, path: web::Path<String>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     session_call(sim, path, req, body, true)
 }
 
-fn session_call(
-    sim: web::Data<Sim>,
-    path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
-    end: bool,
-) -> HttpResponse {
+fn session_call(sim: web::Data<Sim>, path: web::Path<String>, req: HttpRequest, body: web::Bytes, end: bool) -> HttpResponse {
     if let Err(response) = check_account(&sim, &path.into_inner()) {
         return response;
     }
-    let csrf = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|b| b.get("csrf").and_then(Value::as_str).map(str::to_owned));
+    let csrf = serde_json::from_slice::<Value>(&body).ok().and_then(|b| b.get("csrf").and_then(Value::as_str).map(str::to_owned));
     let (Some(cookie), Some(csrf)) = (session_cookie(&req), csrf) else {
-        return error(
-            401,
-            "CSRF token invalid! The session cookie and {\"csrf\"} are required",
-            10,
-        );
+        return error(401, "CSRF token invalid! The session cookie and {\"csrf\"} are required", 10);
     };
     let mut state = sim.state.lock().expect("state lock");
-    let Some(bearer) = state
-        .session_by_cookie(&cookie, &csrf)
-        .map(|s| s.bearer.clone())
-    else {
+    let Some(bearer) = state.session_by_cookie(&cookie, &csrf).map(|s| s.bearer.clone()) else {
         return error(401, "CSRF token invalid! Log in again", 10);
     };
     if end {
@@ -138,20 +109,11 @@ fn session_call(
 }
 
 /// The account's skills (`[{id, name}]`) for a logged-in user (`Authorization: Bearer …`).
-pub async fn skills(
-    sim: web::Data<Sim>,
-    path: web::Path<String>,
-    req: HttpRequest,
-) -> HttpResponse {
+pub async fn skills(sim: web::Data<Sim>, path: web::Path<String>, req: HttpRequest) -> HttpResponse {
     if let Err(response) = check_account(&sim, &path.into_inner()) {
         return response;
     }
-    let bearer = req
-        .headers()
-        .get("authorization")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let bearer = req.headers().get("authorization").and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
     let state = sim.state.lock().expect("state lock");
     if !state.sessions.contains_key(bearer) {
         return error(401, "a valid bearer token is required", 0);
@@ -159,11 +121,8 @@ pub async fn skills(
     if state.faults.skills_forbidden {
         return error(403, "the user has no permission to read skills", 0);
     }
-    let skills: Vec<Value> = state
-        .skills
-        .iter()
-        .map(|s| json!({"id": s.id.parse::<u64>().unwrap_or(0), "name": s.name, "deleted": false}))
-        .collect();
+    let skills: Vec<Value> =
+        state.skills.iter().map(|s| json!({"id": s.id.parse::<u64>().unwrap_or(0), "name": s.name, "deleted": false})).collect();
     HttpResponse::Ok().json(skills)
 }
 
@@ -187,20 +146,10 @@ pub async fn websocket(
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel(sim.config.connection_queue);
-    let admitted = sim
-        .state
-        .lock()
-        .expect("state lock")
-        .connect(connection, &bearer, tx);
+    let admitted = sim.state.lock().expect("state lock").connect(connection, &bearer, tx);
     if let Err((status, message)) = admitted {
         return Ok(error(status, &message, 0));
     }
-    actix_rt::spawn(run_connection(
-        sim.into_inner(),
-        connection,
-        session,
-        stream,
-        rx,
-    ));
+    actix_rt::spawn(run_connection(sim.into_inner(), connection, session, stream, rx));
     Ok(response)
 }

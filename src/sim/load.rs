@@ -140,8 +140,7 @@ impl LoadTracker {
             placed: [0; 5],
             pending: HashMap::new(),
             unanswered: 0,
-            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3)
-                .expect("valid histogram bounds"),
+            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"),
             opening: true,
             sending: false,
             sent: 0,
@@ -189,9 +188,7 @@ impl LoadTracker {
             Some(scheduled) => {
                 self.unanswered -= 1;
                 let now = Instant::now();
-                self.latency_us.saturating_record(
-                    now.saturating_duration_since(scheduled).as_micros().max(1) as u64,
-                );
+                self.latency_us.saturating_record(now.saturating_duration_since(scheduled).as_micros().max(1) as u64);
                 self.answered += 1;
                 self.last_answer = Some(now);
             }
@@ -266,16 +263,11 @@ pub fn open(shared: Shared, request: OpenConversations) -> Result<(), String> {
     request.validate()?;
     {
         let mut state = shared.lock().expect("state lock");
-        if state
-            .observer::<LoadTracker>()
-            .is_some_and(|l| l.opening || l.sending)
-        {
+        if state.observer::<LoadTracker>().is_some_and(|l| l.opening || l.sending) {
             return Err("a load run is going on; DELETE /sim/v1/load first".into());
         }
-        let skill_id = state
-            .skill_by_name(&request.skill)
-            .map(|s| s.id.clone())
-            .ok_or(format!("skill: no skill named {:?}", request.skill))?;
+        let skill_id =
+            state.skill_by_name(&request.skill).map(|s| s.id.clone()).ok_or(format!("skill: no skill named {:?}", request.skill))?;
         state.set_observer(Some(Box::new(LoadTracker::new(&request.skill, &skill_id))));
     }
     actix_rt::spawn(async move {
@@ -285,9 +277,7 @@ pub fn open(shared: Shared, request: OpenConversations) -> Result<(), String> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         while opened < request.count {
             tick.tick().await;
-            let due = ((started.elapsed().as_secs_f64() * f64::from(request.per_second)) as u32
-                + 1)
-            .min(request.count);
+            let due = ((started.elapsed().as_secs_f64() * f64::from(request.per_second)) as u32 + 1).min(request.count);
             let timers = {
                 let mut state = shared.lock().expect("state lock");
                 if state.observer::<LoadTracker>().is_none() {
@@ -296,13 +286,8 @@ pub fn open(shared: Shared, request: OpenConversations) -> Result<(), String> {
                 while opened < due {
                     match state.open_conversation(&request.skill, json!({})) {
                         Ok((id, _)) => {
-                            let skill_id = state
-                                .observer::<LoadTracker>()
-                                .map(|l| l.skill_id.clone())
-                                .unwrap_or_default();
-                            let placement = state
-                                .whereabouts(&id)
-                                .map(|at| Placement::at(at, &skill_id));
+                            let skill_id = state.observer::<LoadTracker>().map(|l| l.skill_id.clone()).unwrap_or_default();
+                            let placement = state.whereabouts(&id).map(|at| Placement::at(at, &skill_id));
                             if let Some(load) = state.observer_mut::<LoadTracker>() {
                                 load.track(id, placement);
                             }
@@ -317,11 +302,7 @@ pub fn open(shared: Shared, request: OpenConversations) -> Result<(), String> {
             };
             timers::arm(&shared, timers);
         }
-        if let Some(load) = shared
-            .lock()
-            .expect("state lock")
-            .observer_mut::<LoadTracker>()
-        {
+        if let Some(load) = shared.lock().expect("state lock").observer_mut::<LoadTracker>() {
             load.opening = false;
         }
     });
@@ -333,9 +314,7 @@ pub fn send(shared: Shared, request: SendMessages) -> Result<(), String> {
     request.validate()?;
     let conversations = {
         let mut state = shared.lock().expect("state lock");
-        let load = state
-            .observer_mut::<LoadTracker>()
-            .ok_or("no load: POST /sim/v1/load/conversations first")?;
+        let load = state.observer_mut::<LoadTracker>().ok_or("no load: POST /sim/v1/load/conversations first")?;
         if load.opening || load.sending {
             return Err("the load is still opening conversations or sending".into());
         }
@@ -355,18 +334,10 @@ pub fn send(shared: Shared, request: SendMessages) -> Result<(), String> {
         load.unanswered = 0;
         // Consumers whose conversation an agent holds on the load's skill (one escalated or
         // still queued would wait for a human, not for the bot under test).
-        load.conversations
-            .iter()
-            .filter(|id| load.is_assigned(id))
-            .cloned()
-            .collect::<Vec<String>>()
+        load.conversations.iter().filter(|id| load.is_assigned(id)).cloned().collect::<Vec<String>>()
     };
     if conversations.is_empty() {
-        if let Some(load) = shared
-            .lock()
-            .expect("state lock")
-            .observer_mut::<LoadTracker>()
-        {
+        if let Some(load) = shared.lock().expect("state lock").observer_mut::<LoadTracker>() {
             load.sending = false;
         }
         return Err("no agent holds any of the load's conversations".into());
@@ -412,11 +383,7 @@ pub fn send(shared: Shared, request: SendMessages) -> Result<(), String> {
                 next += 1;
             }
         }
-        if let Some(load) = shared
-            .lock()
-            .expect("state lock")
-            .observer_mut::<LoadTracker>()
-        {
+        if let Some(load) = shared.lock().expect("state lock").observer_mut::<LoadTracker>() {
             load.sending = false;
             load.send_finished = Some(Instant::now());
         }
@@ -428,10 +395,7 @@ pub fn send(shared: Shared, request: SendMessages) -> Result<(), String> {
 pub fn stop(shared: Shared) -> Value {
     let (closed, timers) = {
         let mut state = shared.lock().expect("state lock");
-        let Some(conversations) = state
-            .observer_mut::<LoadTracker>()
-            .map(|load| std::mem::take(&mut load.conversations))
-        else {
+        let Some(conversations) = state.observer_mut::<LoadTracker>().map(|load| std::mem::take(&mut load.conversations)) else {
             return json!({"closed": 0});
         };
         state.set_observer(None);

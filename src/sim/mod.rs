@@ -50,11 +50,7 @@ pub struct SimHandle {
 impl SimHandle {
     /// `https://127.0.0.1:port` (or `http://` in plain mode).
     pub fn platform_url(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.tls { "https" } else { "http" },
-            self.platform_addr
-        )
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.platform_addr)
     }
 
     pub fn control_url(&self) -> String {
@@ -63,10 +59,7 @@ impl SimHandle {
 
     /// Makes sure a bot's agent user can log in: its skill exists, and the user is created or
     /// given the password (see [`provision::provide_bot_user`]).
-    pub fn provide_bot_user(
-        &self,
-        user: &provision::BotUser,
-    ) -> Result<provision::Provided, provision::ProvisionError> {
+    pub fn provide_bot_user(&self, user: &provision::BotUser) -> Result<provision::Provided, provision::ProvisionError> {
         provision::provide_bot_user(&self.state, user)
     }
 
@@ -91,10 +84,7 @@ impl SimHandle {
             let mut state = self.state.lock().expect("state lock");
             let conns: Vec<state::ConnId> = state.conns.keys().copied().collect();
             for conn in conns {
-                state.send(
-                    conn,
-                    state::Outgoing::Close(1001, "the simulator is stopping".into()),
-                );
+                state.send(conn, state::Outgoing::Close(1001, "the simulator is stopping".into()));
                 state.disconnect(conn);
             }
         }
@@ -109,21 +99,14 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
     let problems = config.validate("simulator");
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        return Err(format!(
-            "the simulator configuration is not valid:\n  {}",
-            list.join("\n  ")
-        ));
+        return Err(format!("the simulator configuration is not valid:\n  {}", list.join("\n  ")));
     }
     let state = SimState::new(config.clone()).shared();
-    let tls = if config.plain_http {
-        None
-    } else {
-        Some(tls::self_signed(config.ca_out.as_deref())?)
-    };
+    let tls = if config.plain_http { None } else { Some(tls::self_signed(config.ca_out.as_deref())?) };
 
     // Bind first: the CSDS document names the actual port.
-    let listener = std::net::TcpListener::bind(config.platform_addr)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.platform_addr))?;
+    let listener =
+        std::net::TcpListener::bind(config.platform_addr).map_err(|e| format!("cannot listen on {}: {e}", config.platform_addr))?;
     let platform_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let sim = web::Data::new(Sim {
         account: config.account.clone(),
@@ -138,27 +121,12 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
         App::new()
             .app_data(platform_sim.clone())
             .app_data(web::PayloadConfig::new(64 * 1024))
-            .route(
-                "/api/account/{account}/service/baseURI.json",
-                web::get().to(http::csds),
-            )
+            .route("/api/account/{account}/service/baseURI.json", web::get().to(http::csds))
             .route("/api/account/{account}/login", web::post().to(http::login))
-            .route(
-                "/api/account/{account}/refresh",
-                web::post().to(http::refresh),
-            )
-            .route(
-                "/api/account/{account}/logout",
-                web::post().to(http::logout),
-            )
-            .route(
-                "/ws_api/account/{account}/messaging/brand/{bearer}",
-                web::get().to(http::websocket),
-            )
-            .route(
-                "/api/account/{account}/configuration/le-users/skills",
-                web::get().to(http::skills),
-            )
+            .route("/api/account/{account}/refresh", web::post().to(http::refresh))
+            .route("/api/account/{account}/logout", web::post().to(http::logout))
+            .route("/ws_api/account/{account}/messaging/brand/{bearer}", web::get().to(http::websocket))
+            .route("/api/account/{account}/configuration/le-users/skills", web::get().to(http::skills))
     })
     .workers(1)
     // Frames go out at once (no Nagle wait behind an unacknowledged one).
@@ -174,20 +142,14 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
 
     let control_sim = sim.clone();
     let control = HttpServer::new(move || {
-        App::new()
-            .app_data(control_sim.clone())
-            .app_data(web::PayloadConfig::new(1024 * 1024))
-            .configure(control::routes)
+        App::new().app_data(control_sim.clone()).app_data(web::PayloadConfig::new(1024 * 1024)).configure(control::routes)
     })
     .workers(1)
     .shutdown_timeout(1)
     .disable_signals()
     .bind(config.control_addr)
     .map_err(|e| format!("cannot listen on {}: {e}", config.control_addr))?;
-    let control_addr = *control
-        .addrs()
-        .first()
-        .ok_or("the control API has no address")?;
+    let control_addr = *control.addrs().first().ok_or("the control API has no address")?;
     let control = control.run();
 
     let servers = vec![platform.handle(), control.handle()];

@@ -51,22 +51,12 @@ pub fn provide_bot_user(state: &Shared, user: &BotUser) -> Result<Provided, Prov
     if state.skill_by_name(&user.skill).is_none() {
         state.add_skill(&user.skill, false)?;
     }
-    let credentials = Credentials::Password {
-        password: user.password.clone(),
-    };
+    let credentials = Credentials::Password { password: user.password.clone() };
     if let Some(existing) = state.users.values_mut().find(|u| u.login == user.login) {
         existing.credentials = credentials;
-        return Ok(Provided::PasswordUpdated {
-            user_id: existing.user_id.clone(),
-        });
+        return Ok(Provided::PasswordUpdated { user_id: existing.user_id.clone() });
     }
-    let (user_id, pid) = state.add_user(
-        &user.login,
-        credentials,
-        std::slice::from_ref(&user.skill),
-        user.max_slots,
-        UserKind::Bot,
-    )?;
+    let (user_id, pid) = state.add_user(&user.login, credentials, std::slice::from_ref(&user.skill), user.max_slots, UserKind::Bot)?;
     Ok(Provided::Created { user_id, pid })
 }
 
@@ -79,71 +69,30 @@ mod tests {
     use crate::sim::state::SimState;
 
     fn bot(password: &str) -> BotUser {
-        BotUser {
-            login: "bot1".into(),
-            password: password.into(),
-            skill: "sales".into(),
-            max_slots: 5,
-        }
+        BotUser { login: "bot1".into(), password: password.into(), skill: "sales".into(), max_slots: 5 }
     }
 
     #[test]
     fn creates_the_skill_and_user_then_updates_the_password() {
         let state = SimState::new(SimConfig::default()).shared();
-        let Ok(Provided::Created { user_id, .. }) = provide_bot_user(&state, &bot("one")) else {
-            panic!("created")
-        };
-        assert_eq!(
-            provide_bot_user(&state, &bot("two")),
-            Ok(Provided::PasswordUpdated {
-                user_id: user_id.clone()
-            })
-        );
+        let Ok(Provided::Created { user_id, .. }) = provide_bot_user(&state, &bot("one")) else { panic!("created") };
+        assert_eq!(provide_bot_user(&state, &bot("two")), Ok(Provided::PasswordUpdated { user_id: user_id.clone() }));
         let mut locked = state.lock().unwrap();
         assert_eq!(locked.skills.len(), 1, "the skill is created once");
         let user = &locked.users[&user_id];
-        assert_eq!(
-            (user.max_slots, user.skills.clone()),
-            (5, vec![locked.skills[0].id.clone()])
-        );
-        assert!(
-            locked
-                .login(&json!({"username": "bot1", "password": "two"}))
-                .is_ok(),
-            "the new password logs in"
-        );
-        assert!(
-            format!("{:?}", bot("secret")).find("secret").is_none(),
-            "Debug hides the password"
-        );
+        assert_eq!((user.max_slots, user.skills.clone()), (5, vec![locked.skills[0].id.clone()]));
+        assert!(locked.login(&json!({"username": "bot1", "password": "two"})).is_ok(), "the new password logs in");
+        assert!(format!("{:?}", bot("secret")).find("secret").is_none(), "Debug hides the password");
     }
 
     #[test]
     fn refuses_what_the_simulator_would_refuse() {
         let state = SimState::new(SimConfig::default()).shared();
-        let empty = BotUser {
-            login: " ".into(),
-            ..bot("pw")
-        };
-        assert_eq!(
-            provide_bot_user(&state, &empty),
-            Err(ProvisionError::User(UserError::EmptyLogin))
-        );
-        let no_slots = BotUser {
-            max_slots: 0,
-            ..bot("pw")
-        };
-        assert_eq!(
-            provide_bot_user(&state, &no_slots).unwrap_err().to_string(),
-            "the bot's agent user: max_slots: must be at least 1"
-        );
-        let no_skill = BotUser {
-            skill: "".into(),
-            ..bot("pw")
-        };
-        assert_eq!(
-            provide_bot_user(&state, &no_skill),
-            Err(ProvisionError::Skill(SkillError::EmptyName))
-        );
+        let empty = BotUser { login: " ".into(), ..bot("pw") };
+        assert_eq!(provide_bot_user(&state, &empty), Err(ProvisionError::User(UserError::EmptyLogin)));
+        let no_slots = BotUser { max_slots: 0, ..bot("pw") };
+        assert_eq!(provide_bot_user(&state, &no_slots).unwrap_err().to_string(), "the bot's agent user: max_slots: must be at least 1");
+        let no_skill = BotUser { skill: "".into(), ..bot("pw") };
+        assert_eq!(provide_bot_user(&state, &no_skill), Err(ProvisionError::Skill(SkillError::EmptyName)));
     }
 }

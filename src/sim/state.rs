@@ -238,10 +238,7 @@ pub(crate) fn decrement(counts: &mut HashMap<String, usize>, key: &str) {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl SimState {
@@ -279,13 +276,7 @@ impl SimState {
         for user in &config.users {
             let skills = user.skills.clone();
             // Validated beforehand: every skill exists.
-            let _ = state.add_user(
-                &user.login,
-                user.credentials.clone(),
-                &skills,
-                user.max_slots,
-                user.kind,
-            );
+            let _ = state.add_user(&user.login, user.credentials.clone(), &skills, user.max_slots, user.kind);
         }
         state
     }
@@ -314,23 +305,12 @@ impl SimState {
         let mut x = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         x ^= x >> 31;
         let y = x.wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ n;
-        format!(
-            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
-            x >> 32,
-            (x >> 16) & 0xffff,
-            x & 0xfff,
-            (y >> 52) & 0xfff,
-            y & 0xffff_ffff_ffff
-        )
+        format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", x >> 32, (x >> 16) & 0xffff, x & 0xfff, (y >> 52) & 0xfff, y & 0xffff_ffff_ffff)
     }
 
     /// A fresh secret token (hex).
     pub fn token(&mut self) -> String {
-        format!(
-            "{}{}",
-            self.uuid().replace('-', ""),
-            self.uuid().replace('-', "")
-        )
+        format!("{}{}", self.uuid().replace('-', ""), self.uuid().replace('-', ""))
     }
 
     pub fn old_id(&self, user_id: &str) -> String {
@@ -347,11 +327,7 @@ impl SimState {
             return Err(SkillError::Exists(name.to_owned()));
         }
         let id = (1000 + self.skills.len() as u64 + 1).to_string();
-        self.skills.push(Skill {
-            id: id.clone(),
-            name: name.into(),
-            human,
-        });
+        self.skills.push(Skill { id: id.clone(), name: name.into(), human });
         Ok(id)
     }
 
@@ -381,12 +357,7 @@ impl SimState {
         for (i, name) in skills.iter().enumerate() {
             match self.skill_by_name(name) {
                 Some(skill) => skill_ids.push(skill.id.clone()),
-                None => {
-                    return Err(UserError::UnknownSkill {
-                        index: i,
-                        name: name.clone(),
-                    })
-                }
+                None => return Err(UserError::UnknownSkill { index: i, name: name.clone() }),
             }
         }
         if max_slots == 0 {
@@ -418,9 +389,7 @@ impl SimState {
 
     /// The user id for an old id (`acc.userId`) or a bare user id.
     pub fn user_id_from(&self, id: &str) -> Option<String> {
-        let bare = id
-            .strip_prefix(&format!("{}.", self.config.account))
-            .unwrap_or(id);
+        let bare = id.strip_prefix(&format!("{}.", self.config.account)).unwrap_or(id);
         self.users.contains_key(bare).then(|| bare.to_owned())
     }
 
@@ -459,25 +428,18 @@ impl SimState {
     }
 
     /// Sets (or with `None` removes) the observer; returns the one it replaces.
-    pub fn set_observer(
-        &mut self,
-        observer: Option<Box<dyn Observer>>,
-    ) -> Option<Box<dyn Observer>> {
+    pub fn set_observer(&mut self, observer: Option<Box<dyn Observer>>) -> Option<Box<dyn Observer>> {
         std::mem::replace(&mut self.observer, observer)
     }
 
     /// The observer, if it is a `T`.
     pub fn observer<T: Observer>(&self) -> Option<&T> {
-        self.observer
-            .as_ref()
-            .and_then(|o| o.as_any().downcast_ref())
+        self.observer.as_ref().and_then(|o| o.as_any().downcast_ref())
     }
 
     /// The observer, if it is a `T`.
     pub fn observer_mut<T: Observer>(&mut self) -> Option<&mut T> {
-        self.observer
-            .as_mut()
-            .and_then(|o| o.as_any_mut().downcast_mut())
+        self.observer.as_mut().and_then(|o| o.as_any_mut().downcast_mut())
     }
 
     /// Waiting rings of a user.
@@ -517,27 +479,15 @@ impl SimState {
     }
 
     pub fn conns_of(&self, user_id: &str) -> Vec<ConnId> {
-        let mut conns: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.user_id == user_id)
-            .map(|(id, _)| *id)
-            .collect();
+        let mut conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.user_id == user_id).map(|(id, _)| *id).collect();
         conns.sort_unstable();
         conns
     }
 
     /// Whether a websocket for this bearer would be admitted now (no side effects).
     pub fn may_connect(&self, bearer: &str) -> Result<(), (u16, String)> {
-        if self
-            .faults
-            .ums_unavailable_until
-            .is_some_and(|until| now_ms() < until)
-        {
-            return Err((
-                503,
-                "messaging service unavailable (simulated fault)".into(),
-            ));
+        if self.faults.ums_unavailable_until.is_some_and(|until| now_ms() < until) {
+            return Err((503, "messaging service unavailable (simulated fault)".into()));
         }
         if !self.sessions.contains_key(bearer) {
             return Err((401, "unknown or expired token".into()));
@@ -547,48 +497,20 @@ impl SimState {
 
     /// Registers a websocket for a session's bearer. One connection per agent: an earlier
     /// connection of the same agent is closed (the kick).
-    pub fn connect(
-        &mut self,
-        conn: ConnId,
-        bearer: &str,
-        tx: mpsc::Sender<Outgoing>,
-    ) -> Result<(), (u16, String)> {
+    pub fn connect(&mut self, conn: ConnId, bearer: &str, tx: mpsc::Sender<Outgoing>) -> Result<(), (u16, String)> {
         let now = now_ms();
-        if self
-            .faults
-            .ums_unavailable_until
-            .is_some_and(|until| now < until)
-        {
-            return Err((
-                503,
-                "messaging service unavailable (simulated fault)".into(),
-            ));
+        if self.faults.ums_unavailable_until.is_some_and(|until| now < until) {
+            return Err((503, "messaging service unavailable (simulated fault)".into()));
         }
         let Some(session) = self.sessions.get(bearer) else {
             return Err((401, "unknown or expired token".into()));
         };
         let user_id = session.user_id.clone();
         for old in self.conns_of(&user_id) {
-            self.send(
-                old,
-                Outgoing::Close(
-                    CLOSE_KICKED,
-                    "another connection for this agent replaced this one".into(),
-                ),
-            );
+            self.send(old, Outgoing::Close(CLOSE_KICKED, "another connection for this agent replaced this one".into()));
             self.conns.remove(&old);
         }
-        self.conns.insert(
-            conn,
-            Conn {
-                user_id,
-                bearer: bearer.into(),
-                tx,
-                ex_subs: Vec::new(),
-                routing_sub: None,
-                agent_state_sub: None,
-            },
-        );
+        self.conns.insert(conn, Conn { user_id, bearer: bearer.into(), tx, ex_subs: Vec::new(), routing_sub: None, agent_state_sub: None });
         Ok(())
     }
 
@@ -601,11 +523,7 @@ impl SimState {
     /// Checks a login body; returns the session or (HTTP status, error message, internal code).
     pub fn login(&mut self, body: &Value) -> Result<Session, (u16, String, u32)> {
         let now = now_ms();
-        if self
-            .faults
-            .login_unavailable_until
-            .is_some_and(|until| now < until)
-        {
+        if self.faults.login_unavailable_until.is_some_and(|until| now < until) {
             return Err((503, "login service unavailable (simulated fault)".into(), 0));
         }
         let Some(login) = body.get("username").and_then(Value::as_str) else {
@@ -615,22 +533,12 @@ impl SimState {
             return Err((401, "Invalid username or password".into(), 1));
         };
         if user.disabled {
-            return Err((
-                401,
-                "User is disabled after too many failed logins; an administrator must enable it"
-                    .into(),
-                34,
-            ));
+            return Err((401, "User is disabled after too many failed logins; an administrator must enable it".into(), 34));
         }
         let str_field = |name: &str| body.get(name).and_then(Value::as_str);
         let matches = match &user.credentials {
             Credentials::Password { password } => str_field("password") == Some(password.as_str()),
-            Credentials::ApiKey {
-                app_key,
-                secret,
-                access_token,
-                access_token_secret,
-            } => {
+            Credentials::ApiKey { app_key, secret, access_token, access_token_secret } => {
                 str_field("appKey") == Some(app_key.as_str())
                     && str_field("secret") == Some(secret.as_str())
                     && str_field("accessToken") == Some(access_token.as_str())
@@ -650,39 +558,19 @@ impl SimState {
         user.failed_logins = 0;
         let user_id = user.user_id.clone();
         // One session per agent: a new login revokes the others and closes their sockets.
-        let old: Vec<String> = self
-            .sessions
-            .values()
-            .filter(|s| s.user_id == user_id)
-            .map(|s| s.bearer.clone())
-            .collect();
+        let old: Vec<String> = self.sessions.values().filter(|s| s.user_id == user_id).map(|s| s.bearer.clone()).collect();
         for bearer in old {
-            self.revoke(
-                &bearer,
-                CLOSE_KICKED,
-                "a new login for this agent replaced this session",
-            );
+            self.revoke(&bearer, CLOSE_KICKED, "a new login for this agent replaced this session");
         }
-        let session = Session {
-            bearer: self.token(),
-            user_id,
-            csrf: self.token(),
-            cookie: self.token(),
-        };
-        self.sessions
-            .insert(session.bearer.clone(), session.clone());
+        let session = Session { bearer: self.token(), user_id, csrf: self.token(), cookie: self.token() };
+        self.sessions.insert(session.bearer.clone(), session.clone());
         Ok(session)
     }
 
     /// Ends a session and closes its sockets with `code`.
     pub fn revoke(&mut self, bearer: &str, code: u16, reason: &str) {
         self.sessions.remove(bearer);
-        let conns: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.bearer == bearer)
-            .map(|(id, _)| *id)
-            .collect();
+        let conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.bearer == bearer).map(|(id, _)| *id).collect();
         for conn in conns {
             self.send(conn, Outgoing::Close(code, reason.into()));
             self.conns.remove(&conn);
@@ -690,8 +578,6 @@ impl SimState {
     }
 
     pub fn session_by_cookie(&self, cookie: &str, csrf: &str) -> Option<&Session> {
-        self.sessions
-            .values()
-            .find(|s| s.cookie == cookie && s.csrf == csrf)
+        self.sessions.values().find(|s| s.cookie == cookie && s.csrf == csrf)
     }
 }

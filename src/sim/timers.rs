@@ -10,13 +10,8 @@ use crate::sim::state::{Shared, SimState, Timer};
 pub fn arm(state: &Shared, timers: Vec<Timer>) {
     for timer in timers {
         match timer {
-            Timer::RingExpiry { ring_id, after } => {
-                later(state, after, move |s| s.expire_ring(&ring_id))
-            }
-            Timer::Reoffer {
-                conversation_id,
-                after,
-            } => later(state, after, move |s| s.reoffer(&conversation_id)),
+            Timer::RingExpiry { ring_id, after } => later(state, after, move |s| s.expire_ring(&ring_id)),
+            Timer::Reoffer { conversation_id, after } => later(state, after, move |s| s.reoffer(&conversation_id)),
         }
     }
 }

@@ -14,8 +14,7 @@ pub struct SelfSigned {
 
 pub fn self_signed(ca_out: Option<&Path>) -> Result<SelfSigned, String> {
     let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
-    let certified = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| format!("making the certificate failed: {e}"))?;
+    let certified = rcgen::generate_simple_self_signed(names).map_err(|e| format!("making the certificate failed: {e}"))?;
     let cert_pem = certified.cert.pem();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -27,11 +26,9 @@ pub fn self_signed(ca_out: Option<&Path>) -> Result<SelfSigned, String> {
         .map_err(|e| format!("TLS setup failed: {e}"))?;
     if let Some(path) = ca_out {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        std::fs::write(path, &cert_pem)
-            .map_err(|e| format!("cannot write the certificate to {}: {e}", path.display()))?;
+        std::fs::write(path, &cert_pem).map_err(|e| format!("cannot write the certificate to {}: {e}", path.display()))?;
     }
     Ok(SelfSigned { config, cert_pem })
 }

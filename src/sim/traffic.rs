@@ -49,9 +49,7 @@ pub fn start(shared: Shared, config: TrafficConfig) -> TrafficHandle {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if generator.stopped.load(Ordering::Relaxed)
-                || config.duration.is_some_and(|d| started.elapsed() >= d)
-            {
+            if generator.stopped.load(Ordering::Relaxed) || config.duration.is_some_and(|d| started.elapsed() >= d) {
                 break;
             }
             if active.load(Ordering::Relaxed) >= MAX_ACTIVE_CONSUMERS {
@@ -75,14 +73,7 @@ pub fn start(shared: Shared, config: TrafficConfig) -> TrafficHandle {
                 let n = generator.opened.load(Ordering::Relaxed) as usize;
                 Some(config.scripts[(n.saturating_sub(1)) % config.scripts.len()].clone())
             };
-            actix_rt::spawn(consumer(
-                shared.clone(),
-                config.clone(),
-                conversation,
-                script,
-                generator.clone(),
-                active.clone(),
-            ));
+            actix_rt::spawn(consumer(shared.clone(), config.clone(), conversation, script, generator.clone(), active.clone()));
         }
         generator.finished.store(true, Ordering::Relaxed);
     });
@@ -97,27 +88,18 @@ async fn consumer(
     handle: TrafficHandle,
     active: Arc<AtomicU64>,
 ) {
-    let count = script
-        .as_ref()
-        .map_or(config.messages_per_conversation, |s| s.len() as u32);
+    let count = script.as_ref().map_or(config.messages_per_conversation, |s| s.len() as u32);
     for n in 1..=count {
         tokio::time::sleep(config.think_time).await;
         if handle.stopped.load(Ordering::Relaxed) {
             break;
         }
         let mut state = shared.lock().expect("state lock");
-        if state
-            .conversations
-            .get(&conversation)
-            .is_none_or(|c| c.state != "OPEN")
-        {
+        if state.conversations.get(&conversation).is_none_or(|c| c.state != "OPEN") {
             break;
         }
         if config.typing {
-            let _ = state.consumer_event(
-                &conversation,
-                json!({"type": "ChatStateEvent", "chatState": "COMPOSING"}),
-            );
+            let _ = state.consumer_event(&conversation, json!({"type": "ChatStateEvent", "chatState": "COMPOSING"}));
         }
         let event = if config.files && n % 3 == 0 {
             json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"relativePath": format!("/v1/AUTH_sim/{conversation}/{n}.png"), "fileType": "PNG", "caption": "a picture"}})

@@ -31,14 +31,7 @@ pub const AVAILABILITIES: &[&str] = &["ONLINE", "OCCUPIED", "AWAY", "BACK_SOON",
 /// `TTRChange.json`.
 pub const TTR_TYPES: &[&str] = &["CUSTOM", "NORMAL", "PRIORITIZED", "URGENT"];
 /// `ChatStateEvent.json` plus the README's `BACKGROUND` (spec §4.4).
-pub const CHAT_STATES: &[&str] = &[
-    "ACTIVE",
-    "INACTIVE",
-    "GONE",
-    "COMPOSING",
-    "PAUSE",
-    "BACKGROUND",
-];
+pub const CHAT_STATES: &[&str] = &["ACTIVE", "INACTIVE", "GONE", "COMPOSING", "PAUSE", "BACKGROUND"];
 /// `AcceptStatusEvent.json` plus the survey example's `ENRICH` (spec §4.4).
 pub const ACCEPT_STATUSES: &[&str] = &["ACCEPT", "READ", "ACCESS", "NACK", "ACTION", "ENRICH"];
 /// `updateRingState.json`.
@@ -75,12 +68,7 @@ pub const UPLOAD_FILE_TYPES: &[&str] = &["JPG", "JPEG", "PNG", "GIF"];
 /// `HostedFile.json` plus `JPEG`.
 pub const HOSTED_FILE_TYPES: &[&str] = &["IMG", "JPG", "JPEG", "PNG", "GIF", "TXT", "PDF"];
 /// Event types a bot may publish (`AbstractMessagingEvent.json`).
-pub const EVENT_TYPES: &[&str] = &[
-    "ContentEvent",
-    "RichContentEvent",
-    "AcceptStatusEvent",
-    "ChatStateEvent",
-];
+pub const EVENT_TYPES: &[&str] = &["ContentEvent", "RichContentEvent", "AcceptStatusEvent", "ChatStateEvent"];
 
 /// A refused request: which field, which rule, and the schema the rule comes from.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -101,16 +89,9 @@ pub enum Rule {
     #[error("must be {0}")]
     Type(Expected),
     #[error("must be one of {}, not {found:?}", allowed.join(", "))]
-    OneOf {
-        allowed: &'static [&'static str],
-        found: String,
-    },
+    OneOf { allowed: &'static [&'static str], found: String },
     #[error("must be {min} to {max} characters, not {found}")]
-    Length {
-        min: usize,
-        max: usize,
-        found: usize,
-    },
+    Length { min: usize, max: usize, found: usize },
     #[error("must be at most {max} bytes, not {found}")]
     Bytes { max: usize, found: usize },
     #[error("must be between {min} and {max}")]
@@ -197,19 +178,11 @@ struct Field {
 }
 
 const fn req(name: &'static str, kind: Kind) -> Field {
-    Field {
-        name,
-        required: true,
-        kind,
-    }
+    Field { name, required: true, kind }
 }
 
 const fn opt(name: &'static str, kind: Kind) -> Field {
-    Field {
-        name,
-        required: false,
-        kind,
-    }
+    Field { name, required: false, kind }
 }
 
 /// A schema: its name, its fields, and what depends on a discriminating field.
@@ -220,20 +193,8 @@ struct Schema {
 
 /// The body of each request type, by its short name.
 const REQUESTS: &[(&str, Schema)] = &[
-    (
-        "GetClock",
-        Schema {
-            name: "GetClock, spec §3.5",
-            fields: &[],
-        },
-    ),
-    (
-        "KeepAlive",
-        Schema {
-            name: "keepAlive.json",
-            fields: &[],
-        },
-    ),
+    ("GetClock", Schema { name: "GetClock, spec §3.5", fields: &[] }),
+    ("KeepAlive", Schema { name: "keepAlive.json", fields: &[] }),
     (
         "routing.SetAgentState",
         Schema {
@@ -250,29 +211,16 @@ const REQUESTS: &[(&str, Schema)] = &[
         "routing.SubscribeRoutingTasks",
         Schema {
             name: "SubscribeRoutingTasks, spec §4",
-            fields: &[
-                opt("channelType", Kind::Str),
-                opt("agentId", Kind::Str),
-                opt("brandId", Kind::Str),
-            ],
+            fields: &[opt("channelType", Kind::Str), opt("agentId", Kind::Str), opt("brandId", Kind::Str)],
         },
     ),
     (
         "routing.UpdateRingState",
-        Schema {
-            name: "updateRingState.json",
-            fields: &[
-                req("ringId", Kind::Str),
-                req("ringState", Kind::OneOf(RING_STATES)),
-            ],
-        },
+        Schema { name: "updateRingState.json", fields: &[req("ringId", Kind::Str), req("ringState", Kind::OneOf(RING_STATES))] },
     ),
     (
         "routing.SubscribeAgentsState",
-        Schema {
-            name: "SubscribeAgentsState, spec §4",
-            fields: &[opt("agentId", Kind::Str), opt("brandId", Kind::Str)],
-        },
+        Schema { name: "SubscribeAgentsState, spec §4", fields: &[opt("agentId", Kind::Str), opt("brandId", Kind::Str)] },
     ),
     (
         "aam.SubscribeExConversations",
@@ -286,27 +234,9 @@ const REQUESTS: &[(&str, Schema)] = &[
             ],
         },
     ),
-    (
-        "aam.UnsubscribeExConversations",
-        Schema {
-            name: "unsubscribeExConversations.json",
-            fields: &[req("subscriptionId", Kind::Id)],
-        },
-    ),
-    (
-        "ms.QueryMessages",
-        Schema {
-            name: "queryMessages.json",
-            fields: QUERY_MESSAGES,
-        },
-    ),
-    (
-        "ms.SubscribeMessagingEvents",
-        Schema {
-            name: "subscribeMessagingEvents.json",
-            fields: QUERY_MESSAGES,
-        },
-    ),
+    ("aam.UnsubscribeExConversations", Schema { name: "unsubscribeExConversations.json", fields: &[req("subscriptionId", Kind::Id)] }),
+    ("ms.QueryMessages", Schema { name: "queryMessages.json", fields: QUERY_MESSAGES }),
+    ("ms.SubscribeMessagingEvents", Schema { name: "subscribeMessagingEvents.json", fields: QUERY_MESSAGES }),
     (
         "ms.PublishEvent",
         Schema {
@@ -323,47 +253,24 @@ const REQUESTS: &[(&str, Schema)] = &[
         "cm.UpdateConversationField",
         Schema {
             name: "updateConversationFieldBody.json",
-            fields: &[
-                req("conversationId", Kind::Str),
-                req("conversationField", Kind::Any),
-                opt("dialogId", Kind::Str),
-            ],
+            fields: &[req("conversationId", Kind::Str), req("conversationField", Kind::Any), opt("dialogId", Kind::Str)],
         },
     ),
-    (
-        "userprofile.GetUserProfile",
-        Schema {
-            name: "getUserProfile.json",
-            fields: &[],
-        },
-    ),
+    ("userprofile.GetUserProfile", Schema { name: "getUserProfile.json", fields: &[] }),
     (
         "ms.GenerateURLForUploadFile",
         Schema {
             name: "GenerateURLForUploadFileBody.json",
-            fields: &[
-                req("fileSize", Kind::FileSize),
-                req("fileType", Kind::OneOf(UPLOAD_FILE_TYPES)),
-            ],
+            fields: &[req("fileSize", Kind::FileSize), req("fileType", Kind::OneOf(UPLOAD_FILE_TYPES))],
         },
     ),
-    (
-        "ms.GenerateURLForDownloadFile",
-        Schema {
-            name: "GenerateURLForDownloadFileBody.json",
-            fields: &[req("relativePath", Kind::Str)],
-        },
-    ),
+    ("ms.GenerateURLForDownloadFile", Schema { name: "GenerateURLForDownloadFileBody.json", fields: &[req("relativePath", Kind::Str)] }),
 ];
 
 /// `fromSeq` is an integer with no minimum in the schema; `newerThanSequence` is the SDK's name
 /// for it (spec §4.3).
-const QUERY_MESSAGES: &[Field] = &[
-    req("dialogId", Kind::Str),
-    opt("fromSeq", Kind::Integer),
-    opt("newerThanSequence", Kind::Integer),
-    opt("maxQuantity", Kind::Count),
-];
+const QUERY_MESSAGES: &[Field] =
+    &[req("dialogId", Kind::Str), opt("fromSeq", Kind::Integer), opt("newerThanSequence", Kind::Integer), opt("maxQuantity", Kind::Count)];
 
 /// A hosted file (`HostedFile.json`).
 const HOSTED_FILE: &[Field] = &[
@@ -380,62 +287,29 @@ const EVENTS: &[(&str, Schema)] = &[
         "ContentEvent",
         Schema {
             name: "TextValue.json",
-            fields: &[
-                req("contentType", Kind::Str),
-                req("message", Kind::Str),
-                opt("quickReplies", Kind::Object),
-            ],
+            fields: &[req("contentType", Kind::Str), req("message", Kind::Str), opt("quickReplies", Kind::Object)],
         },
     ),
-    (
-        "RichContentEvent",
-        Schema {
-            name: "RichContent.json",
-            fields: &[
-                req("content", Kind::Object),
-                opt("quickReplies", Kind::Object),
-            ],
-        },
-    ),
+    ("RichContentEvent", Schema { name: "RichContent.json", fields: &[req("content", Kind::Object), opt("quickReplies", Kind::Object)] }),
     (
         "AcceptStatusEvent",
         Schema {
             name: "AcceptStatusEvent.json",
-            fields: &[
-                req("status", Kind::OneOf(ACCEPT_STATUSES)),
-                req("sequenceList", Kind::Counts),
-            ],
+            fields: &[req("status", Kind::OneOf(ACCEPT_STATUSES)), req("sequenceList", Kind::Counts)],
         },
     ),
-    (
-        "ChatStateEvent",
-        Schema {
-            name: "ChatStateEvent.json",
-            fields: &[req("chatState", Kind::OneOf(CHAT_STATES))],
-        },
-    ),
+    ("ChatStateEvent", Schema { name: "ChatStateEvent.json", fields: &[req("chatState", Kind::OneOf(CHAT_STATES))] }),
 ];
 
-const HOSTED_FILE_EVENT: Schema = Schema {
-    name: "HostedFile.json",
-    fields: &[
-        req("contentType", Kind::Str),
-        req("message", Kind::Nested(HOSTED_FILE)),
-    ],
-};
+const HOSTED_FILE_EVENT: Schema =
+    Schema { name: "HostedFile.json", fields: &[req("contentType", Kind::Str), req("message", Kind::Nested(HOSTED_FILE))] };
 
 /// Conversation field changes by `field` (`updateConversationFieldBody.json` and its `types/`).
 /// The last five names are documented without a body shape; only the name is checked.
 const FIELD_CHANGES: &[(&str, Schema)] = &[
     (
         "ConversationStateField",
-        Schema {
-            name: "StateChange.json",
-            fields: &[req(
-                "conversationState",
-                Kind::OneOf(CONVERSATION_STATE_CHANGES),
-            )],
-        },
+        Schema { name: "StateChange.json", fields: &[req("conversationState", Kind::OneOf(CONVERSATION_STATE_CHANGES))] },
     ),
     (
         "ParticipantsChange",
@@ -449,71 +323,20 @@ const FIELD_CHANGES: &[(&str, Schema)] = &[
             ],
         },
     ),
-    (
-        "Skill",
-        Schema {
-            name: "SkillChange.json",
-            fields: &[
-                req("type", Kind::OneOf(SKILL_CHANGES)),
-                req("skill", Kind::Str),
-            ],
-        },
-    ),
-    (
-        "TTRField",
-        Schema {
-            name: "TTRChange.json",
-            fields: &[
-                req("ttrType", Kind::OneOf(TTR_TYPES)),
-                req("value", Kind::Count),
-            ],
-        },
-    ),
+    ("Skill", Schema { name: "SkillChange.json", fields: &[req("type", Kind::OneOf(SKILL_CHANGES)), req("skill", Kind::Str)] }),
+    ("TTRField", Schema { name: "TTRChange.json", fields: &[req("ttrType", Kind::OneOf(TTR_TYPES)), req("value", Kind::Count)] }),
     (
         "DialogChange",
         Schema {
             name: "DialogChange, spec §4.5",
-            fields: &[
-                req("type", Kind::OneOf(DIALOG_CHANGES)),
-                req("dialog", Kind::Nested(DIALOG)),
-            ],
+            fields: &[req("type", Kind::OneOf(DIALOG_CHANGES)), req("dialog", Kind::Nested(DIALOG))],
         },
     ),
-    (
-        "CSATRate",
-        Schema {
-            name: "CsatChange.json",
-            fields: &[],
-        },
-    ),
-    (
-        "DelayField",
-        Schema {
-            name: "DelayField, spec §4.5",
-            fields: &[],
-        },
-    ),
-    (
-        "ManualETTR",
-        Schema {
-            name: "ManualETTR, spec §4.5",
-            fields: &[],
-        },
-    ),
-    (
-        "Note",
-        Schema {
-            name: "Note, spec §4.5",
-            fields: &[],
-        },
-    ),
-    (
-        "TopicField",
-        Schema {
-            name: "TopicField, spec §4.5",
-            fields: &[],
-        },
-    ),
+    ("CSATRate", Schema { name: "CsatChange.json", fields: &[] }),
+    ("DelayField", Schema { name: "DelayField, spec §4.5", fields: &[] }),
+    ("ManualETTR", Schema { name: "ManualETTR, spec §4.5", fields: &[] }),
+    ("Note", Schema { name: "Note, spec §4.5", fields: &[] }),
+    ("TopicField", Schema { name: "TopicField, spec §4.5", fields: &[] }),
 ];
 
 const DIALOG: &[Field] = &[
@@ -525,21 +348,12 @@ const DIALOG: &[Field] = &[
 
 /// Metadata items by `type` (`infra/metadata/Metadata.json`); other types need only a `type`.
 const METADATA: &[(&str, Schema)] = &[
-    (
-        "ExternalId",
-        Schema {
-            name: "ExternalId.json",
-            fields: &[req("id", Kind::ShortStr(METADATA_ID_MAX_CHARS))],
-        },
-    ),
+    ("ExternalId", Schema { name: "ExternalId.json", fields: &[req("id", Kind::ShortStr(METADATA_ID_MAX_CHARS))] }),
     (
         "ActionReason",
         Schema {
             name: "ActionReason.json",
-            fields: &[
-                opt("reasonId", Kind::ShortStr(METADATA_ID_MAX_CHARS)),
-                opt("reason", Kind::ShortStr(METADATA_ID_MAX_CHARS)),
-            ],
+            fields: &[opt("reasonId", Kind::ShortStr(METADATA_ID_MAX_CHARS)), opt("reason", Kind::ShortStr(METADATA_ID_MAX_CHARS))],
         },
     ),
     (
@@ -547,10 +361,7 @@ const METADATA: &[(&str, Schema)] = &[
         Schema {
             name: "BotResponse.json",
             fields: &[
-                opt(
-                    "externalConversationId",
-                    Kind::ShortStr(METADATA_ID_MAX_CHARS),
-                ),
+                opt("externalConversationId", Kind::ShortStr(METADATA_ID_MAX_CHARS)),
                 opt("businessCases", Kind::ShortStrs(METADATA_ID_MAX_CHARS)),
                 opt("intents", Kind::NestedEach(INTENT)),
             ],
@@ -582,11 +393,7 @@ fn headers(headers: Option<&Value>) -> Result<(), Refusal> {
     match headers {
         None | Some(Value::Null | Value::Object(_)) => Ok(()),
         Some(Value::Array(items)) if items.iter().all(Value::is_object) => Ok(()),
-        Some(_) => Err(refuse(
-            "headers",
-            Rule::Type(Expected::Headers),
-            REQUEST_SCHEMA,
-        )),
+        Some(_) => Err(refuse("headers", Rule::Type(Expected::Headers), REQUEST_SCHEMA)),
     }
 }
 
@@ -595,13 +402,7 @@ fn metadata(metadata: Option<&Value>) -> Result<(), Refusal> {
     let items = match metadata {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Array(items)) => items,
-        Some(_) => {
-            return Err(refuse(
-                "metadata",
-                Rule::Type(Expected::Metadata),
-                METADATA_SCHEMA,
-            ))
-        }
+        Some(_) => return Err(refuse("metadata", Rule::Type(Expected::Metadata), METADATA_SCHEMA)),
     };
     let mut external_ids = 0;
     for (i, item) in items.iter().enumerate() {
@@ -610,29 +411,14 @@ fn metadata(metadata: Option<&Value>) -> Result<(), Refusal> {
             return Err(refuse(&path, Rule::Type(Expected::Object), METADATA_SCHEMA));
         };
         let kind = match map.get("type") {
-            None => {
-                return Err(refuse(
-                    &format!("{path}.type"),
-                    Rule::Required,
-                    METADATA_SCHEMA,
-                ))
-            }
+            None => return Err(refuse(&format!("{path}.type"), Rule::Required, METADATA_SCHEMA)),
             Some(Value::String(kind)) => kind.as_str(),
-            Some(_) => {
-                return Err(refuse(
-                    &format!("{path}.type"),
-                    Rule::Type(Expected::String),
-                    METADATA_SCHEMA,
-                ))
-            }
+            Some(_) => return Err(refuse(&format!("{path}.type"), Rule::Type(Expected::String), METADATA_SCHEMA)),
         };
         if kind == "ExternalId" {
             external_ids += 1;
             if external_ids > 1 {
-                let total = items
-                    .iter()
-                    .filter(|m| m.get("type").and_then(Value::as_str) == Some("ExternalId"))
-                    .count();
+                let total = items.iter().filter(|m| m.get("type").and_then(Value::as_str) == Some("ExternalId")).count();
                 return Err(refuse(&path, Rule::ExternalIds(total), "ExternalId.json"));
             }
         }
@@ -649,28 +435,12 @@ fn encoded_metadata(encoded: Option<&Value>) -> Result<(), Refusal> {
     let text = match encoded {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::String(text)) => text,
-        Some(_) => {
-            return Err(refuse(
-                "encodedMetadata",
-                Rule::Type(Expected::EncodedMetadata),
-                SCHEMA,
-            ))
-        }
+        Some(_) => return Err(refuse("encodedMetadata", Rule::Type(Expected::EncodedMetadata), SCHEMA)),
     };
     if text.len() > ENCODED_METADATA_MAX_BYTES {
-        return Err(refuse(
-            "encodedMetadata",
-            Rule::Bytes {
-                max: ENCODED_METADATA_MAX_BYTES,
-                found: text.len(),
-            },
-            SCHEMA,
-        ));
+        return Err(refuse("encodedMetadata", Rule::Bytes { max: ENCODED_METADATA_MAX_BYTES, found: text.len() }, SCHEMA));
     }
-    if base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .is_err()
-    {
+    if base64::engine::general_purpose::STANDARD.decode(text).is_err() {
         return Err(refuse("encodedMetadata", Rule::Base64, SCHEMA));
     }
     Ok(())
@@ -679,11 +449,7 @@ fn encoded_metadata(encoded: Option<&Value>) -> Result<(), Refusal> {
 /// The body of a request of type `kind` (short name, as `frames::parse_request` leaves it).
 pub fn body(kind: &str, body: &Value) -> Result<(), Refusal> {
     let Some(schema) = lookup(REQUESTS, kind) else {
-        return Err(refuse(
-            "type",
-            Rule::UnknownType(kind.to_owned()),
-            REQUEST_SCHEMA,
-        ));
+        return Err(refuse("type", Rule::UnknownType(kind.to_owned()), REQUEST_SCHEMA));
     };
     if kind == "userprofile.GetUserProfile" {
         // The SDK sends the consumer id as a bare JSON string; an older tutorial {"userId": …}.
@@ -700,9 +466,7 @@ pub fn body(kind: &str, body: &Value) -> Result<(), Refusal> {
     match kind {
         // Both are required, so present here.
         "ms.PublishEvent" => event("event", map.get("event").unwrap_or(&Value::Null)),
-        "cm.UpdateConversationField" => {
-            conversation_fields(map.get("conversationField").unwrap_or(&Value::Null))
-        }
+        "cm.UpdateConversationField" => conversation_fields(map.get("conversationField").unwrap_or(&Value::Null)),
         _ => Ok(()),
     }
 }
@@ -714,16 +478,12 @@ pub fn event(path: &str, event: &Value) -> Result<(), Refusal> {
         return Err(refuse(path, Rule::Type(Expected::Object), SCHEMA));
     };
     let kind = one_of(path, map, "type", EVENT_TYPES, SCHEMA)?;
-    let schema = if kind == "ContentEvent"
-        && map.get("contentType").and_then(Value::as_str) == Some("hosted/file")
-    {
+    let schema = if kind == "ContentEvent" && map.get("contentType").and_then(Value::as_str) == Some("hosted/file") {
         Some(&HOSTED_FILE_EVENT)
     } else {
         lookup(EVENTS, kind)
     };
-    schema.map_or(Ok(()), |schema| {
-        fields(path, map, schema.fields, schema.name)
-    })
+    schema.map_or(Ok(()), |schema| fields(path, map, schema.fields, schema.name))
 }
 
 /// `conversationField`: a non-empty array (the SDK's transformer calls `.forEach` on it, spec
@@ -731,11 +491,7 @@ pub fn event(path: &str, event: &Value) -> Result<(), Refusal> {
 fn conversation_fields(value: &Value) -> Result<(), Refusal> {
     const SCHEMA: &str = "updateConversationFieldBody.json";
     let Value::Array(items) = value else {
-        return Err(refuse(
-            "conversationField",
-            Rule::Type(Expected::Array),
-            SCHEMA,
-        ));
+        return Err(refuse("conversationField", Rule::Type(Expected::Array), SCHEMA));
     };
     if items.is_empty() {
         return Err(refuse("conversationField", Rule::Empty, SCHEMA));
@@ -754,10 +510,7 @@ fn conversation_fields(value: &Value) -> Result<(), Refusal> {
 }
 
 fn lookup<'a>(table: &'a [(&str, Schema)], key: &str) -> Option<&'a Schema> {
-    table
-        .iter()
-        .find(|(name, _)| *name == key)
-        .map(|(_, schema)| schema)
+    table.iter().find(|(name, _)| *name == key).map(|(_, schema)| schema)
 }
 
 /// The string field `name`, required and one of `allowed`.
@@ -772,32 +525,18 @@ fn one_of<'a>(
     match map.get(name) {
         None | Some(Value::Null) => Err(refuse(&at, Rule::Required, schema)),
         Some(Value::String(found)) if allowed.contains(&found.as_str()) => Ok(found),
-        Some(Value::String(found)) => Err(refuse(
-            &at,
-            Rule::OneOf {
-                allowed,
-                found: found.clone(),
-            },
-            schema,
-        )),
+        Some(Value::String(found)) => Err(refuse(&at, Rule::OneOf { allowed, found: found.clone() }, schema)),
         Some(_) => Err(refuse(&at, Rule::Type(Expected::String), schema)),
     }
 }
 
 /// Checks `map`'s fields against a table; the first problem found is reported.
-fn fields(
-    path: &str,
-    map: &Map<String, Value>,
-    table: &[Field],
-    schema: &'static str,
-) -> Result<(), Refusal> {
+fn fields(path: &str, map: &Map<String, Value>, table: &[Field], schema: &'static str) -> Result<(), Refusal> {
     for field in table {
         let at = join(path, field.name);
         match map.get(field.name) {
             // A null optional field reads as absent (the SDK serialises what the caller passed).
-            None | Some(Value::Null) if field.required => {
-                return Err(refuse(&at, Rule::Required, schema))
-            }
+            None | Some(Value::Null) if field.required => return Err(refuse(&at, Rule::Required, schema)),
             None | Some(Value::Null) => {}
             Some(value) => kind(&at, value, field.kind, schema)?,
         }
@@ -809,9 +548,7 @@ fn kind(at: &str, value: &Value, kind: Kind, schema: &'static str) -> Result<(),
     let wrong = |expected| Err(refuse(at, Rule::Type(expected), schema));
     match kind {
         Kind::Any => Ok(()),
-        Kind::Str => value
-            .as_str()
-            .map_or_else(|| wrong(Expected::String), |_| Ok(())),
+        Kind::Str => value.as_str().map_or_else(|| wrong(Expected::String), |_| Ok(())),
         Kind::ShortStr(max) => match value.as_str() {
             None => wrong(Expected::String),
             Some(text) => chars(at, text, 0, max, schema),
@@ -823,14 +560,7 @@ fn kind(at: &str, value: &Value, kind: Kind, schema: &'static str) -> Result<(),
         Kind::OneOf(allowed) => match value.as_str() {
             None => wrong(Expected::String),
             Some(found) if allowed.contains(&found) => Ok(()),
-            Some(found) => Err(refuse(
-                at,
-                Rule::OneOf {
-                    allowed,
-                    found: found.to_owned(),
-                },
-                schema,
-            )),
+            Some(found) => Err(refuse(at, Rule::OneOf { allowed, found: found.to_owned() }, schema)),
         },
         Kind::Strings => match value {
             Value::String(_) => Ok(()),
@@ -839,15 +569,15 @@ fn kind(at: &str, value: &Value, kind: Kind, schema: &'static str) -> Result<(),
         },
         Kind::OneOfEach(allowed) => match value {
             Value::String(_) => self::kind(at, value, Kind::OneOf(allowed), schema),
-            Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
-                self::kind(&format!("{at}[{i}]"), item, Kind::OneOf(allowed), schema)
-            }),
+            Value::Array(items) => {
+                items.iter().enumerate().try_for_each(|(i, item)| self::kind(&format!("{at}[{i}]"), item, Kind::OneOf(allowed), schema))
+            }
             _ => wrong(Expected::Strings),
         },
         Kind::ShortStrs(max) => match value {
-            Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
-                self::kind(&format!("{at}[{i}]"), item, Kind::ShortStr(max), schema)
-            }),
+            Value::Array(items) => {
+                items.iter().enumerate().try_for_each(|(i, item)| self::kind(&format!("{at}[{i}]"), item, Kind::ShortStr(max), schema))
+            }
             _ => wrong(Expected::Strings),
         },
         Kind::Integer => {
@@ -876,22 +606,13 @@ fn kind(at: &str, value: &Value, kind: Kind, schema: &'static str) -> Result<(),
         Kind::FileSize => {
             let size = match value {
                 Value::Number(n) => n.as_u64(),
-                Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-                    s.parse().ok()
-                }
+                Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
                 _ => None,
             };
             match size {
                 None => wrong(Expected::Size),
                 Some(size) if size <= FILE_MAX_BYTES => Ok(()),
-                Some(_) => Err(refuse(
-                    at,
-                    Rule::Range {
-                        min: 0.0,
-                        max: FILE_MAX_BYTES as f64,
-                    },
-                    schema,
-                )),
+                Some(_) => Err(refuse(at, Rule::Range { min: 0.0, max: FILE_MAX_BYTES as f64 }, schema)),
             }
         }
         Kind::Object => {
@@ -906,29 +627,16 @@ fn kind(at: &str, value: &Value, kind: Kind, schema: &'static str) -> Result<(),
             _ => wrong(Expected::Object),
         },
         Kind::NestedEach(table) => match value {
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, item)| match item {
-                    Value::Object(map) => fields(&format!("{at}[{i}]"), map, table, schema),
-                    _ => Err(refuse(
-                        &format!("{at}[{i}]"),
-                        Rule::Type(Expected::Object),
-                        schema,
-                    )),
-                }),
+            Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| match item {
+                Value::Object(map) => fields(&format!("{at}[{i}]"), map, table, schema),
+                _ => Err(refuse(&format!("{at}[{i}]"), Rule::Type(Expected::Object), schema)),
+            }),
             _ => wrong(Expected::Objects),
         },
     }
 }
 
-fn chars(
-    at: &str,
-    text: &str,
-    min: usize,
-    max: usize,
-    schema: &'static str,
-) -> Result<(), Refusal> {
+fn chars(at: &str, text: &str, min: usize, max: usize, schema: &'static str) -> Result<(), Refusal> {
     let found = text.chars().count();
     if (min..=max).contains(&found) {
         Ok(())
@@ -946,11 +654,7 @@ fn join(path: &str, name: &str) -> String {
 }
 
 fn refuse(path: &str, rule: Rule, schema: &'static str) -> Refusal {
-    Refusal {
-        path: path.to_owned(),
-        rule,
-        schema,
-    }
+    Refusal { path: path.to_owned(), rule, schema }
 }
 
 #[cfg(test)]
@@ -970,23 +674,15 @@ mod tests {
     }
 
     fn refused(frame: Value) -> String {
-        check(frame.clone())
-            .map(|()| panic!("accepted: {frame}"))
-            .unwrap_or_else(|refusal| refusal.to_string())
+        check(frame.clone()).map(|()| panic!("accepted: {frame}")).unwrap_or_else(|refusal| refusal.to_string())
     }
 
     fn field_change(change: Value) -> Value {
-        frame(
-            ".ams.cm.UpdateConversationField",
-            json!({"conversationId": "c", "conversationField": [change]}),
-        )
+        frame(".ams.cm.UpdateConversationField", json!({"conversationId": "c", "conversationField": [change]}))
     }
 
     fn publish(event: Value) -> Value {
-        frame(
-            ".ams.ms.PublishEvent",
-            json!({"dialogId": "d", "event": event}),
-        )
+        frame(".ams.ms.PublishEvent", json!({"dialogId": "d", "event": event}))
     }
 
     fn with(mut frame: Value, key: &str, value: Value) -> Value {
@@ -999,34 +695,15 @@ mod tests {
     fn what_the_sdk_sends_is_accepted() {
         let frames = [
             frame(".GetClock", json!({})),
-            frame(
-                ".ams.routing.SetAgentState",
-                json!({"availability": "ONLINE", "channels": ["MESSAGING"], "agentUserId": "1.2"}),
-            ),
-            frame(
-                ".ams.aam.SubscribeExConversations",
-                json!({"agentIds": ["1.2"], "convState": ["OPEN"]}),
-            ),
-            frame(
-                ".ams.routing.SubscribeRoutingTasks",
-                json!({"channelType": "MESSAGING", "agentId": "1.2", "brandId": "1"}),
-            ),
-            frame(
-                ".ams.routing.UpdateRingState",
-                json!({"ringId": "c_1_2", "ringState": "ACCEPTED"}),
-            ),
-            frame(
-                ".ams.ms.QueryMessages",
-                json!({"dialogId": "d", "fromSeq": 0, "newerThanSequence": 0}),
-            ),
+            frame(".ams.routing.SetAgentState", json!({"availability": "ONLINE", "channels": ["MESSAGING"], "agentUserId": "1.2"})),
+            frame(".ams.aam.SubscribeExConversations", json!({"agentIds": ["1.2"], "convState": ["OPEN"]})),
+            frame(".ams.routing.SubscribeRoutingTasks", json!({"channelType": "MESSAGING", "agentId": "1.2", "brandId": "1"})),
+            frame(".ams.routing.UpdateRingState", json!({"ringId": "c_1_2", "ringState": "ACCEPTED"})),
+            frame(".ams.ms.QueryMessages", json!({"dialogId": "d", "fromSeq": 0, "newerThanSequence": 0})),
             publish(json!({"type": "AcceptStatusEvent", "status": "READ", "sequenceList": [0]})),
-            publish(
-                json!({"type": "ContentEvent", "contentType": "text/plain", "message": "echo: hi"}),
-            ),
+            publish(json!({"type": "ContentEvent", "contentType": "text/plain", "message": "echo: hi"})),
             publish(json!({"type": "ChatStateEvent", "chatState": "COMPOSING"})),
-            publish(
-                json!({"type": "RichContentEvent", "content": {"type": "vertical", "elements": []}}),
-            ),
+            publish(json!({"type": "RichContentEvent", "content": {"type": "vertical", "elements": []}})),
             frame(
                 ".ams.cm.UpdateConversationField",
                 json!({"conversationId": "c", "conversationField": [
@@ -1039,10 +716,7 @@ mod tests {
             ),
             field_change(json!({"field": "TTRField", "ttrType": "URGENT", "value": 300})),
             frame(".ams.userprofile.GetUserProfile", json!("\"consumer\"")),
-            frame(
-                ".ams.ms.GenerateURLForUploadFile",
-                json!({"fileSize": 5020, "fileType": "JPEG"}),
-            ),
+            frame(".ams.ms.GenerateURLForUploadFile", json!({"fileSize": 5020, "fileType": "JPEG"})),
         ];
         for f in frames {
             assert_eq!(check(f.clone()), Ok(()), "{f}");
@@ -1051,39 +725,19 @@ mod tests {
         let extras = json!({"kind": "req", "id": 4, "type": "ms.PublishEvent", "body": {"dialogId": "d", "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "x"}},
             "headers": null, "metadata": [{"type": "ExternalId", "id": "CARD"}, {"type": "ActionReason", "reason": "why"}], "encodedMetadata": null});
         assert_eq!(check(extras.clone()), Ok(()));
-        assert_eq!(
-            check(with(
-                with(extras, "headers", json!({})),
-                "encodedMetadata",
-                json!("ZW5j")
-            )),
-            Ok(())
-        );
+        assert_eq!(check(with(with(extras, "headers", json!({})), "encodedMetadata", json!("ZW5j"))), Ok(()));
     }
 
     #[test]
     fn ttr_needs_a_type_from_the_enum_and_a_value() {
-        let message = refused(field_change(
-            json!({"field": "TTRField", "ttrType": "URGENT"}),
-        ));
-        assert_eq!(
-            message,
-            "conversationField[0].value: required (TTRChange.json)"
-        );
-        assert!(refused(field_change(
-            json!({"field": "TTRField", "ttrType": "SOON", "value": 1})
-        ))
-        .starts_with(
-            "conversationField[0].ttrType: must be one of CUSTOM, NORMAL, PRIORITIZED, URGENT"
-        ));
-        assert!(refused(field_change(
-            json!({"field": "TTRField", "ttrType": "CUSTOM", "value": -5})
-        ))
-        .contains("value: must be a non-negative integer"));
-        assert!(refused(field_change(
-            json!({"field": "TTRField", "ttrType": "CUSTOM", "value": "300"})
-        ))
-        .contains("value: must be a non-negative integer"));
+        let message = refused(field_change(json!({"field": "TTRField", "ttrType": "URGENT"})));
+        assert_eq!(message, "conversationField[0].value: required (TTRChange.json)");
+        assert!(refused(field_change(json!({"field": "TTRField", "ttrType": "SOON", "value": 1})))
+            .starts_with("conversationField[0].ttrType: must be one of CUSTOM, NORMAL, PRIORITIZED, URGENT"));
+        assert!(refused(field_change(json!({"field": "TTRField", "ttrType": "CUSTOM", "value": -5})))
+            .contains("value: must be a non-negative integer"));
+        assert!(refused(field_change(json!({"field": "TTRField", "ttrType": "CUSTOM", "value": "300"})))
+            .contains("value: must be a non-negative integer"));
     }
 
     #[test]
@@ -1092,125 +746,73 @@ mod tests {
             "cm.UpdateConversationField",
             json!({"conversationId": "c", "conversationField": {"field": "ConversationStateField", "conversationState": "CLOSE"}}),
         );
-        assert_eq!(
-            refused(one),
-            "conversationField: must be an array (updateConversationFieldBody.json)"
-        );
-        assert!(refused(frame(
-            "cm.UpdateConversationField",
-            json!({"conversationId": "c", "conversationField": []})
-        ))
-        .starts_with("conversationField: must not be empty"));
-        assert!(refused(frame(
-            "cm.UpdateConversationField",
-            json!({"conversationField": []})
-        ))
-        .starts_with("conversationId: required"));
+        assert_eq!(refused(one), "conversationField: must be an array (updateConversationFieldBody.json)");
+        assert!(refused(frame("cm.UpdateConversationField", json!({"conversationId": "c", "conversationField": []})))
+            .starts_with("conversationField: must not be empty"));
+        assert!(refused(frame("cm.UpdateConversationField", json!({"conversationField": []}))).starts_with("conversationId: required"));
         assert!(refused(field_change(json!({"field": "Mood"})))
             .starts_with("conversationField[0].field: must be one of ConversationStateField"));
-        assert!(refused(field_change(json!({"conversationState": "CLOSE"})))
-            .starts_with("conversationField[0].field: required"));
-        assert!(refused(field_change(json!("CLOSE")))
-            .starts_with("conversationField[0]: must be an object"));
+        assert!(refused(field_change(json!({"conversationState": "CLOSE"}))).starts_with("conversationField[0].field: required"));
+        assert!(refused(field_change(json!("CLOSE"))).starts_with("conversationField[0]: must be an object"));
     }
 
     #[test]
     fn each_field_change_follows_its_schema() {
-        assert_eq!(refused(field_change(json!({"field": "ConversationStateField", "conversationState": "OPEN"}))), "conversationField[0].conversationState: must be one of CLOSE, not \"OPEN\" (StateChange.json)");
-        assert!(refused(field_change(
-            json!({"field": "ParticipantsChange", "type": "KICK", "role": "MANAGER"})
-        ))
-        .contains("type: must be one of ADD, REMOVE, UPDATE, SUGGEST"));
-        assert!(refused(field_change(
-            json!({"field": "ParticipantsChange", "type": "ADD"})
-        ))
-        .starts_with("conversationField[0].role: required (ParticipantsChange.json)"));
-        assert!(refused(field_change(
-            json!({"field": "ParticipantsChange", "type": "ADD", "role": "BOSS"})
-        ))
-        .contains("role: must be one of"));
-        assert!(
-            refused(field_change(json!({"field": "Skill", "skill": "1001"})))
-                .starts_with("conversationField[0].type: required (SkillChange.json)")
+        assert_eq!(
+            refused(field_change(json!({"field": "ConversationStateField", "conversationState": "OPEN"}))),
+            "conversationField[0].conversationState: must be one of CLOSE, not \"OPEN\" (StateChange.json)"
         );
-        assert!(refused(field_change(
-            json!({"field": "Skill", "type": "UPDATE", "skill": 1001})
-        ))
-        .starts_with("conversationField[0].skill: must be a string"));
-        assert!(refused(field_change(
-            json!({"field": "DialogChange", "type": "UPDATE", "dialog": {"state": "CLOSE"}})
-        ))
-        .starts_with("conversationField[0].dialog.dialogId: required"));
-        assert!(refused(field_change(json!({"field": "DialogChange", "type": "UPDATE", "dialog": {"dialogId": "c", "state": "SHUT"}}))).contains("dialog.state: must be one of OPEN, CLOSE"));
+        assert!(refused(field_change(json!({"field": "ParticipantsChange", "type": "KICK", "role": "MANAGER"})))
+            .contains("type: must be one of ADD, REMOVE, UPDATE, SUGGEST"));
+        assert!(refused(field_change(json!({"field": "ParticipantsChange", "type": "ADD"})))
+            .starts_with("conversationField[0].role: required (ParticipantsChange.json)"));
+        assert!(
+            refused(field_change(json!({"field": "ParticipantsChange", "type": "ADD", "role": "BOSS"}))).contains("role: must be one of")
+        );
+        assert!(refused(field_change(json!({"field": "Skill", "skill": "1001"})))
+            .starts_with("conversationField[0].type: required (SkillChange.json)"));
+        assert!(refused(field_change(json!({"field": "Skill", "type": "UPDATE", "skill": 1001})))
+            .starts_with("conversationField[0].skill: must be a string"));
+        assert!(refused(field_change(json!({"field": "DialogChange", "type": "UPDATE", "dialog": {"state": "CLOSE"}})))
+            .starts_with("conversationField[0].dialog.dialogId: required"));
+        assert!(refused(field_change(json!({"field": "DialogChange", "type": "UPDATE", "dialog": {"dialogId": "c", "state": "SHUT"}})))
+            .contains("dialog.state: must be one of OPEN, CLOSE"));
     }
 
     #[test]
     fn external_ids_are_at_most_64_characters_and_one_per_request() {
         let card = |id: &str| {
-            publish(json!({"type": "ContentEvent", "contentType": "text/plain", "message": "x"}))
-                .as_object()
-                .cloned()
-                .map(|mut m| {
-                    m.insert("metadata".into(), json!([{"type": "ExternalId", "id": id}]));
-                    Value::Object(m)
-                })
+            publish(json!({"type": "ContentEvent", "contentType": "text/plain", "message": "x"})).as_object().cloned().map(|mut m| {
+                m.insert("metadata".into(), json!([{"type": "ExternalId", "id": id}]));
+                Value::Object(m)
+            })
         };
         assert_eq!(check(card(&"x".repeat(64)).unwrap()), Ok(()));
-        assert_eq!(
-            check(card(&"é".repeat(64)).unwrap()),
-            Ok(()),
-            "characters, not bytes"
-        );
-        assert_eq!(
-            refused(card(&"x".repeat(65)).unwrap()),
-            "metadata[0].id: must be 0 to 64 characters, not 65 (ExternalId.json)"
-        );
+        assert_eq!(check(card(&"é".repeat(64)).unwrap()), Ok(()), "characters, not bytes");
+        assert_eq!(refused(card(&"x".repeat(65)).unwrap()), "metadata[0].id: must be 0 to 64 characters, not 65 (ExternalId.json)");
         let two = with(
             publish(json!({"type": "ContentEvent", "contentType": "text/plain", "message": "x"})),
             "metadata",
             json!([{"type": "ExternalId", "id": "a"}, {"type": "BotResponse"}, {"type": "ExternalId", "id": "b"}]),
         );
         assert_eq!(refused(two), "metadata[2]: at most one ExternalId per request (reports pick cards by it), found 2 (ExternalId.json)");
-        let no_id = with(
-            frame("GetClock", json!({})),
-            "metadata",
-            json!([{"type": "ExternalId"}]),
-        );
+        let no_id = with(frame("GetClock", json!({})), "metadata", json!([{"type": "ExternalId"}]));
         assert_eq!(refused(no_id), "metadata[0].id: required (ExternalId.json)");
     }
 
     #[test]
     fn metadata_is_an_array_of_typed_objects() {
         let base = frame("GetClock", json!({}));
-        assert!(refused(with(
-            base.clone(),
-            "metadata",
-            json!({"type": "ExternalId", "id": "a"})
-        ))
-        .starts_with("metadata: must be null or an array"));
-        assert!(
-            refused(with(base.clone(), "metadata", json!(["ExternalId"])))
-                .starts_with("metadata[0]: must be an object")
-        );
-        assert!(
-            refused(with(base.clone(), "metadata", json!([{"id": "a"}])))
-                .starts_with("metadata[0].type: required")
-        );
-        assert!(refused(with(
-            base.clone(),
-            "metadata",
-            json!([{"type": "ActionReason", "reason": "r".repeat(65)}])
-        ))
-        .starts_with("metadata[0].reason: must be 0 to 64 characters"));
+        assert!(refused(with(base.clone(), "metadata", json!({"type": "ExternalId", "id": "a"})))
+            .starts_with("metadata: must be null or an array"));
+        assert!(refused(with(base.clone(), "metadata", json!(["ExternalId"]))).starts_with("metadata[0]: must be an object"));
+        assert!(refused(with(base.clone(), "metadata", json!([{"id": "a"}]))).starts_with("metadata[0].type: required"));
+        assert!(refused(with(base.clone(), "metadata", json!([{"type": "ActionReason", "reason": "r".repeat(65)}])))
+            .starts_with("metadata[0].reason: must be 0 to 64 characters"));
         let intents = json!([{"type": "BotResponse", "intents": [{"id": "i", "confidence": 1.5}]}]);
-        assert!(refused(with(base.clone(), "metadata", intents))
-            .starts_with("metadata[0].intents[0].confidence: must be between 0 and 1"));
+        assert!(refused(with(base.clone(), "metadata", intents)).starts_with("metadata[0].intents[0].confidence: must be between 0 and 1"));
         assert_eq!(
-            check(with(
-                base,
-                "metadata",
-                json!([{"type": "EscalationSummary", "anything": [1, 2]}])
-            )),
+            check(with(base, "metadata", json!([{"type": "EscalationSummary", "anything": [1, 2]}]))),
             Ok(()),
             "other types need only a type"
         );
@@ -1224,152 +826,75 @@ mod tests {
             "encodedMetadata: must be base64 (encodedMetadata, spec §3.2)"
         );
         assert!(
-            refused(with(base.clone(), "encodedMetadata", json!({"a": 1})))
-                .starts_with("encodedMetadata: must be null or a base64 string")
+            refused(with(base.clone(), "encodedMetadata", json!({"a": 1}))).starts_with("encodedMetadata: must be null or a base64 string")
         );
-        assert!(refused(with(
-            base.clone(),
-            "encodedMetadata",
-            json!("QUFB".repeat(1281))
-        ))
-        .starts_with("encodedMetadata: must be at most 5120 bytes, not 5124"));
-        assert_eq!(
-            check(with(
-                base.clone(),
-                "encodedMetadata",
-                json!("QUFB".repeat(1280))
-            )),
-            Ok(())
-        );
-        assert_eq!(
-            check(with(
-                base.clone(),
-                "headers",
-                json!([{"type": ".ams.headers.ClientProperties"}])
-            )),
-            Ok(())
-        );
-        assert!(refused(with(base, "headers", json!("x")))
-            .starts_with("headers: must be null, an object or an array of objects"));
+        assert!(refused(with(base.clone(), "encodedMetadata", json!("QUFB".repeat(1281))))
+            .starts_with("encodedMetadata: must be at most 5120 bytes, not 5124"));
+        assert_eq!(check(with(base.clone(), "encodedMetadata", json!("QUFB".repeat(1280)))), Ok(()));
+        assert_eq!(check(with(base.clone(), "headers", json!([{"type": ".ams.headers.ClientProperties"}]))), Ok(()));
+        assert!(refused(with(base, "headers", json!("x"))).starts_with("headers: must be null, an object or an array of objects"));
     }
 
     #[test]
     fn published_events_follow_their_schema() {
-        assert!(refused(frame("ms.PublishEvent", json!({"event": {}})))
-            .starts_with("dialogId: required (PublishEvent.json)"));
-        assert!(refused(frame("ms.PublishEvent", json!({"dialogId": "d"})))
-            .starts_with("event: required"));
-        assert!(refused(publish(json!({"type": "Shout"})))
-            .starts_with("event.type: must be one of ContentEvent"));
-        assert_eq!(
-            refused(publish(json!({"type": "ContentEvent", "message": "x"}))),
-            "event.contentType: required (TextValue.json)"
-        );
+        assert!(refused(frame("ms.PublishEvent", json!({"event": {}}))).starts_with("dialogId: required (PublishEvent.json)"));
+        assert!(refused(frame("ms.PublishEvent", json!({"dialogId": "d"}))).starts_with("event: required"));
+        assert!(refused(publish(json!({"type": "Shout"}))).starts_with("event.type: must be one of ContentEvent"));
+        assert_eq!(refused(publish(json!({"type": "ContentEvent", "message": "x"}))), "event.contentType: required (TextValue.json)");
+        assert!(refused(publish(json!({"type": "ContentEvent", "contentType": "text/plain", "message": 7})))
+            .starts_with("event.message: must be a string"));
         assert!(refused(publish(
-            json!({"type": "ContentEvent", "contentType": "text/plain", "message": 7})
+            json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"relativePath": "/p", "fileType": "PNG"}})
         ))
-        .starts_with("event.message: must be a string"));
-        assert!(refused(publish(json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"relativePath": "/p", "fileType": "PNG"}}))).starts_with("event.message.caption: required (HostedFile.json)"));
+        .starts_with("event.message.caption: required (HostedFile.json)"));
         assert!(refused(publish(json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"caption": "", "relativePath": "/p", "fileType": "EXE"}}))).contains("fileType: must be one of"));
-        assert!(refused(publish(
-            json!({"type": "RichContentEvent", "content": "card"})
-        ))
-        .starts_with("event.content: must be an object"));
-        assert!(refused(publish(
-            json!({"type": "AcceptStatusEvent", "status": "SEEN", "sequenceList": [1]})
-        ))
-        .starts_with("event.status: must be one of ACCEPT, READ"));
-        assert!(refused(publish(
-            json!({"type": "AcceptStatusEvent", "status": "READ", "sequenceList": [-1]})
-        ))
-        .starts_with("event.sequenceList: must be an array of non-negative integers"));
-        assert!(refused(publish(
-            json!({"type": "AcceptStatusEvent", "status": "READ"})
-        ))
-        .starts_with("event.sequenceList: required"));
-        assert!(refused(publish(
-            json!({"type": "ChatStateEvent", "chatState": "SHOUTING"})
-        ))
-        .starts_with("event.chatState: must be one of ACTIVE"));
+        assert!(refused(publish(json!({"type": "RichContentEvent", "content": "card"}))).starts_with("event.content: must be an object"));
+        assert!(refused(publish(json!({"type": "AcceptStatusEvent", "status": "SEEN", "sequenceList": [1]})))
+            .starts_with("event.status: must be one of ACCEPT, READ"));
+        assert!(refused(publish(json!({"type": "AcceptStatusEvent", "status": "READ", "sequenceList": [-1]})))
+            .starts_with("event.sequenceList: must be an array of non-negative integers"));
+        assert!(refused(publish(json!({"type": "AcceptStatusEvent", "status": "READ"}))).starts_with("event.sequenceList: required"));
+        assert!(refused(publish(json!({"type": "ChatStateEvent", "chatState": "SHOUTING"})))
+            .starts_with("event.chatState: must be one of ACTIVE"));
         let private = frame(
             "ms.PublishEvent",
             json!({"dialogId": "d", "messageAudience": "EVERYONE", "event": {"type": "ChatStateEvent", "chatState": "ACTIVE"}}),
         );
-        assert!(refused(private)
-            .starts_with("messageAudience: must be one of ALL, AGENTS_AND_MANAGERS"));
+        assert!(refused(private).starts_with("messageAudience: must be one of ALL, AGENTS_AND_MANAGERS"));
     }
 
     #[test]
     fn routing_subscription_and_other_bodies_follow_their_schema() {
-        assert!(refused(frame("routing.SetAgentState", json!({})))
-            .starts_with("availability: required (setAgentState.json)"));
-        assert!(refused(frame(
-            "routing.SetAgentState",
-            json!({"availability": "SLEEPY"})
-        ))
-        .starts_with("availability: must be one of ONLINE, OCCUPIED, AWAY, BACK_SOON, OFFLINE"));
-        assert!(refused(frame(
-            "routing.SetAgentState",
-            json!({"availability": "ONLINE", "channels": "MESSAGING!", "agentUserId": 5})
-        ))
-        .starts_with("agentUserId: must be a string"));
-        assert!(refused(frame(
-            "routing.UpdateRingState",
-            json!({"ringId": "r", "ringState": "MAYBE"})
-        ))
-        .starts_with("ringState: must be one of ACCEPTED, REJECTED"));
-        assert!(refused(frame(
-            "routing.UpdateRingState",
-            json!({"ringState": "ACCEPTED"})
-        ))
-        .starts_with("ringId: required (updateRingState.json)"));
-        assert!(refused(frame(
-            "aam.SubscribeExConversations",
-            json!({"convState": ["OPEN", "PENDING"]})
-        ))
-        .starts_with("convState[1]: must be one of OPEN, CLOSE"));
-        assert!(refused(frame(
-            "aam.SubscribeExConversations",
-            json!({"agentIds": [1]})
-        ))
-        .starts_with("agentIds: must be an array of strings"));
-        assert!(refused(frame(
-            "aam.UnsubscribeExConversations",
-            json!({"subscriptionId": "s".repeat(65)})
-        ))
-        .starts_with("subscriptionId: must be 1 to 64 characters"));
-        assert!(refused(frame("ms.QueryMessages", json!({})))
-            .starts_with("dialogId: required (queryMessages.json)"));
-        assert!(refused(frame(
-            "ms.QueryMessages",
-            json!({"dialogId": "d", "newerThanSequence": "3"})
-        ))
-        .starts_with("newerThanSequence: must be an integer"));
-        assert!(refused(frame("userprofile.GetUserProfile", json!(7)))
-            .starts_with("body: must be the consumer id"));
-        assert_eq!(
-            check(frame("userprofile.GetUserProfile", json!({"userId": "c"}))),
-            Ok(())
+        assert!(refused(frame("routing.SetAgentState", json!({}))).starts_with("availability: required (setAgentState.json)"));
+        assert!(refused(frame("routing.SetAgentState", json!({"availability": "SLEEPY"})))
+            .starts_with("availability: must be one of ONLINE, OCCUPIED, AWAY, BACK_SOON, OFFLINE"));
+        assert!(refused(frame("routing.SetAgentState", json!({"availability": "ONLINE", "channels": "MESSAGING!", "agentUserId": 5})))
+            .starts_with("agentUserId: must be a string"));
+        assert!(refused(frame("routing.UpdateRingState", json!({"ringId": "r", "ringState": "MAYBE"})))
+            .starts_with("ringState: must be one of ACCEPTED, REJECTED"));
+        assert!(refused(frame("routing.UpdateRingState", json!({"ringState": "ACCEPTED"})))
+            .starts_with("ringId: required (updateRingState.json)"));
+        assert!(refused(frame("aam.SubscribeExConversations", json!({"convState": ["OPEN", "PENDING"]})))
+            .starts_with("convState[1]: must be one of OPEN, CLOSE"));
+        assert!(
+            refused(frame("aam.SubscribeExConversations", json!({"agentIds": [1]}))).starts_with("agentIds: must be an array of strings")
         );
-        assert!(refused(frame(
-            "ms.GenerateURLForUploadFile",
-            json!({"fileSize": 5_000_000, "fileType": "PNG"})
-        ))
-        .starts_with("fileSize: must be between 0 and"));
+        assert!(refused(frame("aam.UnsubscribeExConversations", json!({"subscriptionId": "s".repeat(65)})))
+            .starts_with("subscriptionId: must be 1 to 64 characters"));
+        assert!(refused(frame("ms.QueryMessages", json!({}))).starts_with("dialogId: required (queryMessages.json)"));
+        assert!(refused(frame("ms.QueryMessages", json!({"dialogId": "d", "newerThanSequence": "3"})))
+            .starts_with("newerThanSequence: must be an integer"));
+        assert!(refused(frame("userprofile.GetUserProfile", json!(7))).starts_with("body: must be the consumer id"));
+        assert_eq!(check(frame("userprofile.GetUserProfile", json!({"userId": "c"}))), Ok(()));
+        assert!(refused(frame("ms.GenerateURLForUploadFile", json!({"fileSize": 5_000_000, "fileType": "PNG"})))
+            .starts_with("fileSize: must be between 0 and"));
         assert_eq!(
-            check(frame(
-                "ms.GenerateURLForUploadFile",
-                json!({"fileSize": "5020", "fileType": "PNG"})
-            )),
+            check(frame("ms.GenerateURLForUploadFile", json!({"fileSize": "5020", "fileType": "PNG"}))),
             Ok(()),
             "the schema types fileSize as a string"
         );
-        assert!(refused(frame("ms.GenerateURLForDownloadFile", json!({})))
-            .starts_with("relativePath: required"));
+        assert!(refused(frame("ms.GenerateURLForDownloadFile", json!({}))).starts_with("relativePath: required"));
         assert!(refused(frame("GetClock", json!([1]))).starts_with("body: must be an object"));
-        assert_eq!(
-            refused(frame(".ams.nope.Whatever", json!({}))),
-            "type: unknown request type \"nope.Whatever\" (req.json)"
-        );
+        assert_eq!(refused(frame(".ams.nope.Whatever", json!({}))), "type: unknown request type \"nope.Whatever\" (req.json)");
     }
 }

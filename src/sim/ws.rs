@@ -18,17 +18,8 @@ use crate::sim::timers;
 /// than the configured limit get a 400 and the connection stays.
 const HARD_FRAME_LIMIT: usize = 16 * 1024 * 1024;
 
-pub async fn run_connection(
-    sim: Arc<Sim>,
-    conn: ConnId,
-    mut session: Session,
-    stream: MessageStream,
-    mut rx: mpsc::Receiver<Outgoing>,
-) {
-    let mut stream = stream
-        .max_frame_size(HARD_FRAME_LIMIT)
-        .aggregate_continuations()
-        .max_continuation_size(HARD_FRAME_LIMIT);
+pub async fn run_connection(sim: Arc<Sim>, conn: ConnId, mut session: Session, stream: MessageStream, mut rx: mpsc::Receiver<Outgoing>) {
+    let mut stream = stream.max_frame_size(HARD_FRAME_LIMIT).aggregate_continuations().max_continuation_size(HARD_FRAME_LIMIT);
     let idle = sim.config.idle_timeout;
     let mut last_traffic = Instant::now();
     let mut window_start = Instant::now();
@@ -87,31 +78,20 @@ pub async fn run_connection(
 
 /// An answer that goes through the connection's queue, after what is queued already.
 fn reply(sim: &Arc<Sim>, conn: ConnId, frame: String) {
-    sim.state
-        .lock()
-        .expect("state lock")
-        .send(conn, Outgoing::Text(frame));
+    sim.state.lock().expect("state lock").send(conn, Outgoing::Text(frame));
 }
 
 async fn handle_text(sim: &Arc<Sim>, conn: ConnId, text: &str) {
     if text.len() > sim.config.max_frame_bytes {
         let id = parse_request(text).ok().map(|r| r.id);
-        let message = format!(
-            "frame of {} bytes is over the limit of {} bytes",
-            text.len(),
-            sim.config.max_frame_bytes
-        );
+        let message = format!("frame of {} bytes is over the limit of {} bytes", text.len(), sim.config.max_frame_bytes);
         reply(sim, conn, error_response(id.as_deref(), 400, &message));
         return;
     }
     let request = match parse_request(text) {
         Ok(request) => request,
         Err(bad) => {
-            reply(
-                sim,
-                conn,
-                error_response(bad.req_id.as_deref(), 400, &bad.message),
-            );
+            reply(sim, conn, error_response(bad.req_id.as_deref(), 400, &bad.message));
             return;
         }
     };
@@ -119,10 +99,6 @@ async fn handle_text(sim: &Arc<Sim>, conn: ConnId, text: &str) {
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;
     }
-    let timers = sim
-        .state
-        .lock()
-        .expect("state lock")
-        .handle_request(conn, request);
+    let timers = sim.state.lock().expect("state lock").handle_request(conn, request);
     timers::arm(&sim.state, timers);
 }

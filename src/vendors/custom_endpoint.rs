@@ -44,7 +44,9 @@ impl std::fmt::Debug for CustomEndpointAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CustomEndpointAuth::StaticToken(_) => f.write_str("StaticToken(***)"),
-            CustomEndpointAuth::ClientCredentials { token_url, client_id, .. } => write!(f, "ClientCredentials({token_url}, {client_id}, ***)"),
+            CustomEndpointAuth::ClientCredentials { token_url, client_id, .. } => {
+                write!(f, "ClientCredentials({token_url}, {client_id}, ***)")
+            }
         }
     }
 }
@@ -149,10 +151,19 @@ impl Inner {
         if !response.status().is_success() {
             return Err(VendorError::Request { message: format!("the token request was answered {}", response.status()) });
         }
-        let body: Value = response.json().limit(MAX_BODY).await.map_err(|e| VendorError::Request { message: format!("the token answer is not JSON: {e}") })?;
-        let token = body.get("access_token").and_then(Value::as_str).ok_or(VendorError::Request { message: "the token answer has no access_token".into() })?.to_owned();
+        let body: Value = response
+            .json()
+            .limit(MAX_BODY)
+            .await
+            .map_err(|e| VendorError::Request { message: format!("the token answer is not JSON: {e}") })?;
+        let token = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or(VendorError::Request { message: "the token answer has no access_token".into() })?
+            .to_owned();
         // A lifetime from the peer is capped: `expires_in: 18446744073709551615` must not overflow.
-        let lifetime = Duration::from_secs(body.get("expires_in").and_then(Value::as_u64).unwrap_or(3600).min(MAX_TOKEN_LIFETIME.as_secs()));
+        let lifetime =
+            Duration::from_secs(body.get("expires_in").and_then(Value::as_u64).unwrap_or(3600).min(MAX_TOKEN_LIFETIME.as_secs()));
         let margin = TOKEN_MARGIN.min(lifetime / 2);
         let now = Instant::now();
         let until = now.checked_add(lifetime.saturating_sub(margin)).unwrap_or(now);
@@ -245,7 +256,9 @@ impl Inner {
                 created.insert(conversation.conversation_id.to_string());
                 Ok(())
             }
-            (status, _) => Err(VendorError::Request { message: format!("creating the conversation was answered {status} (unknown bot or environment?)") }),
+            (status, _) => Err(VendorError::Request {
+                message: format!("creating the conversation was answered {status} (unknown bot or environment?)"),
+            }),
         }
     }
 
@@ -253,7 +266,10 @@ impl Inner {
         match &request.input {
             VendorInput::Message { text, kind, lp_event, .. } => {
                 let (kind, data) = match kind {
-                    InputKind::RichContent => ("RICH_CONTENT", json!({"content": lp_event.to_value().pointer("/event/content").cloned().unwrap_or(Value::Null), "message": text})),
+                    InputKind::RichContent => (
+                        "RICH_CONTENT",
+                        json!({"content": lp_event.to_value().pointer("/event/content").cloned().unwrap_or(Value::Null), "message": text}),
+                    ),
                     InputKind::Text | InputKind::File => ("TEXT", json!({"message": text})),
                 };
                 json!({"type": kind, "source": "CONSUMER", "data": data, "context": {"lpEvent": lp_event.to_value()}})
@@ -286,7 +302,11 @@ impl Inner {
                     self.created.borrow_mut().remove(&id);
                     self.create_conversation(&request).await?;
                 }
-                (404, _) => return Err(VendorError::Request { message: "the service does not know the conversation, even after creating it again".into() }),
+                (404, _) => {
+                    return Err(VendorError::Request {
+                        message: "the service does not know the conversation, even after creating it again".into(),
+                    })
+                }
                 (409, _) => return Err(VendorError::Request { message: "the event was answered 409".into() }),
                 (_, body) => return parse_response(&body),
             }

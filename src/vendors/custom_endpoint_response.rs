@@ -4,9 +4,7 @@
 
 use base64::Engine;
 use botvisor_actors::errors::VendorError;
-use botvisor_actors::model::{
-    BotAction, BotResponse, Intent, MessageAudience, ResponseItem, StructuredContentMessage, TextMessage, Ttr,
-};
+use botvisor_actors::model::{BotAction, BotResponse, Intent, MessageAudience, ResponseItem, StructuredContentMessage, TextMessage, Ttr};
 use serde_json::Value;
 
 /// The largest `encodedMetadata` accepted (5 KB).
@@ -38,18 +36,32 @@ pub fn parse_response(body: &Value) -> Result<BotResponse, VendorError> {
     let mut response = BotResponse::default();
     for (index, item) in items.iter().enumerate() {
         let at = |field: &str| format!("response[{index}].{field}");
-        let kind = item.get("type").and_then(Value::as_str).ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be a string", at("type"))))?;
-        let data = item.get("data").filter(|d| d.is_object()).ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be an object", at("data"))))?;
+        let kind = item
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be a string", at("type"))))?;
+        let data = item
+            .get("data")
+            .filter(|d| d.is_object())
+            .ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be an object", at("data"))))?;
         match kind {
             "TEXT" => response.items.push(ResponseItem::Text(text(data, &at)?)),
             "STRUCTURED_CONTENT" => {
-                let content = data.get("structuredContent").filter(|c| c.is_object()).ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be an object", at("data.structuredContent"))))?;
+                let content = data
+                    .get("structuredContent")
+                    .filter(|c| c.is_object())
+                    .ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be an object", at("data.structuredContent"))))?;
                 // Quick replies are structured content holding `quickReplies` and a mandatory
                 // `message` (spec §1.1): a text with quick replies on the platform.
                 if let Some(quick_replies) = content.get("quickReplies") {
-                    let message = content.get("message").and_then(Value::as_str).ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: quick replies need a message", at("data.structuredContent.message"))))?;
+                    let message = content.get("message").and_then(Value::as_str).ok_or_else(|| {
+                        invalid(codes::INVALID_FIELD, format!("{}: quick replies need a message", at("data.structuredContent.message")))
+                    })?;
                     if !quick_replies.is_object() {
-                        return Err(invalid(codes::INVALID_FIELD, format!("{}: must be an object", at("data.structuredContent.quickReplies"))));
+                        return Err(invalid(
+                            codes::INVALID_FIELD,
+                            format!("{}: must be an object", at("data.structuredContent.quickReplies")),
+                        ));
                     }
                     response.items.push(ResponseItem::Text(TextMessage {
                         text: message.to_owned(),
@@ -87,7 +99,12 @@ pub fn parse_response(body: &Value) -> Result<BotResponse, VendorError> {
                 }
                 response.action = Some(action);
             }
-            other => return Err(invalid(codes::UNKNOWN_ITEM_TYPE, format!("{}: unknown item type {other:?} (TEXT, STRUCTURED_CONTENT, DELAY, ACTION)", at("type")))),
+            other => {
+                return Err(invalid(
+                    codes::UNKNOWN_ITEM_TYPE,
+                    format!("{}: unknown item type {other:?} (TEXT, STRUCTURED_CONTENT, DELAY, ACTION)", at("type")),
+                ))
+            }
         }
     }
     if let Some(intents) = body.pointer("/analytics/intents").and_then(Value::as_array) {
@@ -105,14 +122,19 @@ pub fn parse_response(body: &Value) -> Result<BotResponse, VendorError> {
 }
 
 fn text(data: &Value, at: &dyn Fn(&str) -> String) -> Result<TextMessage, VendorError> {
-    let message = data.get("message").and_then(Value::as_str).ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be a string", at("data.message"))))?;
+    let message = data
+        .get("message")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be a string", at("data.message"))))?;
     // Anything but the two values is refused: a malformed audience must never turn a private
     // note public.
     let audience = match data.get("messageAudience") {
         None | Some(Value::Null) => MessageAudience::All,
         Some(Value::String(s)) if s == "ALL" => MessageAudience::All,
         Some(Value::String(s)) if s == "AGENTS_AND_MANAGERS" => MessageAudience::AgentsAndManagers,
-        Some(other) => return Err(invalid(codes::INVALID_FIELD, format!("{}: {other} is not ALL or AGENTS_AND_MANAGERS", at("data.messageAudience")))),
+        Some(other) => {
+            return Err(invalid(codes::INVALID_FIELD, format!("{}: {other} is not ALL or AGENTS_AND_MANAGERS", at("data.messageAudience"))))
+        }
     };
     Ok(TextMessage {
         text: message.to_owned(),
@@ -135,9 +157,14 @@ fn metadata(data: &Value, at: &dyn Fn(&str) -> String) -> Result<Option<Value>, 
 
 fn encoded_metadata(data: &Value, at: &dyn Fn(&str) -> String) -> Result<Option<String>, VendorError> {
     let Some(value) = data.get("encodedMetadata").filter(|v| !v.is_null()) else { return Ok(None) };
-    let encoded = value.as_str().ok_or_else(|| invalid(codes::INVALID_ENCODED_METADATA, format!("{}: must be a base64 string", at("data.encodedMetadata"))))?;
+    let encoded = value
+        .as_str()
+        .ok_or_else(|| invalid(codes::INVALID_ENCODED_METADATA, format!("{}: must be a base64 string", at("data.encodedMetadata"))))?;
     if encoded.len() > MAX_ENCODED_METADATA {
-        return Err(invalid(codes::INVALID_ENCODED_METADATA, format!("{}: {} bytes, over the 5 KB limit", at("data.encodedMetadata"), encoded.len())));
+        return Err(invalid(
+            codes::INVALID_ENCODED_METADATA,
+            format!("{}: {} bytes, over the 5 KB limit", at("data.encodedMetadata"), encoded.len()),
+        ));
     }
     base64::engine::general_purpose::STANDARD
         .decode(encoded)
@@ -147,7 +174,10 @@ fn encoded_metadata(data: &Value, at: &dyn Fn(&str) -> String) -> Result<Option<
 
 /// The action, or `None` for an unknown one (ignored with a warning).
 fn action(data: &Value, at: &dyn Fn(&str) -> String) -> Result<Option<BotAction>, VendorError> {
-    let name = data.get("name").and_then(Value::as_str).ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be a string", at("data.name"))))?;
+    let name = data
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: must be a string", at("data.name"))))?;
     if !matches!(name, "TRANSFER" | "CLOSE_CONVERSATION" | "CHANGE_TTR" | "INVOKE_FUNCTION") {
         tracing::warn!(action = name, "unknown Custom Endpoint action ignored");
         return Ok(None);
@@ -178,7 +208,9 @@ fn action(data: &Value, at: &dyn Fn(&str) -> String) -> Result<Option<BotAction>
             let skill = match (string("skillName"), &agent_id) {
                 (Some(skill), _) => skill,
                 (None, Some(_)) => String::new(),
-                (None, None) => return Err(invalid(codes::INVALID_FIELD, format!("{}: required for TRANSFER", at("data.parameters.skillName")))),
+                (None, None) => {
+                    return Err(invalid(codes::INVALID_FIELD, format!("{}: required for TRANSFER", at("data.parameters.skillName"))))
+                }
             };
             BotAction::Transfer { skill, agent_id }
         }
@@ -194,15 +226,23 @@ fn action(data: &Value, at: &dyn Fn(&str) -> String) -> Result<Option<BotAction>
                         Some(Value::String(s)) => s.parse().ok(),
                         _ => None,
                     }
-                    .ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: seconds required for CUSTOM", at("data.parameters.value"))))?;
+                    .ok_or_else(|| {
+                        invalid(codes::INVALID_FIELD, format!("{}: seconds required for CUSTOM", at("data.parameters.value")))
+                    })?;
                     Ttr::Custom { seconds }
                 }
-                other => return Err(invalid(codes::INVALID_FIELD, format!("{}: {other:?} is not URGENT, NORMAL, PRIORITIZED or CUSTOM", at("data.parameters.ttrType")))),
+                other => {
+                    return Err(invalid(
+                        codes::INVALID_FIELD,
+                        format!("{}: {other:?} is not URGENT, NORMAL, PRIORITIZED or CUSTOM", at("data.parameters.ttrType")),
+                    ))
+                }
             };
             BotAction::ChangeTtr(ttr)
         }
         "INVOKE_FUNCTION" => BotAction::InvokeFunction {
-            lambda_uuid: string("lambdaUuid").ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: required", at("data.parameters.lambdaUuid"))))?,
+            lambda_uuid: string("lambdaUuid")
+                .ok_or_else(|| invalid(codes::INVALID_FIELD, format!("{}: required", at("data.parameters.lambdaUuid"))))?,
             payload: parameters.get("payload").cloned().unwrap_or(Value::Null),
             fail_on_error: flag("failOnError")?,
         },
@@ -249,15 +289,38 @@ mod tests {
     fn actions() {
         let one = |action: Value| parse_response(&json!({"response": [{"type": "ACTION", "data": action}]}));
         assert_eq!(one(json!({"name": "CLOSE_CONVERSATION"})).unwrap().action, Some(BotAction::CloseConversation { without_pcs: false }));
-        assert_eq!(one(json!({"name": "CLOSE_CONVERSATION", "parameters": {"withoutPcs": true}})).unwrap().action, Some(BotAction::CloseConversation { without_pcs: true }));
-        assert_eq!(one(json!({"name": "CHANGE_TTR", "parameters": {"ttrType": "URGENT"}})).unwrap().action, Some(BotAction::ChangeTtr(Ttr::Urgent)));
-        assert_eq!(one(json!({"name": "CHANGE_TTR", "parameters": {"ttrType": "CUSTOM", "value": "300"}})).unwrap().action, Some(BotAction::ChangeTtr(Ttr::Custom { seconds: 300 })));
-        assert!(matches!(one(json!({"name": "INVOKE_FUNCTION", "parameters": {"lambdaUuid": "u-1", "payload": {"a": 1}, "failOnError": true}})).unwrap().action, Some(BotAction::InvokeFunction { fail_on_error: true, .. })));
+        assert_eq!(
+            one(json!({"name": "CLOSE_CONVERSATION", "parameters": {"withoutPcs": true}})).unwrap().action,
+            Some(BotAction::CloseConversation { without_pcs: true })
+        );
+        assert_eq!(
+            one(json!({"name": "CHANGE_TTR", "parameters": {"ttrType": "URGENT"}})).unwrap().action,
+            Some(BotAction::ChangeTtr(Ttr::Urgent))
+        );
+        assert_eq!(
+            one(json!({"name": "CHANGE_TTR", "parameters": {"ttrType": "CUSTOM", "value": "300"}})).unwrap().action,
+            Some(BotAction::ChangeTtr(Ttr::Custom { seconds: 300 }))
+        );
+        assert!(matches!(
+            one(json!({"name": "INVOKE_FUNCTION", "parameters": {"lambdaUuid": "u-1", "payload": {"a": 1}, "failOnError": true}}))
+                .unwrap()
+                .action,
+            Some(BotAction::InvokeFunction { fail_on_error: true, .. })
+        ));
         assert_eq!(one(json!({"name": "SING_A_SONG"})).unwrap().action, None, "unknown actions are ignored");
         assert_eq!(one(json!({"name": "SING_A_SONG", "parameters": [1]})).unwrap().action, None, "whatever their parameters");
-        assert_eq!(one(json!({"name": "TRANSFER", "parameters": {"skillName": "b", "agentId": 42}})).unwrap().action, Some(BotAction::Transfer { skill: "b".into(), agent_id: Some("42".into()) }));
-        assert_eq!(one(json!({"name": "TRANSFER", "parameters": {"agentId": "42"}})).unwrap().action, Some(BotAction::Transfer { skill: String::new(), agent_id: Some("42".into()) }));
-        assert_eq!(one(json!({"name": "CHANGE_TTR", "parameters": {"ttrType": "CUSTOM", "value": 90}})).unwrap().action, Some(BotAction::ChangeTtr(Ttr::Custom { seconds: 90 })));
+        assert_eq!(
+            one(json!({"name": "TRANSFER", "parameters": {"skillName": "b", "agentId": 42}})).unwrap().action,
+            Some(BotAction::Transfer { skill: "b".into(), agent_id: Some("42".into()) })
+        );
+        assert_eq!(
+            one(json!({"name": "TRANSFER", "parameters": {"agentId": "42"}})).unwrap().action,
+            Some(BotAction::Transfer { skill: String::new(), agent_id: Some("42".into()) })
+        );
+        assert_eq!(
+            one(json!({"name": "CHANGE_TTR", "parameters": {"ttrType": "CUSTOM", "value": 90}})).unwrap().action,
+            Some(BotAction::ChangeTtr(Ttr::Custom { seconds: 90 }))
+        );
     }
 
     #[test]
@@ -271,8 +334,16 @@ mod tests {
         assert_eq!(code(parse_response(&json!({"response": [{"type": "VIDEO", "data": {}}]}))), codes::UNKNOWN_ITEM_TYPE);
         assert_eq!(code(parse_response(&json!({"response": [{"type": "TEXT", "data": {"message": 5}}]}))), codes::INVALID_FIELD);
         assert_eq!(code(parse_response(&json!({"response": [{"type": "DELAY", "data": {"seconds": "soon"}}]}))), codes::INVALID_FIELD);
-        assert_eq!(code(parse_response(&json!({"response": [{"type": "ACTION", "data": {"name": "TRANSFER", "parameters": {}}}]}))), codes::INVALID_FIELD);
-        assert_eq!(code(parse_response(&json!({"response": [{"type": "ACTION", "data": {"name": "CHANGE_TTR", "parameters": {"ttrType": "SOONISH"}}}]}))), codes::INVALID_FIELD);
+        assert_eq!(
+            code(parse_response(&json!({"response": [{"type": "ACTION", "data": {"name": "TRANSFER", "parameters": {}}}]}))),
+            codes::INVALID_FIELD
+        );
+        assert_eq!(
+            code(parse_response(
+                &json!({"response": [{"type": "ACTION", "data": {"name": "CHANGE_TTR", "parameters": {"ttrType": "SOONISH"}}}]})
+            )),
+            codes::INVALID_FIELD
+        );
         let not_base64 = json!({"response": [{"type": "TEXT", "data": {"message": "x", "encodedMetadata": "not base64!"}}]});
         assert_eq!(code(parse_response(&not_base64)), codes::INVALID_ENCODED_METADATA);
         let big = json!({"response": [{"type": "TEXT", "data": {"message": "x", "encodedMetadata": "QUFB".repeat(1400)}}]});

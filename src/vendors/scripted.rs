@@ -45,10 +45,19 @@ struct Answer {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Item {
-    Text { text: String },
-    Private { text: String },
-    QuickReplies { text: String, replies: Vec<String> },
-    StructuredContent { content: toml::Value },
+    Text {
+        text: String,
+    },
+    Private {
+        text: String,
+    },
+    QuickReplies {
+        text: String,
+        replies: Vec<String>,
+    },
+    StructuredContent {
+        content: toml::Value,
+    },
     Delay {
         seconds: u32,
         #[serde(default = "yes")]
@@ -131,12 +140,21 @@ impl ScriptedVendor {
             let mut patterns = Vec::new();
             for (j, pattern) in intent.patterns.iter().enumerate() {
                 let regex = Regex::new(pattern.get_ref()).map_err(|e| {
-                    format!("line {}: intents[{i}].patterns[{j}] ({}): not a valid regular expression: {e}", line_of(text, pattern.span().start), intent.name)
+                    format!(
+                        "line {}: intents[{i}].patterns[{j}] ({}): not a valid regular expression: {e}",
+                        line_of(text, pattern.span().start),
+                        intent.name
+                    )
                 })?;
                 patterns.push(regex);
             }
             let response = answer(&intent.answer).map_err(|e| format!("intents[{i}] ({}): {e}", intent.name))?;
-            intents.push(Intent { name: intent.name, keywords: intent.keywords.iter().map(|k| k.to_lowercase()).collect(), patterns, response });
+            intents.push(Intent {
+                name: intent.name,
+                keywords: intent.keywords.iter().map(|k| k.to_lowercase()).collect(),
+                patterns,
+                response,
+            });
         }
         let welcome = file.welcome.as_ref().map(answer).transpose().map_err(|e| format!("welcome: {e}"))?;
         let fallback = answer(&file.fallback).map_err(|e| format!("fallback: {e}"))?;
@@ -148,7 +166,8 @@ impl ScriptedVendor {
         let lower = text.to_lowercase();
         let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
         for intent in &self.script.intents {
-            let keyword = intent.keywords.iter().any(|k| if k.contains(' ') { lower.contains(k.as_str()) } else { words.contains(&k.as_str()) });
+            let keyword =
+                intent.keywords.iter().any(|k| if k.contains(' ') { lower.contains(k.as_str()) } else { words.contains(&k.as_str()) });
             if keyword || intent.patterns.iter().any(|p| p.is_match(text)) {
                 return (with_text(&intent.response, text), Some(&intent.name));
             }
@@ -181,12 +200,18 @@ fn answer(answer: &Answer) -> Result<BotResponse, String> {
         .iter()
         .map(|item| match item {
             Item::Text { text } => ResponseItem::Text(TextMessage::plain(text)),
-            Item::Private { text } => ResponseItem::Text(TextMessage { text: text.clone(), audience: MessageAudience::AgentsAndManagers, ..TextMessage::default() }),
+            Item::Private { text } => ResponseItem::Text(TextMessage {
+                text: text.clone(),
+                audience: MessageAudience::AgentsAndManagers,
+                ..TextMessage::default()
+            }),
             Item::QuickReplies { text, replies } => ResponseItem::Text(TextMessage {
                 text: text.clone(),
-                quick_replies: Some(json!({"type": "quickReplies", "itemsPerRow": replies.len().clamp(1, 8), "replies": replies.iter().map(|r| json!({
+                quick_replies: Some(
+                    json!({"type": "quickReplies", "itemsPerRow": replies.len().clamp(1, 8), "replies": replies.iter().map(|r| json!({
                     "type": "button", "title": r, "click": {"actions": [{"type": "publishText", "text": r}]}
-                })).collect::<Vec<_>>()})),
+                })).collect::<Vec<_>>()}),
+                ),
                 ..TextMessage::default()
             }),
             Item::StructuredContent { content } => ResponseItem::StructuredContent(StructuredContentMessage {

@@ -4,12 +4,7 @@ use botvisor::sim::SimHandle;
 use serde_json::Value;
 
 /// Calls the simulator's control API; returns the status and the JSON body.
-pub async fn control_call(
-    handle: &SimHandle,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
+pub async fn control_call(handle: &SimHandle, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let client = awc::Client::default();
     let url = format!("{}{path}", handle.control_url());
     let request = match method {
@@ -23,11 +18,7 @@ pub async fn control_call(
     }
     .expect("the control API answers");
     let status = response.status().as_u16();
-    let body: Value = response
-        .json()
-        .limit(8 * 1024 * 1024)
-        .await
-        .unwrap_or(Value::Null);
+    let body: Value = response.json().limit(8 * 1024 * 1024).await.unwrap_or(Value::Null);
     (status, body)
 }
 
@@ -35,9 +26,6 @@ pub async fn control_call(
 #[allow(dead_code)] // not every test binary uses both
 pub async fn control(handle: &SimHandle, method: &str, path: &str, body: Option<Value>) -> Value {
     let (status, answer) = control_call(handle, method, path, body).await;
-    assert!(
-        (200..300).contains(&status),
-        "{method} {path}: {status} {answer}"
-    );
+    assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
     answer
 }

@@ -12,9 +12,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
+use botvisor::hooks::error_hook::HttpErrorHook;
 use botvisor::platform::liveperson::login::LoginCredentials;
 use botvisor::platform::liveperson::{LivePersonPlatform, SessionSettings};
-use botvisor::hooks::error_hook::HttpErrorHook;
 use botvisor::sim::{self, SimConfig, SimHandle};
 use botvisor::vendors::custom_endpoint::{CustomEndpointAuth, CustomEndpointSettings, CustomEndpointVendor};
 use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot};
@@ -22,7 +22,6 @@ use botvisor_actors::model::BotState;
 use botvisor_actors::settings::BotSettings;
 use common::control;
 use serde_json::{json, Value};
-
 
 struct World {
     sim: SimHandle,
@@ -55,11 +54,19 @@ async fn world_full(tune_bot: impl FnOnce(&mut BotSettings), tune: impl FnOnce(&
     }
     control(&sim, "POST", "/sim/v1/agents", Some(json!({"login": "ce-bot", "password": "pw", "skills": ["bots"]}))).await;
     let service = reference::start();
-    let auth = CustomEndpointAuth::ClientCredentials { token_url: service.token_url(), client_id: "client".into(), client_secret: "s3cret".into() };
+    let auth = CustomEndpointAuth::ClientCredentials {
+        token_url: service.token_url(),
+        client_id: "client".into(),
+        client_secret: "s3cret".into(),
+    };
     let mut vendor_settings = CustomEndpointSettings::new(&service.base_url(), "bot-123", auth);
     tune(&mut vendor_settings);
     let vendor = CustomEndpointVendor::new(vendor_settings).expect("vendor builds");
-    let mut session = SessionSettings::new(&sim.account, &sim.platform_addr.to_string(), LoginCredentials::Password { username: "ce-bot".into(), password: "pw".into() });
+    let mut session = SessionSettings::new(
+        &sim.account,
+        &sim.platform_addr.to_string(),
+        LoginCredentials::Password { username: "ce-bot".into(), password: "pw".into() },
+    );
     session.plain_http = true;
     let platform = LivePersonPlatform::new(session).expect("client builds");
     let hook = HttpErrorHook::new(&format!("{}/hook", service.base_url()), None).expect("hook builds");
@@ -94,7 +101,10 @@ impl World {
 
     /// Opens a conversation, waits for the bot to take it, and says `text`.
     async fn consumer(&self, text: &str) -> String {
-        let id = control(&self.sim, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await["conversation_id"].as_str().unwrap().to_owned();
+        let id = control(&self.sim, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         self.wait_until("assignment", || async { !self.conversation(&id).await["assigned_agent"].is_null() }).await;
         control(&self.sim, "POST", &format!("/sim/v1/conversations/{id}/events"), Some(json!({"type": "text", "text": text}))).await;
         id
@@ -188,7 +198,8 @@ async fn errors_timeouts_and_unusable_answers_escalate_with_the_configured_messa
         w.wait_until("the escalation", || async { w.conversation(&id).await["skill"] == "humans" }).await;
         assert_eq!(w.bot_lines(&id).await, ["Connecting you with a human.", "(private) The bot failed; please take over."], "{trigger}");
     }
-    let codes: Vec<String> = w.bot.send(GetBotStatus).await.unwrap().conversation_errors.iter().map(|e| e.report.code.as_str().to_owned()).collect();
+    let codes: Vec<String> =
+        w.bot.send(GetBotStatus).await.unwrap().conversation_errors.iter().map(|e| e.report.code.as_str().to_owned()).collect();
     assert_eq!(codes, ["botvisor.vendor.server-error", "botvisor.vendor.timeout", "botvisor.vendor.invalid-response"]);
     // Each error was POSTed to the error hook, without a secret.
     w.wait_until("the hook reports", || async { w.service.state.lock().unwrap().hook_reports.len() >= 3 }).await;
@@ -210,7 +221,10 @@ async fn an_offline_vendor_interrupts_the_bot_and_new_conversations_are_escalate
     w.wait_until("vendor interruption", || async { w.state().await == BotState::VendorInterruption }).await;
     let before = w.service.events().len();
     // The bot takes it and escalates at once (too fast to watch the assignment).
-    let id = control(&w.sim, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await["conversation_id"].as_str().unwrap().to_owned();
+    let id = control(&w.sim, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     w.wait_until("the escalation", || async { w.conversation(&id).await["skill"] == "humans" }).await;
     assert_eq!(w.bot_lines(&id).await, ["Connecting you with a human.", "(private) The bot failed; please take over."]);
     assert_eq!(w.service.events().len(), before, "no vendor call in Vendor Interruption");
@@ -268,13 +282,17 @@ async fn a_burst_of_200_conversations_stays_within_the_vendor_quota() {
     let w = world_full(|s| s.conversation.vendor_call.timeout = Duration::from_secs(30), |v| v.requests_per_second = PER_SECOND).await;
     let mut ids = Vec::new();
     for _ in 0..200 {
-        let id = control(&w.sim, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await["conversation_id"].as_str().unwrap().to_owned();
+        let id = control(&w.sim, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         control(&w.sim, "POST", &format!("/sim/v1/conversations/{id}/events"), Some(json!({"type": "text", "text": "hi"}))).await;
         ids.push(id);
     }
     w.wait_until("every consumer answered", || async {
         let open = control(&w.sim, "GET", "/sim/v1/conversations?state=OPEN", None).await;
-        open.as_array().unwrap().iter().filter(|c| c["transcript"].as_array().unwrap().iter().any(|e| e["text"] == "echo: hi")).count() == 200
+        open.as_array().unwrap().iter().filter(|c| c["transcript"].as_array().unwrap().iter().any(|e| e["text"] == "echo: hi")).count()
+            == 200
     })
     .await;
     let times = w.service.state.lock().unwrap().event_times.clone();
@@ -302,7 +320,11 @@ async fn the_welcome_is_a_start_event_and_the_bot_greets_first() {
 #[actix_rt::test]
 async fn environments_are_listed_with_the_token() {
     let service = reference::start();
-    let auth = CustomEndpointAuth::ClientCredentials { token_url: service.token_url(), client_id: "client".into(), client_secret: "s3cret".into() };
+    let auth = CustomEndpointAuth::ClientCredentials {
+        token_url: service.token_url(),
+        client_id: "client".into(),
+        client_secret: "s3cret".into(),
+    };
     let vendor = CustomEndpointVendor::new(CustomEndpointSettings::new(&format!("{}/", service.base_url()), "bot-123", auth)).unwrap();
     assert_eq!(vendor.environments().await.unwrap(), ["draft"]);
     service.stop().await;

@@ -68,10 +68,13 @@ pub fn start() -> Reference {
         App::new()
             .app_data(shared.clone())
             .route("/token", web::post().to(token))
-            .route("/hook", web::post().to(|state: web::Data<Mutex<ReferenceState>>, body: web::Json<Value>| async move {
-                state.lock().unwrap().hook_reports.push(body.into_inner());
-                HttpResponse::Ok().finish()
-            }))
+            .route(
+                "/hook",
+                web::post().to(|state: web::Data<Mutex<ReferenceState>>, body: web::Json<Value>| async move {
+                    state.lock().unwrap().hook_reports.push(body.into_inner());
+                    HttpResponse::Ok().finish()
+                }),
+            )
             .route("/v1/bots/{bot}/environments", web::get().to(|| async { HttpResponse::Ok().json(json!(["draft"])) }))
             .route("/v1/bots/{bot}/environments/{env}/state", web::get().to(bot_state))
             .route("/v1/bots/{bot}/environments/{env}/conversations/{conv}", web::put().to(create))
@@ -90,7 +93,9 @@ pub fn start() -> Reference {
 }
 
 async fn token(state: web::Data<Mutex<ReferenceState>>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") || form.get("client_secret").map(String::as_str) != Some("s3cret") {
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+        || form.get("client_secret").map(String::as_str) != Some("s3cret")
+    {
         return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
     }
     let mut s = state.lock().unwrap();
@@ -114,7 +119,12 @@ async fn bot_state(state: web::Data<Mutex<ReferenceState>>, req: HttpRequest) ->
     HttpResponse::Ok().json(json!({"state": s.state, "version": "1.0.0"}))
 }
 
-async fn create(state: web::Data<Mutex<ReferenceState>>, req: HttpRequest, path: web::Path<(String, String, String)>, body: web::Json<Value>) -> HttpResponse {
+async fn create(
+    state: web::Data<Mutex<ReferenceState>>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<Value>,
+) -> HttpResponse {
     let mut s = state.lock().unwrap();
     if !authorized(&s, &req) {
         return HttpResponse::Unauthorized().finish();
@@ -135,7 +145,12 @@ fn action(name: &str, parameters: Value) -> Value {
     json!({"type": "ACTION", "data": {"name": name, "parameters": parameters}})
 }
 
-async fn event(state: web::Data<Mutex<ReferenceState>>, req: HttpRequest, path: web::Path<(String, String, String)>, body: web::Json<Value>) -> HttpResponse {
+async fn event(
+    state: web::Data<Mutex<ReferenceState>>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<Value>,
+) -> HttpResponse {
     let conversation = path.into_inner().2;
     let message = body.pointer("/data/message").and_then(Value::as_str).unwrap_or("").to_owned();
     let kind = body.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
@@ -172,15 +187,23 @@ async fn event(state: web::Data<Mutex<ReferenceState>>, req: HttpRequest, path: 
         (_, "transfer") => vec![text("Transferring you to billing"), action("TRANSFER", json!({"skillName": "billing"}))],
         (_, "close") => vec![text("Goodbye"), action("CLOSE_CONVERSATION", json!({"withoutPcs": true}))],
         (_, "urgent") => vec![text("Marked urgent"), action("CHANGE_TTR", json!({"ttrType": "URGENT"}))],
-        (_, "card") => vec![json!({"type": "STRUCTURED_CONTENT", "data": {"structuredContent": {"type": "vertical", "elements": [{"type": "text", "text": "A card"}]}, "metadata": [{"type": "ExternalId", "id": "CARD"}]}})],
+        (_, "card") => vec![
+            json!({"type": "STRUCTURED_CONTENT", "data": {"structuredContent": {"type": "vertical", "elements": [{"type": "text", "text": "A card"}]}, "metadata": [{"type": "ExternalId", "id": "CARD"}]}}),
+        ],
         (_, "delay") => vec![json!({"type": "DELAY", "data": {"seconds": 1, "typing": true}}), text("after a pause")],
-        (_, "menu") => vec![json!({"type": "STRUCTURED_CONTENT", "data": {"structuredContent": {"message": "Pick one", "quickReplies": {"type": "quickReplies", "itemsPerRow": 2, "replies": [
+        (_, "menu") => vec![
+            json!({"type": "STRUCTURED_CONTENT", "data": {"structuredContent": {"message": "Pick one", "quickReplies": {"type": "quickReplies", "itemsPerRow": 2, "replies": [
             {"type": "button", "title": "Yes", "click": {"actions": [{"type": "publishText", "text": "yes"}]}},
-            {"type": "button", "title": "No", "click": {"actions": [{"type": "publishText", "text": "no"}]}}]}}}})],
-        (_, "private") => vec![text("public part"), json!({"type": "TEXT", "data": {"message": "a note for agents", "messageAudience": "AGENTS_AND_MANAGERS"}})],
+            {"type": "button", "title": "No", "click": {"actions": [{"type": "publishText", "text": "no"}]}}]}}}}),
+        ],
+        (_, "private") => vec![
+            text("public part"),
+            json!({"type": "TEXT", "data": {"message": "a note for agents", "messageAudience": "AGENTS_AND_MANAGERS"}}),
+        ],
         (_, "error") => return HttpResponse::InternalServerError().finish(),
         (_, "garbage") => return HttpResponse::Ok().json(json!({"response": [{"type": "HOLOGRAM", "data": {}}]})),
         (_, other) => vec![text(&format!("echo: {other}"))],
     };
-    HttpResponse::Ok().json(json!({"response": response, "analytics": {"intents": [{"id": "test", "description": "Test", "confidenceScore": 1}]}}))
+    HttpResponse::Ok()
+        .json(json!({"response": response, "analytics": {"intents": [{"id": "test", "description": "Test", "confidenceScore": 1}]}}))
 }

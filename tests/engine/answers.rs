@@ -5,7 +5,7 @@ use botvisor_actors::model::{
     BotAction, BotResponse, ChatState, MessageContent, Originator, ResponseItem, StructuredContentMessage, TextMessage, Ttr,
 };
 use botvisor_actors::ports::VendorInput;
-use botvisor_actors::testkit::{run_paused, advance, settle, FakeReply, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{advance, run_paused, settle, FakeReply, FakeVendor, PlatformCall};
 use serde_json::json;
 
 use crate::harness::{secs, settings, Harness, MS};
@@ -40,15 +40,8 @@ fn items_are_published_in_order_with_delays_and_typing() {
         advance(secs(3) - 2 * MS).await;
         assert_eq!(h.platform.consumer_transcript("c1"), ["consumer: hi", "bot: one"], "the delay holds the rest back");
         advance(2 * MS).await;
-        assert_eq!(
-            h.platform.consumer_transcript("c1"),
-            ["consumer: hi", "bot: one", "bot: [structured content]", "bot: two"]
-        );
-        assert_eq!(
-            h.platform.transcript("c1")[3],
-            "bot (private): note for agents",
-            "private text is published for agents only"
-        );
+        assert_eq!(h.platform.consumer_transcript("c1"), ["consumer: hi", "bot: one", "bot: [structured content]", "bot: two"]);
+        assert_eq!(h.platform.transcript("c1")[3], "bot (private): note for agents", "private text is published for agents only");
     });
 }
 
@@ -134,8 +127,8 @@ fn change_ttr_sets_the_conversation_ttr_and_the_conversation_goes_on() {
 #[test]
 fn transfer_lands_the_conversation_on_the_skill_and_the_bot_lets_go() {
     run_paused(async {
-        let response = BotResponse::text("Let me get you to billing")
-            .with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None });
+        let response =
+            BotResponse::text("Let me get you to billing").with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None });
         let h = Harness::start(settings(), answering(response)).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "invoice question");
@@ -168,7 +161,9 @@ fn transfer_to_an_agent_names_the_agent_and_its_skill() {
 #[test]
 fn close_with_and_without_survey() {
     run_paused(async {
-        let h = Harness::start(settings(), answering(BotResponse::text("bye").with_action(BotAction::CloseConversation { without_pcs: true }))).await;
+        let h =
+            Harness::start(settings(), answering(BotResponse::text("bye").with_action(BotAction::CloseConversation { without_pcs: true })))
+                .await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "bye");
         settle().await;
@@ -232,10 +227,7 @@ fn welcome_greets_first_when_the_conversation_is_assigned() {
         h.platform.consumer_says("c1", "hi");
         h.platform.assign("c1");
         settle().await;
-        assert_eq!(
-            h.platform.consumer_transcript("c1"),
-            ["consumer: hi", "bot: Welcome! How can I help?", "bot: about hi"]
-        );
+        assert_eq!(h.platform.consumer_transcript("c1"), ["consumer: hi", "bot: Welcome! How can I help?", "bot: about hi"]);
         let requests = h.vendor.requests();
         assert!(requests[0].conversation.first_call);
         assert!(matches!(&requests[0].input, VendorInput::Welcome { last_consumer_message: None, .. }));

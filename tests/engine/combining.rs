@@ -1,6 +1,6 @@
 //! Message combining: windows, typing, max messages, messages during an in-flight call.
 
-use botvisor_actors::testkit::{run_paused, advance, settle, FakeVendor};
+use botvisor_actors::testkit::{advance, run_paused, settle, FakeVendor};
 
 use crate::harness::{secs, settings, Harness, MS};
 
@@ -122,13 +122,7 @@ fn a_message_during_an_in_flight_call_is_answered_in_the_next_call() {
         advance(secs(10) + MS).await;
         assert_eq!(
             h.platform.consumer_transcript("c1"),
-            [
-                "consumer: first",
-                "consumer: second",
-                "consumer: third",
-                "bot: answer to first",
-                "bot: answer to second third",
-            ]
+            ["consumer: first", "consumer: second", "consumer: third", "bot: answer to first", "bot: answer to second third",]
         );
     });
 }

@@ -4,7 +4,7 @@
 use botvisor_actors::errors::{ErrorCode, VendorError};
 use botvisor_actors::model::{BotAction, BotResponse};
 use botvisor_actors::settings::BotSettings;
-use botvisor_actors::testkit::{run_paused, advance, settle, FakeReply, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{advance, run_paused, settle, FakeReply, FakeVendor, PlatformCall};
 
 use crate::harness::{secs, settings, Harness, MS};
 
@@ -185,7 +185,11 @@ fn escalation_to_the_bots_own_skill_does_not_loop() {
 #[test]
 fn a_failed_escalation_says_so_and_retries_at_most_max_retries_times() {
     run_paused(async {
-        let h = Harness::start(escalation_settings(), FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "bad".into() }))).await;
+        let h = Harness::start(
+            escalation_settings(),
+            FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "bad".into() })),
+        )
+        .await;
         h.platform.fail_transfers_to("humans");
         h.open("c1").await;
         h.platform.consumer_says("c1", "help");
@@ -213,7 +217,11 @@ fn a_failed_escalation_says_so_and_retries_at_most_max_retries_times() {
 #[test]
 fn an_escalation_retry_that_succeeds_lands_on_the_escalation_skill() {
     run_paused(async {
-        let h = Harness::start(escalation_settings(), FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "bad".into() }))).await;
+        let h = Harness::start(
+            escalation_settings(),
+            FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "bad".into() })),
+        )
+        .await;
         h.platform.fail_transfers_to("humans");
         h.open("c1").await;
         h.platform.consumer_says("c1", "help");
@@ -232,7 +240,12 @@ fn an_escalation_retry_that_succeeds_lands_on_the_escalation_skill() {
 fn every_error_reaches_the_error_hook_with_the_failed_vendor_input() {
     run_paused(async {
         let hook = botvisor_actors::testkit::FakeErrorHook::default();
-        let h = Harness::start_with_hook(settings(), FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "403".into() })), hook.clone()).await;
+        let h = Harness::start_with_hook(
+            settings(),
+            FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "403".into() })),
+            hook.clone(),
+        )
+        .await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "help me");
         settle().await;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use botvisor_actors::settings::{BotSettings, InactivitySettings, InactivityWarning};
-use botvisor_actors::testkit::{run_paused, advance, settle, FakeVendor};
+use botvisor_actors::testkit::{advance, run_paused, settle, FakeVendor};
 
 use crate::harness::{settings, Harness, MS};
 

@@ -5,7 +5,7 @@ use botvisor_actors::bot::{StartBot, StopBot};
 use botvisor_actors::errors::{ErrorCode, VendorError};
 use botvisor_actors::model::{BotAction, BotResponse, BotState, ParticipantState};
 use botvisor_actors::ports::VendorHealth;
-use botvisor_actors::testkit::{run_paused, advance, settle, FakeReply, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{advance, run_paused, settle, FakeReply, FakeVendor, PlatformCall};
 
 use crate::harness::{secs, settings, Harness, MS};
 

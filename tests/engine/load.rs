@@ -4,7 +4,7 @@
 use botvisor_actors::errors::ErrorCode;
 use botvisor_actors::model::Availability;
 use botvisor_actors::settings::OverflowPolicy;
-use botvisor_actors::testkit::{run_paused, advance, settle, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{advance, run_paused, settle, FakeVendor, PlatformCall};
 
 use crate::harness::{settings, Harness, MS};
 
@@ -89,10 +89,7 @@ fn the_hard_limit_is_tunable_below_999() {
         h.open("c3").await;
         assert_eq!(h.platform.skill_of("c3").as_deref(), Some("humans"));
         assert!(h.vendor.requests().is_empty(), "no vendor call for the conversation over the limit");
-        assert_eq!(
-            h.platform.consumer_transcript("c3"),
-            ["consumer: hello", "bot: One moment please, I am transferring you to an agent."]
-        );
+        assert_eq!(h.platform.consumer_transcript("c3"), ["consumer: hello", "bot: One moment please, I am transferring you to an agent."]);
         assert_eq!(h.status().await.conversation_errors.last().unwrap().report.code, ErrorCode::ConversationLimitReached);
     });
 }

@@ -4,7 +4,7 @@
 use botvisor_actors::bot::{StartBot, StopBot};
 use botvisor_actors::errors::VendorError;
 use botvisor_actors::model::{BotAction, BotResponse, ResponseItem};
-use botvisor_actors::testkit::{run_paused, advance, input_text, settle, FakeReply, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{advance, input_text, run_paused, settle, FakeReply, FakeVendor, PlatformCall};
 
 use crate::harness::{secs, settings, Harness, MS};
 
@@ -34,10 +34,7 @@ fn messages_sent_while_disconnected_are_answered_once_after_the_reconnect() {
         settle().await;
         advance(secs(1)).await;
         assert_eq!(h.vendor.inputs(), ["a", "b c"]);
-        assert_eq!(
-            h.platform.consumer_transcript("c1"),
-            ["consumer: a", "bot: echo: a", "consumer: b", "consumer: c", "bot: echo: b c"]
-        );
+        assert_eq!(h.platform.consumer_transcript("c1"), ["consumer: a", "bot: echo: a", "consumer: b", "consumer: c", "bot: echo: b c"]);
     });
 }
 
@@ -81,10 +78,7 @@ fn after_a_restart_only_unanswered_messages_are_answered() {
         settle().await;
         advance(MS).await;
         assert_eq!(h.vendor.inputs(), ["first", "second"]);
-        assert_eq!(
-            h.platform.consumer_transcript("c1"),
-            ["consumer: first", "bot: echo: first", "consumer: second", "bot: echo: second"]
-        );
+        assert_eq!(h.platform.consumer_transcript("c1"), ["consumer: first", "bot: echo: first", "consumer: second", "bot: echo: second"]);
     });
 }
 
@@ -104,10 +98,7 @@ fn a_reconnect_during_a_vendor_call_still_reads_back_what_was_said_meanwhile() {
         settle().await;
         advance(secs(20)).await;
         assert_eq!(h.vendor.inputs(), ["q1", "q2"]);
-        assert_eq!(
-            h.platform.consumer_transcript("c1"),
-            ["consumer: q1", "consumer: q2", "bot: answer to q1", "bot: answer to q2"]
-        );
+        assert_eq!(h.platform.consumer_transcript("c1"), ["consumer: q1", "consumer: q2", "bot: answer to q1", "bot: answer to q2"]);
     });
 }
 
@@ -138,7 +129,8 @@ fn an_escalation_cut_by_a_disconnect_is_completed_after_the_reconnect() {
 #[test]
 fn an_action_cut_by_a_disconnect_is_performed_after_the_reconnect() {
     run_paused(async {
-        let response = BotResponse::text("Passing you to billing").with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None });
+        let response =
+            BotResponse::text("Passing you to billing").with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None });
         let h = Harness::start(settings(), FakeVendor::scripted(move |_| FakeReply::Answer(response.clone()))).await;
         h.open("c1").await;
         h.platform.drop_session_on_next_transfer_or_close();

@@ -3,7 +3,7 @@
 
 use botvisor_actors::errors::ErrorCode;
 use botvisor_actors::model::{BotResponse, BotState};
-use botvisor_actors::testkit::{run_paused, advance, input_text, settle, FakeReply, FakeVendor};
+use botvisor_actors::testkit::{advance, input_text, run_paused, settle, FakeReply, FakeVendor};
 
 use crate::harness::{secs, settings, Harness, MS};
 

@@ -24,14 +24,23 @@ struct Bot {
 
 impl Bot {
     async fn start(hostile: &HostilePlatform) -> Self {
-        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into())).with_test_writer().try_init();
-        let mut settings = SessionSettings::new(ACCOUNT, &hostile.addr.to_string(), LoginCredentials::Password { username: "bot".into(), password: "pw".into() });
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+            .with_test_writer()
+            .try_init();
+        let mut settings = SessionSettings::new(
+            ACCOUNT,
+            &hostile.addr.to_string(),
+            LoginCredentials::Password { username: "bot".into(), password: "pw".into() },
+        );
         settings.plain_http = true;
         settings.reconnect_first_delay = Duration::from_millis(200);
         settings.request_timeout = Duration::from_millis(500);
         settings.keepalive = Duration::from_secs(1);
         let platform = LivePersonPlatform::new(settings).expect("client builds");
-        let actor = BotActor::new(BotSettings::new("hostile-bot", "bots", "humans"), Rc::new(platform.clone()), Rc::new(FakeVendor::echo())).start();
+        let actor =
+            BotActor::new(BotSettings::new("hostile-bot", "bots", "humans"), Rc::new(platform.clone()), Rc::new(FakeVendor::echo()))
+                .start();
         platform.attach(actor.clone().recipient());
         actor.send(StartBot).await.unwrap().expect("the bot starts");
         Self { actor, platform }

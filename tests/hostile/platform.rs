@@ -109,7 +109,9 @@ fn serve(mut stream: TcpStream, addr: SocketAddr, behaviour: Behaviour, seen: &S
     let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
     if path.contains("/service/baseURI.json") {
         seen.csds.fetch_add(1, Ordering::SeqCst);
-        let body = format!(r#"{{"baseURIs":[{{"service":"agentVep","account":"{ACCOUNT}","baseURI":"{addr}"}},{{"service":"asyncMessagingEnt","account":"{ACCOUNT}","baseURI":"{addr}"}}]}}"#);
+        let body = format!(
+            r#"{{"baseURIs":[{{"service":"agentVep","account":"{ACCOUNT}","baseURI":"{addr}"}},{{"service":"asyncMessagingEnt","account":"{ACCOUNT}","baseURI":"{addr}"}}]}}"#
+        );
         answer(&mut stream, behaviour.csds, &body);
     } else if path.contains("/login") {
         seen.login.fetch_add(1, Ordering::SeqCst);
@@ -119,7 +121,8 @@ fn serve(mut stream: TcpStream, addr: SocketAddr, behaviour: Behaviour, seen: &S
         match behaviour.upgrade {
             Reply::Never => hold(&mut stream),
             _ => {
-                let accept = base64::engine::general_purpose::STANDARD.encode(Sha1::digest(format!("{}258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key.unwrap_or_default())));
+                let accept = base64::engine::general_purpose::STANDARD
+                    .encode(Sha1::digest(format!("{}258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key.unwrap_or_default())));
                 let response = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
                 if stream.write_all(response.as_bytes()).is_err() {
                     return;

@@ -20,7 +20,6 @@ use botvisor_actors::testkit::{input_text, FakeReply, FakeVendor};
 use common::control;
 use serde_json::{json, Value};
 
-
 async fn simulator() -> SimHandle {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
@@ -32,7 +31,11 @@ async fn simulator() -> SimHandle {
 }
 
 fn session_settings(handle: &SimHandle, login: &str, password: &str) -> SessionSettings {
-    let mut settings = SessionSettings::new(&handle.account, &handle.platform_addr.to_string(), LoginCredentials::Password { username: login.into(), password: password.into() });
+    let mut settings = SessionSettings::new(
+        &handle.account,
+        &handle.platform_addr.to_string(),
+        LoginCredentials::Password { username: login.into(), password: password.into() },
+    );
     settings.plain_http = true;
     settings.reconnect_first_delay = Duration::from_millis(200);
     settings.keepalive = Duration::from_millis(500);
@@ -132,7 +135,9 @@ async fn transfer_ttr_and_close_are_visible_on_the_platform() {
     let handle = simulator().await;
     let vendor = FakeVendor::scripted(|request| {
         FakeReply::Answer(match input_text(&request.input).as_str() {
-            "billing" => BotResponse::text("Passing you to billing").with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None }),
+            "billing" => {
+                BotResponse::text("Passing you to billing").with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None })
+            }
             "urgent" => BotResponse::text("Marked urgent").with_action(BotAction::ChangeTtr(Ttr::Urgent)),
             "bye" => BotResponse::text("Goodbye").with_action(BotAction::CloseConversation { without_pcs: true }),
             "nowhere" => BotResponse::default().with_action(BotAction::Transfer { skill: "no-such-skill".into(), agent_id: None }),
@@ -287,7 +292,8 @@ async fn an_unavailable_messaging_service_is_a_service_interruption_and_nothing_
     let agent = conversation(&handle, &id).await["assigned_agent"].as_str().unwrap().to_owned();
     control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "ums_unavailable", "for": "2s"}))).await;
     control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "drop_connections", "agent": agent}))).await;
-    wait_until("service interruption", || async { bot.actor.send(GetBotStatus).await.unwrap().state == BotState::ServiceInterruption }).await;
+    wait_until("service interruption", || async { bot.actor.send(GetBotStatus).await.unwrap().state == BotState::ServiceInterruption })
+        .await;
     say(&handle, &id, "anyone?").await;
     wait_until("online again", || async { bot.actor.send(GetBotStatus).await.unwrap().state == BotState::Online }).await;
     wait_until("the answer", || async { lines(&conversation(&handle, &id).await).len() == 2 }).await;
@@ -370,7 +376,8 @@ async fn a_bot_behind_on_its_events_pauses_the_socket_and_gets_every_event_in_or
             .borrow()
             .iter()
             .filter_map(|e| match e {
-                PlatformEvent::Message { conversation_id, message } if message.originator == Originator::Consumer => match &message.content {
+                PlatformEvent::Message { conversation_id, message } if message.originator == Originator::Consumer => match &message.content
+                {
                     MessageContent::Text(text) => Some((conversation_id.to_string(), text.clone())),
                     _ => None,
                 },
@@ -432,7 +439,15 @@ async fn without_permission_to_read_skills_transfers_use_the_configured_skill_id
     let handle = simulator().await;
     control(&handle, "POST", "/sim/v1/skills", Some(json!({"name": "sales", "human": true}))).await;
     let skills = control(&handle, "GET", "/sim/v1/skills", None).await;
-    let id_of = |name: &str| skills.as_array().unwrap().iter().find(|s| s["name"] == name).map(|s| s["id"].as_str().map(str::to_owned).unwrap_or_else(|| s["id"].to_string())).unwrap();
+    let id_of = |name: &str| {
+        skills
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["id"].as_str().map(str::to_owned).unwrap_or_else(|| s["id"].to_string()))
+            .unwrap()
+    };
     control(&handle, "POST", "/sim/v1/faults", Some(json!({"kind": "skills_forbidden"}))).await;
     control(&handle, "POST", "/sim/v1/agents", Some(json!({"login": "bot1", "password": "pw", "skills": ["bots"]}))).await;
     let mut session = session_settings(&handle, "bot1", "pw");

@@ -12,12 +12,7 @@ use serde_json::{json, Value};
 
 use botvisor::sim::SimHandle;
 
-pub async fn control(
-    handle: &SimHandle,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
+pub async fn control(handle: &SimHandle, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     crate::common::control_call(handle, method, path, body).await
 }
 
@@ -35,22 +30,9 @@ pub async fn get(handle: &SimHandle, path: &str) -> Value {
 }
 
 pub async fn login(handle: &SimHandle, body: Value) -> (u16, Value, Option<String>) {
-    let url = format!(
-        "{}/api/account/{}/login?v=1.3",
-        handle.platform_url(),
-        handle.account
-    );
-    let mut response = awc::Client::default()
-        .post(url)
-        .send_json(&body)
-        .await
-        .expect("login answers");
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned);
+    let url = format!("{}/api/account/{}/login?v=1.3", handle.platform_url(), handle.account);
+    let mut response = awc::Client::default().post(url).send_json(&body).await.expect("login answers");
+    let cookie = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).map(str::to_owned);
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null), cookie)
 }
@@ -68,16 +50,10 @@ pub struct Agent {
 impl Agent {
     /// Logs in with a password and opens the websocket.
     pub async fn connect(handle: &SimHandle, login_name: &str, password: &str) -> Agent {
-        let (status, body, _) = login(
-            handle,
-            json!({"username": login_name, "password": password}),
-        )
-        .await;
+        let (status, body, _) = login(handle, json!({"username": login_name, "password": password})).await;
         assert_eq!(status, 200, "login: {body}");
         let bearer = body["bearer"].as_str().unwrap().to_owned();
-        let framed = open_socket(handle, &bearer)
-            .await
-            .expect("the websocket opens");
+        let framed = open_socket(handle, &bearer).await.expect("the websocket opens");
         Agent {
             bearer,
             pid: body["config"]["userPid"].as_str().unwrap().to_owned(),
@@ -94,25 +70,17 @@ impl Agent {
     }
 
     pub async fn send_text(&mut self, text: String) {
-        self.framed
-            .send(ws::Message::Text(text.into()))
-            .await
-            .expect("frame sent");
+        self.framed.send(ws::Message::Text(text.into())).await.expect("frame sent");
     }
 
     /// The next frame, or `None` when the socket closed (then `closed` holds the code).
     async fn next_frame(&mut self) -> Option<Value> {
         loop {
-            let frame = actix_rt::time::timeout(Duration::from_secs(10), self.framed.next())
-                .await
-                .expect("a frame within 10 s");
+            let frame = actix_rt::time::timeout(Duration::from_secs(10), self.framed.next()).await.expect("a frame within 10 s");
             match frame {
-                Some(Ok(ws::Frame::Text(bytes))) => {
-                    return Some(serde_json::from_slice(&bytes).expect("JSON frame"))
-                }
+                Some(Ok(ws::Frame::Text(bytes))) => return Some(serde_json::from_slice(&bytes).expect("JSON frame")),
                 Some(Ok(ws::Frame::Close(reason))) => {
-                    self.closed =
-                        reason.map(|r| (u16::from(r.code), r.description.unwrap_or_default()));
+                    self.closed = reason.map(|r| (u16::from(r.code), r.description.unwrap_or_default()));
                     return None;
                 }
                 Some(Ok(_)) => continue,
@@ -125,8 +93,7 @@ impl Agent {
     pub async fn request(&mut self, kind: &str, body: Value) -> Value {
         self.next_id += 1;
         let id = format!("req-{}", self.next_id);
-        self.send_text(json!({"kind": "req", "id": id, "type": kind, "body": body}).to_string())
-            .await;
+        self.send_text(json!({"kind": "req", "id": id, "type": kind, "body": body}).to_string()).await;
         self.response_to(&id).await
     }
 
@@ -170,9 +137,7 @@ impl Agent {
             return self.notifications.remove(at).unwrap();
         }
         loop {
-            let frame = self.next_frame().await.unwrap_or_else(|| {
-                panic!("socket closed while waiting for {kind}: {:?}", self.closed)
-            });
+            let frame = self.next_frame().await.unwrap_or_else(|| panic!("socket closed while waiting for {kind}: {:?}", self.closed));
             if frame["type"] == kind {
                 return frame;
             }
@@ -182,22 +147,14 @@ impl Agent {
 
     /// Sends a ping and waits for its pong.
     pub async fn ping(&mut self) {
-        self.framed
-            .send(ws::Message::Ping("hello".into()))
-            .await
-            .expect("ping sent");
+        self.framed.send(ws::Message::Ping("hello".into())).await.expect("ping sent");
         loop {
-            match actix_rt::time::timeout(Duration::from_secs(5), self.framed.next())
-                .await
-                .expect("a pong within 5 s")
-            {
+            match actix_rt::time::timeout(Duration::from_secs(5), self.framed.next()).await.expect("a pong within 5 s") {
                 Some(Ok(ws::Frame::Pong(bytes))) => {
                     assert_eq!(&bytes[..], b"hello");
                     return;
                 }
-                Some(Ok(ws::Frame::Text(bytes))) => self
-                    .notifications
-                    .push_back(serde_json::from_slice(&bytes).unwrap()),
+                Some(Ok(ws::Frame::Text(bytes))) => self.notifications.push_back(serde_json::from_slice(&bytes).unwrap()),
                 other => panic!("expected a pong, got {other:?}"),
             }
         }
@@ -213,23 +170,15 @@ impl Agent {
     pub async fn go_online(&mut self, handle: &SimHandle) {
         let old_id = self.old_id(handle);
         assert_eq!(
-            self.request(
-                ".ams.routing.SetAgentState",
-                json!({"availability": "ONLINE", "channels": ["MESSAGING"], "agentUserId": old_id})
-            )
-            .await["code"],
+            self.request(".ams.routing.SetAgentState", json!({"availability": "ONLINE", "channels": ["MESSAGING"], "agentUserId": old_id}))
+                .await["code"],
             202
         );
         assert_eq!(
-            self.request(
-                ".ams.aam.SubscribeExConversations",
-                json!({"agentIds": [old_id], "convState": ["OPEN"]})
-            )
-            .await["code"],
+            self.request(".ams.aam.SubscribeExConversations", json!({"agentIds": [old_id], "convState": ["OPEN"]})).await["code"],
             200
         );
-        self.notification(".ams.aam.ExConversationChangeNotification")
-            .await;
+        self.notification(".ams.aam.ExConversationChangeNotification").await;
         let routing = self
             .request(
                 ".ams.routing.SubscribeRoutingTasks",
@@ -240,19 +189,7 @@ impl Agent {
     }
 }
 
-pub async fn open_socket(
-    handle: &SimHandle,
-    bearer: &str,
-) -> Result<Framed<BoxedSocket, ws::Codec>, String> {
-    let url = format!(
-        "ws://{}/ws_api/account/{}/messaging/brand/{bearer}?v=2.1",
-        handle.platform_addr, handle.account
-    );
-    awc::Client::default()
-        .ws(url)
-        .max_frame_size(16 * 1024 * 1024)
-        .connect()
-        .await
-        .map(|(_, framed)| framed)
-        .map_err(|e| e.to_string())
+pub async fn open_socket(handle: &SimHandle, bearer: &str) -> Result<Framed<BoxedSocket, ws::Codec>, String> {
+    let url = format!("ws://{}/ws_api/account/{}/messaging/brand/{bearer}?v=2.1", handle.platform_addr, handle.account);
+    awc::Client::default().ws(url).max_frame_size(16 * 1024 * 1024).connect().await.map(|(_, framed)| framed).map_err(|e| e.to_string())
 }

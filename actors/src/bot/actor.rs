@@ -10,14 +10,16 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use crate::bot::factory::ConversationFactory;
-use crate::bot::messages::{BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, GetConversations, RetireBot, StartBot, StopBot};
+use crate::bot::messages::{
+    BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, GetConversations, RetireBot, StartBot, StopBot,
+};
 use crate::bot::state::{Lifecycle, SessionStatus};
 use crate::conversation::{
-    ConsumerTypingChanged, ConversationActor, ConversationExited, ConversationRemoved, ConversationSpec,
-    DeliverMessage, ExitReason, Resync, StartMode,
+    ConsumerTypingChanged, ConversationActor, ConversationExited, ConversationRemoved, ConversationSpec, DeliverMessage, ExitReason,
+    Resync, StartMode,
 };
 use crate::errors::{ErrorCode, ErrorReport};
-use crate::load::{AdmitConversation, Admission, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision};
+use crate::load::{Admission, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision};
 use crate::model::{Availability, BotState, ConversationId, ConversationInfo, ParticipantState, RingId};
 use crate::ports::{BotErrorEvent, ErrorHookPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort};
 use crate::settings::BotSettings;
@@ -96,7 +98,8 @@ impl BotActor {
     pub fn new(settings: BotSettings, platform: Rc<dyn PlatformPort>, vendor: Rc<dyn VendorPort>) -> Self {
         let settings = Rc::new(settings);
         let load = LoadActor::new(settings.load.clone(), settings.escalation.skill.clone()).start();
-        let jitter_state = settings.bot_id.as_str().bytes().fold(0x9E37_79B9_7F4A_7C15u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
+        let jitter_state =
+            settings.bot_id.as_str().bytes().fold(0x9E37_79B9_7F4A_7C15u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
         Self {
             factory: ConversationFactory::new(settings.clone(), platform.clone(), vendor.clone()),
             settings,
@@ -173,7 +176,9 @@ impl Handler<StartBot> for BotActor {
             }
             let refusal = match health {
                 Ok(Ok(VendorHealth::Online)) => None,
-                Ok(Ok(VendorHealth::NotOnline { state })) => Some(format!("the vendor reports state {state:?}, not online; the bot starts once the vendor is online")),
+                Ok(Ok(VendorHealth::NotOnline { state })) => {
+                    Some(format!("the vendor reports state {state:?}, not online; the bot starts once the vendor is online"))
+                }
                 Ok(Err(error)) => Some(format!("the vendor's health check failed: {error}; the bot starts once the vendor is online")),
                 Err(_) => Some("the vendor's health check timed out; the bot starts once the vendor is online".to_owned()),
             };
@@ -216,12 +221,10 @@ impl Handler<RetireBot> for BotActor {
 
     fn handle(&mut self, _msg: RetireBot, ctx: &mut Context<Self>) -> Self::Result {
         let closed = self.stop(ctx);
-        Box::pin(
-            closed.into_actor(self).map(|(), act, ctx| {
-                tracing::info!(bot_id = %act.settings.bot_id, "bot retired");
-                ctx.stop();
-            }),
-        )
+        Box::pin(closed.into_actor(self).map(|(), act, ctx| {
+            tracing::info!(bot_id = %act.settings.bot_id, "bot retired");
+            ctx.stop();
+        }))
     }
 }
 
@@ -297,9 +300,7 @@ impl Handler<PlatformEvent> for BotActor {
                 }
                 self.deciding_rings.remove(&ring);
             }
-            PlatformEvent::ConversationAssigned(info) | PlatformEvent::ConversationUpdated(info) => {
-                self.on_conversation_info(ctx, info)
-            }
+            PlatformEvent::ConversationAssigned(info) | PlatformEvent::ConversationUpdated(info) => self.on_conversation_info(ctx, info),
             PlatformEvent::ConversationRemoved { conversation_id } => self.remove_conversation(ctx, &conversation_id),
             PlatformEvent::OpenConversations { conversation_ids } => {
                 let open: HashSet<ConversationId> = conversation_ids.into_iter().collect();
@@ -381,7 +382,9 @@ impl BotActor {
         if let Some((from, to)) = change {
             let error = self.lifecycle.last_error().cloned();
             let new_error = error.as_ref().is_some_and(|e| self.last_hooked_error.as_deref() != Some(e.error_id.as_str()));
-            if let (Some(hook), Some(report), true, BotState::Offline | BotState::VendorInterruption | BotState::ServiceInterruption) = (&self.error_hook, &error, new_error, to) {
+            if let (Some(hook), Some(report), true, BotState::Offline | BotState::VendorInterruption | BotState::ServiceInterruption) =
+                (&self.error_hook, &error, new_error, to)
+            {
                 self.last_hooked_error = Some(report.error_id.clone());
                 hook.report(BotErrorEvent {
                     bot_id: self.settings.bot_id.clone(),
@@ -480,7 +483,10 @@ impl BotActor {
             let change = match problem {
                 None => act.lifecycle.vendor_healthy(now),
                 Some(message) => {
-                    let report = ErrorReport::new(ErrorCode::VendorNotOnline, format!("{message}; new conversations are escalated until it recovers"));
+                    let report = ErrorReport::new(
+                        ErrorCode::VendorNotOnline,
+                        format!("{message}; new conversations are escalated until it recovers"),
+                    );
                     act.lifecycle.vendor_unhealthy(report, act.settings.lifecycle.vendor_health_failures, now)
                 }
             };
@@ -741,7 +747,11 @@ impl BotActor {
             StartMode::Escalate {
                 report: Box::new(ErrorReport::new(
                     ErrorCode::ConversationRestartLimit,
-                    format!("the conversation failed {} times within {:?}; handing it to a human", recent.len() + 1, lifecycle.restart_window),
+                    format!(
+                        "the conversation failed {} times within {:?}; handing it to a human",
+                        recent.len() + 1,
+                        lifecycle.restart_window
+                    ),
                 )),
                 skill: self.settings.escalation.skill.clone(),
             }

@@ -36,7 +36,8 @@ impl ConversationFactory {
 
     /// Starts a fresh ConversationActor on the current arbiter.
     pub fn build(&self, spec: ConversationSpec, parent: Recipient<ConversationExited>) -> Addr<ConversationActor> {
-        let mut actor = ConversationActor::new(spec, self.settings.clone(), self.platform.clone(), self.vendor.clone(), parent).with_vendor_stats(self.vendor_stats.clone());
+        let mut actor = ConversationActor::new(spec, self.settings.clone(), self.platform.clone(), self.vendor.clone(), parent)
+            .with_vendor_stats(self.vendor_stats.clone());
         if let Some(hook) = &self.error_hook {
             actor = actor.with_error_hook(hook.clone());
         }

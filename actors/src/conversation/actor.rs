@@ -21,13 +21,15 @@ use crate::conversation::execute::{execute, ExecutionOutcome, Target};
 use crate::conversation::history::{analyse, HistoryAnalysis};
 use crate::conversation::input::{map_batch, MappedInput};
 use crate::conversation::messages::{
-    ConsumerTypingChanged, ConversationExited, ConversationRemoved, ConversationSnapshot, DeliverMessage,
-    ExitReason, GetConversationSnapshot, Resync, StartMode,
+    ConsumerTypingChanged, ConversationExited, ConversationRemoved, ConversationSnapshot, DeliverMessage, ExitReason,
+    GetConversationSnapshot, Resync, StartMode,
 };
 use crate::conversation::state::Combiner;
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
-use crate::model::{BotAction, BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
+use crate::model::{
+    BotAction, BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr,
+};
 use crate::ports::{BotErrorEvent, ConversationContext, ErrorHookPort, InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest};
 use crate::settings::BotSettings;
 
@@ -382,9 +384,8 @@ impl ConversationActor {
     fn receive_consumer_message(&mut self, ctx: &mut Context<Self>, message: DialogMessage) {
         self.consumer_active(ctx);
         let sequence = message.sequence;
-        let duplicate = sequence < self.answered_below
-            || self.combiner.contains(sequence)
-            || self.in_flight.iter().any(|m| m.sequence == sequence);
+        let duplicate =
+            sequence < self.answered_below || self.combiner.contains(sequence) || self.in_flight.iter().any(|m| m.sequence == sequence);
         if duplicate {
             return;
         }
@@ -760,7 +761,8 @@ impl ConversationActor {
                 act.pump(ctx);
             }
             EscalationOutcome::Disconnected { announced } => {
-                act.pending_escalation = Some(Box::new((report.clone(), EscalationRequest { announce: resume.announce && !announced, ..resume })));
+                act.pending_escalation =
+                    Some(Box::new((report.clone(), EscalationRequest { announce: resume.announce && !announced, ..resume })));
                 act.wait_for_session(ctx);
             }
         });

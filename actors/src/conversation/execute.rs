@@ -4,10 +4,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::errors::{ErrorCode, ErrorReport, PlatformError};
-use crate::model::{
-    AnswerKey, BotAction, BotResponse, ChatState, ConversationId, DialogId, OutboundMessage, ResponseItem,
-    Sequence, Ttr,
-};
+use crate::model::{AnswerKey, BotAction, BotResponse, ChatState, ConversationId, DialogId, OutboundMessage, ResponseItem, Sequence, Ttr};
 use crate::ports::PlatformPort;
 
 /// The longest DELAY carried out; a vendor asking for more gets this (and a warning).
@@ -26,14 +23,22 @@ pub struct Target {
 pub enum ExecutionOutcome {
     /// Every item was published; the conversation goes on. An action that failed without
     /// needing an escalation (a function invoked without `failOnError`) is reported in `error`.
-    Completed { ttr: Option<Ttr>, error: Option<ErrorReport> },
-    Transferred { skill: String, agent_id: Option<String> },
+    Completed {
+        ttr: Option<Ttr>,
+        error: Option<ErrorReport>,
+    },
+    Transferred {
+        skill: String,
+        agent_id: Option<String>,
+    },
     Closed,
     /// Something failed that a human must pick up.
     Escalate(ErrorReport),
     /// The session dropped; history will tell what is still unanswered after the reconnect.
     /// `pending_action` is the action still to perform then (the answer's messages were out).
-    Disconnected { pending_action: Option<BotAction> },
+    Disconnected {
+        pending_action: Option<BotAction>,
+    },
 }
 
 /// Publishes `response`'s items in order (each tagged with an answer key for `answers`), then
@@ -51,9 +56,8 @@ pub async fn execute(
     let action = response.action.clone();
     // After a disconnect the action is kept only once part of the answer is out; otherwise the
     // consumer's messages are still unanswered in history and the vendor is asked again.
-    let disconnected = |published_any: bool| ExecutionOutcome::Disconnected {
-        pending_action: if published_any { action.clone() } else { None },
-    };
+    let disconnected =
+        |published_any: bool| ExecutionOutcome::Disconnected { pending_action: if published_any { action.clone() } else { None } };
     for (index, item) in response.items.into_iter().enumerate() {
         let key = AnswerKey { conversation_id: conversation_id.clone(), answers, item: index as u32 };
         let published = match item {
@@ -79,10 +83,9 @@ pub async fn execute(
             ResponseItem::Text(text) => {
                 platform.publish(conversation_id, dialog_id, OutboundMessage::Text(text), Some(key)).await.map(drop)
             }
-            ResponseItem::StructuredContent(content) => platform
-                .publish(conversation_id, dialog_id, OutboundMessage::StructuredContent(content), Some(key))
-                .await
-                .map(drop),
+            ResponseItem::StructuredContent(content) => {
+                platform.publish(conversation_id, dialog_id, OutboundMessage::StructuredContent(content), Some(key)).await.map(drop)
+            }
         };
         match published {
             Err(error) if error.is_disconnect() => return disconnected(published_any),
@@ -159,7 +162,9 @@ mod tests {
             let platform = FakePlatform::new();
             platform.reconnect();
             let target = Target { platform: Rc::new(platform.clone()), conversation_id: "c".into(), dialog_id: "c".into() };
-            let response = BotResponse::default().with_item(ResponseItem::Delay { seconds: 86_400, typing: false }).with_item(ResponseItem::Text(crate::model::TextMessage::plain("late")));
+            let response = BotResponse::default()
+                .with_item(ResponseItem::Delay { seconds: 86_400, typing: false })
+                .with_item(ResponseItem::Text(crate::model::TextMessage::plain("late")));
             let start = tokio::time::Instant::now();
             let outcome = execute(target, response, Some(0), true, "humans").await;
             assert_eq!(outcome, ExecutionOutcome::Completed { ttr: None, error: None });

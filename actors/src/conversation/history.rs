@@ -3,9 +3,9 @@
 //! The platform is the source of truth. After a start, a rebuild or a reconnect, a conversation
 //! reads its dialog and answers exactly the consumer messages that have no answer yet.
 
-use crate::model::{DialogMessage, MessageContent, Originator, Sequence};
 #[cfg(test)]
 use crate::model::AnswerKey;
+use crate::model::{DialogMessage, MessageContent, Originator, Sequence};
 
 /// What a dialog's history says.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -70,20 +70,12 @@ pub fn analyse(history: &[DialogMessage], known_answered_below: Sequence) -> His
             Originator::Consumer | Originator::System => {}
         }
     }
-    let unanswered = events
-        .iter()
-        .filter(|m| m.originator == Originator::Consumer && m.sequence >= answered_below)
-        .map(|m| (*m).clone())
-        .collect();
-    let last_consumer_text = events
-        .iter()
-        .rev()
-        .find(|m| m.originator == Originator::Consumer && is_text(&m.content))
-        .map(|m| (*m).clone());
-    let last_agent_text = events
-        .last()
-        .filter(|m| matches!(m.originator, Originator::OtherAgent(_)) && is_text(&m.content))
-        .map(|m| (*m).clone());
+    let unanswered =
+        events.iter().filter(|m| m.originator == Originator::Consumer && m.sequence >= answered_below).map(|m| (*m).clone()).collect();
+    let last_consumer_text =
+        events.iter().rev().find(|m| m.originator == Originator::Consumer && is_text(&m.content)).map(|m| (*m).clone());
+    let last_agent_text =
+        events.last().filter(|m| matches!(m.originator, Originator::OtherAgent(_)) && is_text(&m.content)).map(|m| (*m).clone());
     HistoryAnalysis {
         answered_below,
         read_below,
@@ -166,7 +158,12 @@ mod tests {
     fn own_messages_without_a_key_answer_what_the_bot_read_before_them() {
         // 0 was read and answered by a card whose vendor set its own ExternalId (no botvisor key);
         // 2 arrived during the vendor call: not read, so still unanswered although 3 > 2.
-        let history = [m(0, Originator::Consumer, "x", None), read(1, &[0]), m(2, Originator::Consumer, "y", None), m(3, Originator::Me, "card", None)];
+        let history = [
+            m(0, Originator::Consumer, "x", None),
+            read(1, &[0]),
+            m(2, Originator::Consumer, "y", None),
+            m(3, Originator::Me, "card", None),
+        ];
         let a = analyse(&history, 0);
         assert_eq!(a.answered_below, 1);
         assert_eq!(a.read_below, 1);
@@ -176,7 +173,12 @@ mod tests {
     #[test]
     fn a_read_receipt_alone_does_not_mean_answered() {
         // The receipt goes out before the answer: a restart between them must answer again.
-        let history = [m(0, Originator::Consumer, "a", None), m(1, Originator::Consumer, "b", None), read(2, &[0, 1]), m(3, Originator::Consumer, "c", None)];
+        let history = [
+            m(0, Originator::Consumer, "a", None),
+            m(1, Originator::Consumer, "b", None),
+            read(2, &[0, 1]),
+            m(3, Originator::Consumer, "c", None),
+        ];
         let a = analyse(&history, 0);
         assert_eq!(a.answered_below, 0);
         assert_eq!(a.read_below, 2);

@@ -56,12 +56,9 @@ pub fn map_batch(batch: &[DialogMessage], max_text_length: usize) -> MappedInput
     }
     match last {
         None => MappedInput::Nothing,
-        Some((message, kind)) => MappedInput::Send(VendorInput::Message {
-            text: parts.join(" "),
-            kind,
-            sequences,
-            lp_event: message.raw.clone(),
-        }),
+        Some((message, kind)) => {
+            MappedInput::Send(VendorInput::Message { text: parts.join(" "), kind, sequences, lp_event: message.raw.clone() })
+        }
     }
 }
 

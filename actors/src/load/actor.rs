@@ -2,9 +2,7 @@
 
 use actix::prelude::*;
 
-use crate::load::messages::{
-    AdmissionReply, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, ReleaseConversation,
-};
+use crate::load::messages::{AdmissionReply, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, ReleaseConversation};
 use crate::load::state::{LoadSnapshot, LoadState, RingDecision};
 use crate::model::Availability;
 use crate::settings::LoadSettings;

@@ -92,7 +92,10 @@ impl LoadState {
                         skill: skill.clone(),
                         report: ErrorReport::new(
                             ErrorCode::OverflowEscalated,
-                            format!("the bot holds {open} open conversations, at or above its recommended {}; sent to overflow skill {skill:?}", self.settings.recommended),
+                            format!(
+                                "the bot holds {open} open conversations, at or above its recommended {}; sent to overflow skill {skill:?}",
+                                self.settings.recommended
+                            ),
                         ),
                     }
                 }

@@ -39,7 +39,12 @@ impl CsdsCache {
 /// Asks CSDS for the account's domains.
 pub async fn fetch(client: &awc::Client, scheme: &str, csds: &str, account: &str) -> Result<Domains, String> {
     let url = format!("{scheme}://{csds}/api/account/{account}/service/baseURI.json?version=1.0");
-    let mut response = client.get(&url).insert_header(("accept", "application/json")).send().await.map_err(|e| format!("CSDS request to {csds} failed: {e}"))?;
+    let mut response = client
+        .get(&url)
+        .insert_header(("accept", "application/json"))
+        .send()
+        .await
+        .map_err(|e| format!("CSDS request to {csds} failed: {e}"))?;
     if !response.status().is_success() {
         return Err(format!("CSDS answered {} for account {account}", response.status()));
     }

@@ -2,10 +2,9 @@
 //! core's commands, and notifications and history turned into the core's `PlatformEvent`s and
 //! `DialogMessage`s. Pure functions; a frame that cannot be read is an error naming why.
 
-
 use botvisor_actors::model::{
-    AnswerKey, Availability, ChatState, ConversationId, ConversationInfo, DialogMessage, MessageAudience, MessageContent, Originator,
-    OutboundMessage, Participant, JsonText, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
+    AnswerKey, Availability, ChatState, ConversationId, ConversationInfo, DialogMessage, JsonText, MessageAudience, MessageContent,
+    Originator, OutboundMessage, Participant, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
 };
 use botvisor_actors::ports::PlatformEvent;
 use serde_json::{json, Value};
@@ -97,7 +96,10 @@ pub fn publish(conversation: &str, dialog: &str, message: &OutboundMessage, answ
             if let Some(Value::Array(items)) = &sc.metadata {
                 metadata.extend(items.iter().cloned());
             }
-            (json!({"dialogId": dialog, "conversationId": conversation, "event": {"type": "RichContentEvent", "content": sc.content}}), sc.encoded_metadata.clone())
+            (
+                json!({"dialogId": dialog, "conversationId": conversation, "event": {"type": "RichContentEvent", "content": sc.content}}),
+                sc.encoded_metadata.clone(),
+            )
         }
     };
     // One ExternalId per message (reports pick cards by it): when the vendor set its own, the
@@ -118,25 +120,34 @@ pub fn chat_state(dialog: &str, state: ChatState) -> (&'static str, Value) {
 }
 
 pub fn read_receipt(dialog: &str, sequences: &[Sequence]) -> (&'static str, Value) {
-    (".ams.ms.PublishEvent", json!({"dialogId": dialog, "event": {"type": "AcceptStatusEvent", "status": "READ", "sequenceList": sequences}}))
+    (
+        ".ams.ms.PublishEvent",
+        json!({"dialogId": dialog, "event": {"type": "AcceptStatusEvent", "status": "READ", "sequenceList": sequences}}),
+    )
 }
 
 /// Transfer to a skill: remove the assigned agent and update the skill in one request.
 pub fn transfer_to_skill(me: &Identity, conversation: &str, skill_id: &str) -> (&'static str, Value) {
-    (".ams.cm.UpdateConversationField", json!({"conversationId": conversation, "conversationField": [
-        {"field": "ParticipantsChange", "type": "REMOVE", "userId": me.agent_id(), "role": "ASSIGNED_AGENT"},
-        {"field": "Skill", "type": "UPDATE", "skill": skill_id},
-    ]}))
+    (
+        ".ams.cm.UpdateConversationField",
+        json!({"conversationId": conversation, "conversationField": [
+            {"field": "ParticipantsChange", "type": "REMOVE", "userId": me.agent_id(), "role": "ASSIGNED_AGENT"},
+            {"field": "Skill", "type": "UPDATE", "skill": skill_id},
+        ]}),
+    )
 }
 
 /// Transfer to an agent: the target is SUGGESTED on the skill until it accepts.
 pub fn transfer_to_agent(me: &Identity, conversation: &str, agent_id: &str, skill_id: &str) -> (&'static str, Value) {
     let target = if agent_id.contains('.') { agent_id.to_owned() } else { format!("{}.{agent_id}", me.account) };
-    (".ams.cm.UpdateConversationField", json!({"conversationId": conversation, "conversationField": [
-        {"field": "ParticipantsChange", "type": "REMOVE", "userId": me.agent_id(), "role": "ASSIGNED_AGENT"},
-        {"field": "ParticipantsChange", "type": "SUGGEST", "userId": target, "role": "ASSIGNED_AGENT"},
-        {"field": "Skill", "type": "UPDATE", "skill": skill_id},
-    ]}))
+    (
+        ".ams.cm.UpdateConversationField",
+        json!({"conversationId": conversation, "conversationField": [
+            {"field": "ParticipantsChange", "type": "REMOVE", "userId": me.agent_id(), "role": "ASSIGNED_AGENT"},
+            {"field": "ParticipantsChange", "type": "SUGGEST", "userId": target, "role": "ASSIGNED_AGENT"},
+            {"field": "Skill", "type": "UPDATE", "skill": skill_id},
+        ]}),
+    )
 }
 
 /// The seconds sent with each named TTR type: LivePerson's `TTRChange` schema requires `value`
@@ -194,15 +205,16 @@ pub fn dialog_message(me: &Identity, raw: &Value, consumer: Option<&str>) -> Res
         .or_else(|| raw.pointer("/originatorMetadata/id").and_then(Value::as_str))
         .unwrap_or("");
     let role = raw.pointer("/originatorMetadata/role").and_then(Value::as_str).unwrap_or("");
-    let originator = if (!pid.is_empty() && pid == me.pid) || raw.get("originatorId").and_then(Value::as_str) == Some(me.agent_id().as_str()) {
-        Originator::Me
-    } else if role == "CONSUMER" || (!pid.is_empty() && consumer == Some(pid)) {
-        Originator::Consumer
-    } else if role.is_empty() {
-        Originator::System
-    } else {
-        Originator::OtherAgent(raw.get("originatorId").and_then(Value::as_str).unwrap_or(pid).to_owned())
-    };
+    let originator =
+        if (!pid.is_empty() && pid == me.pid) || raw.get("originatorId").and_then(Value::as_str) == Some(me.agent_id().as_str()) {
+            Originator::Me
+        } else if role == "CONSUMER" || (!pid.is_empty() && consumer == Some(pid)) {
+            Originator::Consumer
+        } else if role.is_empty() {
+            Originator::System
+        } else {
+            Originator::OtherAgent(raw.get("originatorId").and_then(Value::as_str).unwrap_or(pid).to_owned())
+        };
     let content = match event.get("type").and_then(Value::as_str) {
         Some("ContentEvent") => match (event.get("contentType").and_then(Value::as_str), event.get("message")) {
             (Some("hosted/file"), Some(file)) => MessageContent::File {
@@ -216,7 +228,11 @@ pub fn dialog_message(me: &Identity, raw: &Value, consumer: Option<&str>) -> Res
         Some("RichContentEvent") => MessageContent::RichContent(event.get("content").cloned().unwrap_or(Value::Null)),
         Some("AcceptStatusEvent") => MessageContent::AcceptStatus {
             status: event.get("status").and_then(Value::as_str).unwrap_or("").to_owned(),
-            sequences: event.get("sequenceList").and_then(Value::as_array).map(|l| l.iter().filter_map(Value::as_u64).collect()).unwrap_or_default(),
+            sequences: event
+                .get("sequenceList")
+                .and_then(Value::as_array)
+                .map(|l| l.iter().filter_map(Value::as_u64).collect())
+                .unwrap_or_default(),
         },
         _ => MessageContent::Other(event.clone()),
     };
@@ -229,15 +245,7 @@ pub fn dialog_message(me: &Identity, raw: &Value, consumer: Option<&str>) -> Res
     // echoes, receipts, other agents) are not kept, which spares two of every three events the
     // copy on the session's thread.
     let raw = if originator == Originator::Consumer { JsonText::new(raw) } else { JsonText::default() };
-    Ok(DialogMessage {
-        dialog_id: dialog.into(),
-        sequence,
-        originator,
-        content,
-        server_timestamp: raw_timestamp,
-        answer,
-        raw,
-    })
+    Ok(DialogMessage { dialog_id: dialog.into(), sequence, originator, content, server_timestamp: raw_timestamp, answer, raw })
 }
 
 /// The conversation of an ExConversation change, with every participant and its state.
@@ -292,7 +300,11 @@ pub fn conversation_info(result: &Value) -> Result<ConversationInfo, String> {
 /// The core's events for one notification frame, and the problems of the parts that could not be
 /// read (each change of a frame is read on its own). Unknown types give none (the caller counts
 /// and logs them). `consumer_of` gives a conversation's consumer PID when known.
-pub fn notification_events(me: &Identity, frame: &Value, consumer_of: &dyn Fn(&str) -> Option<String>) -> Result<(Vec<PlatformEvent>, Vec<String>), String> {
+pub fn notification_events(
+    me: &Identity,
+    frame: &Value,
+    consumer_of: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Vec<PlatformEvent>, Vec<String>), String> {
     let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
     let body = frame.get("body").ok_or("body missing")?;
     let mut events = Vec::new();
@@ -340,16 +352,23 @@ pub fn notification_events(me: &Identity, frame: &Value, consumer_of: &dyn Fn(&s
             }
         }
         ".ams.ms.OnlineEventDistribution" => {
-            let conversation = body.get("conversationId").or_else(|| body.get("dialogId")).and_then(Value::as_str).ok_or("dialogId missing")?;
+            let conversation =
+                body.get("conversationId").or_else(|| body.get("dialogId")).and_then(Value::as_str).ok_or("dialogId missing")?;
             let event = &body["event"];
             if event["type"] == "ChatStateEvent" {
                 let consumer = body.pointer("/originatorMetadata/role").and_then(Value::as_str) == Some("CONSUMER");
                 if consumer {
-                    events.push(PlatformEvent::ConsumerTyping { conversation_id: conversation.into(), typing: event["chatState"] == "COMPOSING" });
+                    events.push(PlatformEvent::ConsumerTyping {
+                        conversation_id: conversation.into(),
+                        typing: event["chatState"] == "COMPOSING",
+                    });
                 }
             } else {
                 let consumer = consumer_of(conversation);
-                events.push(PlatformEvent::Message { conversation_id: conversation.into(), message: dialog_message(me, body, consumer.as_deref())? });
+                events.push(PlatformEvent::Message {
+                    conversation_id: conversation.into(),
+                    message: dialog_message(me, body, consumer.as_deref())?,
+                });
             }
         }
         _ => {}
@@ -390,7 +409,12 @@ mod tests {
     #[test]
     fn ttr_changes_carry_a_value_for_every_type_as_the_schema_requires() {
         let seconds = TtrSeconds::default();
-        for (ttr, kind, value) in [(Ttr::Urgent, "URGENT", 300), (Ttr::Prioritized, "PRIORITIZED", 600), (Ttr::Normal, "NORMAL", 3600), (Ttr::Custom { seconds: 42 }, "CUSTOM", 42)] {
+        for (ttr, kind, value) in [
+            (Ttr::Urgent, "URGENT", 300),
+            (Ttr::Prioritized, "PRIORITIZED", 600),
+            (Ttr::Normal, "NORMAL", 3600),
+            (Ttr::Custom { seconds: 42 }, "CUSTOM", 42),
+        ] {
             let (_, body) = change_ttr("c", ttr, &seconds);
             assert_eq!(body["conversationField"], json!([{"field": "TTRField", "ttrType": kind, "value": value}]));
         }
@@ -405,7 +429,11 @@ mod tests {
     #[test]
     fn a_vendor_external_id_is_the_only_one() {
         let key = AnswerKey { conversation_id: "c".into(), answers: Some(3), item: 0 };
-        let card = OutboundMessage::StructuredContent(StructuredContentMessage { content: json!({"type": "vertical", "elements": []}), metadata: Some(json!([{"type": "ExternalId", "id": "CARD"}])), encoded_metadata: None });
+        let card = OutboundMessage::StructuredContent(StructuredContentMessage {
+            content: json!({"type": "vertical", "elements": []}),
+            metadata: Some(json!([{"type": "ExternalId", "id": "CARD"}])),
+            encoded_metadata: None,
+        });
         let (_, _, extras) = publish("c", "c", &card, Some(&key));
         assert_eq!(extras.metadata.unwrap(), json!([{"type": "ExternalId", "id": "CARD"}]));
     }

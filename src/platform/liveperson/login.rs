@@ -5,9 +5,18 @@ use serde_json::{json, Value};
 /// How a bot user logs in.
 #[derive(Clone, PartialEq, Eq)]
 pub enum LoginCredentials {
-    Password { username: String, password: String },
+    Password {
+        username: String,
+        password: String,
+    },
     /// Application login: the OAuth1 key fields, sent as plain JSON as the SDK does.
-    ApiKey { username: String, app_key: String, secret: String, access_token: String, access_token_secret: String },
+    ApiKey {
+        username: String,
+        app_key: String,
+        secret: String,
+        access_token: String,
+        access_token_secret: String,
+    },
 }
 
 impl std::fmt::Debug for LoginCredentials {
@@ -118,7 +127,14 @@ pub enum RefreshError {
 }
 
 /// Refresh (`logout = false`) or logout the session, within `deadline` (answer read included).
-pub async fn refresh_or_logout(client: &awc::Client, base: &str, account: &str, session: &LoginSession, logout: bool, deadline: std::time::Duration) -> Result<(), RefreshError> {
+pub async fn refresh_or_logout(
+    client: &awc::Client,
+    base: &str,
+    account: &str,
+    session: &LoginSession,
+    logout: bool,
+    deadline: std::time::Duration,
+) -> Result<(), RefreshError> {
     let url = format!("{base}/api/account/{account}/{}?v=1.3", if logout { "logout" } else { "refresh" });
     let mut request = client.post(&url);
     if let Some(cookie) = &session.cookie {

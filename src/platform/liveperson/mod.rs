@@ -1,16 +1,16 @@
 //! The LivePerson Messaging Agent API client: one bot's session (CSDS, login, websocket,
 //! reconnect) behind the core's `PlatformPort`.
 
-pub mod frames;
-pub mod csds;
-pub mod http_client;
-pub mod login;
-pub mod socket;
-pub mod port;
-pub mod counters;
 pub mod backpressure;
 pub mod bad_frame_log;
+pub mod counters;
+pub mod csds;
+pub mod frames;
+pub mod http_client;
+pub mod login;
+pub mod port;
+pub mod socket;
 
-pub use port::LivePersonPlatform;
 pub use counters::SessionCounters;
+pub use port::LivePersonPlatform;
 pub use socket::SessionSettings;

@@ -6,13 +6,17 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Recipient};
 use botvisor_actors::errors::PlatformError;
-use botvisor_actors::model::{AnswerKey, Availability, ChatState, ConversationId, DialogId, DialogMessage, OutboundMessage, RingId, Sequence, Ttr};
+use botvisor_actors::model::{
+    AnswerKey, Availability, ChatState, ConversationId, DialogId, DialogMessage, OutboundMessage, RingId, Sequence, Ttr,
+};
 use botvisor_actors::ports::{PlatformEvent, PlatformPort, PlatformResult};
 use serde_json::Value;
 
-use crate::platform::liveperson::frames::{self, Extras, Identity};
 use crate::platform::liveperson::counters::SessionCounters;
-use crate::platform::liveperson::socket::{AttachBot, EndSession, SendRequest, SessionActor, SessionSettings, SessionShared, StartSession, StopSession};
+use crate::platform::liveperson::frames::{self, Extras, Identity};
+use crate::platform::liveperson::socket::{
+    AttachBot, EndSession, SendRequest, SessionActor, SessionSettings, SessionShared, StartSession, StopSession,
+};
 
 /// Attempts for a request answered 429.
 const RATE_LIMIT_ATTEMPTS: u32 = 3;
@@ -148,7 +152,9 @@ impl PlatformPort for LivePersonPlatform {
         let consumer = shared.consumers.borrow().get(dialog.as_str()).cloned();
         Box::pin(async move {
             let body = reply.await?;
-            let events = body.as_array().ok_or(PlatformError::Rejected { status: 502, message: "QueryMessages answered without an array".into() })?;
+            let events = body
+                .as_array()
+                .ok_or(PlatformError::Rejected { status: 502, message: "QueryMessages answered without an array".into() })?;
             let mut messages = Vec::with_capacity(events.len());
             for raw in events {
                 match frames::dialog_message(&me, raw, consumer.as_deref()) {
@@ -165,7 +171,13 @@ impl PlatformPort for LivePersonPlatform {
         })
     }
 
-    fn publish(&self, conversation: &ConversationId, dialog: &DialogId, message: OutboundMessage, answer: Option<AnswerKey>) -> PlatformResult<Sequence> {
+    fn publish(
+        &self,
+        conversation: &ConversationId,
+        dialog: &DialogId,
+        message: OutboundMessage,
+        answer: Option<AnswerKey>,
+    ) -> PlatformResult<Sequence> {
         let (kind, body, extras) = frames::publish(conversation.as_str(), dialog.as_str(), &message, answer.as_ref());
         let reply = self.send((kind, body), extras);
         Box::pin(async move { Ok(reply.await?.get("sequence").and_then(Value::as_u64).unwrap_or(0)) })
@@ -185,7 +197,8 @@ impl PlatformPort for LivePersonPlatform {
     }
 
     fn transfer_to_agent(&self, conversation: &ConversationId, agent_id: &str, skill: &str) -> PlatformResult<()> {
-        let request = self.identity().and_then(|me| Ok(frames::transfer_to_agent(&me, conversation.as_str(), agent_id, &self.skill_id(skill)?)));
+        let request =
+            self.identity().and_then(|me| Ok(frames::transfer_to_agent(&me, conversation.as_str(), agent_id, &self.skill_id(skill)?)));
         self.command(request)
     }
 

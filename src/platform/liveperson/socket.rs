@@ -460,7 +460,10 @@ impl SessionActor {
         if self.pending.len() >= self.settings.max_pending_requests || !self.queued.is_empty() {
             // A burst (rings by the thousand): wait in order for a slot rather than fail.
             if self.queued.len() >= self.settings.max_queued_requests {
-                let _ = tx.send(Err(PlatformError::Rejected { status: 503, message: format!("over {} requests wait for the platform", self.settings.max_queued_requests) }));
+                let _ = tx.send(Err(PlatformError::Rejected {
+                    status: 503,
+                    message: format!("over {} requests wait for the platform", self.settings.max_queued_requests),
+                }));
             } else {
                 self.queued.push_back(Queued { kind: kind.to_owned(), body, extras, reply: tx, deadline });
             }
@@ -470,7 +473,14 @@ impl SessionActor {
         rx
     }
 
-    fn send_request(&mut self, kind: &str, body: Value, extras: &Extras, reply: oneshot::Sender<Result<Value, PlatformError>>, deadline: Instant) {
+    fn send_request(
+        &mut self,
+        kind: &str,
+        body: Value,
+        extras: &Extras,
+        reply: oneshot::Sender<Result<Value, PlatformError>>,
+        deadline: Instant,
+    ) {
         let Some(sink) = self.sink.as_mut() else {
             let _ = reply.send(Err(PlatformError::NotConnected));
             return;
@@ -553,7 +563,9 @@ impl SessionActor {
                 self.shared.skills_forbidden.set(true);
                 *self.shared.skills.borrow_mut() = self.settings.skills.clone();
             }
-            Err(SkillsError::Failed(why)) => tracing::warn!(account = %self.settings.account, why, "the account's skills could not be read; keeping the last list (transfers by name may escalate)"),
+            Err(SkillsError::Failed(why)) => {
+                tracing::warn!(account = %self.settings.account, why, "the account's skills could not be read; keeping the last list (transfers by name may escalate)")
+            }
         }
         self.login = Some(login);
         let (sink, stream) = framed.split();
@@ -671,7 +683,13 @@ impl SessionActor {
                 let text = format!("login refused ({status}): {message}");
                 if self.login_refusals >= self.settings.login_refusals_to_stop {
                     // Stop before the account's login policy disables the user.
-                    self.end(ErrorCode::LoginRefused, format!("{text}; stopped after {} refused logins, check the bot user's credentials and that it is enabled", self.login_refusals));
+                    self.end(
+                        ErrorCode::LoginRefused,
+                        format!(
+                            "{text}; stopped after {} refused logins, check the bot user's credentials and that it is enabled",
+                            self.login_refusals
+                        ),
+                    );
                     return;
                 }
                 text
@@ -782,7 +800,8 @@ impl SessionActor {
                 self.login = None;
                 self.schedule_reconnect(ctx, format!("the platform closed the socket ({}): the token must be renewed", code.unwrap_or(0)));
             }
-            other => self.schedule_reconnect(ctx, format!("the socket closed ({})", other.map_or("no close frame".to_owned(), |c| c.to_string()))),
+            other => self
+                .schedule_reconnect(ctx, format!("the socket closed ({})", other.map_or("no close frame".to_owned(), |c| c.to_string()))),
         }
     }
 
@@ -912,14 +931,25 @@ impl SessionActor {
 /// Events that belong to a connection's notifications (held until its subscriptions are
 /// confirmed); the session's own events (lost, ended, kicked) are never held.
 fn is_connection_event(event: &PlatformEvent) -> bool {
-    !matches!(event, PlatformEvent::SessionConnected { .. } | PlatformEvent::SessionLost { .. } | PlatformEvent::SessionEnded { .. } | PlatformEvent::SessionKicked)
+    !matches!(
+        event,
+        PlatformEvent::SessionConnected { .. }
+            | PlatformEvent::SessionLost { .. }
+            | PlatformEvent::SessionEnded { .. }
+            | PlatformEvent::SessionKicked
+    )
 }
 
 /// Notifications that carry nothing for the core and are fine to ignore quietly.
 fn is_known_quiet(frame: &Value) -> bool {
     matches!(
         frame["type"].as_str(),
-        Some(".ams.routing.AgentStateNotification" | ".ams.routing.RoutingTaskNotification" | ".ams.aam.ExConversationChangeNotification" | ".ams.ms.OnlineEventDistribution")
+        Some(
+            ".ams.routing.AgentStateNotification"
+                | ".ams.routing.RoutingTaskNotification"
+                | ".ams.aam.ExConversationChangeNotification"
+                | ".ams.ms.OnlineEventDistribution"
+        )
     )
 }
 
@@ -931,7 +961,11 @@ impl StreamHandler<Result<Frame, WsProtocolError>> for SessionActor {
         }
         self.handle_frame(item, ctx);
         if std::mem::take(&mut self.held_overflow) {
-            self.abandon_connection(ctx, CloseCode::Policy, format!("over {MAX_HELD_EVENTS} notifications arrived before the subscriptions were confirmed"));
+            self.abandon_connection(
+                ctx,
+                CloseCode::Policy,
+                format!("over {MAX_HELD_EVENTS} notifications arrived before the subscriptions were confirmed"),
+            );
             return;
         }
         if std::mem::take(&mut self.needs_relogin) && self.phase == Phase::Connected {
@@ -994,7 +1028,12 @@ impl WriteHandler<WsProtocolError> for SessionActor {
 }
 
 /// CSDS (cached) → login (unless the token is still good) → skills → websocket.
-async fn establish(client: awc::Client, settings: SessionSettings, cached: Option<Domains>, login: Option<LoginSession>) -> Result<Established, ConnectError> {
+async fn establish(
+    client: awc::Client,
+    settings: SessionSettings,
+    cached: Option<Domains>,
+    login: Option<LoginSession>,
+) -> Result<Established, ConnectError> {
     let (http, ws) = settings.scheme();
     // Every step has a deadline, the answer's body included: a peer that dribbles a byte a
     // second must not leave the bot connecting forever.
@@ -1016,9 +1055,11 @@ async fn establish(client: awc::Client, settings: SessionSettings, cached: Optio
             .map_err(ConnectError::Login)?,
     };
     let skills = match domains.get(csds::ACCOUNT_CONFIG_SERVICE) {
-        Some(host) => tokio::time::timeout(deadline, fetch_skills(&client, &format!("{http}://{host}"), &settings.account, &session.bearer))
-            .await
-            .unwrap_or_else(|_| Err(SkillsError::Failed(late("the account-config skills lookup")))),
+        Some(host) => {
+            tokio::time::timeout(deadline, fetch_skills(&client, &format!("{http}://{host}"), &settings.account, &session.bearer))
+                .await
+                .unwrap_or_else(|_| Err(SkillsError::Failed(late("the account-config skills lookup"))))
+        }
         None => Ok(HashMap::new()),
     };
     // SDK ≥ 1.4.5 connects to facadeMsg; older ones (and the documented UMS domain) asyncMessagingEnt.
@@ -1035,7 +1076,12 @@ async fn establish(client: awc::Client, settings: SessionSettings, cached: Optio
 /// The account's skills (name → id), so vendors can transfer by skill name.
 async fn fetch_skills(client: &awc::Client, base: &str, account: &str, bearer: &str) -> Result<HashMap<String, String>, SkillsError> {
     let url = format!("{base}/api/account/{account}/configuration/le-users/skills?v=2.0");
-    let mut response = client.get(&url).insert_header(("Authorization", format!("Bearer {bearer}"))).send().await.map_err(|e| SkillsError::Failed(e.to_string()))?;
+    let mut response = client
+        .get(&url)
+        .insert_header(("Authorization", format!("Bearer {bearer}")))
+        .send()
+        .await
+        .map_err(|e| SkillsError::Failed(e.to_string()))?;
     match response.status().as_u16() {
         401 | 403 => return Err(SkillsError::Forbidden(response.status().as_u16())),
         200..=299 => {}

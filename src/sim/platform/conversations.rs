@@ -11,16 +11,8 @@ use crate::sim::validate;
 
 impl SimState {
     /// A consumer opens a conversation on a skill; it is routed (or queued).
-    pub fn open_conversation(
-        &mut self,
-        skill_name: &str,
-        sdes: Value,
-    ) -> Result<(String, String), String> {
-        let skill = self
-            .skill_by_name(skill_name)
-            .ok_or(format!("skill: no skill named {skill_name:?}"))?
-            .id
-            .clone();
+    pub fn open_conversation(&mut self, skill_name: &str, sdes: Value) -> Result<(String, String), String> {
+        let skill = self.skill_by_name(skill_name).ok_or(format!("skill: no skill named {skill_name:?}"))?.id.clone();
         let id = self.uuid();
         let consumer_id = self.uuid();
         let now = now_ms();
@@ -56,10 +48,7 @@ impl SimState {
 
     /// A consumer event from the control API (text, typing, rich content, file).
     pub fn consumer_event(&mut self, id: &str, event: Value) -> Result<Option<u64>, (u16, String)> {
-        let conversation = self
-            .conversations
-            .get(id)
-            .ok_or((404, format!("no conversation {id:?}")))?;
+        let conversation = self.conversations.get(id).ok_or((404, format!("no conversation {id:?}")))?;
         let consumer = conversation.consumer_id.clone();
         // The consumer's side follows the same event rules as an agent's.
         validate::event("event", &event).map_err(|refusal| (400, refusal.to_string()))?;
@@ -185,10 +174,7 @@ impl SimState {
                 if let Some(change) = change {
                     frames.push((
                         *conn_id,
-                        notification(
-                            ".ams.aam.ExConversationChangeNotification",
-                            json!({"subscriptionId": sub.id, "changes": [change]}),
-                        ),
+                        notification(".ams.aam.ExConversationChangeNotification", json!({"subscriptionId": sub.id, "changes": [change]})),
                     ));
                 }
             }
@@ -213,11 +199,7 @@ impl SimState {
         }
         if !c.managers.is_empty() {
             participants["MANAGER"] = json!(c.managers.iter().map(|m| old(m)).collect::<Vec<_>>());
-            participants_pid["MANAGER"] = json!(c
-                .managers
-                .iter()
-                .map(|m| self.users[m].pid.clone())
-                .collect::<Vec<_>>());
+            participants_pid["MANAGER"] = json!(c.managers.iter().map(|m| self.users[m].pid.clone()).collect::<Vec<_>>());
             for m in &c.managers {
                 details.push(json!({"id": old(m), "role": "MANAGER", "state": "ACTIVE"}));
             }
@@ -263,11 +245,8 @@ fn shows(sub: &ExSubscription, c: &Conversation, account: &str) -> bool {
     }
     match &sub.agent_ids {
         None => true,
-        Some(ids) => c
-            .assigned
-            .iter()
-            .chain(c.suggested.iter())
-            .chain(c.managers.iter())
-            .any(|agent| ids.contains(&format!("{account}.{agent}"))),
+        Some(ids) => {
+            c.assigned.iter().chain(c.suggested.iter()).chain(c.managers.iter()).any(|agent| ids.contains(&format!("{account}.{agent}")))
+        }
     }
 }

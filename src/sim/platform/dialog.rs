@@ -23,25 +23,10 @@ impl SimState {
     /// Stores a dialog event (checked beforehand: `validate::event`), and sends it to every
     /// connection of every participant agent (the publisher included). Returns its sequence
     /// (none for chat states).
-    pub fn publish(
-        &mut self,
-        dialog: &str,
-        publication: Publication,
-    ) -> Result<Option<u64>, (u16, String)> {
-        let Publication {
-            originator_id,
-            originator_pid,
-            role,
-            event,
-            metadata,
-            encoded_metadata,
-            audience,
-        } = publication;
+    pub fn publish(&mut self, dialog: &str, publication: Publication) -> Result<Option<u64>, (u16, String)> {
+        let Publication { originator_id, originator_pid, role, event, metadata, encoded_metadata, audience } = publication;
         let chat_state = event.get("type").and_then(Value::as_str) == Some("ChatStateEvent");
-        let conversation = self
-            .conversations
-            .get_mut(dialog)
-            .ok_or((400, format!("dialogId: no dialog {dialog:?}")))?;
+        let conversation = self.conversations.get_mut(dialog).ok_or((400, format!("dialogId: no dialog {dialog:?}")))?;
         if conversation.state != "OPEN" {
             return Err((400, "the conversation is closed".into()));
         }
@@ -67,15 +52,8 @@ impl SimState {
         }
         let (frame, conns) = {
             let conversation = &self.conversations[dialog];
-            let frame = notification(
-                ".ams.ms.OnlineEventDistribution",
-                self.event_json(conversation, &stored),
-            );
-            let conns: Vec<ConnId> = self
-                .participant_agents(conversation)
-                .iter()
-                .flat_map(|agent| self.conns_of(agent))
-                .collect();
+            let frame = notification(".ams.ms.OnlineEventDistribution", self.event_json(conversation, &stored));
+            let conns: Vec<ConnId> = self.participant_agents(conversation).iter().flat_map(|agent| self.conns_of(agent)).collect();
             (frame, conns)
         };
         for conn in conns {

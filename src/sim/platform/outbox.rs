@@ -15,8 +15,7 @@ impl SimState {
 
     /// Queues a frame to go out once the current request's response is sent.
     pub(super) fn notify(&mut self, conn: ConnId, frame: String) {
-        self.pending_after_response
-            .push((conn, Outgoing::Text(frame)));
+        self.pending_after_response.push((conn, Outgoing::Text(frame)));
     }
 
     /// Notifications caused outside a request (control API, timers) go out at once.

@@ -12,24 +12,14 @@ impl SimState {
     /// subscription, with a free slot; least loaded first.
     /// OCCUPIED agents take transferred conversations only (spec §4.1).
     pub(super) fn available_agents(&self, skill_id: &str, transferred: bool) -> Vec<String> {
-        let subscribed: HashSet<&str> = self
-            .conns
-            .values()
-            .filter(|c| c.routing_sub.is_some())
-            .map(|c| c.user_id.as_str())
-            .collect();
+        let subscribed: HashSet<&str> = self.conns.values().filter(|c| c.routing_sub.is_some()).map(|c| c.user_id.as_str()).collect();
         let mut agents: Vec<(usize, String)> = self
             .users
             .values()
             .filter(|u| u.skills.iter().any(|s| s == skill_id) && !u.disabled)
             .filter(|u| u.availability == "ONLINE" || (transferred && u.availability == "OCCUPIED"))
             .filter(|u| subscribed.contains(u.user_id.as_str()))
-            .map(|u| {
-                (
-                    self.open_load(&u.user_id) + self.waiting_rings(&u.user_id),
-                    u.user_id.clone(),
-                )
-            })
+            .map(|u| (self.open_load(&u.user_id) + self.waiting_rings(&u.user_id), u.user_id.clone()))
             .filter(|(load, user_id)| *load < self.users[user_id].max_slots)
             .collect();
         agents.sort();
@@ -48,19 +38,12 @@ impl SimState {
         let suggested = c.suggested.clone();
         let transferred = c.transferred;
         let human = self.skill_by_id(&skill_id).is_some_and(|s| s.human);
-        let mut available = if human {
-            Vec::new()
-        } else {
-            self.available_agents(&skill_id, transferred)
-        };
+        let mut available = if human { Vec::new() } else { self.available_agents(&skill_id, transferred) };
         // A transfer to an agent rings that agent first when it can take the conversation.
         if let Some(target) = &suggested {
-            let target_free = self.users.get(target).is_some_and(|u| {
-                !u.disabled && u.availability != "AWAY" && u.availability != "OFFLINE"
-            }) && self
-                .conns
-                .values()
-                .any(|c| c.user_id == *target && c.routing_sub.is_some());
+            let target_free =
+                self.users.get(target).is_some_and(|u| !u.disabled && u.availability != "AWAY" && u.availability != "OFFLINE")
+                    && self.conns.values().any(|c| c.user_id == *target && c.routing_sub.is_some());
             if target_free && !available.contains(target) {
                 available.insert(0, target.clone());
             } else if let Some(at) = available.iter().position(|a| a == target) {
@@ -72,17 +55,11 @@ impl SimState {
         let candidate = available.iter().find(|a| !declined.contains(*a)).cloned();
         let Some(agent) = candidate else {
             if self.queued.insert(id.to_owned()) {
-                self.queues
-                    .entry(skill_id)
-                    .or_default()
-                    .push_back(id.to_owned());
+                self.queues.entry(skill_id).or_default().push_back(id.to_owned());
             }
             if !available.is_empty() {
                 // Everyone available declined: offer it again after a ring period, not at once.
-                self.pending_timers.push(Timer::Reoffer {
-                    conversation_id: id.to_owned(),
-                    after: self.config.ring_expiration,
-                });
+                self.pending_timers.push(Timer::Reoffer { conversation_id: id.to_owned(), after: self.config.ring_expiration });
             }
             return;
         };
@@ -106,48 +83,26 @@ impl SimState {
             if let Some(sub) = self.conns[&conn].routing_sub.clone() {
                 self.notify(
                     conn,
-                    notification(
-                        ".ams.routing.RoutingTaskNotification",
-                        json!({"subscriptionId": sub, "changes": [frame_change.clone()]}),
-                    ),
+                    notification(".ams.routing.RoutingTaskNotification", json!({"subscriptionId": sub, "changes": [frame_change.clone()]})),
                 );
             }
         }
-        self.pending_timers.push(Timer::RingExpiry {
-            ring_id: ring.id,
-            after: expiration,
-        });
+        self.pending_timers.push(Timer::RingExpiry { ring_id: ring.id, after: expiration });
     }
 
     /// Routes queued conversations, oldest first, while agents are free.
     /// A skill nobody can take a conversation of now (human, or no agent free) keeps its queue
     /// as it is, so a long queue costs nothing until an agent frees up.
     pub fn route_queues(&mut self) {
-        let skills: Vec<String> = self
-            .queues
-            .iter()
-            .filter(|(_, q)| !q.is_empty())
-            .map(|(skill, _)| skill.clone())
-            .collect();
+        let skills: Vec<String> = self.queues.iter().filter(|(_, q)| !q.is_empty()).map(|(skill, _)| skill.clone()).collect();
         let mut queued: Vec<String> = Vec::new();
         for skill in skills {
             let human = self.skill_by_id(&skill).is_none_or(|s| s.human);
             // OCCUPIED agents count too: they take transferred conversations. A conversation
             // transferred to an agent may still ring that agent.
             let nobody = human || self.available_agents(&skill, true).is_empty();
-            let suggested = |id: &String| {
-                self.queued.contains(id)
-                    && self
-                        .conversations
-                        .get(id)
-                        .is_some_and(|c| c.suggested.is_some())
-            };
-            if nobody
-                && !self
-                    .queues
-                    .get(&skill)
-                    .is_some_and(|q| q.iter().any(suggested))
-            {
+            let suggested = |id: &String| self.queued.contains(id) && self.conversations.get(id).is_some_and(|c| c.suggested.is_some());
+            if nobody && !self.queues.get(&skill).is_some_and(|q| q.iter().any(suggested)) {
                 continue;
             }
             if let Some(queue) = self.queues.get_mut(&skill) {
@@ -171,10 +126,7 @@ impl SimState {
             return;
         }
         self.end_ring(ring_id, "EXPIRED");
-        self.declined_by
-            .entry(ring.conversation_id.clone())
-            .or_default()
-            .insert(ring.user_id.clone());
+        self.declined_by.entry(ring.conversation_id.clone()).or_default().insert(ring.user_id.clone());
         self.route(&ring.conversation_id);
         self.route_queues();
         self.flush_notifications();
@@ -198,11 +150,7 @@ impl SimState {
         };
         ring.state = state.into();
         let ring = ring.clone();
-        if self
-            .ring_of
-            .get(&ring.conversation_id)
-            .is_some_and(|r| r == ring_id)
-        {
+        if self.ring_of.get(&ring.conversation_id).is_some_and(|r| r == ring_id) {
             self.ring_of.remove(&ring.conversation_id);
         }
         crate::sim::state::decrement(&mut self.rings_per_agent, &ring.user_id);
@@ -211,10 +159,7 @@ impl SimState {
             if let Some(sub) = self.conns[&conn].routing_sub.clone() {
                 self.notify(
                     conn,
-                    notification(
-                        ".ams.routing.RoutingTaskNotification",
-                        json!({"subscriptionId": sub, "changes": [change.clone()]}),
-                    ),
+                    notification(".ams.routing.RoutingTaskNotification", json!({"subscriptionId": sub, "changes": [change.clone()]})),
                 );
             }
         }
