@@ -392,11 +392,11 @@ async fn a_slow_start_blocks_no_other_bot_and_a_stop_cancels_it() {
     slow["vendor"] = json!({"kind": "custom_endpoint", "base_url": format!("http://{}", silent.local_addr().unwrap()), "bot_id": "b1", "auth": {"token": {"value": "t"}}});
     slow["settings"]["conversation"] = json!({"vendor_call": {"timeout": "30s"}});
     assert_eq!(node.send("POST", "/v1/bots", &slow).await.0, 201);
-    let began = std::time::Instant::now();
+    let began = tokio::time::Instant::now();
     let starting = node.call("POST", "/v1/bots/slow-bot/start");
     let meanwhile = async {
         actix_rt::time::sleep(Duration::from_millis(500)).await;
-        let t = std::time::Instant::now();
+        let t = tokio::time::Instant::now();
         // Before: every admin operation waited for the slow start (one lock for all edits).
         assert_eq!(node.call("POST", "/v1/bots/quick-bot/stop").await.0, 200);
         assert_eq!(node.call("POST", "/v1/bots/quick-bot/start").await.0, 200);
