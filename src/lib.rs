@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod hooks;
+pub mod http;
 pub mod platform;
 pub mod service;
 pub mod sim;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use botvisor_actors::ports::{BotErrorEvent, ErrorHookPort};
 use serde_json::json;
 
-use crate::platform::liveperson::http_client;
+use crate::http::{shared_client, TlsError};
 
 /// One POST's timeout.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -49,18 +49,21 @@ pub struct HttpErrorHook {
     counters: Arc<HookCounters>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("the error hook URL must start with http:// or https://")]
+    BadUrl,
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
 impl HttpErrorHook {
-    pub fn new(url: &str, ca: Option<PathBuf>) -> Result<Self, String> {
+    /// Create it on the bot's arbiter: it uses that thread's shared HTTP client.
+    pub fn new(url: &str, ca: Option<PathBuf>) -> Result<Self, HookError> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("error hook URL {url:?}: must start with http:// or https://"));
+            return Err(HookError::BadUrl);
         }
-        let tls = http_client::tls_config(ca.as_deref())?;
-        Ok(Self {
-            url: url.to_owned(),
-            client: http_client::client(tls, HOOK_TIMEOUT),
-            in_flight: Rc::new(Cell::new(0)),
-            counters: Arc::default(),
-        })
+        Ok(Self { url: url.to_owned(), client: shared_client(ca.as_deref())?, in_flight: Rc::new(Cell::new(0)), counters: Arc::default() })
     }
 
     pub fn counters(&self) -> Arc<HookCounters> {
@@ -89,7 +92,7 @@ impl ErrorHookPort for HttpErrorHook {
             return;
         }
         self.in_flight.set(self.in_flight.get() + 1);
-        let request = self.client.post(&self.url).send_json(&body);
+        let request = self.client.post(&self.url).timeout(HOOK_TIMEOUT).send_json(&body);
         // The URL may carry a key in its query: logs name only the origin.
         let url = self.url.split(['?', '#']).next().unwrap_or("").split('/').take(3).collect::<Vec<_>>().join("/");
         let (in_flight, counters) = (self.in_flight.clone(), self.counters.clone());

@@ -11,8 +11,10 @@ use actix_rt::ArbiterHandle;
 use botvisor_actors::bot::BotActor;
 use botvisor_actors::ports::VendorPort;
 
+use crate::config::SecretError;
 use crate::config::{read_script, BotConfig, CustomEndpointAuthConfig, PlatformAuth, Secret, ServiceConfig, VendorConfig};
-use crate::hooks::error_hook::{HookCounters, HttpErrorHook};
+use crate::hooks::error_hook::{HookCounters, HookError, HttpErrorHook};
+use crate::http::TlsError;
 use crate::platform::liveperson::frames::TtrSeconds;
 use crate::platform::liveperson::login::LoginCredentials;
 use crate::platform::liveperson::{LivePersonPlatform, SessionCounters, SessionSettings};
@@ -63,6 +65,29 @@ pub struct LaunchedBot {
     pub hook: Option<Arc<HookCounters>>,
 }
 
+/// Why a bot could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("bot {bot}: {path}: {source}")]
+    Secret { bot: String, path: &'static str, source: SecretError },
+    #[error("bot {bot}: vendor.script: {message}")]
+    Script { bot: String, message: String },
+    #[error("bot {bot}: settings: {message}")]
+    Settings { bot: String, message: String },
+    #[error("bot {bot}: \"embedded\" needs the embedded simulator")]
+    NoEmbeddedPlatform { bot: String },
+    #[error("bot {bot}: the embedded simulator's bot users log in with a password")]
+    EmbeddedNeedsPassword { bot: String },
+    #[error("bot {bot}: {message}")]
+    Provision { bot: String, message: String },
+    #[error("bot {bot}: {source}")]
+    Tls { bot: String, source: TlsError },
+    #[error("bot {bot}: error_hook: {source}")]
+    Hook { bot: String, source: HookError },
+    #[error("the node is stopping")]
+    Stopping,
+}
+
 /// Builds bots on the arbiter it was created on.
 #[derive(Clone)]
 pub struct BotLauncher {
@@ -83,18 +108,17 @@ impl BotLauncher {
 
     /// Builds the bot (not started). The configuration is expected to be valid. Its secrets and
     /// script are read on a blocking thread first: a slow disk never stalls the arbiter's bots.
-    pub async fn launch(&self, bot: BotConfig) -> Result<LaunchedBot, String> {
-        let prepared =
-            tokio::task::spawn_blocking(move || prepare(bot)).await.map_err(|_| "reading the bot's files failed".to_owned())??;
+    pub async fn launch(&self, bot: BotConfig) -> Result<LaunchedBot, LaunchError> {
+        let prepared = tokio::task::spawn_blocking(move || prepare(bot)).await.map_err(|_| LaunchError::Stopping)??;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let embedded = self.embedded.clone();
         let sent = self.arbiter.spawn_fn(move || {
             let _ = tx.send(build(prepared, embedded.as_ref()));
         });
         if !sent {
-            return Err("the node is stopping".into());
+            return Err(LaunchError::Stopping);
         }
-        rx.await.map_err(|_| "the node is stopping".to_owned())?
+        rx.await.map_err(|_| LaunchError::Stopping)?
     }
 }
 
@@ -111,9 +135,10 @@ enum PreparedVendor {
 }
 
 /// Resolves the secrets and reads the script (blocking: regular files, bounded).
-fn prepare(bot: BotConfig) -> Result<Prepared, String> {
-    let settings = ServiceConfig::bot_settings(&bot)?;
-    let secret = |secret: &Secret, path: &str| secret.resolve().map_err(|e| format!("bot {}: {path}: {e}", bot.id));
+fn prepare(bot: BotConfig) -> Result<Prepared, LaunchError> {
+    let settings = ServiceConfig::bot_settings(&bot).map_err(|message| LaunchError::Settings { bot: bot.id.clone(), message })?;
+    let secret =
+        |secret: &Secret, path: &'static str| secret.resolve().map_err(|source| LaunchError::Secret { bot: bot.id.clone(), path, source });
     let username = bot.platform.login.clone();
     let credentials = match &bot.platform.auth {
         PlatformAuth::Password(password) => LoginCredentials::Password { username, password: secret(password, "platform.auth.password")? },
@@ -126,7 +151,9 @@ fn prepare(bot: BotConfig) -> Result<Prepared, String> {
         },
     };
     let vendor = match &bot.vendor {
-        VendorConfig::Scripted { script, latency } => PreparedVendor::Scripted(read_script(script)?.with_latency(*latency)),
+        VendorConfig::Scripted { script, latency } => PreparedVendor::Scripted(
+            read_script(script).map_err(|message| LaunchError::Script { bot: bot.id.clone(), message })?.with_latency(*latency),
+        ),
         VendorConfig::CustomEndpoint { base_url, bot_id, environment, auth, requests_per_second, ca } => {
             let auth = match auth {
                 CustomEndpointAuthConfig::Token(token) => CustomEndpointAuth::StaticToken(secret(token, "vendor.auth.token")?),
@@ -149,17 +176,18 @@ fn prepare(bot: BotConfig) -> Result<Prepared, String> {
     Ok(Prepared { bot, credentials, vendor })
 }
 
-fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>) -> Result<LaunchedBot, String> {
+fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>) -> Result<LaunchedBot, LaunchError> {
     let Prepared { bot, credentials, vendor } = prepared;
     let bot = &bot;
-    let settings = ServiceConfig::bot_settings(bot)?;
+    let id = || bot.id.clone();
+    let settings = ServiceConfig::bot_settings(bot).map_err(|message| LaunchError::Settings { bot: id(), message })?;
     let platform = &bot.platform;
     let mut session = if platform.csds == "embedded" {
-        let sim = embedded.ok_or(format!("bot {}: no embedded simulator", bot.id))?;
+        let sim = embedded.ok_or_else(|| LaunchError::NoEmbeddedPlatform { bot: id() })?;
         let LoginCredentials::Password { password, .. } = &credentials else {
-            return Err(format!("bot {}: the embedded simulator needs a password login", bot.id));
+            return Err(LaunchError::EmbeddedNeedsPassword { bot: id() });
         };
-        sim.provide_user(bot, &settings.skill, password.clone())?;
+        sim.provide_user(bot, &settings.skill, password.clone()).map_err(|message| LaunchError::Provision { bot: id(), message })?;
         let mut session = SessionSettings::new(&sim.account, &sim.platform_addr.to_string(), credentials);
         session.ca = sim.ca_path.clone();
         session.plain_http = !sim.tls;
@@ -177,16 +205,18 @@ fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>) -> Result<Laun
         normal: platform.ttr.normal.as_secs(),
     };
     session.skills = platform.skills.iter().map(|(name, id)| (name.clone(), id.clone())).collect();
-    let client = LivePersonPlatform::new(session)?;
+    let client = LivePersonPlatform::new(session).map_err(|source| LaunchError::Tls { bot: id(), source })?;
     let vendor: Rc<dyn VendorPort> = match vendor {
         PreparedVendor::Scripted(scripted) => Rc::new(scripted),
-        PreparedVendor::CustomEndpoint(vendor_settings) => Rc::new(CustomEndpointVendor::new(vendor_settings)?),
+        PreparedVendor::CustomEndpoint(vendor_settings) => {
+            Rc::new(CustomEndpointVendor::new(vendor_settings).map_err(|source| LaunchError::Tls { bot: id(), source })?)
+        }
     };
     let counters = client.counters();
     let mut actor = BotActor::new(settings, Rc::new(client.clone()), vendor);
     let mut hook_counters = None;
     if let Some(url) = &bot.error_hook {
-        let hook = HttpErrorHook::new(url, None)?;
+        let hook = HttpErrorHook::new(url, None).map_err(|source| LaunchError::Hook { bot: id(), source })?;
         hook_counters = Some(hook.counters());
         actor = actor.with_error_hook(Rc::new(hook));
     }

@@ -6,6 +6,6 @@ pub mod launcher;
 pub mod registry;
 pub mod store;
 
-pub use launcher::{BotLauncher, EmbeddedPlatform};
+pub use launcher::{BotLauncher, EmbeddedPlatform, LaunchError};
 pub use registry::{BotRegistry, DeploymentStatus, ManagedBot, RegistryError};
 pub use store::{BotStore, StoredBots};

@@ -332,7 +332,7 @@ impl BotRegistry {
     }
 
     async fn launch(&self, config: BotConfig) -> Result<Arc<ManagedBot>, RegistryError> {
-        let launched = self.launcher.launch(config.clone()).await.map_err(RegistryError::Launch)?;
+        let launched = self.launcher.launch(config.clone()).await.map_err(|e| RegistryError::Launch(e.to_string()))?;
         Ok(Arc::new(ManagedBot {
             config,
             addr: launched.addr,

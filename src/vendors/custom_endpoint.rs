@@ -18,7 +18,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::platform::liveperson::http_client;
+use crate::http::{shared_client, TlsError};
 use crate::vendors::custom_endpoint_response::parse_response;
 
 /// A token is renewed this long before it expires.
@@ -96,9 +96,9 @@ struct Inner {
 }
 
 impl CustomEndpointVendor {
-    pub fn new(settings: CustomEndpointSettings) -> Result<Self, String> {
-        let tls = http_client::tls_config(settings.ca.as_deref())?;
-        let client = http_client::client(tls, settings.request_timeout);
+    /// Create it on the bot's arbiter: it uses that thread's shared HTTP client.
+    pub fn new(settings: CustomEndpointSettings) -> Result<Self, TlsError> {
+        let client = shared_client(settings.ca.as_deref())?;
         let rate = NonZeroU32::new(settings.requests_per_second.max(1)).expect("at least 1");
         let limiter = RateLimiter::direct(Quota::per_second(rate));
         Ok(Self { inner: Rc::new(Inner { settings, client, token: RefCell::new(None), created: RefCell::new(HashSet::new()), limiter }) })
@@ -145,6 +145,7 @@ impl Inner {
         let mut response = self
             .client
             .post(token_url)
+            .timeout(self.settings.request_timeout)
             .send_form(&form)
             .await
             .map_err(|e| VendorError::Request { message: format!("the token request failed: {e}") })?;
@@ -183,6 +184,7 @@ impl Inner {
                 "POST" => self.client.post(url),
                 _ => self.client.get(url),
             }
+            .timeout(self.settings.request_timeout)
             .insert_header(("Authorization", format!("Bearer {token}")));
             let sent = match body {
                 Some(body) => request.send_json(body).await,

@@ -36,29 +36,43 @@ impl CsdsCache {
     }
 }
 
+/// Why the account's domains could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CsdsError {
+    #[error("CSDS request to {host} failed: {reason}")]
+    Unreachable { host: String, reason: String },
+    #[error("CSDS answered {status} for account {account}")]
+    Status { status: u16, account: String },
+    #[error("CSDS answer is not usable: {0}")]
+    Invalid(String),
+    #[error("CSDS lists no {service} for account {account}")]
+    Missing { service: &'static str, account: String },
+}
+
 /// Asks CSDS for the account's domains.
-pub async fn fetch(client: &awc::Client, scheme: &str, csds: &str, account: &str) -> Result<Domains, String> {
+pub async fn fetch(client: &awc::Client, scheme: &str, csds: &str, account: &str, timeout: Duration) -> Result<Domains, CsdsError> {
     let url = format!("{scheme}://{csds}/api/account/{account}/service/baseURI.json?version=1.0");
     let mut response = client
         .get(&url)
+        .timeout(timeout)
         .insert_header(("accept", "application/json"))
         .send()
         .await
-        .map_err(|e| format!("CSDS request to {csds} failed: {e}"))?;
+        .map_err(|e| CsdsError::Unreachable { host: csds.to_owned(), reason: e.to_string() })?;
     if !response.status().is_success() {
-        return Err(format!("CSDS answered {} for account {account}", response.status()));
+        return Err(CsdsError::Status { status: response.status().as_u16(), account: account.to_owned() });
     }
-    let body: Value = response.json().limit(1024 * 1024).await.map_err(|e| format!("CSDS answer is not JSON: {e}"))?;
+    let body: Value = response.json().limit(1024 * 1024).await.map_err(|e| CsdsError::Invalid(format!("not JSON: {e}")))?;
     let domains: Domains = body
         .get("baseURIs")
         .and_then(Value::as_array)
-        .ok_or("CSDS answer has no baseURIs")?
+        .ok_or(CsdsError::Invalid("no baseURIs".into()))?
         .iter()
         .filter_map(|s| Some((s.get("service")?.as_str()?.to_owned(), s.get("baseURI")?.as_str()?.to_owned())))
         .collect();
     for needed in [LOGIN_SERVICE, MESSAGING_SERVICE] {
         if !domains.contains_key(needed) {
-            return Err(format!("CSDS lists no {needed} for account {account}"));
+            return Err(CsdsError::Missing { service: needed, account: account.to_owned() });
         }
     }
     Ok(domains)

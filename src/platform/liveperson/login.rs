@@ -57,33 +57,33 @@ impl std::fmt::Debug for LoginSession {
 }
 
 /// Why a login failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
     /// 401/403: bad credentials or a disabled user. Not worth retrying soon.
+    #[error("login refused ({status}): {message}")]
     Refused { status: u16, message: String },
     /// 429: retry after at least 5 s.
+    #[error("login rate limited (429)")]
     RateLimited,
-    /// 5xx, network: retry with backoff.
+    /// 5xx, network, deadline: retry with backoff.
+    #[error("login service unavailable: {0}")]
     Unavailable(String),
     /// An answer botvisor cannot use.
+    #[error("unusable login answer: {0}")]
     Invalid(String),
 }
 
-impl std::fmt::Display for LoginError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoginError::Refused { status, message } => write!(f, "login refused ({status}): {message}"),
-            LoginError::RateLimited => f.write_str("login rate limited (429)"),
-            LoginError::Unavailable(message) => write!(f, "login service unavailable: {message}"),
-            LoginError::Invalid(message) => write!(f, "unusable login answer: {message}"),
-        }
-    }
-}
-
-pub async fn login(client: &awc::Client, base: &str, account: &str, credentials: &LoginCredentials) -> Result<LoginSession, LoginError> {
+pub async fn login(
+    client: &awc::Client,
+    base: &str,
+    account: &str,
+    credentials: &LoginCredentials,
+    timeout: std::time::Duration,
+) -> Result<LoginSession, LoginError> {
     let url = format!("{base}/api/account/{account}/login?v=1.3");
     let mut response = client
         .post(&url)
+        .timeout(timeout)
         .insert_header(("User-Agent", concat!("botvisor/", env!("CARGO_PKG_VERSION"))))
         .send_json(&credentials.body())
         .await
@@ -136,7 +136,7 @@ pub async fn refresh_or_logout(
     deadline: std::time::Duration,
 ) -> Result<(), RefreshError> {
     let url = format!("{base}/api/account/{account}/{}?v=1.3", if logout { "logout" } else { "refresh" });
-    let mut request = client.post(&url);
+    let mut request = client.post(&url).timeout(deadline);
     if let Some(cookie) = &session.cookie {
         request = request.insert_header(("Cookie", cookie.clone()));
     }

@@ -6,11 +6,10 @@ pub mod bad_frame_log;
 pub mod counters;
 pub mod csds;
 pub mod frames;
-pub mod http_client;
 pub mod login;
 pub mod port;
-pub mod socket;
+pub mod session;
 
 pub use counters::SessionCounters;
 pub use port::LivePersonPlatform;
-pub use socket::SessionSettings;
+pub use session::SessionSettings;

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::platform::liveperson::counters::SessionCounters;
 use crate::platform::liveperson::frames::{self, Extras, Identity};
-use crate::platform::liveperson::socket::{
+use crate::platform::liveperson::session::{
     AttachBot, EndSession, SendRequest, SessionActor, SessionSettings, SessionShared, StartSession, StopSession,
 };
 
@@ -42,7 +42,7 @@ impl Drop for SessionOwner {
 }
 
 impl LivePersonPlatform {
-    pub fn new(settings: SessionSettings) -> Result<Self, String> {
+    pub fn new(settings: SessionSettings) -> Result<Self, crate::http::TlsError> {
         let shared = Rc::new(SessionShared::default());
         let ttr_seconds = settings.ttr_seconds;
         let session = SessionActor::new(settings, shared.clone())?.start();
