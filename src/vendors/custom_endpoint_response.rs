@@ -12,13 +12,13 @@ pub const MAX_ENCODED_METADATA: usize = 5 * 1024;
 
 /// Stable codes for answers that break the contract.
 pub mod codes {
-    pub const NOT_AN_OBJECT: &str = "custom-endpoint.response.not-an-object";
-    pub const MISSING_RESPONSE: &str = "custom-endpoint.response.missing-response";
-    pub const MULTIPLE_ACTIONS: &str = "custom-endpoint.response.multiple-actions";
-    pub const UNKNOWN_ITEM_TYPE: &str = "custom-endpoint.response.unknown-item-type";
-    pub const INVALID_FIELD: &str = "custom-endpoint.response.invalid-field";
-    pub const INVALID_ENCODED_METADATA: &str = "custom-endpoint.response.invalid-encoded-metadata";
-    pub const NOT_JSON: &str = "custom-endpoint.response.not-json";
+    pub const NOT_AN_OBJECT: &str = "botvisor.custom-endpoint.response.not-an-object";
+    pub const MISSING_RESPONSE: &str = "botvisor.custom-endpoint.response.missing-response";
+    pub const MULTIPLE_ACTIONS: &str = "botvisor.custom-endpoint.response.multiple-actions";
+    pub const UNKNOWN_ITEM_TYPE: &str = "botvisor.custom-endpoint.response.unknown-item-type";
+    pub const INVALID_FIELD: &str = "botvisor.custom-endpoint.response.invalid-field";
+    pub const INVALID_ENCODED_METADATA: &str = "botvisor.custom-endpoint.response.invalid-encoded-metadata";
+    pub const NOT_JSON: &str = "botvisor.custom-endpoint.response.not-json";
 }
 
 fn invalid(code: &str, message: impl Into<String>) -> VendorError {
