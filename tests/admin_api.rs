@@ -228,6 +228,22 @@ async fn a_bot_added_through_the_api_answers_consumers_and_its_secrets_are_never
     let rss: u64 =
         metrics.lines().find_map(|l| l.strip_prefix("botvisor_process_resident_memory_bytes ")).expect("process memory").parse().unwrap();
     assert!(rss > 1024 * 1024, "{rss}");
+    // OpenMetrics: a counter's family is described without `_total`, the exposition ends with
+    // `# EOF`, and it is served as such.
+    for line in ["# TYPE botvisor_conversations counter", "# TYPE botvisor_vendor_call_duration_seconds histogram", "# EOF"] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+    let response = awc::Client::new()
+        .get(format!("{}/metrics", node.url))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
 
     // No route ever returns the password.
     for path in ["/v1/bots", "/v1/bots/api-bot", "/v1/bots/api-bot/errors", "/v1/bots/api-bot/conversations", "/metrics"] {

@@ -40,6 +40,8 @@ pub enum ApiError {
     StoreFailed(String),
     #[error("the configuration is loaded but the bots are still starting")]
     NotReady,
+    #[error("the metrics could not be encoded; see the log")]
+    MetricsFailed,
 }
 
 impl ApiError {
@@ -60,6 +62,7 @@ impl ApiError {
             Self::BotNotBuilt(_) => "botvisor.api.bot-not-built",
             Self::StoreFailed(_) => "botvisor.api.store-failed",
             Self::NotReady => "botvisor.api.not-ready",
+            Self::MetricsFailed => "botvisor.api.metrics-failed",
         }
     }
 
@@ -73,7 +76,7 @@ impl ApiError {
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BotUnavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::BotNotBuilt(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::StoreFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::StoreFailed(_) | Self::MetricsFailed => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
