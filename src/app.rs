@@ -30,7 +30,7 @@ pub struct RunOptions {
 
 /// Reads and validates a configuration; every problem is reported with its path.
 pub fn load(path: &std::path::Path) -> Result<ServiceConfig, String> {
-    let config = ServiceConfig::read(path)?;
+    let config = ServiceConfig::read(path).map_err(|e| e.to_string())?;
     let problems = config.validate();
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
@@ -51,7 +51,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     // Bots added, changed or deleted through the admin API, over the file's.
     let store = BotStore::in_dir(&data_dir);
-    let stored = store.load()?;
+    let stored = store.load().map_err(|e| e.to_string())?;
     let bots = stored.apply(std::mem::take(&mut config.bots));
     let problems: Vec<String> = stored
         .bots

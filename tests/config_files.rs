@@ -3,7 +3,6 @@
 
 use botvisor::config::ServiceConfig;
 use botvisor::sim::SimConfig;
-use botvisor::vendors::scripted::ScriptedVendor;
 
 #[test]
 fn every_example_configuration_is_valid() {
@@ -25,7 +24,7 @@ fn every_example_configuration_is_valid() {
                 services += 1;
             }
             Some("toml") => {
-                ScriptedVendor::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+                botvisor::config::read_script(&path).unwrap_or_else(|e| panic!("{e}"));
                 scripts += 1;
             }
             Some("json") if name.starts_with("simulator") => {

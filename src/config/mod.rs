@@ -17,6 +17,9 @@ pub mod small_file;
 pub use secret::{Secret, SecretError, REDACTED};
 use small_file::{read_small_file, MAX_SCRIPT_FILE_BYTES};
 
+/// The largest service configuration read.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
@@ -167,9 +170,25 @@ pub enum VendorConfig {
 pub const MAX_SCRIPTED_LATENCY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A scripted vendor's script: read (a regular file, bounded) and parsed.
-pub fn read_script(path: &Path) -> Result<crate::vendors::scripted::ScriptedVendor, String> {
-    let text = read_small_file(path, MAX_SCRIPT_FILE_BYTES).map_err(|e| e.to_string())?;
-    crate::vendors::scripted::ScriptedVendor::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_script(path: &Path) -> Result<crate::vendors::scripted::ScriptedVendor, ConfigError> {
+    let text = read_small_file(path, MAX_SCRIPT_FILE_BYTES)?;
+    crate::vendors::scripted::ScriptedVendor::from_toml(&text)
+        .map_err(|source| ConfigError::Script { path: path.display().to_string(), source })
+}
+
+/// Why a configuration (or a file it names) could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    File(#[from] small_file::FileError),
+    /// The TOML does not parse or does not fit the schema (the message only: the source line
+    /// may hold a secret).
+    #[error("{path}: {}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+    Parse { path: String, line: Option<usize>, message: String },
+    #[error("{path}: {source}")]
+    Script { path: String, source: crate::vendors::scripted::ScriptError },
+    #[error("{0}")]
+    Settings(String),
 }
 
 fn draft() -> String {
@@ -197,23 +216,21 @@ impl std::fmt::Display for Problem {
 }
 
 impl ServiceConfig {
-    /// Reads a file; a TOML error names the line.
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| {
-            let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-            match line {
-                Some(line) => format!("{}: line {line}: {}", path.display(), e.message()),
-                None => format!("{}: {}", path.display(), e.message()),
-            }
+    /// Reads a file (a regular file, at most 16 MiB); a TOML error names the line.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = read_small_file(path, MAX_CONFIG_FILE_BYTES)?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            line: e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+            message: e.message().to_owned(),
         })
     }
 
     /// Each bot's engine settings, with its id.
-    pub fn bot_settings(bot: &BotConfig) -> Result<BotSettings, String> {
+    pub fn bot_settings(bot: &BotConfig) -> Result<BotSettings, ConfigError> {
         let mut table = bot.settings.clone();
         table.insert("bot_id".into(), toml::Value::String(bot.id.clone()));
-        toml::Value::Table(table).try_into::<BotSettings>().map_err(|e| e.message().to_owned())
+        toml::Value::Table(table).try_into::<BotSettings>().map_err(|e| ConfigError::Settings(e.message().to_owned()))
     }
 
     /// Every problem, with its path. Secrets are resolved (so a missing variable is reported)
@@ -270,7 +287,7 @@ impl BotConfig {
                     problem(p.path, p.message);
                 }
             }
-            Err(message) => problem(at("settings"), message),
+            Err(error) => problem(at("settings"), error.to_string()),
         }
         let platform = &bot.platform;
         if platform.csds == "embedded" && !simulator {
@@ -314,8 +331,8 @@ impl BotConfig {
         }
         match &bot.vendor {
             VendorConfig::Scripted { script, latency } => {
-                if let Err(message) = read_script(script) {
-                    problem(at("vendor.script"), message);
+                if let Err(error) = read_script(script) {
+                    problem(at("vendor.script"), error.to_string());
                 }
                 if latency.is_some_and(|l| l > MAX_SCRIPTED_LATENCY) {
                     problem(at("vendor.latency"), format!("must be at most {}s", MAX_SCRIPTED_LATENCY.as_secs()));

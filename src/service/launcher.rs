@@ -136,7 +136,7 @@ enum PreparedVendor {
 
 /// Resolves the secrets and reads the script (blocking: regular files, bounded).
 fn prepare(bot: BotConfig) -> Result<Prepared, LaunchError> {
-    let settings = ServiceConfig::bot_settings(&bot).map_err(|message| LaunchError::Settings { bot: bot.id.clone(), message })?;
+    let settings = ServiceConfig::bot_settings(&bot).map_err(|e| LaunchError::Settings { bot: bot.id.clone(), message: e.to_string() })?;
     let secret =
         |secret: &Secret, path: &'static str| secret.resolve().map_err(|source| LaunchError::Secret { bot: bot.id.clone(), path, source });
     let username = bot.platform.login.clone();
@@ -152,7 +152,7 @@ fn prepare(bot: BotConfig) -> Result<Prepared, LaunchError> {
     };
     let vendor = match &bot.vendor {
         VendorConfig::Scripted { script, latency } => PreparedVendor::Scripted(
-            read_script(script).map_err(|message| LaunchError::Script { bot: bot.id.clone(), message })?.with_latency(*latency),
+            read_script(script).map_err(|e| LaunchError::Script { bot: bot.id.clone(), message: e.to_string() })?.with_latency(*latency),
         ),
         VendorConfig::CustomEndpoint { base_url, bot_id, environment, auth, requests_per_second, ca } => {
             let auth = match auth {
@@ -180,7 +180,7 @@ fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>) -> Result<Laun
     let Prepared { bot, credentials, vendor } = prepared;
     let bot = &bot;
     let id = || bot.id.clone();
-    let settings = ServiceConfig::bot_settings(bot).map_err(|message| LaunchError::Settings { bot: id(), message })?;
+    let settings = ServiceConfig::bot_settings(bot).map_err(|e| LaunchError::Settings { bot: id(), message: e.to_string() })?;
     let platform = &bot.platform;
     let mut session = if platform.csds == "embedded" {
         let sim = embedded.ok_or_else(|| LaunchError::NoEmbeddedPlatform { bot: id() })?;

@@ -8,4 +8,4 @@ pub mod store;
 
 pub use launcher::{BotLauncher, EmbeddedPlatform, LaunchError};
 pub use registry::{BotRegistry, DeploymentStatus, ManagedBot, RegistryError};
-pub use store::{BotStore, StoredBots};
+pub use store::{BotStore, StoreError, StoredBots};

@@ -349,7 +349,7 @@ impl BotRegistry {
         let mut stored = self.stored.lock().expect("stored lock");
         let mut next = stored.clone();
         change(&mut next);
-        self.store.save(&next).map_err(RegistryError::Store)?;
+        self.store.save(&next).map_err(|e| RegistryError::Store(e.to_string()))?;
         *stored = next;
         Ok(())
     }

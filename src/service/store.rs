@@ -86,33 +86,44 @@ impl BotStore {
     }
 
     /// The stored changes; none when the file does not exist yet.
-    pub fn load(&self) -> Result<StoredBots, String> {
+    pub fn load(&self) -> Result<StoredBots, StoreError> {
+        let path = || self.path.display().to_string();
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StoredBots { version: VERSION, ..StoredBots::default() }),
-            Err(e) => return Err(format!("cannot read {}: {e}", self.path.display())),
+            Err(e) => return Err(StoreError::Read { path: path(), source: e }),
         };
-        let stored: StoredBots = serde_json::from_str(&text).map_err(|e| {
-            format!("{}: {e}; fix or remove the file (it holds the bots changed through the admin API)", self.path.display())
-        })?;
+        let stored: StoredBots = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt { path: path(), reason: e.to_string() })?;
         if stored.version != VERSION {
-            return Err(format!(
-                "{}: version {} is not known (this botvisor writes version {VERSION})",
-                self.path.display(),
-                stored.version
-            ));
+            return Err(StoreError::Version { path: path(), found: stored.version });
         }
         Ok(stored)
     }
 
-    pub fn save(&self, stored: &StoredBots) -> Result<(), String> {
+    /// Writes every stored bot (a temporary file renamed over the old one: a crash leaves one or
+    /// the other, whole).
+    pub fn save(&self, stored: &StoredBots) -> Result<(), StoreError> {
         let mut stored = stored.clone();
         stored.version = VERSION;
-        let text = serde_json::to_vec_pretty(&stored).map_err(|e| format!("cannot encode the stored bots: {e}"))?;
+        let text = serde_json::to_vec_pretty(&stored)
+            .map_err(|e| StoreError::Corrupt { path: self.path.display().to_string(), reason: e.to_string() })?;
         let temporary = self.path.with_extension("json.tmp");
-        write_private(&temporary, &text).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
-        std::fs::rename(&temporary, &self.path).map_err(|e| format!("cannot replace {}: {e}", self.path.display()))
+        write_private(&temporary, &text).map_err(|e| StoreError::Write { path: temporary.display().to_string(), source: e })?;
+        std::fs::rename(&temporary, &self.path).map_err(|e| StoreError::Write { path: self.path.display().to_string(), source: e })
     }
+}
+
+/// Why the stored bots could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {reason}; fix or remove the file (it holds the bots changed through the admin API)")]
+    Corrupt { path: String, reason: String },
+    #[error("{path}: version {found} is not known (this botvisor writes version {VERSION})")]
+    Version { path: String, found: u32 },
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -2,7 +2,6 @@
 //! expressions, each answering with the same item types as the Custom Endpoint and at most one
 //! action; a fallback; a welcome. It needs no external service (the embedded default).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use botvisor_actors::errors::VendorError;
@@ -118,20 +117,15 @@ impl ScriptedVendor {
         self
     }
 
-    /// Reads a script; errors name the file, the line and the field.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Self::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    /// A script from its text (`config::read_script` reads one from a file); errors name the
+    /// line and the field.
+    pub fn from_toml(text: &str) -> Result<Self, ScriptError> {
+        let file: ScriptFile = toml::from_str(text)
+            .map_err(|e| ScriptError::Parse { line: e.span().map(|span| line_of(text, span.start)), message: e.message().to_owned() })?;
+        Self::from_script(text, file).map_err(ScriptError::Invalid)
     }
 
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        let file: ScriptFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|span| line_of(text, span.start));
-            match line {
-                Some(line) => format!("line {line}: {}", e.message()),
-                None => e.message().to_owned(),
-            }
-        })?;
+    fn from_script(text: &str, file: ScriptFile) -> Result<Self, String> {
         let mut intents = Vec::new();
         for (i, intent) in file.intents.into_iter().enumerate() {
             if intent.keywords.is_empty() && intent.patterns.is_empty() {
@@ -174,6 +168,15 @@ impl ScriptedVendor {
         }
         (with_text(&self.script.fallback, text), None)
     }
+}
+
+/// Why a script cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    #[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+    Parse { line: Option<usize>, message: String },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -270,8 +273,8 @@ mod tests {
 
     #[test]
     fn the_demo_file_answers_every_intent() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-scripted-bot.toml");
-        let vendor = ScriptedVendor::from_file(&path).unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-scripted-bot.toml");
+        let vendor = ScriptedVendor::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap();
         let intent = |text: &str| vendor.answer(text).1.map(str::to_owned);
         assert_eq!(intent("I want an AGENT please").as_deref(), Some("agent"));
         assert_eq!(intent("bye!").as_deref(), Some("bye"));
@@ -296,12 +299,12 @@ mod tests {
     #[test]
     fn errors_name_the_line_and_the_field() {
         let unknown_action = "[fallback]\nitems = [{ type = \"text\", text = \"x\" }]\naction = { type = \"dance\" }\n";
-        let error = ScriptedVendor::from_toml(unknown_action).err().unwrap();
+        let error = ScriptedVendor::from_toml(unknown_action).err().unwrap().to_string();
         assert!(error.starts_with("line 3:") && error.contains("dance"), "{error}");
         let bad_regex = "[fallback]\nitems = [{ type = \"text\", text = \"x\" }]\n\n[[intents]]\nname = \"broken\"\npatterns = [\"(unclosed\"]\nitems = [{ type = \"text\", text = \"y\" }]\n";
-        let error = ScriptedVendor::from_toml(bad_regex).err().unwrap();
+        let error = ScriptedVendor::from_toml(bad_regex).err().unwrap().to_string();
         assert!(error.starts_with("line 6: intents[0].patterns[0] (broken): not a valid regular expression"), "{error}");
         let empty = "[fallback]\nitems = []\n";
-        assert_eq!(ScriptedVendor::from_toml(empty).err().unwrap(), "fallback: an answer needs items or an action");
+        assert_eq!(ScriptedVendor::from_toml(empty).err().unwrap().to_string(), "fallback: an answer needs items or an action");
     }
 }
