@@ -202,13 +202,10 @@ impl ConversationActor {
 
     fn report_error(&self, report: &ErrorReport) {
         if let Some(hook) = &self.error_hook {
-            hook.report(BotErrorEvent {
-                bot_id: self.settings.bot_id.clone(),
-                conversation_id: Some(self.spec.info.conversation_id.clone()),
-                error: report.clone(),
-                vendor: self.vendor.name(),
-                vendor_request: self.last_vendor_input.clone(),
-            });
+            let event = BotErrorEvent::new(self.settings.bot_id.clone(), self.vendor.name(), report.clone())
+                .in_conversation(self.spec.info.conversation_id.clone())
+                .with_vendor_request(self.last_vendor_input.clone());
+            hook.report(event);
         }
     }
 }
