@@ -20,6 +20,7 @@ use crate::conversation::{
     Resync, StartMode,
 };
 use crate::errors::{ErrorCode, ErrorReport, VendorError};
+use crate::live::{ActorKind, LiveToken};
 use crate::load::{Admission, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision};
 use crate::model::{Availability, BotState, ConversationId, ConversationInfo, ParticipantState, RingId};
 use crate::ports::{BotErrorEvent, ErrorHookPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort};
@@ -91,6 +92,8 @@ pub struct BotActor {
     error_hook: Option<Rc<dyn ErrorHookPort>>,
     /// The lifecycle error last reported to the hook (each is reported once).
     last_hooked_error: Option<String>,
+    /// Counts this actor as running (see [`crate::live`]).
+    live: Option<LiveToken>,
 }
 
 impl BotActor {
@@ -124,6 +127,7 @@ impl BotActor {
             conversation_errors: VecDeque::new(),
             error_hook: None,
             last_hooked_error: None,
+            live: None,
         }
     }
 }
@@ -148,10 +152,12 @@ impl Actor for BotActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(BOT_MAILBOX);
+        self.live = Some(LiveToken::new(ActorKind::Bot));
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         tracing::info!(bot_id = %self.settings.bot_id, "bot actor stopped");
+        self.live = None;
     }
 }
 

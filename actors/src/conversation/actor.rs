@@ -27,6 +27,7 @@ use crate::conversation::messages::{
 };
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
+use crate::live::{ActorKind, LiveToken};
 use crate::model::{BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
 use crate::ports::{BotErrorEvent, ConversationContext, ErrorHookPort, InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest};
 use crate::settings::BotSettings;
@@ -86,6 +87,8 @@ pub struct ConversationActor {
     in_handler: bool,
     /// Set once the parent has been told; if the actor is dropped without it, it panicked.
     parent_told: bool,
+    /// Counts this actor as running (see [`crate::live`]); a panicked one's goes when it is dropped.
+    live: Option<LiveToken>,
 }
 
 impl ConversationActor {
@@ -126,6 +129,7 @@ impl ConversationActor {
             exit: None,
             in_handler: false,
             parent_told: false,
+            live: None,
         }
     }
 }
@@ -158,6 +162,7 @@ impl Actor for ConversationActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(CONVERSATION_MAILBOX);
+        self.live = Some(LiveToken::new(ActorKind::Conversation));
         self.consumer_active(ctx);
         match self.spec.mode.clone() {
             StartMode::Escalate { report, skill } => {
@@ -179,6 +184,7 @@ impl Actor for ConversationActor {
             "conversation actor stopped"
         );
         self.tell_parent(reason);
+        self.live = None;
     }
 }
 

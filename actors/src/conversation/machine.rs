@@ -212,22 +212,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::conversation::state::tests::msg;
     use crate::errors::ErrorCode;
-    use crate::model::{DialogMessage, MessageContent, Originator, Sequence};
 
     const MS: Duration = Duration::from_millis(1);
-
-    fn msg(sequence: Sequence) -> DialogMessage {
-        DialogMessage {
-            dialog_id: "d".into(),
-            sequence,
-            originator: Originator::Consumer,
-            content: MessageContent::Text(format!("m{sequence}")),
-            server_timestamp: 0,
-            answer: None,
-            raw: crate::model::JsonText::default(),
-        }
-    }
 
     fn ready() -> Machine {
         Machine { phase: Phase::Ready, ..Machine::new(CombineSettings::default()) }
