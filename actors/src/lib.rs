@@ -11,6 +11,7 @@
 pub mod bot;
 pub mod conversation;
 pub mod errors;
+pub mod live;
 pub mod load;
 pub mod model;
 pub mod ports;

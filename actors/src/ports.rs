@@ -205,6 +205,25 @@ pub struct BotErrorEvent {
     pub vendor_request: Option<Value>,
 }
 
+impl BotErrorEvent {
+    /// A bot-level error (no conversation, no vendor input).
+    pub fn new(bot_id: BotId, vendor: &'static str, error: ErrorReport) -> Self {
+        Self { bot_id, conversation_id: None, error, vendor, vendor_request: None }
+    }
+
+    /// The error is about `conversation_id`.
+    pub fn in_conversation(mut self, conversation_id: ConversationId) -> Self {
+        self.conversation_id = Some(conversation_id);
+        self
+    }
+
+    /// The vendor input that was under way when the error happened, if any.
+    pub fn with_vendor_request(mut self, vendor_request: Option<Value>) -> Self {
+        self.vendor_request = vendor_request;
+        self
+    }
+}
+
 /// Where a bot's errors are reported, fire-and-forget (an HTTP POST, a log). Never blocks.
 pub trait ErrorHookPort: 'static {
     fn report(&self, event: BotErrorEvent);

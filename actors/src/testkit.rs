@@ -14,6 +14,7 @@ use actix::Recipient;
 use serde_json::{json, Value};
 
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
+pub use crate::live::LiveActors;
 use crate::model::{
     AnswerKey, Availability, BotResponse, ChatState, ConversationId, ConversationInfo, DialogId, DialogMessage, MessageAudience,
     MessageContent, Originator, OutboundMessage, Participant, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
@@ -708,4 +709,28 @@ pub async fn settle() {
 pub async fn advance(by: Duration) {
     tokio::time::sleep(by).await;
     settle().await;
+}
+
+/// How many of the core's actors run on this thread.
+pub fn live_actors() -> LiveActors {
+    LiveActors::on_this_thread()
+}
+
+/// Waits in paused time, at most `grace`, until no actor of the core runs on this thread; the
+/// ones still running then are the error. Work in flight when a bot stopped (a vendor call, an
+/// escalation's retries) may end within `grace`; an actor nobody stops never does.
+pub async fn no_live_actors_within(grace: Duration) -> Result<(), LiveActors> {
+    const STEP: Duration = Duration::from_millis(100);
+    let start = tokio::time::Instant::now();
+    loop {
+        settle().await;
+        let live = live_actors();
+        if live.total() == 0 {
+            return Ok(());
+        }
+        if start.elapsed() >= grace {
+            return Err(live);
+        }
+        advance(STEP).await;
+    }
 }

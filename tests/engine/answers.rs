@@ -5,10 +5,10 @@ use botvisor_actors::model::{
     BotAction, BotResponse, ChatState, MessageContent, Originator, ResponseItem, StructuredContentMessage, TextMessage, Ttr,
 };
 use botvisor_actors::ports::VendorInput;
-use botvisor_actors::testkit::{advance, run_paused, settle, FakeReply, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{advance, settle, FakeReply, FakeVendor, PlatformCall};
 use serde_json::json;
 
-use crate::harness::{secs, settings, Harness, MS};
+use crate::harness::{run_test, secs, settings, Harness, MS};
 
 fn answering(response: BotResponse) -> FakeVendor {
     FakeVendor::scripted(move |_| FakeReply::Answer(response.clone()))
@@ -16,7 +16,7 @@ fn answering(response: BotResponse) -> FakeVendor {
 
 #[test]
 fn items_are_published_in_order_with_delays_and_typing() {
-    run_paused(async {
+    run_test(async {
         let response = BotResponse::text("one")
             .with_item(ResponseItem::Delay { seconds: 3, typing: true })
             .with_item(ResponseItem::StructuredContent(StructuredContentMessage {
@@ -47,7 +47,7 @@ fn items_are_published_in_order_with_delays_and_typing() {
 
 #[test]
 fn one_read_receipt_per_consumer_message_handled() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         let a = h.platform.consumer_says("c1", "a");
@@ -75,7 +75,7 @@ fn position(calls: &[PlatformCall], what: impl Fn(&PlatformCall) -> bool) -> usi
 #[test]
 fn the_read_receipt_goes_out_before_the_answer_even_when_the_answer_transfers_or_closes() {
     for action in [BotAction::Transfer { skill: "billing".into(), agent_id: None }, BotAction::CloseConversation { without_pcs: false }] {
-        run_paused(async {
+        run_test(async {
             let h = Harness::start(settings(), answering(BotResponse::text("bye").with_action(action.clone()))).await;
             h.open("c1").await;
             let sequence = h.platform.consumer_says("c1", "done");
@@ -93,7 +93,7 @@ fn the_read_receipt_goes_out_before_the_answer_even_when_the_answer_transfers_or
 
 #[test]
 fn a_ttr_change_the_platform_refuses_escalates() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), answering(BotResponse::text("noted").with_action(BotAction::ChangeTtr(Ttr::Urgent)))).await;
         h.platform.fail_ttr_changes();
         h.open("c1").await;
@@ -109,7 +109,7 @@ fn a_ttr_change_the_platform_refuses_escalates() {
 
 #[test]
 fn change_ttr_sets_the_conversation_ttr_and_the_conversation_goes_on() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), answering(BotResponse::text("noted").with_action(BotAction::ChangeTtr(Ttr::Urgent)))).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "urgent please");
@@ -126,7 +126,7 @@ fn change_ttr_sets_the_conversation_ttr_and_the_conversation_goes_on() {
 
 #[test]
 fn transfer_lands_the_conversation_on_the_skill_and_the_bot_lets_go() {
-    run_paused(async {
+    run_test(async {
         let response =
             BotResponse::text("Let me get you to billing").with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None });
         let h = Harness::start(settings(), answering(response)).await;
@@ -143,7 +143,7 @@ fn transfer_lands_the_conversation_on_the_skill_and_the_bot_lets_go() {
 
 #[test]
 fn transfer_to_an_agent_names_the_agent_and_its_skill() {
-    run_paused(async {
+    run_test(async {
         let response = BotResponse::default().with_action(BotAction::Transfer { skill: "billing".into(), agent_id: Some("acc.42".into()) });
         let h = Harness::start(settings(), answering(response)).await;
         h.open("c1").await;
@@ -160,7 +160,7 @@ fn transfer_to_an_agent_names_the_agent_and_its_skill() {
 
 #[test]
 fn close_with_and_without_survey() {
-    run_paused(async {
+    run_test(async {
         let h =
             Harness::start(settings(), answering(BotResponse::text("bye").with_action(BotAction::CloseConversation { without_pcs: true })))
                 .await;
@@ -182,7 +182,7 @@ fn close_with_and_without_survey() {
 
 #[test]
 fn rich_content_and_files_reach_the_vendor_as_identifiers_with_the_raw_event() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_sends("c1", MessageContent::RichContent(json!({"type": "map", "la": 1.0, "lo": 2.0})));
@@ -203,7 +203,7 @@ fn rich_content_and_files_reach_the_vendor_as_identifiers_with_the_raw_event() {
 
 #[test]
 fn an_empty_message_is_not_sent_to_the_vendor() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "   ");
@@ -216,7 +216,7 @@ fn an_empty_message_is_not_sent_to_the_vendor() {
 
 #[test]
 fn welcome_greets_first_when_the_conversation_is_assigned() {
-    run_paused(async {
+    run_test(async {
         let mut s = settings();
         s.conversation.welcome = true;
         let vendor = FakeVendor::scripted(|request| match &request.input {
@@ -237,7 +237,7 @@ fn welcome_greets_first_when_the_conversation_is_assigned() {
 
 #[test]
 fn welcome_after_a_transfer_in_carries_the_last_consumer_message() {
-    run_paused(async {
+    run_test(async {
         let mut s = settings();
         s.conversation.welcome = true;
         let h = Harness::start(s, FakeVendor::echo()).await;
@@ -255,7 +255,7 @@ fn welcome_after_a_transfer_in_carries_the_last_consumer_message() {
 
 #[test]
 fn a_transfer_in_sends_the_last_agent_message_unless_skip_agent_message() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.platform.append("c1", Originator::Consumer, MessageContent::Text("router broken".into()));
         h.platform.append("c1", Originator::OtherAgent("acc.human".into()), MessageContent::Text("transferring you".into()));
@@ -277,7 +277,7 @@ fn a_transfer_in_sends_the_last_agent_message_unless_skip_agent_message() {
 
 #[test]
 fn engagement_attributes_are_fetched_once_and_sent_with_every_call() {
-    run_paused(async {
+    run_test(async {
         let mut s = settings();
         s.conversation.engagement_attributes = true;
         let h = Harness::start(s, FakeVendor::echo()).await;

@@ -1,8 +1,8 @@
 //! Message combining: windows, typing, max messages, messages during an in-flight call.
 
-use botvisor_actors::testkit::{advance, run_paused, settle, FakeVendor};
+use botvisor_actors::testkit::{advance, settle, FakeVendor};
 
-use crate::harness::{secs, settings, Harness, MS};
+use crate::harness::{run_test, secs, settings, Harness, MS};
 
 fn combining_settings() -> botvisor_actors::settings::BotSettings {
     let mut s = settings();
@@ -12,7 +12,7 @@ fn combining_settings() -> botvisor_actors::settings::BotSettings {
 
 #[test]
 fn three_quick_messages_make_one_vendor_call_with_the_joined_text() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(combining_settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "hello");
@@ -33,7 +33,7 @@ fn three_quick_messages_make_one_vendor_call_with_the_joined_text() {
 
 #[test]
 fn the_window_slides_with_each_message() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(combining_settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "a");
@@ -49,7 +49,7 @@ fn the_window_slides_with_each_message() {
 
 #[test]
 fn typing_extends_the_window_to_the_typing_time_frame() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(combining_settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "wait");
@@ -67,7 +67,7 @@ fn typing_extends_the_window_to_the_typing_time_frame() {
 
 #[test]
 fn max_messages_sends_at_once() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(combining_settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         for word in ["one", "two", "three", "four"] {
@@ -83,7 +83,7 @@ fn max_messages_sends_at_once() {
 
 #[test]
 fn without_combining_messages_within_the_message_delay_are_still_joined() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "hi");
@@ -104,7 +104,7 @@ fn without_combining_messages_within_the_message_delay_are_still_joined() {
 
 #[test]
 fn a_message_during_an_in_flight_call_is_answered_in_the_next_call() {
-    run_paused(async {
+    run_test(async {
         let vendor = FakeVendor::answering_after(secs(10));
         let h = Harness::start(settings(), vendor).await;
         h.open("c1").await;

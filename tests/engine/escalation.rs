@@ -4,9 +4,9 @@
 use botvisor_actors::errors::{ErrorCode, VendorError};
 use botvisor_actors::model::{BotAction, BotResponse};
 use botvisor_actors::settings::BotSettings;
-use botvisor_actors::testkit::{advance, run_paused, settle, FakeReply, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{advance, settle, FakeReply, FakeVendor, PlatformCall};
 
-use crate::harness::{secs, settings, Harness, MS};
+use crate::harness::{run_test, secs, settings, Harness, MS};
 
 fn escalation_settings() -> BotSettings {
     let mut s = settings();
@@ -26,7 +26,7 @@ async fn last_error_code(h: &Harness) -> ErrorCode {
 
 #[test]
 fn vendor_timeout_after_every_attempt_escalates_with_the_configured_messages() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(escalation_settings(), FakeVendor::scripted(|_| FakeReply::Hang)).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "hello?");
@@ -64,7 +64,7 @@ fn vendor_timeout_after_every_attempt_escalates_with_the_configured_messages() {
 
 #[test]
 fn server_errors_are_retried_then_escalated() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Server { status: 503 }))).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "hi");
@@ -85,7 +85,7 @@ fn server_errors_are_retried_then_escalated() {
 
 #[test]
 fn a_refused_request_is_not_retried() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "401".into() }))).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "hi");
@@ -98,7 +98,7 @@ fn a_refused_request_is_not_retried() {
 
 #[test]
 fn a_vendor_that_answers_nothing_gets_the_input_again_once_then_escalates() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::scripted(|_| FakeReply::Fail(VendorError::NoAnswer))).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "hi");
@@ -115,7 +115,7 @@ fn a_vendor_that_answers_nothing_gets_the_input_again_once_then_escalates() {
 
 #[test]
 fn a_response_with_neither_messages_nor_action_escalates() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::scripted(|_| FakeReply::Answer(BotResponse::default()))).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "hi");
@@ -128,7 +128,7 @@ fn a_response_with_neither_messages_nor_action_escalates() {
 
 #[test]
 fn a_transfer_to_an_unknown_skill_escalates() {
-    run_paused(async {
+    run_test(async {
         let response = BotResponse::default().with_action(BotAction::Transfer { skill: "Billing".into(), agent_id: None });
         let h = Harness::start(settings(), FakeVendor::scripted(move |_| FakeReply::Answer(response.clone()))).await;
         h.platform.with_skills(&["bots", "humans", "billing"]);
@@ -143,7 +143,7 @@ fn a_transfer_to_an_unknown_skill_escalates() {
 
 #[test]
 fn an_over_long_message_is_refused_and_escalated_without_a_vendor_call() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", &"x".repeat(5001));
@@ -157,7 +157,7 @@ fn an_over_long_message_is_refused_and_escalated_without_a_vendor_call() {
 
 #[test]
 fn escalation_to_the_bots_own_skill_does_not_loop() {
-    run_paused(async {
+    run_test(async {
         let mut s = escalation_settings();
         s.escalation.skill = "bots".into(); // the bot's own skill
         let vendor = FakeVendor::scripted(|request| match botvisor_actors::testkit::input_text(&request.input).as_str() {
@@ -184,7 +184,7 @@ fn escalation_to_the_bots_own_skill_does_not_loop() {
 
 #[test]
 fn a_failed_escalation_says_so_and_retries_at_most_max_retries_times() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(
             escalation_settings(),
             FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "bad".into() })),
@@ -216,7 +216,7 @@ fn a_failed_escalation_says_so_and_retries_at_most_max_retries_times() {
 
 #[test]
 fn an_escalation_retry_that_succeeds_lands_on_the_escalation_skill() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(
             escalation_settings(),
             FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "bad".into() })),
@@ -238,7 +238,7 @@ fn an_escalation_retry_that_succeeds_lands_on_the_escalation_skill() {
 
 #[test]
 fn every_error_reaches_the_error_hook_with_the_failed_vendor_input() {
-    run_paused(async {
+    run_test(async {
         let hook = botvisor_actors::testkit::FakeErrorHook::default();
         let h = Harness::start_with_hook(
             settings(),

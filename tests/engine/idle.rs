@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use botvisor_actors::settings::{BotSettings, InactivitySettings, InactivityWarning};
-use botvisor_actors::testkit::{advance, run_paused, settle, FakeVendor};
+use botvisor_actors::testkit::{advance, settle, FakeVendor};
 
-use crate::harness::{settings, Harness, MS};
+use crate::harness::{run_test, settings, Harness, MS};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -21,7 +21,7 @@ fn idle_settings() -> BotSettings {
 
 #[test]
 fn an_idle_conversation_is_warned_then_closed() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(idle_settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "hi");
@@ -42,7 +42,7 @@ fn an_idle_conversation_is_warned_then_closed() {
 
 #[test]
 fn consumer_activity_restarts_the_inactivity_clock() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(idle_settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         advance(7 * MINUTE).await;
@@ -57,7 +57,7 @@ fn consumer_activity_restarts_the_inactivity_clock() {
 
 #[test]
 fn inactivity_close_is_off_by_default() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         advance(Duration::from_secs(90 * 24 * 3600)).await;

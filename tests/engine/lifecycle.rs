@@ -5,13 +5,13 @@ use botvisor_actors::bot::{StartBot, StopBot};
 use botvisor_actors::errors::{ErrorCode, VendorError};
 use botvisor_actors::model::{BotAction, BotResponse, BotState, ParticipantState};
 use botvisor_actors::ports::VendorHealth;
-use botvisor_actors::testkit::{advance, run_paused, settle, FakeReply, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{advance, settle, FakeReply, FakeVendor, PlatformCall};
 
-use crate::harness::{secs, settings, Harness, MS};
+use crate::harness::{run_test, secs, settings, Harness, MS};
 
 #[test]
 fn a_started_bot_is_online_and_a_stopped_one_offline() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         let status = h.status().await;
         assert_eq!(status.state, BotState::Online);
@@ -25,7 +25,7 @@ fn a_started_bot_is_online_and_a_stopped_one_offline() {
 
 #[test]
 fn the_bot_does_not_start_while_the_vendor_is_not_online() {
-    run_paused(async {
+    run_test(async {
         let vendor = FakeVendor::echo();
         vendor.set_health(Ok(VendorHealth::NotOnline { state: "maintenance".into() }));
         let h = Harness::create(settings(), vendor);
@@ -41,7 +41,7 @@ fn the_bot_does_not_start_while_the_vendor_is_not_online() {
 
 #[test]
 fn a_stop_cancels_a_start_that_waits_for_a_slow_vendor_at_once() {
-    run_paused(async {
+    run_test(async {
         let vendor = FakeVendor::echo();
         vendor.set_health_delay(secs(50)); // the vendor call timeout is 60 s
         let h = Harness::create(settings(), vendor);
@@ -61,7 +61,7 @@ fn a_stop_cancels_a_start_that_waits_for_a_slow_vendor_at_once() {
 
 #[test]
 fn a_failing_vendor_health_check_puts_the_bot_in_vendor_interruption_and_new_conversations_are_escalated() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.vendor.set_health(Err(VendorError::Server { status: 503 }));
         advance(secs(30) - MS).await;
@@ -91,7 +91,7 @@ fn a_failing_vendor_health_check_puts_the_bot_in_vendor_interruption_and_new_con
 
 #[test]
 fn service_interruption_retries_the_session_once_a_minute() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         let logins = || h.platform.count_calls(|c| *c == PlatformCall::StartSession);
         assert_eq!(logins(), 1);
@@ -122,7 +122,7 @@ fn service_interruption_retries_the_session_once_a_minute() {
 
 #[test]
 fn a_kicked_session_is_reported_and_not_fought() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.platform.kick();
         settle().await;
@@ -136,7 +136,7 @@ fn a_kicked_session_is_reported_and_not_fought() {
 
 #[test]
 fn a_ring_is_accepted_after_the_ring_accept_wait_unless_withdrawn() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         let ring = h.platform.ring("c1");
         settle().await;
@@ -155,7 +155,7 @@ fn a_ring_is_accepted_after_the_ring_accept_wait_unless_withdrawn() {
 
 #[test]
 fn a_suggested_participant_is_not_yet_assigned() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.platform.update("c1", ParticipantState::Suggested);
         settle().await;
@@ -169,7 +169,7 @@ fn a_suggested_participant_is_not_yet_assigned() {
 
 #[test]
 fn one_actor_and_one_history_query_per_conversation() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         for _ in 0..3 {
             h.platform.assign("c1");
@@ -187,7 +187,7 @@ fn one_actor_and_one_history_query_per_conversation() {
 
 #[test]
 fn a_conversation_the_bot_leaves_is_forgotten() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.remove("c1");
@@ -199,7 +199,7 @@ fn a_conversation_the_bot_leaves_is_forgotten() {
 
 #[test]
 fn a_kicked_bot_lets_go_of_its_conversations() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.kick();
@@ -213,7 +213,7 @@ fn a_kicked_bot_lets_go_of_its_conversations() {
 
 #[test]
 fn a_conversation_removed_and_assigned_again_at_once_keeps_an_actor() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.remove("c1");
@@ -230,7 +230,7 @@ fn a_conversation_removed_and_assigned_again_at_once_keeps_an_actor() {
 
 #[test]
 fn a_stale_update_after_a_transfer_does_not_revive_the_conversation() {
-    run_paused(async {
+    run_test(async {
         let response = BotResponse::default().with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None });
         let h = Harness::start(settings(), FakeVendor::scripted(move |_| FakeReply::Answer(response.clone()))).await;
         h.open("c1").await;
@@ -248,7 +248,7 @@ fn a_stale_update_after_a_transfer_does_not_revive_the_conversation() {
 
 #[test]
 fn conversations_missing_from_the_open_list_are_let_go() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.open("c2").await;
@@ -262,7 +262,7 @@ fn conversations_missing_from_the_open_list_are_let_go() {
 
 #[test]
 fn messages_of_another_dialog_are_not_the_bots() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_says_in_dialog("c1", "c1-survey", "5 stars");

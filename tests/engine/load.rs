@@ -4,13 +4,13 @@
 use botvisor_actors::errors::ErrorCode;
 use botvisor_actors::model::Availability;
 use botvisor_actors::settings::OverflowPolicy;
-use botvisor_actors::testkit::{advance, run_paused, settle, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{advance, settle, FakeVendor, PlatformCall};
 
-use crate::harness::{settings, Harness, MS};
+use crate::harness::{run_test, settings, Harness, MS};
 
 #[test]
 fn at_250_the_bot_goes_away_and_comes_back_online_below_the_low_water_mark() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         assert_eq!(h.platform.availability(), Some(Availability::Online));
         for n in 0..249 {
@@ -37,7 +37,7 @@ fn at_250_the_bot_goes_away_and_comes_back_online_below_the_low_water_mark() {
 
 #[test]
 fn the_1000th_conversation_is_escalated_at_once_without_a_vendor_call() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         for n in 0..999 {
             h.platform.assign(&format!("c{n}"));
@@ -76,7 +76,7 @@ fn the_1000th_conversation_is_escalated_at_once_without_a_vendor_call() {
 
 #[test]
 fn the_hard_limit_is_tunable_below_999() {
-    run_paused(async {
+    run_test(async {
         let mut s = settings();
         s.load.recommended = 2;
         s.load.low_water = 1;
@@ -96,7 +96,7 @@ fn the_hard_limit_is_tunable_below_999() {
 
 #[test]
 fn overflow_policy_escalate_sends_new_conversations_to_the_overflow_skill() {
-    run_paused(async {
+    run_test(async {
         let mut s = settings();
         s.load.recommended = 2;
         s.load.low_water = 1;
@@ -113,7 +113,7 @@ fn overflow_policy_escalate_sends_new_conversations_to_the_overflow_skill() {
 
 #[test]
 fn overflow_policy_reject_ring_declines_rings_at_the_recommended_load() {
-    run_paused(async {
+    run_test(async {
         let mut s = settings();
         s.load.recommended = 1;
         s.load.low_water = 0;

@@ -12,3 +12,4 @@ mod lifecycle;
 mod load;
 mod resume;
 mod supervision;
+mod universe;

@@ -4,13 +4,13 @@
 use botvisor_actors::bot::{StartBot, StopBot};
 use botvisor_actors::errors::VendorError;
 use botvisor_actors::model::{BotAction, BotResponse, ResponseItem};
-use botvisor_actors::testkit::{advance, input_text, run_paused, settle, FakeReply, FakeVendor, PlatformCall};
+use botvisor_actors::testkit::{advance, input_text, settle, FakeReply, FakeVendor, PlatformCall};
 
-use crate::harness::{secs, settings, Harness, MS};
+use crate::harness::{run_test, secs, settings, Harness, MS};
 
 #[test]
 fn messages_sent_while_disconnected_are_answered_once_after_the_reconnect() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "a");
@@ -40,7 +40,7 @@ fn messages_sent_while_disconnected_are_answered_once_after_the_reconnect() {
 
 #[test]
 fn an_answer_lost_with_the_session_is_given_once_after_the_reconnect() {
-    run_paused(async {
+    run_test(async {
         let vendor = FakeVendor::answering_after(secs(10));
         let h = Harness::start(settings(), vendor).await;
         h.open("c1").await;
@@ -62,7 +62,7 @@ fn an_answer_lost_with_the_session_is_given_once_after_the_reconnect() {
 
 #[test]
 fn after_a_restart_only_unanswered_messages_are_answered() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::echo()).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "first");
@@ -84,7 +84,7 @@ fn after_a_restart_only_unanswered_messages_are_answered() {
 
 #[test]
 fn a_reconnect_during_a_vendor_call_still_reads_back_what_was_said_meanwhile() {
-    run_paused(async {
+    run_test(async {
         let vendor = FakeVendor::answering_after(secs(10));
         let h = Harness::start(settings(), vendor).await;
         h.open("c1").await;
@@ -104,7 +104,7 @@ fn a_reconnect_during_a_vendor_call_still_reads_back_what_was_said_meanwhile() {
 
 #[test]
 fn an_escalation_cut_by_a_disconnect_is_completed_after_the_reconnect() {
-    run_paused(async {
+    run_test(async {
         let vendor = FakeVendor::scripted(|_| FakeReply::Fail(VendorError::Request { message: "broken".into() }));
         let h = Harness::start(settings(), vendor).await;
         h.open("c1").await;
@@ -128,7 +128,7 @@ fn an_escalation_cut_by_a_disconnect_is_completed_after_the_reconnect() {
 
 #[test]
 fn an_action_cut_by_a_disconnect_is_performed_after_the_reconnect() {
-    run_paused(async {
+    run_test(async {
         let response =
             BotResponse::text("Passing you to billing").with_action(BotAction::Transfer { skill: "billing".into(), agent_id: None });
         let h = Harness::start(settings(), FakeVendor::scripted(move |_| FakeReply::Answer(response.clone()))).await;
@@ -149,7 +149,7 @@ fn an_action_cut_by_a_disconnect_is_performed_after_the_reconnect() {
 
 #[test]
 fn a_restart_does_not_welcome_again_and_a_delay_only_answer_is_asked_again_unseen() {
-    run_paused(async {
+    run_test(async {
         let mut s = settings();
         s.conversation.welcome = true;
         let vendor = FakeVendor::scripted(|request| match input_text(&request.input).as_str() {
@@ -183,7 +183,7 @@ fn a_restart_does_not_welcome_again_and_a_delay_only_answer_is_asked_again_unsee
 
 #[test]
 fn more_messages_than_the_buffer_holds_are_all_answered_in_order() {
-    run_paused(async {
+    run_test(async {
         let mut s = settings();
         s.conversation.max_buffered_messages = 2;
         let vendor = FakeVendor::answering_after(secs(10));

@@ -3,13 +3,13 @@
 
 use botvisor_actors::errors::ErrorCode;
 use botvisor_actors::model::{BotResponse, BotState};
-use botvisor_actors::testkit::{advance, input_text, run_paused, settle, FakeReply, FakeVendor};
+use botvisor_actors::testkit::{advance, input_text, settle, FakeReply, FakeVendor};
 
-use crate::harness::{secs, settings, Harness, MS};
+use crate::harness::{run_test, secs, settings, Harness, MS};
 
 #[test]
 fn a_panicking_conversation_is_rebuilt_and_the_bot_stays_online() {
-    run_paused(async {
+    run_test(async {
         let mut calls = 0;
         let vendor = FakeVendor::scripted(move |request| {
             calls += 1;
@@ -41,7 +41,7 @@ fn a_panicking_conversation_is_rebuilt_and_the_bot_stays_online() {
 
 #[test]
 fn a_conversation_that_keeps_failing_is_escalated_after_the_restart_limit() {
-    run_paused(async {
+    run_test(async {
         let h = Harness::start(settings(), FakeVendor::scripted(|_| FakeReply::Panic("always"))).await;
         h.open("c1").await;
         h.platform.consumer_says("c1", "boom");

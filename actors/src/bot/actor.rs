@@ -13,12 +13,14 @@ use crate::bot::factory::ConversationFactory;
 use crate::bot::messages::{
     BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, GetConversations, RetireBot, StartBot, StopBot,
 };
+use crate::bot::restart::{Restart, RestartPolicy};
 use crate::bot::state::{Lifecycle, SessionStatus};
 use crate::conversation::{
     ConsumerTypingChanged, ConversationActor, ConversationExited, ConversationRemoved, ConversationSpec, DeliverMessage, ExitReason,
     Resync, StartMode,
 };
-use crate::errors::{ErrorCode, ErrorReport};
+use crate::errors::{ErrorCode, ErrorReport, VendorError};
+use crate::live::{ActorKind, LiveToken};
 use crate::load::{Admission, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision};
 use crate::model::{Availability, BotState, ConversationId, ConversationInfo, ParticipantState, RingId};
 use crate::ports::{BotErrorEvent, ErrorHookPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort};
@@ -79,8 +81,8 @@ pub struct BotActor {
     availability_wanted: Availability,
     availability_sent: Option<Availability>,
     availability_in_flight: bool,
-    /// Recent rebuild times per conversation, for the restart cap.
-    restarts: HashMap<ConversationId, VecDeque<Instant>>,
+    /// When failed conversations are rebuilt, and when they are given up on.
+    restarts: RestartPolicy,
     next_generation: u64,
     service_retry: Option<SpawnHandle>,
     health_timer: Option<SpawnHandle>,
@@ -90,7 +92,8 @@ pub struct BotActor {
     error_hook: Option<Rc<dyn ErrorHookPort>>,
     /// The lifecycle error last reported to the hook (each is reported once).
     last_hooked_error: Option<String>,
-    jitter_state: u64,
+    /// Counts this actor as running (see [`crate::live`]).
+    live: Option<LiveToken>,
 }
 
 impl BotActor {
@@ -98,8 +101,7 @@ impl BotActor {
     pub fn new(settings: BotSettings, platform: Rc<dyn PlatformPort>, vendor: Rc<dyn VendorPort>) -> Self {
         let settings = Rc::new(settings);
         let load = LoadActor::new(settings.load.clone(), settings.escalation.skill.clone()).start();
-        let jitter_state =
-            settings.bot_id.as_str().bytes().fold(0x9E37_79B9_7F4A_7C15u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
+        let restarts = RestartPolicy::from_os_rng(&settings.lifecycle);
         Self {
             factory: ConversationFactory::new(settings.clone(), platform.clone(), vendor.clone()),
             settings,
@@ -116,7 +118,7 @@ impl BotActor {
             availability_wanted: Availability::Online,
             availability_sent: None,
             availability_in_flight: false,
-            restarts: HashMap::new(),
+            restarts,
             next_generation: 0,
             service_retry: None,
             health_timer: None,
@@ -125,7 +127,7 @@ impl BotActor {
             conversation_errors: VecDeque::new(),
             error_hook: None,
             last_hooked_error: None,
-            jitter_state: jitter_state | 1,
+            live: None,
         }
     }
 }
@@ -137,6 +139,12 @@ impl BotActor {
         self.error_hook = Some(hook);
         self
     }
+
+    /// Draws the restart jitter from `rng` (a seeded one makes rebuild delays reproducible).
+    pub fn with_restart_rng(mut self, rng: rand::rngs::StdRng) -> Self {
+        self.restarts = RestartPolicy::new(&self.settings.lifecycle, rng);
+        self
+    }
 }
 
 impl Actor for BotActor {
@@ -144,10 +152,12 @@ impl Actor for BotActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(BOT_MAILBOX);
+        self.live = Some(LiveToken::new(ActorKind::Bot));
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         tracing::info!(bot_id = %self.settings.bot_id, "bot actor stopped");
+        self.live = None;
     }
 }
 
@@ -174,28 +184,15 @@ impl Handler<StartBot> for BotActor {
             if act.starting.take().is_none() {
                 return cancelled();
             }
-            let refusal = match health {
-                Ok(Ok(VendorHealth::Online)) => None,
-                Ok(Ok(VendorHealth::NotOnline { state })) => {
-                    Some(format!("the vendor reports state {state:?}, not online; the bot starts once the vendor is online"))
-                }
-                Ok(Err(error)) => Some(format!("the vendor's health check failed: {error}; the bot starts once the vendor is online")),
-                Err(_) => Some("the vendor's health check timed out; the bot starts once the vendor is online".to_owned()),
-            };
-            if let Some(message) = refusal {
+            if let Some(problem) = health_problem(health) {
+                let message = match problem {
+                    HealthProblem::NotOnline { .. } => format!("{problem}, not online; the bot starts once the vendor is online"),
+                    _ => format!("{problem}; the bot starts once the vendor is online"),
+                };
                 let report = ErrorReport::new(ErrorCode::VendorNotOnline, message);
                 let change = act.lifecycle.refuse_start(report.clone(), Instant::now());
                 act.log_transition(change);
-                if let Some(hook) = &act.error_hook {
-                    act.last_hooked_error = Some(report.error_id.clone());
-                    hook.report(BotErrorEvent {
-                        bot_id: act.settings.bot_id.clone(),
-                        conversation_id: None,
-                        error: report.clone(),
-                        vendor: act.vendor.name(),
-                        vendor_request: None,
-                    });
-                }
+                act.hook_bot_error(&report);
                 return Err(report);
             }
             let change = act.lifecycle.start(Instant::now());
@@ -386,13 +383,7 @@ impl BotActor {
                 (&self.error_hook, &error, new_error, to)
             {
                 self.last_hooked_error = Some(report.error_id.clone());
-                hook.report(BotErrorEvent {
-                    bot_id: self.settings.bot_id.clone(),
-                    conversation_id: None,
-                    error: report.clone(),
-                    vendor: self.vendor.name(),
-                    vendor_request: None,
-                });
+                hook.report(BotErrorEvent::new(self.settings.bot_id.clone(), self.vendor.name(), report.clone()));
             }
             tracing::info!(
                 bot_id = %self.settings.bot_id,
@@ -401,6 +392,14 @@ impl BotActor {
                 code = error.as_ref().map(|e| e.code.as_str()),
                 "bot state changed"
             );
+        }
+    }
+
+    /// Reports a bot-level error to the hook (once: a transition with it is not reported again).
+    fn hook_bot_error(&mut self, report: &ErrorReport) {
+        if let Some(hook) = &self.error_hook {
+            self.last_hooked_error = Some(report.error_id.clone());
+            hook.report(BotErrorEvent::new(self.settings.bot_id.clone(), self.vendor.name(), report.clone()));
         }
     }
 
@@ -474,18 +473,12 @@ impl BotActor {
                 return;
             }
             let now = Instant::now();
-            let problem = match health {
-                Ok(Ok(VendorHealth::Online)) => None,
-                Ok(Ok(VendorHealth::NotOnline { state })) => Some(format!("the vendor reports state {state:?}")),
-                Ok(Err(error)) => Some(format!("the vendor's health check failed: {error}")),
-                Err(_) => Some("the vendor's health check timed out".to_owned()),
-            };
-            let change = match problem {
+            let change = match health_problem(health) {
                 None => act.lifecycle.vendor_healthy(now),
-                Some(message) => {
+                Some(problem) => {
                     let report = ErrorReport::new(
                         ErrorCode::VendorNotOnline,
-                        format!("{message}; new conversations are escalated until it recovers"),
+                        format!("{problem}; new conversations are escalated until it recovers"),
                     );
                     act.lifecycle.vendor_unhealthy(report, act.settings.lifecycle.vendor_health_failures, now)
                 }
@@ -723,7 +716,7 @@ impl BotActor {
     /// The conversation left the bot for good.
     fn forget(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId) {
         self.conversations.remove(conversation_id);
-        self.restarts.remove(conversation_id);
+        self.restarts.forget(conversation_id);
         let release = self.load.send(ReleaseConversation { conversation_id: conversation_id.clone() });
         ctx.spawn(release.into_actor(self).map(|availability, act, ctx| {
             if let Ok(Some(availability)) = availability {
@@ -735,33 +728,11 @@ impl BotActor {
     /// A conversation failed or panicked: rebuild it after a jittered backoff (it re-reads its
     /// history), or escalate it once it has failed too often in the restart window.
     fn schedule_rebuild(&mut self, ctx: &mut Context<Self>, conversation_id: ConversationId) {
-        let now = Instant::now();
-        let lifecycle = &self.settings.lifecycle;
-        let recent = self.restarts.entry(conversation_id.clone()).or_default();
-        while recent.front().is_some_and(|t| now.duration_since(*t) > lifecycle.restart_window) {
-            recent.pop_front();
-        }
-        let mode = if recent.len() < lifecycle.max_restarts as usize {
-            StartMode::Resume
-        } else {
-            StartMode::Escalate {
-                report: Box::new(ErrorReport::new(
-                    ErrorCode::ConversationRestartLimit,
-                    format!(
-                        "the conversation failed {} times within {:?}; handing it to a human",
-                        recent.len() + 1,
-                        lifecycle.restart_window
-                    ),
-                )),
-                skill: self.settings.escalation.skill.clone(),
-            }
+        let Restart { delay, verdict } = self.restarts.on_failure(&conversation_id, Instant::now());
+        let mode = match verdict.report() {
+            None => StartMode::Resume,
+            Some(report) => StartMode::Escalate { report: Box::new(report), skill: self.settings.escalation.skill.clone() },
         };
-        let attempt = recent.len() as u32;
-        recent.push_back(now);
-        if recent.len() > lifecycle.max_restarts as usize + 1 {
-            recent.pop_front();
-        }
-        let delay = self.jittered(lifecycle.restart_backoff.saturating_mul(1 << attempt.min(10)));
         let generation = self.next_generation();
         let Some(slot) = self.conversations.get_mut(&conversation_id) else { return };
         slot.generation = generation;
@@ -812,15 +783,32 @@ impl BotActor {
         self.next_generation += 1;
         self.next_generation
     }
+}
 
-    /// `base` scaled by a factor in [0.5, 1.5) (xorshift; no need for a crypto source here).
-    fn jittered(&mut self, base: Duration) -> Duration {
-        let mut x = self.jitter_state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.jitter_state = x;
-        let factor = 0.5 + (x % 1000) as f64 / 1000.0;
-        base.mul_f64(factor)
+/// Why a vendor health check did not pass.
+#[derive(Debug)]
+enum HealthProblem {
+    NotOnline { state: String },
+    Failed(VendorError),
+    TimedOut,
+}
+
+impl std::fmt::Display for HealthProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HealthProblem::NotOnline { state } => write!(f, "the vendor reports state {state:?}"),
+            HealthProblem::Failed(error) => write!(f, "the vendor's health check failed: {error}"),
+            HealthProblem::TimedOut => f.write_str("the vendor's health check timed out"),
+        }
+    }
+}
+
+/// The problem a health check (bounded by a timeout) found, if any.
+fn health_problem(health: Result<Result<VendorHealth, VendorError>, tokio::time::error::Elapsed>) -> Option<HealthProblem> {
+    match health {
+        Ok(Ok(VendorHealth::Online)) => None,
+        Ok(Ok(VendorHealth::NotOnline { state })) => Some(HealthProblem::NotOnline { state }),
+        Ok(Err(error)) => Some(HealthProblem::Failed(error)),
+        Err(_) => Some(HealthProblem::TimedOut),
     }
 }

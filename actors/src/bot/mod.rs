@@ -3,10 +3,12 @@
 pub mod actor;
 pub mod factory;
 pub mod messages;
+pub mod restart;
 pub mod state;
 pub mod vendor_stats;
 
 pub use actor::BotActor;
 pub use factory::ConversationFactory;
 pub use messages::*;
+pub use restart::{Restart, RestartPolicy, RestartVerdict};
 pub use state::Lifecycle;

@@ -20,16 +20,15 @@ use crate::conversation::escalation::{escalate, EscalationOutcome, EscalationReq
 use crate::conversation::execute::{execute, ExecutionOutcome, Target};
 use crate::conversation::history::{analyse, HistoryAnalysis};
 use crate::conversation::input::{map_batch, MappedInput};
+use crate::conversation::machine::{Machine, Opening, Phase, Step, Unfinished};
 use crate::conversation::messages::{
     ConsumerTypingChanged, ConversationExited, ConversationRemoved, ConversationSnapshot, DeliverMessage, ExitReason,
     GetConversationSnapshot, Resync, StartMode,
 };
-use crate::conversation::state::Combiner;
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
-use crate::model::{
-    BotAction, BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr,
-};
+use crate::live::{ActorKind, LiveToken};
+use crate::model::{BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
 use crate::ports::{BotErrorEvent, ConversationContext, ErrorHookPort, InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest};
 use crate::settings::BotSettings;
 
@@ -39,38 +38,6 @@ pub const CONVERSATION_MAILBOX: usize = 64;
 const RESYNC_FALLBACK: Duration = Duration::from_secs(30);
 /// An idle close that falls while the conversation is busy is looked at again after this long.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
-
-/// What a conversation is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Reading the dialog's history.
-    Loading,
-    /// Waiting for consumer messages or the combining deadline.
-    Ready,
-    /// A vendor call is in flight.
-    Calling,
-    /// Publishing an answer and its action.
-    Executing,
-    Escalating,
-    /// Closing for inactivity.
-    Closing,
-    /// The session dropped; waiting for a reconnect to re-read history.
-    WaitingForSession,
-}
-
-impl Phase {
-    fn as_str(self) -> &'static str {
-        match self {
-            Phase::Loading => "loading",
-            Phase::Ready => "ready",
-            Phase::Calling => "calling_vendor",
-            Phase::Executing => "executing",
-            Phase::Escalating => "escalating",
-            Phase::Closing => "closing",
-            Phase::WaitingForSession => "waiting_for_session",
-        }
-    }
-}
 
 /// Everything a ConversationActor is built from (the BotActor's factory input).
 #[derive(Debug, Clone)]
@@ -87,21 +54,12 @@ pub struct ConversationActor {
     platform: Rc<dyn PlatformPort>,
     vendor: Rc<dyn VendorPort>,
     parent: Recipient<ConversationExited>,
-    phase: Phase,
-    combiner: Combiner,
+    /// What the conversation is doing and what waits; decides the next step.
+    machine: Machine,
     /// Every consumer message below this sequence is answered.
     answered_below: Sequence,
     /// The consumer messages of the vendor call or escalation under way.
     in_flight: Vec<DialogMessage>,
-    /// A welcome event or a transfer-in utterance to send before any waiting message.
-    pending_input: Option<Box<VendorInput>>,
-    /// An escalation the session dropped in the middle of; redone once history is read again.
-    pending_escalation: Option<Box<(ErrorReport, EscalationRequest)>>,
-    /// An answer's action the session dropped before; performed once history is read again.
-    pending_action: Option<Box<BotAction>>,
-    /// Consumer messages were left in the platform's history because the buffer was full; live
-    /// messages stay there too until history is read again, so none is skipped.
-    overflowed: bool,
     /// READ receipts were sent for every consumer message below this sequence.
     read_below: Sequence,
     /// The vendor has seen this conversation (an earlier call, or the bot spoke in history).
@@ -112,8 +70,6 @@ pub struct ConversationActor {
     last_vendor_input: Option<Value>,
     vendor_stats: Option<Rc<std::cell::RefCell<crate::bot::vendor_stats::VendorCallStats>>>,
     vendor_call_started: Option<Instant>,
-    history_read: bool,
-    resync_pending: bool,
     sdes: Option<Arc<Value>>,
     flush_timer: Option<SpawnHandle>,
     idle_timer: Option<SpawnHandle>,
@@ -129,12 +85,10 @@ pub struct ConversationActor {
     exit: Option<Box<ExitReason>>,
     /// Set while the actor's own code runs; still set in `stopped` means that code panicked.
     in_handler: bool,
-    /// The platform removed the bot while its own action was in flight (the platform's notice
-    /// of a transfer or close can overtake the command's answer): end once the action is done,
-    /// with the action's reason.
-    removal_pending: bool,
     /// Set once the parent has been told; if the actor is dropped without it, it panicked.
     parent_told: bool,
+    /// Counts this actor as running (see [`crate::live`]); a panicked one's goes when it is dropped.
+    live: Option<LiveToken>,
 }
 
 impl ConversationActor {
@@ -147,19 +101,14 @@ impl ConversationActor {
     ) -> Self {
         let span = tracing::info_span!("conversation", bot_id = %settings.bot_id, conversation_id = %spec.info.conversation_id);
         Self {
-            combiner: Combiner::new(settings.conversation.combine.clone()),
+            machine: Machine::new(settings.conversation.combine.clone()),
             spec,
             settings,
             platform,
             vendor,
             parent,
-            phase: Phase::Loading,
             answered_below: 0,
             in_flight: Vec::new(),
-            pending_input: None,
-            pending_escalation: None,
-            pending_action: None,
-            overflowed: false,
             read_below: 0,
             vendor_knows_conversation: false,
             span,
@@ -167,8 +116,6 @@ impl ConversationActor {
             last_vendor_input: None,
             vendor_stats: None,
             vendor_call_started: None,
-            history_read: false,
-            resync_pending: false,
             sdes: None,
             flush_timer: None,
             idle_timer: None,
@@ -181,8 +128,8 @@ impl ConversationActor {
             last_error: None,
             exit: None,
             in_handler: false,
-            removal_pending: false,
             parent_told: false,
+            live: None,
         }
     }
 }
@@ -202,13 +149,10 @@ impl ConversationActor {
 
     fn report_error(&self, report: &ErrorReport) {
         if let Some(hook) = &self.error_hook {
-            hook.report(BotErrorEvent {
-                bot_id: self.settings.bot_id.clone(),
-                conversation_id: Some(self.spec.info.conversation_id.clone()),
-                error: report.clone(),
-                vendor: self.vendor.name(),
-                vendor_request: self.last_vendor_input.clone(),
-            });
+            let event = BotErrorEvent::new(self.settings.bot_id.clone(), self.vendor.name(), report.clone())
+                .in_conversation(self.spec.info.conversation_id.clone())
+                .with_vendor_request(self.last_vendor_input.clone());
+            hook.report(event);
         }
     }
 }
@@ -218,11 +162,12 @@ impl Actor for ConversationActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(CONVERSATION_MAILBOX);
+        self.live = Some(LiveToken::new(ActorKind::Conversation));
         self.consumer_active(ctx);
         match self.spec.mode.clone() {
             StartMode::Escalate { report, skill } => {
                 // No vendor call: only messages that arrive after this are processed.
-                self.history_read = true;
+                self.machine.opening = Opening::Done;
                 self.start_escalation(ctx, *report, EscalationRequest { skill, answers: None, announce: true });
             }
             StartMode::New | StartMode::Resume => self.read_history(ctx),
@@ -239,6 +184,7 @@ impl Actor for ConversationActor {
             "conversation actor stopped"
         );
         self.tell_parent(reason);
+        self.live = None;
     }
 }
 
@@ -281,7 +227,7 @@ impl Handler<ConsumerTypingChanged> for ConversationActor {
     fn handle(&mut self, msg: ConsumerTypingChanged, ctx: &mut Context<Self>) {
         self.guarded(ctx, |act, ctx| {
             act.consumer_active(ctx);
-            act.combiner.set_consumer_typing(msg.typing, Instant::now());
+            act.machine.combiner.set_consumer_typing(msg.typing, Instant::now());
             act.pump(ctx);
         })
     }
@@ -299,11 +245,9 @@ impl Handler<ConversationRemoved> for ConversationActor {
     type Result = ();
 
     fn handle(&mut self, _msg: ConversationRemoved, ctx: &mut Context<Self>) {
-        if matches!(self.phase, Phase::Executing | Phase::Escalating | Phase::Closing) {
-            self.removal_pending = true;
-            return;
+        if self.machine.removal() {
+            self.finish(ctx, ExitReason::Removed);
         }
-        self.finish(ctx, ExitReason::Removed);
     }
 }
 
@@ -313,9 +257,9 @@ impl Handler<GetConversationSnapshot> for ConversationActor {
     fn handle(&mut self, _msg: GetConversationSnapshot, _ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(ConversationSnapshot {
             conversation_id: self.spec.info.conversation_id.clone(),
-            phase: self.phase.as_str(),
+            phase: self.machine.phase.as_str(),
             answered_below: self.answered_below,
-            waiting_messages: self.combiner.len(),
+            waiting_messages: self.machine.combiner.len(),
             vendor_calls: self.vendor_calls,
             taken_at: self.taken_at,
             ttr: self.ttr,
@@ -384,41 +328,41 @@ impl ConversationActor {
     fn receive_consumer_message(&mut self, ctx: &mut Context<Self>, message: DialogMessage) {
         self.consumer_active(ctx);
         let sequence = message.sequence;
-        let duplicate =
-            sequence < self.answered_below || self.combiner.contains(sequence) || self.in_flight.iter().any(|m| m.sequence == sequence);
+        let duplicate = sequence < self.answered_below
+            || self.machine.combiner.contains(sequence)
+            || self.in_flight.iter().any(|m| m.sequence == sequence);
         if duplicate {
             return;
         }
-        if self.overflowed || self.combiner.len() >= self.settings.conversation.max_buffered_messages {
+        if self.machine.overflowed || self.machine.combiner.len() >= self.settings.conversation.max_buffered_messages {
             // Bounded: the message stays in the platform's history and is read back once the
             // waiting ones are handled (later ones too, so none is skipped).
-            if !self.overflowed {
+            if !self.machine.overflowed {
                 tracing::warn!(
                     sequence,
                     code = ErrorCode::InputBacklogFull.as_str(),
                     "too many waiting consumer messages, leaving the rest in history for now"
                 );
             }
-            self.overflowed = true;
+            self.machine.overflowed = true;
             return;
         }
         tracing::info!(sequence, "consumer message");
         self.count_taken(sequence);
-        self.combiner.push(message, Instant::now());
+        self.machine.combiner.push(message, Instant::now());
         self.pump(ctx);
     }
 
     fn request_resync(&mut self, ctx: &mut Context<Self>) {
-        match self.phase {
-            Phase::Ready | Phase::WaitingForSession => self.read_history(ctx),
-            _ => self.resync_pending = true,
+        if self.machine.resync_requested() {
+            self.read_history(ctx);
         }
     }
 
     /// Reads the dialog after the last answered message; one query at a time.
     fn read_history(&mut self, ctx: &mut Context<Self>) {
-        self.phase = Phase::Loading;
-        self.resync_pending = false;
+        self.machine.phase = Phase::Loading;
+        self.machine.resync_pending = false;
         if let Some(handle) = self.resync_timer.take() {
             ctx.cancel_future(handle);
         }
@@ -475,33 +419,27 @@ impl ConversationActor {
         // What history shows read (a receipt lost with a dropped connection is sent again).
         self.read_below = analysis.read_below.max(self.answered_below);
         self.vendor_knows_conversation |= analysis.bot_spoke;
-        self.combiner.discard_below(self.answered_below);
+        self.machine.combiner.discard_below(self.answered_below);
         let now = Instant::now();
         let fresh: Vec<DialogMessage> = analysis
             .unanswered
             .iter()
             .filter(|m| !self.in_flight.iter().any(|f| f.sequence == m.sequence))
-            .take(self.settings.conversation.max_buffered_messages.saturating_sub(self.combiner.len()))
+            .take(self.settings.conversation.max_buffered_messages.saturating_sub(self.machine.combiner.len()))
             .cloned()
             .collect();
-        self.overflowed = fresh.len() < analysis.unanswered.len();
+        self.machine.overflowed = fresh.len() < analysis.unanswered.len();
         for message in &fresh {
             self.count_taken(message.sequence);
         }
         // What waited in history has waited long enough: it is due at once.
-        self.combiner.restore(fresh, now);
-        if !self.history_read {
-            self.history_read = true;
-            if self.spec.mode == StartMode::New {
-                self.pending_input = self.opening_input(&analysis).map(Box::new);
-            }
+        self.machine.combiner.restore(fresh, now);
+        if self.machine.opening == Opening::Unread {
+            let opening = if self.spec.mode == StartMode::New { self.opening_input(&analysis) } else { None };
+            self.machine.opening = opening.map_or(Opening::Done, |input| Opening::Pending(Box::new(input)));
         }
-        self.phase = Phase::Ready;
-        if self.resync_pending {
-            self.read_history(ctx);
-        } else {
-            self.pump(ctx);
-        }
+        self.machine.phase = Phase::Ready;
+        self.pump(ctx);
     }
 
     /// What a newly assigned conversation sends first: the welcome event when it is on; for a
@@ -541,59 +479,60 @@ impl ConversationActor {
         })
     }
 
-    /// Starts the next piece of work if the conversation is free, or arms the combining timer.
+    /// Carries out the machine's next step: starts the next piece of work if the conversation is
+    /// free, or arms the combining timer.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.phase != Phase::Ready {
-            return;
-        }
-        if self.removal_pending {
-            self.finish(ctx, ExitReason::Removed);
+        let now = Instant::now();
+        let step = self.machine.next_step(now);
+        if step == Step::Busy {
             return;
         }
         if let Some(handle) = self.flush_timer.take() {
             ctx.cancel_future(handle);
         }
-        if self.resync_pending {
-            self.read_history(ctx);
-            return;
-        }
-        if let Some((report, request)) = self.pending_escalation.take().map(|pending| *pending) {
-            self.start_escalation(ctx, report, request);
-            return;
-        }
-        if let Some(action) = self.pending_action.take() {
-            let response = BotResponse { action: Some(*action), ..BotResponse::default() };
-            self.execute(ctx, response, None);
-            return;
-        }
-        if let Some(input) = self.pending_input.take() {
-            self.call_vendor(ctx, *input, Vec::new());
-            return;
-        }
-        let now = Instant::now();
-        if self.combiner.is_due(now) {
-            let batch = self.combiner.take();
-            match map_batch(&batch, self.settings.conversation.max_text_length) {
-                MappedInput::Send(input) => self.call_vendor(ctx, input, batch),
-                MappedInput::Nothing => {
-                    // Only empty messages: nothing to answer, but they are read.
-                    self.in_flight = batch;
-                    self.batch_handled(ctx);
-                    self.pump(ctx);
+        match step {
+            Step::Busy | Step::Idle => {}
+            Step::Finish => self.finish(ctx, ExitReason::Removed),
+            Step::Resync | Step::ReadBacklog => self.read_history(ctx),
+            Step::ResumeEscalation | Step::ResumeAction => match self.machine.unfinished.take() {
+                Some(Unfinished::Escalation(pending)) => {
+                    let (report, request) = *pending;
+                    self.start_escalation(ctx, report, request);
                 }
-                MappedInput::Refused(report) => {
-                    self.in_flight = batch;
-                    self.escalate_in_flight(ctx, report);
+                Some(Unfinished::Action(action)) => {
+                    let response = BotResponse { action: Some(*action), ..BotResponse::default() };
+                    self.execute(ctx, response, None);
+                }
+                None => {}
+            },
+            Step::SendOpening => {
+                if let Some(input) = self.machine.take_opening() {
+                    self.call_vendor(ctx, input, Vec::new());
                 }
             }
-        } else if let Some(deadline) = self.combiner.deadline() {
-            let wait = deadline.saturating_duration_since(now);
-            self.flush_timer = Some(ctx.run_later(wait, |act, ctx| {
-                act.flush_timer = None;
-                act.guarded(ctx, Self::pump);
-            }));
-        } else if self.overflowed {
-            self.read_history(ctx);
+            Step::SendBatch => {
+                let batch = self.machine.combiner.take();
+                match map_batch(&batch, self.settings.conversation.max_text_length) {
+                    MappedInput::Send(input) => self.call_vendor(ctx, input, batch),
+                    MappedInput::Nothing => {
+                        // Only empty messages: nothing to answer, but they are read.
+                        self.in_flight = batch;
+                        self.batch_handled(ctx);
+                        self.pump(ctx);
+                    }
+                    MappedInput::Refused(report) => {
+                        self.in_flight = batch;
+                        self.escalate_in_flight(ctx, report);
+                    }
+                }
+            }
+            Step::WaitUntil(deadline) => {
+                let wait = deadline.saturating_duration_since(now);
+                self.flush_timer = Some(ctx.run_later(wait, |act, ctx| {
+                    act.flush_timer = None;
+                    act.guarded(ctx, Self::pump);
+                }));
+            }
         }
     }
 
@@ -623,7 +562,7 @@ impl ConversationActor {
     }
 
     fn call_vendor(&mut self, ctx: &mut Context<Self>, input: VendorInput, batch: Vec<DialogMessage>) {
-        self.phase = Phase::Calling;
+        self.machine.phase = Phase::Calling;
         let answers = batch.last().map(|m| m.sequence);
         self.in_flight = batch;
         let info = &self.spec.info;
@@ -679,7 +618,7 @@ impl ConversationActor {
     }
 
     fn execute(&mut self, ctx: &mut Context<Self>, response: BotResponse, answers: Option<Sequence>) {
-        self.phase = Phase::Executing;
+        self.machine.phase = Phase::Executing;
         let with_survey = self.settings.conversation.close_with_survey;
         let settings = self.settings.clone();
         let target = self.target();
@@ -696,7 +635,7 @@ impl ConversationActor {
                     act.last_error = Some(Box::new(report));
                 }
                 act.batch_handled(ctx);
-                act.phase = Phase::Ready;
+                act.machine.phase = Phase::Ready;
                 act.pump(ctx);
             }
             ExecutionOutcome::Transferred { skill, agent_id } => {
@@ -707,7 +646,7 @@ impl ConversationActor {
             ExecutionOutcome::Disconnected { pending_action: Some(action) } => {
                 // The answer is out; only its action remains for after the reconnect.
                 act.batch_handled(ctx);
-                act.pending_action = Some(Box::new(action));
+                act.machine.unfinished = Some(Unfinished::Action(Box::new(action)));
                 act.wait_for_session(ctx);
             }
             ExecutionOutcome::Disconnected { pending_action: None } => act.wait_for_session(ctx),
@@ -725,7 +664,7 @@ impl ConversationActor {
     }
 
     fn start_escalation(&mut self, ctx: &mut Context<Self>, report: ErrorReport, request: EscalationRequest) {
-        self.phase = Phase::Escalating;
+        self.machine.phase = Phase::Escalating;
         tracing::warn!(
             code = report.code.as_str(),
             error_id = %report.error_id,
@@ -757,12 +696,12 @@ impl ConversationActor {
                 act.report_error(&stayed);
                 act.last_error = Some(Box::new(stayed));
                 act.batch_handled(ctx);
-                act.phase = Phase::Ready;
+                act.machine.phase = Phase::Ready;
                 act.pump(ctx);
             }
             EscalationOutcome::Disconnected { announced } => {
-                act.pending_escalation =
-                    Some(Box::new((report.clone(), EscalationRequest { announce: resume.announce && !announced, ..resume })));
+                let request = EscalationRequest { announce: resume.announce && !announced, ..resume };
+                act.machine.unfinished = Some(Unfinished::Escalation(Box::new((report.clone(), request))));
                 act.wait_for_session(ctx);
             }
         });
@@ -779,16 +718,16 @@ impl ConversationActor {
     }
 
     fn wait_for_session(&mut self, ctx: &mut Context<Self>) {
-        if self.removal_pending {
+        if self.machine.removal_pending {
             self.finish(ctx, ExitReason::Removed);
             return;
         }
-        if self.pending_escalation.is_none() {
+        if !self.machine.escalation_unfinished() {
             // Unanswered: back to waiting (history confirms after the reconnect).
             let in_flight = std::mem::take(&mut self.in_flight);
-            self.combiner.restore(in_flight, Instant::now());
+            self.machine.combiner.restore(in_flight, Instant::now());
         }
-        self.phase = Phase::WaitingForSession;
+        self.machine.phase = Phase::WaitingForSession;
         if let Some(handle) = self.resync_timer.take() {
             ctx.cancel_future(handle);
         }
@@ -823,11 +762,11 @@ impl ConversationActor {
             self.idle_timer = Some(ctx.run_later(warning.before_close, |act, ctx| act.guarded(ctx, Self::on_idle)));
             return;
         }
-        if self.phase != Phase::Ready {
+        if self.machine.phase != Phase::Ready {
             self.idle_timer = Some(ctx.run_later(IDLE_RECHECK, |act, ctx| act.guarded(ctx, Self::on_idle)));
             return;
         }
-        self.phase = Phase::Closing;
+        self.machine.phase = Phase::Closing;
         let target = self.target();
         let with_survey = self.settings.conversation.close_with_survey;
         let work = async move {
@@ -841,7 +780,7 @@ impl ConversationActor {
             Ok(()) => act.finish(ctx, ExitReason::Closed { idle: true }),
             Err(error) => {
                 tracing::warn!(conversation_id = %act.spec.info.conversation_id, %error, "closing an idle conversation failed");
-                act.phase = Phase::Ready;
+                act.machine.phase = Phase::Ready;
                 act.idle_warned = true;
                 act.idle_timer = Some(ctx.run_later(inactivity.close_after, |act, ctx| act.guarded(ctx, Self::on_idle)));
                 act.pump(ctx);

@@ -6,6 +6,7 @@ pub mod escalation;
 pub mod execute;
 pub mod history;
 pub mod input;
+pub mod machine;
 pub mod messages;
 pub mod state;
 pub mod vendor_call;

@@ -118,13 +118,14 @@ impl Combiner {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::model::{MessageContent, Originator};
 
-    fn msg(sequence: Sequence) -> DialogMessage {
+    /// A consumer text message with `sequence` (shared with the step order's tests).
+    pub(crate) fn msg(sequence: Sequence) -> DialogMessage {
         DialogMessage {
             dialog_id: "d".into(),
             sequence,

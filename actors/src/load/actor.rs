@@ -2,6 +2,7 @@
 
 use actix::prelude::*;
 
+use crate::live::{ActorKind, LiveToken};
 use crate::load::messages::{AdmissionReply, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, ReleaseConversation};
 use crate::load::state::{LoadSnapshot, LoadState, RingDecision};
 use crate::model::Availability;
@@ -11,11 +12,13 @@ const LOAD_MAILBOX: usize = 1024;
 
 pub struct LoadActor {
     state: LoadState,
+    /// Counts this actor as running (see [`crate::live`]).
+    live: Option<LiveToken>,
 }
 
 impl LoadActor {
     pub fn new(settings: LoadSettings, escalation_skill: String) -> Self {
-        Self { state: LoadState::new(settings, escalation_skill) }
+        Self { state: LoadState::new(settings, escalation_skill), live: None }
     }
 }
 
@@ -24,6 +27,11 @@ impl Actor for LoadActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(LOAD_MAILBOX);
+        self.live = Some(LiveToken::new(ActorKind::Load));
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.live = None;
     }
 }
 
