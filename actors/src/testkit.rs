@@ -58,6 +58,8 @@ struct FakePlatformState {
     failing_transfers: HashSet<String>,
     /// TTR changes are refused (as the platform refuses a malformed TTRField).
     failing_ttr: bool,
+    /// The next availability change panics in the caller (a bug in a bot's handler).
+    panic_on_availability: bool,
     connected: bool,
     /// Whether `start_session` connects (delivers `SessionConnected`).
     refuse_sessions: bool,
@@ -104,6 +106,11 @@ impl FakePlatform {
     }
 
     /// Transfers to `skill` are refused by the platform (e.g. no agent available on it).
+    /// The next availability change panics inside the BotActor's handler that asks for it.
+    pub fn panic_on_next_availability(&self) {
+        self.state.borrow_mut().panic_on_availability = true;
+    }
+
     /// Every TTR change is refused with 400.
     pub fn fail_ttr_changes(&self) {
         self.state.borrow_mut().failing_ttr = true;
@@ -414,6 +421,9 @@ impl PlatformPort for FakePlatform {
     }
 
     fn set_availability(&self, availability: Availability) -> PlatformResult<()> {
+        if std::mem::take(&mut self.state.borrow_mut().panic_on_availability) {
+            panic!("the fake platform panics on this availability change, as asked");
+        }
         ready(self.record(PlatformCall::SetAvailability(availability)))
     }
 

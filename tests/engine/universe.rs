@@ -52,6 +52,30 @@ fn retiring_a_bot_ends_its_load_actor_and_every_conversation() {
 }
 
 #[test]
+fn a_bot_that_panics_takes_its_conversations_with_it() {
+    run_test(async {
+        let mut s = settings();
+        s.conversation.inactivity =
+            Some(botvisor_actors::settings::InactivitySettings { close_after: secs(30), warning: None, close_message: None });
+        let h = Harness::start(s, FakeVendor::echo()).await;
+        h.open("c1").await;
+        h.open("c2").await;
+        assert_eq!(live_actors(), LiveActors { bots: 1, loads: 1, conversations: 2 });
+        // The bot's handler for the reconnect asks for its availability: that call panics.
+        h.platform.lose_session();
+        settle().await;
+        h.platform.panic_on_next_availability();
+        h.platform.reconnect();
+        settle().await;
+        assert!(!h.bot.connected(), "the BotActor died");
+        advance(MS).await;
+        assert_eq!(live_actors().total(), 0, "its LoadActor and conversations ended with it: {}", live_actors());
+        advance(secs(31)).await;
+        assert_eq!(h.platform.closed("c1"), None, "no inactivity close for a bot that is gone");
+    });
+}
+
+#[test]
 fn stopping_a_bot_ends_its_conversations_and_keeps_the_bot() {
     run_test(async {
         let h = three_busy_conversations().await;

@@ -161,6 +161,19 @@ impl Actor for BotActor {
     }
 }
 
+impl Drop for BotActor {
+    /// A bot dropped without being retired (a panic in one of its handlers) tells its
+    /// conversations to stop: none goes on — an inactivity close, a resync — for a bot that is
+    /// gone. After a retire the conversations were let go already and this sends nothing new.
+    fn drop(&mut self) {
+        for slot in self.conversations.values() {
+            if let SlotRun::Running(addr) = &slot.run {
+                addr.do_send(ConversationRemoved);
+            }
+        }
+    }
+}
+
 impl Handler<StartBot> for BotActor {
     type Result = ResponseActFuture<Self, Result<(), ErrorReport>>;
 
