@@ -2,6 +2,7 @@
 //! them in-process. The engine core is the `botvisor-actors` crate.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod hooks;
 pub mod http;
