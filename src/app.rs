@@ -13,8 +13,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use botvisor::api::{self, AdminState};
+use botvisor::cluster::{EmbeddedStore, Member, Store};
 use botvisor::config::ServiceConfig;
-use botvisor::service::{BotLauncher, BotRegistry, BotStore, EmbeddedPlatform};
+use botvisor::service::{BotLauncher, BotRegistry, EmbeddedPlatform};
 use botvisor::sim;
 use botvisor_actors::bot::GetBotStatus;
 
@@ -49,23 +50,32 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     }
     let data_dir = config.node.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    // Bots added, changed or deleted through the admin API, over the file's.
-    let store = BotStore::in_dir(&data_dir);
-    let stored = store.load().map_err(|e| e.to_string())?;
-    let bots = stored.apply(std::mem::take(&mut config.bots));
-    let problems: Vec<String> = stored
-        .bots
-        .iter()
-        .flat_map(|bot| bot.validate(&format!("bots[id={}]", bot.id), config.simulator.is_some()))
-        .map(|p| format!("  {p}"))
-        .collect();
-    if !problems.is_empty() {
-        return Err(format!("{} (bots changed through the admin API) is not valid:\n{}", store.path().display(), problems.join("\n")));
-    }
-    if !stored.bots.is_empty() || !stored.deleted.is_empty() {
-        tracing::info!(file = %store.path().display(), changed = stored.bots.len(), deleted = stored.deleted.len(), "applying the bots changed through the admin API");
-    }
+    // The embedded store: its file lock keeps a second process on this data directory out.
+    let member = Member {
+        node_id: default_node_id(&data_dir),
+        admin_addr: config.node.admin_addr.to_string(),
+        capacity: 1,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let store = EmbeddedStore::open(&data_dir, member).map_err(|e| e.to_string())?;
+    let store_path = store.path().to_owned();
+    let store: Arc<dyn Store> = Arc::new(store);
     actix_rt::System::new().block_on(async move {
+        // Bots added, changed or deleted through the admin API, over the file's.
+        let stored = store.load_bots().await.map_err(|e| e.to_string())?;
+        let bots = stored.apply(std::mem::take(&mut config.bots));
+        let problems: Vec<String> = stored
+            .bots
+            .iter()
+            .flat_map(|bot| bot.validate(&format!("bots[id={}]", bot.id), config.simulator.is_some()))
+            .map(|p| format!("  {p}"))
+            .collect();
+        if !problems.is_empty() {
+            return Err(format!("{} (bots changed through the admin API) is not valid:\n{}", store_path.display(), problems.join("\n")));
+        }
+        if !stored.bots.is_empty() || !stored.deleted.is_empty() {
+            tracing::info!(store = %store_path.display(), changed = stored.bots.len(), deleted = stored.deleted.len(), "applying the bots changed through the admin API");
+        }
         let simulator = match config.simulator.clone() {
             Some(mut sim_config) => {
                 sim_config.ca_out = Some(data_dir.join("simulator-ca.pem"));
@@ -120,4 +130,14 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         tracing::info!("botvisor stopped");
         Ok(())
     })
+}
+
+/// The node's id when none is configured: the host name and a hash of the data directory, so two
+/// nodes on one host (each with its own data directory) differ and a restart keeps its id.
+fn default_node_id(data_dir: &std::path::Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "node".into());
+    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    // FNV-1a: a stable id across builds (std's hasher is seeded per process).
+    let hash = dir.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{host}-{:08x}", hash as u32)
 }

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botvisor::api::{self, AdminState};
+use botvisor::cluster::{EmbeddedStore, Member, Store};
 use botvisor::config::BotConfig;
-use botvisor::service::{BotLauncher, BotRegistry, BotStore, EmbeddedPlatform};
+use botvisor::service::{BotLauncher, BotRegistry, EmbeddedPlatform};
 use botvisor::sim::{self, SimConfig, SimHandle};
 use common::control;
 use serde_json::{json, Value};
@@ -53,8 +54,9 @@ impl Node {
         let sim = sim::start(SimConfig { plain_http: true, ..SimConfig::default() }).await.expect("simulator starts");
         control(&sim, "POST", "/sim/v1/skills", Some(json!({"name": "bots"}))).await;
         control(&sim, "POST", "/sim/v1/skills", Some(json!({"name": "human-agents", "human": true}))).await;
-        let store = BotStore::in_dir(data);
-        let stored = store.load().expect("the store loads");
+        let member = Member { node_id: "test-node".into(), admin_addr: "127.0.0.1:0".into(), capacity: 1, version: "test".into() };
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data, member).expect("the store opens"));
+        let stored = store.load_bots().await.expect("the store loads");
         let file_bots: Vec<BotConfig> = file_bots.iter().map(|b| serde_json::from_value(b.clone()).expect("a bot config")).collect();
         let bots = stored.apply(file_bots);
         let registry = Arc::new(BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(&sim))), store, stored));
@@ -348,7 +350,10 @@ async fn editing_needs_a_stopped_bot_and_changes_survive_a_restart() {
     let data = data_dir("edit");
     let file_bots = [bot("file-bot"), bot("gone-bot")];
     let node = Node::start(&data, &file_bots).await;
-    node.wait_state("file-bot", "online").await;
+    let online = node.wait_state("file-bot", "online").await;
+    // A running bot is owned by this node, with the store's fencing token.
+    assert_eq!(online["owner"]["node_id"], "test-node", "{online}");
+    let first_token = online["owner"]["token"].as_i64().expect("a token");
 
     let mut renamed = bot("file-bot");
     renamed["name"] = json!("Renamed");
@@ -381,7 +386,7 @@ async fn editing_needs_a_stopped_bot_and_changes_survive_a_restart() {
     node.stop().await;
 
     // The store holds the changes, for its owner only.
-    let stored = std::fs::metadata(data.join("bots.json")).expect("bots.json");
+    let stored = std::fs::metadata(data.join(botvisor::cluster::embedded::FILE_NAME)).expect("the store file");
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&stored.permissions()) & 0o777, 0o600);
 
     // A restart with the same configuration file and data directory.
@@ -390,9 +395,11 @@ async fn editing_needs_a_stopped_bot_and_changes_survive_a_restart() {
     let summary: Vec<(String, String)> =
         bots.as_array().unwrap().iter().map(|b| (b["id"].as_str().unwrap().into(), b["name"].as_str().unwrap().into())).collect();
     assert_eq!(summary, [("file-bot".into(), "Renamed".into()), ("added-bot".into(), "Bot added-bot".into())]);
-    node.wait_state("file-bot", "online").await;
+    let online = node.wait_state("file-bot", "online").await;
+    assert!(online["owner"]["token"].as_i64().unwrap() > first_token, "a new start, a greater token: {online}");
     let added = node.wait_state("added-bot", "offline").await;
     assert_eq!(added["deployment_status"], "stopped", "a bot not started stays stopped: {added}");
+    assert!(added["owner"].is_null(), "a stopped bot is not owned: {added}");
     node.stop().await;
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botvisor::config::BotConfig;
-use botvisor::service::{BotLauncher, BotRegistry, BotStore, EmbeddedPlatform};
+use botvisor::service::{BotLauncher, BotRegistry, EmbeddedPlatform};
 use botvisor::sim::{self, SimConfig};
 use common::{control, control_call};
 use serde_json::json;
@@ -31,8 +31,11 @@ async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() 
 
     let data = std::env::temp_dir().join(format!("botvisor-load-generator-{}", std::process::id()));
     std::fs::create_dir_all(&data).unwrap();
-    let registry =
-        BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(&sim))), BotStore::in_dir(&data), Default::default());
+    let _ = std::fs::remove_file(data.join(botvisor::cluster::embedded::FILE_NAME));
+    let member = botvisor::cluster::Member { node_id: "test".into(), admin_addr: "-".into(), capacity: 1, version: "test".into() };
+    let store: std::sync::Arc<dyn botvisor::cluster::Store> =
+        std::sync::Arc::new(botvisor::cluster::EmbeddedStore::open(&data, member).unwrap());
+    let registry = BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(&sim))), store, Default::default());
     let bot: BotConfig = serde_json::from_value(json!({
         "id": "echo",
         "platform": {"csds": "embedded", "login": "echo", "auth": {"password": {"value": "pw"}}},

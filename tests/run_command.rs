@@ -361,3 +361,30 @@ fn json_logs_are_one_object_per_line_with_the_conversation_span() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_second_process_on_the_same_data_directory_is_refused() {
+    let data = std::env::temp_dir().join(format!("botvisor-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut first = Command::new(env!("CARGO_BIN_EXE_botvisor"))
+        .args(["run", "--for", "20s", "--admin-addr", &admin, "--data-dir", data.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the botvisor binary runs");
+    // The first one holds the store once its admin API answers.
+    let up = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        http(&admin, "GET", "/healthz").is_some()
+    });
+    assert!(up, "the first node starts");
+    let second = botvisor(&["run", "--for", "1s", "--admin-addr", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains("in use by another botvisor process"), "{err}");
+    let _ = first.kill();
+    let _ = first.wait();
+    std::fs::remove_dir_all(&data).ok();
+}

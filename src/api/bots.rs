@@ -32,6 +32,7 @@ fn registry_error(id: &str, failure: RegistryError) -> HttpResponse {
         }
         RegistryError::Launch(message) => ApiError::BotNotBuilt(message),
         RegistryError::Store(message) => ApiError::StoreFailed(message),
+        RegistryError::OwnedElsewhere { node } => ApiError::OwnedElsewhere { bot: id, node },
     }
     .response()
 }
@@ -65,6 +66,7 @@ fn bot_json(bot: &ManagedBot, status: &BotStatus) -> Value {
         "open_conversations": status.open_conversations,
         "capacity": {"recommended": status.load.recommended, "hard": status.load.hard},
         "last_error": status.last_error.as_ref().map(report_json),
+        "owner": bot.ownership().map(|o| json!({"node_id": o.node_id, "token": o.token.0})),
         "kpis": {
             "total_conversations": total,
             "closed_pct": pct(stats.closed, total),

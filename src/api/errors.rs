@@ -42,6 +42,8 @@ pub enum ApiError {
     NotReady,
     #[error("the metrics could not be encoded; see the log")]
     MetricsFailed,
+    #[error("bot {bot:?} runs on node {node}; ask that node, or drain it")]
+    OwnedElsewhere { bot: String, node: String },
 }
 
 impl ApiError {
@@ -63,6 +65,7 @@ impl ApiError {
             Self::StoreFailed(_) => "botvisor.api.store-failed",
             Self::NotReady => "botvisor.api.not-ready",
             Self::MetricsFailed => "botvisor.api.metrics-failed",
+            Self::OwnedElsewhere { .. } => "botvisor.api.owned-elsewhere",
         }
     }
 
@@ -71,7 +74,7 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound | Self::UnknownBot(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BotExists(_) | Self::BotRunning(_) => StatusCode::CONFLICT,
+            Self::BotExists(_) | Self::BotRunning(_) | Self::OwnedElsewhere { .. } => StatusCode::CONFLICT,
             Self::InvalidConfig { .. } | Self::IdMismatch { .. } | Self::BadBody(_) | Self::BadQuery(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BotUnavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,

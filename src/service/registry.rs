@@ -9,11 +9,12 @@ use actix::Addr;
 use botvisor_actors::bot::{BotActor, RetireBot, StartBot, StopBot};
 use botvisor_actors::errors::ErrorReport;
 
+use crate::cluster::{Ownership, Store};
 use crate::config::{BotConfig, Problem};
 use crate::hooks::error_hook::HookCounters;
 use crate::platform::liveperson::SessionCounters;
 use crate::service::launcher::BotLauncher;
-use crate::service::store::{BotStore, StoredBots};
+use crate::service::store::StoredBots;
 
 /// One bot of the node.
 pub struct ManagedBot {
@@ -28,6 +29,8 @@ pub struct ManagedBot {
     started_once: AtomicBool,
     /// Serializes this bot's start and stop (other bots' edits never wait for it).
     lifecycle: tokio::sync::Mutex<()>,
+    /// This node's hold on the bot while it runs here: a bot is never logged in unowned.
+    ownership: Mutex<Option<Ownership>>,
 }
 
 /// The documented connector statuses.
@@ -63,6 +66,11 @@ impl ManagedBot {
         self.running.load(Ordering::Relaxed) && self.is_alive()
     }
 
+    /// This node's hold on the bot (its fencing token), while it runs here.
+    pub fn ownership(&self) -> Option<Ownership> {
+        self.ownership.lock().expect("ownership lock").clone()
+    }
+
     /// Whether its BotActor still runs (it may have died of a panic).
     pub fn is_alive(&self) -> bool {
         self.addr.connected()
@@ -81,48 +89,45 @@ impl ManagedBot {
 }
 
 /// Why an edit was refused.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    #[error("no such bot")]
     NotFound,
+    #[error("a bot with this id exists")]
     Exists,
     /// Editing or deleting a running bot.
+    #[error("the bot is running; stop it first")]
     Running,
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Problem>),
     /// The bot's actor did not answer.
+    #[error("the bot's actor does not answer")]
     Unavailable,
     /// The bot refused to start.
+    #[error("{0}")]
     StartRefused(ErrorReport),
     /// Building the bot failed (a vendor script that cannot be read, a secret that vanished).
+    #[error("{0}")]
     Launch(String),
-    /// The change could not be written to the data directory (nothing was changed).
+    /// The change could not be written to the store (nothing was changed).
+    #[error("{0}")]
     Store(String),
-}
-
-impl std::fmt::Display for RegistryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::NotFound => f.write_str("no such bot"),
-            Self::Exists => f.write_str("a bot with this id exists"),
-            Self::Running => f.write_str("the bot is running; stop it first"),
-            Self::Invalid(problems) => f.write_str(&problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
-            Self::Unavailable => f.write_str("the bot's actor does not answer"),
-            Self::StartRefused(report) => write!(f, "{report}"),
-            Self::Launch(message) | Self::Store(message) => f.write_str(message),
-        }
-    }
+    /// Another node owns the bot: it runs there.
+    #[error("node {node} owns the bot")]
+    OwnedElsewhere { node: String },
 }
 
 pub struct BotRegistry {
     bots: Mutex<Vec<Arc<ManagedBot>>>,
     launcher: BotLauncher,
-    store: BotStore,
+    store: Arc<dyn Store>,
     stored: Mutex<StoredBots>,
     /// Serializes edits.
     edits: tokio::sync::Mutex<()>,
 }
 
 impl BotRegistry {
-    pub fn new(launcher: BotLauncher, store: BotStore, stored: StoredBots) -> Self {
+    pub fn new(launcher: BotLauncher, store: Arc<dyn Store>, stored: StoredBots) -> Self {
         Self { bots: Mutex::new(Vec::new()), launcher, store, stored: Mutex::new(stored), edits: tokio::sync::Mutex::new(()) }
     }
 
@@ -182,10 +187,7 @@ impl BotRegistry {
             }
             self.check(&config).await?;
             let bot = self.launch(config.clone()).await?;
-            if let Err(error) = self.write(|stored| {
-                stored.upsert(config.clone());
-                stored.set_stopped(&config.id, true);
-            }) {
+            if let Err(error) = self.write(Change::Upsert { bot: config.clone() }).await {
                 bot.addr.do_send(RetireBot);
                 return Err(error);
             }
@@ -213,10 +215,7 @@ impl BotRegistry {
         config.keep_redacted_secrets(&old.config);
         self.check(&config).await?;
         let bot = self.launch(config.clone()).await?;
-        if let Err(error) = self.write(|stored| {
-            stored.upsert(config.clone());
-            stored.set_stopped(id, true);
-        }) {
+        if let Err(error) = self.write(Change::Upsert { bot: config.clone() }).await {
             bot.addr.do_send(RetireBot);
             return Err(error);
         }
@@ -239,7 +238,7 @@ impl BotRegistry {
         if old.is_running() {
             return Err(RegistryError::Running);
         }
-        self.write(|stored| stored.delete(id))?;
+        self.write(Change::Delete { id: id.to_owned() }).await?;
         self.bots.lock().expect("bots lock").retain(|b| b.id() != id);
         let _ = old.addr.send(RetireBot).await;
         Ok(())
@@ -268,12 +267,13 @@ impl BotRegistry {
         }
         {
             let _lifecycle = bot.lifecycle.lock().await;
-            self.write(|stored| stored.set_stopped(id, true))?;
+            self.write(Change::Stopped { id: id.to_owned(), stopped: true }).await?;
             if bot.is_alive() {
                 // A start that completed between the StopBot and the lock is stopped too.
                 let _ = bot.addr.send(StopBot).await;
             }
             bot.running.store(false, Ordering::Relaxed);
+            self.release(&bot).await;
         }
         Ok(bot)
     }
@@ -286,6 +286,7 @@ impl BotRegistry {
             return Ok(current); // rebuilt meanwhile
         }
         tracing::warn!(bot_id = %dead.id(), "the bot's actor had stopped; rebuilding it from its configuration");
+        self.release(&current).await;
         let bot = self.launch(current.config.clone()).await?;
         bot.started_once.store(current.started_once.load(Ordering::Relaxed), Ordering::Relaxed);
         let mut bots = self.bots.lock().expect("bots lock");
@@ -297,24 +298,51 @@ impl BotRegistry {
 
     /// Stops every bot (the node is stopping; nothing is written).
     pub async fn stop_all(&self) {
-        for bot in self.list().into_iter().filter(|b| b.is_alive()) {
-            let _ = bot.addr.send(StopBot).await;
+        for bot in self.list() {
+            if bot.is_alive() {
+                let _ = bot.addr.send(StopBot).await;
+            }
             bot.running.store(false, Ordering::Relaxed);
+            self.release(&bot).await;
         }
     }
 
+    /// Owns the bot (a node never logs a bot in without owning it), then starts it.
     async fn start_locked(&self, bot: &ManagedBot) -> Result<(), RegistryError> {
-        match bot.addr.send(StartBot).await {
-            Ok(Ok(())) => {}
-            Ok(Err(report)) => return Err(RegistryError::StartRefused(report)),
-            Err(_) => return Err(RegistryError::Unavailable),
+        let ownership = match self.store.acquire(bot.id()).await {
+            Ok(Some(ownership)) => ownership,
+            Ok(None) => {
+                let node = self.store.owner(bot.id()).await.ok().flatten().map_or_else(|| "another node".to_owned(), |o| o.node_id);
+                return Err(RegistryError::OwnedElsewhere { node });
+            }
+            Err(error) => return Err(RegistryError::Store(error.to_string())),
+        };
+        *bot.ownership.lock().expect("ownership lock") = Some(ownership);
+        let started = match bot.addr.send(StartBot).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(report)) => Err(RegistryError::StartRefused(report)),
+            Err(_) => Err(RegistryError::Unavailable),
+        };
+        if let Err(error) = started {
+            self.release(bot).await;
+            return Err(error);
         }
         bot.running.store(true, Ordering::Relaxed);
         bot.started_once.store(true, Ordering::Relaxed);
         if self.is_stored_stopped(bot.id()) {
-            self.write(|stored| stored.set_stopped(bot.id(), false))?;
+            self.write(Change::Stopped { id: bot.id().to_owned(), stopped: false }).await?;
         }
         Ok(())
+    }
+
+    /// Lets go of the bot's ownership (others may take it at once).
+    async fn release(&self, bot: &ManagedBot) {
+        let ownership = bot.ownership.lock().expect("ownership lock").take();
+        if let Some(ownership) = ownership {
+            if let Err(error) = self.store.release(&ownership).await {
+                tracing::warn!(bot_id = %bot.id(), %error, "the bot's ownership could not be released; it lapses with the node's lease");
+            }
+        }
     }
 
     /// Validates off the calling thread: validation reads secret files and scripts.
@@ -341,16 +369,47 @@ impl BotRegistry {
             running: AtomicBool::new(false),
             started_once: AtomicBool::new(false),
             lifecycle: tokio::sync::Mutex::new(()),
+            ownership: Mutex::new(None),
         }))
     }
 
-    /// Applies a change to the stored bots and writes them; on failure nothing changes.
-    fn write(&self, change: impl FnOnce(&mut StoredBots)) -> Result<(), RegistryError> {
-        let mut stored = self.stored.lock().expect("stored lock");
-        let mut next = stored.clone();
-        change(&mut next);
-        self.store.save(&next).map_err(|e| RegistryError::Store(e.to_string()))?;
-        *stored = next;
+    /// Writes a change to the store, then to the registry's copy (on failure, neither changes:
+    /// an added or edited bot is marked stopped first, so a half-written one never starts).
+    async fn write(&self, change: Change) -> Result<(), RegistryError> {
+        let stored = |e: crate::cluster::StoreError| RegistryError::Store(e.to_string());
+        match &change {
+            Change::Upsert { bot } => {
+                self.store.set_stopped(&bot.id, true).await.map_err(stored)?;
+                self.store.upsert_bot(bot).await.map_err(stored)?;
+            }
+            Change::Delete { id } => self.store.delete_bot(id).await.map_err(stored)?,
+            Change::Stopped { id, stopped } => self.store.set_stopped(id, *stopped).await.map_err(stored)?,
+        }
+        let mut copy = self.stored.lock().expect("stored lock");
+        match change {
+            Change::Upsert { bot } => {
+                let id = bot.id.clone();
+                copy.upsert(bot);
+                copy.set_stopped(&id, true);
+            }
+            Change::Delete { id } => copy.delete(&id),
+            Change::Stopped { id, stopped } => copy.set_stopped(&id, stopped),
+        }
         Ok(())
     }
+}
+
+/// A change the admin API makes to the stored bots.
+enum Change {
+    /// Added or edited; it stays stopped until started.
+    Upsert {
+        bot: BotConfig,
+    },
+    Delete {
+        id: String,
+    },
+    Stopped {
+        id: String,
+        stopped: bool,
+    },
 }
