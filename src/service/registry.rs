@@ -187,7 +187,7 @@ impl BotRegistry {
             }
             self.check(&config).await?;
             let bot = self.launch(config.clone()).await?;
-            if let Err(error) = self.write(Change::Upsert { bot: config.clone() }).await {
+            if let Err(error) = self.write(Change::Upsert { bot: Box::new(config.clone()) }).await {
                 bot.addr.do_send(RetireBot);
                 return Err(error);
             }
@@ -215,7 +215,7 @@ impl BotRegistry {
         config.keep_redacted_secrets(&old.config);
         self.check(&config).await?;
         let bot = self.launch(config.clone()).await?;
-        if let Err(error) = self.write(Change::Upsert { bot: config.clone() }).await {
+        if let Err(error) = self.write(Change::Upsert { bot: Box::new(config.clone()) }).await {
             bot.addr.do_send(RetireBot);
             return Err(error);
         }
@@ -389,7 +389,7 @@ impl BotRegistry {
         match change {
             Change::Upsert { bot } => {
                 let id = bot.id.clone();
-                copy.upsert(bot);
+                copy.upsert(*bot);
                 copy.set_stopped(&id, true);
             }
             Change::Delete { id } => copy.delete(&id),
@@ -403,7 +403,7 @@ impl BotRegistry {
 enum Change {
     /// Added or edited; it stays stopped until started.
     Upsert {
-        bot: BotConfig,
+        bot: Box<BotConfig>,
     },
     Delete {
         id: String,
