@@ -137,7 +137,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
 fn default_node_id(data_dir: &std::path::Path) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "node".into());
     let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
-    // FNV-1a: a stable id across builds (std's hasher is seeded per process).
-    let hash = dir.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    // XXH3: a stable id across runs and builds (std's hasher is not).
+    let hash = xxhash_rust::xxh3::xxh3_64(dir.to_string_lossy().as_bytes());
     format!("{host}-{:08x}", hash as u32)
 }

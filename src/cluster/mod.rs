@@ -2,6 +2,7 @@
 //! embedded back end (a redb file in the data directory; this node owns every bot) and, with the
 //! `etcd` feature, the etcd back end (bots owned through leases, every owner write fenced).
 
+pub mod assignment;
 pub mod embedded;
 pub mod store;
 
