@@ -52,9 +52,9 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     // The embedded store: its file lock keeps a second process on this data directory out.
     let member = Member {
-        node_id: default_node_id(&data_dir),
+        node_id: config.cluster.node_id.clone().unwrap_or_else(|| default_node_id(&data_dir)),
         admin_addr: config.node.admin_addr.to_string(),
-        capacity: 1,
+        capacity: config.cluster.capacity,
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let store = EmbeddedStore::open(&data_dir, member).map_err(|e| e.to_string())?;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sim::SimConfig;
 
+pub mod cluster;
 pub mod secret;
 pub mod small_file;
 
@@ -25,6 +26,9 @@ pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
 pub struct ServiceConfig {
     #[serde(default)]
     pub node: NodeConfig,
+    /// The store and this node's place in the cluster (default: one node, the embedded store).
+    #[serde(default)]
+    pub cluster: cluster::ClusterConfig,
     /// A platform simulator embedded in the process (the demo).
     #[serde(default)]
     pub simulator: Option<SimConfig>,
@@ -236,7 +240,7 @@ impl ServiceConfig {
     /// Every problem, with its path. Secrets are resolved (so a missing variable is reported)
     /// but never printed.
     pub fn validate(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
+        let mut problems = self.cluster.validate();
         let mut problem = |path: String, message: String| problems.push(Problem { path, message });
         // `run` needs what `check-config` accepts: an admin token that resolves, not empty.
         if let Some(token) = &self.node.admin_token {
