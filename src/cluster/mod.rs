@@ -4,6 +4,7 @@
 
 pub mod assignment;
 pub mod embedded;
+pub mod plan;
 pub mod store;
 
 pub use embedded::EmbeddedStore;
