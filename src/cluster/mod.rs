@@ -3,6 +3,7 @@
 //! `etcd` feature, the etcd back end (bots owned through leases, every owner write fenced).
 
 pub mod assignment;
+pub mod coordinator;
 pub mod embedded;
 pub mod plan;
 pub mod store;

@@ -335,6 +335,55 @@ impl BotRegistry {
         Ok(())
     }
 
+    /// Stops a bot here and releases it, without marking it stopped in the store: another node
+    /// is to run it (a handoff, or it is owned elsewhere now). Graceful: the bot stops taking
+    /// rings, lets its conversations finish what they are doing, logs out, then releases.
+    pub async fn hand_off(&self, id: &str) -> Result<(), RegistryError> {
+        let bot = self.get(id).ok_or(RegistryError::NotFound)?;
+        let _lifecycle = bot.lifecycle.lock().await;
+        if bot.is_alive() {
+            bot.addr.send(StopBot).await.map_err(|_| RegistryError::Unavailable)?;
+        }
+        bot.running.store(false, Ordering::Relaxed);
+        self.release(&bot).await;
+        Ok(())
+    }
+
+    /// Past the ownership deadline: every bot's session is dropped at once (nothing waits for a
+    /// store that may be unreachable; the lease lapses by itself) and no ownership is kept.
+    pub fn drop_all_sessions(&self) {
+        for bot in self.list() {
+            if bot.is_alive() {
+                bot.addr.do_send(StopBot);
+            }
+            bot.running.store(false, Ordering::Relaxed);
+            bot.ownership.lock().expect("ownership lock").take();
+        }
+    }
+
+    /// Takes the store's view of the bots (changed from any node): new ones are built, deleted
+    /// ones retired when not running here, and the stopped flags followed.
+    pub async fn refresh_definitions(&self, stored: StoredBots) {
+        let new: Vec<BotConfig> = stored.bots.iter().filter(|b| self.get(&b.id).is_none()).cloned().collect();
+        let gone: Vec<Arc<ManagedBot>> = self.list().into_iter().filter(|b| stored.deleted.iter().any(|d| d == b.id())).collect();
+        *self.stored.lock().expect("stored lock") = stored;
+        for config in new {
+            let id = config.id.clone();
+            if let Err(error) = self.adopt(config).await {
+                tracing::warn!(bot_id = %id, %error, "a bot added on another node could not be built here");
+            }
+        }
+        for bot in gone {
+            if bot.ownership().is_none() {
+                let _membership = self.edits.lock().await;
+                self.bots.lock().expect("bots lock").retain(|b| b.id() != bot.id());
+                if bot.is_alive() {
+                    let _ = bot.addr.send(RetireBot).await;
+                }
+            }
+        }
+    }
+
     /// Lets go of the bot's ownership (others may take it at once).
     async fn release(&self, bot: &ManagedBot) {
         let ownership = bot.ownership.lock().expect("ownership lock").take();

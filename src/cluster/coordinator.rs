@@ -1,0 +1,142 @@
+//! The cluster loop: at each tick it reads the members, the bots and their owners from the
+//! store, asks `plan` what to do, and carries it out through the registry. With the embedded
+//! store there is one member and no deadline, so it simply runs every bot not stopped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::cluster::plan::{plan, Action, BotView, PlanSettings, PlanState};
+use crate::cluster::store::Store;
+use crate::service::{BotRegistry, RegistryError};
+
+#[derive(Debug, Clone, Copy)]
+pub struct CoordinatorSettings {
+    /// How often the loop looks (a takeover happens within a tick of the owner's lease expiry).
+    pub tick: Duration,
+    pub plan: PlanSettings,
+    /// The bots' definitions are re-read from the store this often (edits from other nodes).
+    pub refresh_every_ticks: u32,
+}
+
+impl Default for CoordinatorSettings {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_millis(500),
+            plan: PlanSettings { handoffs_per_interval: 2, handoff_interval: Duration::from_secs(10) },
+            refresh_every_ticks: 4,
+        }
+    }
+}
+
+pub struct Coordinator {
+    registry: Arc<BotRegistry>,
+    store: Arc<dyn Store>,
+    settings: CoordinatorSettings,
+    state: PlanState,
+    ticks: u64,
+    /// Bots whose start failed here (a vendor not online): not tried again before the instant,
+    /// with the wait doubling up to `MAX_START_BACKOFF`.
+    backoff: HashMap<String, (Instant, Duration)>,
+}
+
+/// The first and the longest wait before starting again a bot whose start failed.
+const FIRST_START_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_START_BACKOFF: Duration = Duration::from_secs(60);
+
+impl Coordinator {
+    pub fn new(registry: Arc<BotRegistry>, store: Arc<dyn Store>, settings: CoordinatorSettings) -> Self {
+        Self { registry, store, settings, state: PlanState::default(), ticks: 0, backoff: HashMap::new() }
+    }
+
+    /// Runs until the registry is dropped elsewhere and `stop` resolves.
+    pub async fn run(mut self, stop: tokio::sync::oneshot::Receiver<()>) {
+        tokio::pin!(stop);
+        let mut interval = tokio::time::interval(self.settings.tick.max(Duration::from_millis(10)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = interval.tick() => self.tick().await,
+            }
+        }
+    }
+
+    /// One look at the cluster, and what follows from it.
+    pub async fn tick(&mut self) {
+        self.ticks += 1;
+        let deadline = self.store.ownership_deadline();
+        if deadline.is_none_or(|d| Instant::now() < d) && self.ticks % u64::from(self.settings.refresh_every_ticks.max(1)) == 1 {
+            match self.store.load_bots().await {
+                Ok(stored) => self.registry.refresh_definitions(stored).await,
+                Err(error) => tracing::warn!(%error, "the bots could not be read from the store"),
+            }
+        }
+        let members = match self.store.members().await {
+            Ok(members) => members,
+            Err(error) => {
+                tracing::warn!(%error, "the members could not be read from the store");
+                Vec::new()
+            }
+        };
+        let mut bots = Vec::new();
+        for bot in self.registry.list() {
+            let owner = match self.store.owner(bot.id()).await {
+                Ok(owner) => owner.map(|o| o.node_id),
+                // Unknown: treat it as owned by someone, so nothing is taken on a guess.
+                Err(_) => Some(String::new()),
+            };
+            bots.push(BotView {
+                id: bot.id().to_owned(),
+                stopped: self.registry.is_stored_stopped(bot.id()),
+                owned_here: bot.ownership().is_some(),
+                owner,
+            });
+        }
+        let now = Instant::now();
+        let node_id = self.store.node_id().to_owned();
+        for action in plan(&node_id, &members, &bots, deadline, now, &self.settings.plan, &mut self.state) {
+            self.carry_out(action).await;
+        }
+    }
+
+    async fn carry_out(&mut self, action: Action) {
+        match action {
+            Action::DropAll => {
+                tracing::error!(
+                    "the ownership deadline passed (the store is unreachable or the lease was lost): every bot's session is dropped"
+                );
+                self.registry.drop_all_sessions();
+            }
+            Action::Acquire(id) => {
+                let now = Instant::now();
+                if self.backoff.get(&id).is_some_and(|(until, _)| now < *until) {
+                    return;
+                }
+                match self.registry.start(&id).await {
+                    Ok(_) => {
+                        self.backoff.remove(&id);
+                        tracing::info!(bot_id = %id, "bot taken over by this node");
+                    }
+                    Err(RegistryError::OwnedElsewhere { node }) => tracing::debug!(bot_id = %id, %node, "another node took the bot first"),
+                    Err(error) => {
+                        let wait = self.backoff.get(&id).map_or(FIRST_START_BACKOFF, |(_, last)| (*last * 2).min(MAX_START_BACKOFF));
+                        tracing::warn!(bot_id = %id, %error, retry_in = ?wait, "the bot could not be started here");
+                        self.backoff.insert(id, (now + wait, wait));
+                    }
+                }
+            }
+            Action::HandOff(id) => match self.registry.hand_off(&id).await {
+                Ok(()) => tracing::info!(bot_id = %id, "bot handed off to the node it now ranks first on"),
+                Err(error) => tracing::warn!(bot_id = %id, %error, "the bot could not be handed off"),
+            },
+            Action::Stop(id) => {
+                if let Err(error) = self.registry.hand_off(&id).await {
+                    tracing::warn!(bot_id = %id, %error, "the bot could not be stopped here");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The cluster loop end to end without etcd: three nodes (registries with real bots logged in to
+//! the simulator over the real protocol) share bots through an in-memory cluster store. Each bot
+//! runs on the node it ranks first, on one node only; a dead node's bots move to the survivors
+//! with greater tokens, and its old token's writes are fenced off; a node cut off from the store
+//! drops its sessions; a joining node gets its share, handed off a few at a time.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod memory_store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use botvisor::cluster::assignment::preferred_owner;
+use botvisor::cluster::coordinator::{Coordinator, CoordinatorSettings};
+use botvisor::cluster::plan::PlanSettings;
+use botvisor::cluster::{Member, Store, StoreError};
+use botvisor::config::BotConfig;
+use botvisor::service::{BotLauncher, BotRegistry, EmbeddedPlatform};
+use botvisor::sim::{self, SimConfig, SimHandle};
+use common::control;
+use memory_store::MemoryCluster;
+use serde_json::{json, Value};
+
+const BOTS: usize = 6;
+
+fn bot_ids() -> Vec<String> {
+    (0..BOTS).map(|i| format!("cluster-bot-{i}")).collect()
+}
+
+fn bot(id: &str) -> BotConfig {
+    serde_json::from_value(json!({
+        "id": id,
+        "platform": {"csds": "embedded", "login": id, "auth": {"password": {"value": "pw"}}},
+        "vendor": {"kind": "scripted", "script": "config/demo-scripted-bot.toml"},
+        "settings": {"skill": "bots", "escalation": {"skill": "human-agents"}},
+    }))
+    .unwrap()
+}
+
+fn member(id: &str) -> Member {
+    Member { node_id: id.into(), admin_addr: String::new(), capacity: 1, version: "test".into() }
+}
+
+struct Node {
+    id: String,
+    registry: Arc<BotRegistry>,
+    store: Arc<dyn Store>,
+    coordinator: Coordinator,
+}
+
+async fn node(sim: &SimHandle, cluster: &MemoryCluster, id: &str) -> Node {
+    let store: Arc<dyn Store> = Arc::new(cluster.node(member(id)));
+    let registry =
+        Arc::new(BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(sim))), store.clone(), Default::default()));
+    for id in bot_ids() {
+        registry.adopt(bot(&id)).await.expect("the bot is built");
+    }
+    let settings = CoordinatorSettings {
+        tick: Duration::from_millis(100),
+        plan: PlanSettings { handoffs_per_interval: 1, handoff_interval: Duration::from_millis(300) },
+        refresh_every_ticks: 1,
+    };
+    let coordinator = Coordinator::new(registry.clone(), store.clone(), settings);
+    Node { id: id.into(), registry, store, coordinator }
+}
+
+/// Ticks every node a few times, letting the bots log in between.
+async fn settle(nodes: &mut [&mut Node], rounds: usize) {
+    for _ in 0..rounds {
+        for node in nodes.iter_mut() {
+            node.coordinator.tick().await;
+        }
+        actix_rt::time::sleep(Duration::from_millis(120)).await;
+    }
+}
+
+/// Which node runs each bot, as the registries say.
+fn running(nodes: &[&Node]) -> Vec<(String, Vec<String>)> {
+    bot_ids()
+        .into_iter()
+        .map(|bot| {
+            (bot.clone(), nodes.iter().filter(|n| n.registry.get(&bot).is_some_and(|b| b.is_running())).map(|n| n.id.clone()).collect())
+        })
+        .collect()
+}
+
+async fn sessions(sim: &SimHandle) -> Vec<(String, u64)> {
+    let agents: Value = control(sim, "GET", "/sim/v1/agents", None).await;
+    let mut sessions: Vec<(String, u64)> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["login"].as_str().is_some_and(|l| l.starts_with("cluster-bot-")))
+        .map(|a| (a["login"].as_str().unwrap().to_owned(), a["connections"].as_u64().unwrap()))
+        .collect();
+    sessions.sort();
+    sessions
+}
+
+async fn wait_for_sessions(sim: &SimHandle, expected: u64) -> Vec<(String, u64)> {
+    let mut last = Vec::new();
+    for _ in 0..100 {
+        last = sessions(sim).await;
+        if last.len() == BOTS && last.iter().all(|(_, n)| *n == expected) {
+            return last;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected {expected} connection per bot: {last:?}");
+}
+
+#[actix_rt::test]
+async fn bots_run_once_where_they_rank_first_and_move_on_death_isolation_and_join() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+    let sim = sim::start(SimConfig { plain_http: true, ..SimConfig::default() }).await.expect("simulator starts");
+    control(&sim, "POST", "/sim/v1/skills", Some(json!({"name": "bots"}))).await;
+    control(&sim, "POST", "/sim/v1/skills", Some(json!({"name": "human-agents", "human": true}))).await;
+    let cluster = MemoryCluster::default();
+    let (mut a, mut b, mut c) =
+        (node(&sim, &cluster, "node-a").await, node(&sim, &cluster, "node-b").await, node(&sim, &cluster, "node-c").await);
+
+    // Three nodes: each bot on the node it ranks first, on that node only, logged in once.
+    settle(&mut [&mut a, &mut b, &mut c], 5).await;
+    let three = [member("node-a"), member("node-b"), member("node-c")];
+    for (bot, nodes) in running(&[&a, &b, &c]) {
+        assert_eq!(nodes, [preferred_owner(&bot, &three).unwrap().node_id.clone()], "{bot}");
+    }
+    wait_for_sessions(&sim, 1).await;
+
+    // node-b dies (its lease expires; its process is gone, and its sessions with it).
+    let b_bots: Vec<String> = bot_ids().into_iter().filter(|bot| b.registry.get(bot).unwrap().is_running()).collect();
+    assert!(!b_bots.is_empty(), "node-b had bots");
+    let old = b.registry.get(&b_bots[0]).unwrap().ownership().unwrap();
+    b.registry.drop_all_sessions();
+    cluster.expire("node-b");
+    settle(&mut [&mut a, &mut c], 5).await;
+    let two = [member("node-a"), member("node-c")];
+    for (bot, nodes) in running(&[&a, &c]) {
+        assert_eq!(nodes, [preferred_owner(&bot, &two).unwrap().node_id.clone()], "{bot} after node-b died");
+    }
+    let (_, new_token) = cluster.owner(&b_bots[0]).unwrap();
+    assert!(new_token > old.token.0, "the new owner's token is greater");
+    // A zombie node-b writing with its old token is fenced off.
+    assert!(matches!(b.store.put_fenced(&old, "k", b"v").await, Err(StoreError::Fenced { .. })));
+    wait_for_sessions(&sim, 1).await;
+
+    // node-c is cut off from the store: past its deadline it drops every session at once, and
+    // node-a, alone in the store, takes everything.
+    cluster.cut_off("node-c");
+    settle(&mut [&mut a, &mut c], 5).await;
+    assert!(bot_ids().iter().all(|bot| !c.registry.get(bot).unwrap().is_running()), "node-c runs nothing");
+    assert!(running(&[&a]).iter().all(|(_, nodes)| nodes.len() == 1), "node-a runs every bot");
+    wait_for_sessions(&sim, 1).await;
+
+    // node-d joins: once the members are stable, node-a hands off what now ranks on node-d, one
+    // bot per interval, and node-d takes each.
+    let mut d = node(&sim, &cluster, "node-d").await;
+    let with_d = [member("node-a"), member("node-d")];
+    let d_share = bot_ids().into_iter().filter(|bot| preferred_owner(bot, &with_d).unwrap().node_id == "node-d").count();
+    assert!(d_share > 0);
+    settle(&mut [&mut a, &mut d], 6 + 4 * d_share).await;
+    for (bot, nodes) in running(&[&a, &d]) {
+        assert_eq!(nodes, [preferred_owner(&bot, &with_d).unwrap().node_id.clone()], "{bot} after node-d joined");
+    }
+    wait_for_sessions(&sim, 1).await;
+
+    for registry in [&a.registry, &b.registry, &c.registry, &d.registry] {
+        registry.stop_all().await;
+    }
+    sim.stop().await;
+}
