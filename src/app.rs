@@ -61,6 +61,8 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     let store_path = store.path().to_owned();
     let store: Arc<dyn Store> = Arc::new(store);
     actix_rt::System::new().block_on(async move {
+        // Caught from the start: a SIGTERM while starting still stops the node cleanly.
+        let mut sigterm = actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::terminate()).ok();
         // Bots added, changed or deleted through the admin API, over the file's.
         let stored = store.load_bots().await.map_err(|e| e.to_string())?;
         let bots = stored.apply(std::mem::take(&mut config.bots));
@@ -105,7 +107,20 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         match options.run_for {
             Some(run_for) => actix_rt::time::sleep(run_for).await,
             None => {
-                let _ = actix_rt::signal::ctrl_c().await;
+                // Ctrl-C or SIGTERM (a service manager's stop): every bot is stopped and released
+                // before exit, so no other node waits for a lease to expire.
+                let terminate = async {
+                    match sigterm.as_mut() {
+                        Some(signal) => {
+                            signal.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    _ = actix_rt::signal::ctrl_c() => {}
+                    _ = terminate => tracing::info!("SIGTERM: stopping"),
+                }
             }
         }
         for bot in registry.list() {

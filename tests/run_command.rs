@@ -388,3 +388,38 @@ fn a_second_process_on_the_same_data_directory_is_refused() {
     let _ = first.wait();
     std::fs::remove_dir_all(&data).ok();
 }
+
+#[test]
+fn sigterm_stops_every_bot_and_exits_cleanly() {
+    let data = std::env::temp_dir().join(format!("botvisor-sigterm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_botvisor"))
+        .args(["run", "--admin-addr", &admin, "--data-dir", data.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the botvisor binary runs");
+    let ready = (0..150).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        http(&admin, "GET", "/readyz").is_some_and(|(status, _)| status == 200)
+    });
+    assert!(ready, "the node gets ready");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let exited = (0..100).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        child.try_wait().ok().flatten()
+    });
+    let Some(status) = exited else {
+        let _ = child.kill();
+        panic!("botvisor did not stop within 10 s of SIGTERM");
+    };
+    let mut logs = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
+    assert!(status.success(), "{logs}");
+    assert!(logs.contains("SIGTERM: stopping") && logs.contains("botvisor stopped"), "{logs}");
+    std::fs::remove_dir_all(&data).ok();
+}
