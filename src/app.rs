@@ -94,12 +94,12 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             None => None,
         };
         let launcher = BotLauncher::on_current_arbiter(simulator.as_ref().map(EmbeddedPlatform::of));
-        let registry = Arc::new(BotRegistry::new(launcher, store, stored));
+        let registry = Arc::new(BotRegistry::new(launcher, store.clone(), stored));
         let token = config.node.admin_token.as_ref().map(|t| t.resolve()).transpose().map_err(|e| format!("node.admin_token: {e}"))?;
         if token.is_none() {
             tracing::info!("no node.admin_token: the admin API accepts requests without a token and listens on loopback only");
         }
-        let admin = Arc::new(AdminState { registry: registry.clone(), token, ready: AtomicBool::new(false) });
+        let admin = Arc::new(AdminState { registry: registry.clone(), store: store.clone(), token, ready: AtomicBool::new(false) });
         let (admin_addr, admin_server) = api::start(config.node.admin_addr, admin.clone())?;
         tracing::info!(admin = %format!("http://{admin_addr}"), metrics = %format!("http://{admin_addr}/metrics"), "admin API listening");
         registry.adopt_and_start(bots).await?;

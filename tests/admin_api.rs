@@ -59,8 +59,13 @@ impl Node {
         let stored = store.load_bots().await.expect("the store loads");
         let file_bots: Vec<BotConfig> = file_bots.iter().map(|b| serde_json::from_value(b.clone()).expect("a bot config")).collect();
         let bots = stored.apply(file_bots);
-        let registry = Arc::new(BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(&sim))), store, stored));
-        let admin = Arc::new(AdminState { registry: registry.clone(), token: Some(TOKEN.into()), ready: AtomicBool::new(false) });
+        let registry = Arc::new(BotRegistry::new(BotLauncher::on_current_arbiter(Some(EmbeddedPlatform::of(&sim))), store.clone(), stored));
+        let admin = Arc::new(AdminState {
+            registry: registry.clone(),
+            store: store.clone(),
+            token: Some(TOKEN.into()),
+            ready: AtomicBool::new(false),
+        });
         let (addr, server) = api::start("127.0.0.1:0".parse().unwrap(), admin.clone()).expect("the API listens");
         registry.adopt_and_start(bots).await.expect("the bots start");
         admin.ready.store(true, Ordering::Relaxed);
@@ -497,5 +502,26 @@ async fn unknown_bots_routes_and_methods_get_json_errors() {
         assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{method} {path}: {body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     }
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_cluster_view_shows_the_node_its_bots_and_tokens() {
+    let data = data_dir("cluster");
+    let node = Node::start(&data, &[bot("view-bot")]).await;
+    let online = node.wait_state("view-bot", "online").await;
+    let (status, view) = node.call("GET", "/v1/cluster").await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["node_id"], "test-node");
+    assert!(view["ownership_deadline_ms"].is_null(), "the embedded store has no lease: {view}");
+    let members = view["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "{view}");
+    assert_eq!(members[0]["bots"], json!([{"id": "view-bot", "token": online["owner"]["token"]}]), "{view}");
+    // One node on the embedded store has nowhere to hand its bots to.
+    let (status, answer) = node.call("POST", "/v1/nodes/test-node/drain").await;
+    assert_eq!((status, answer["code"].as_str()), (409, Some("botvisor.api.unsupported")), "{answer}");
+    let (status, answer) = node.call("POST", "/v1/nodes/nobody/drain").await;
+    assert_eq!((status, answer["code"].as_str()), (404, Some("botvisor.api.unknown-node")), "{answer}");
+    assert_eq!(node.call_as(None, "GET", "/v1/cluster", None).await.0, 401, "the cluster view needs the token");
     node.stop().await;
 }

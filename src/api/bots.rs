@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::errors::{report_response, ApiError};
 use super::{AdminState, MAX_BODY_BYTES};
+use crate::cluster::Ownership;
 use crate::config::{BotConfig, Problem};
 use crate::service::{ManagedBot, RegistryError};
 
@@ -54,7 +55,7 @@ fn pct(part: u64, total: u64) -> f64 {
     }
 }
 
-fn bot_json(bot: &ManagedBot, status: &BotStatus) -> Value {
+fn bot_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>) -> Value {
     let stats = &status.stats;
     let total = stats.conversations_started;
     json!({
@@ -66,7 +67,7 @@ fn bot_json(bot: &ManagedBot, status: &BotStatus) -> Value {
         "open_conversations": status.open_conversations,
         "capacity": {"recommended": status.load.recommended, "hard": status.load.hard},
         "last_error": status.last_error.as_ref().map(report_json),
-        "owner": bot.ownership().map(|o| json!({"node_id": o.node_id, "token": o.token.0})),
+        "owner": owner.map(|o| json!({"node_id": o.node_id, "token": o.token.0})),
         "kpis": {
             "total_conversations": total,
             "closed_pct": pct(stats.closed, total),
@@ -77,8 +78,8 @@ fn bot_json(bot: &ManagedBot, status: &BotStatus) -> Value {
 }
 
 /// A bot's status and its configuration, secrets redacted.
-fn bot_with_config_json(bot: &ManagedBot, status: &BotStatus) -> Value {
-    let mut value = bot_json(bot, status);
+fn bot_with_config_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>) -> Value {
+    let mut value = bot_json(bot, status, owner);
     value["config"] = serde_json::to_value(bot.config.redacted()).unwrap_or(Value::Null);
     value
 }
@@ -110,9 +111,23 @@ fn dead_status(bot: &ManagedBot) -> BotStatus {
     }
 }
 
-async fn show(bot: &ManagedBot, status_code: u16) -> HttpResponse {
+/// Who owns the bot, cluster-wide, as the store says (this node's own hold when the store does
+/// not answer).
+async fn owner_of(state: &AdminState, bot: &ManagedBot) -> Option<Ownership> {
+    match state.store.owner(bot.id()).await {
+        Ok(owner) => owner,
+        Err(_) => bot.ownership(),
+    }
+}
+
+async fn show(state: &AdminState, bot: &ManagedBot, status_code: u16) -> HttpResponse {
     let status = status_of(bot).await;
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status_code).unwrap_or_default()).json(bot_with_config_json(bot, &status))
+    let owner = owner_of(state, bot).await;
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status_code).unwrap_or_default()).json(bot_with_config_json(
+        bot,
+        &status,
+        owner.as_ref(),
+    ))
 }
 
 /// One bot's configuration from a request body: JSON, or TOML with `Content-Type:
@@ -157,7 +172,8 @@ pub async fn list(state: web::Data<AdminState>) -> HttpResponse {
     let mut bots = Vec::new();
     for bot in state.registry.list() {
         let status = status_of(&bot).await;
-        bots.push(bot_json(&bot, &status));
+        let owner = owner_of(&state, &bot).await;
+        bots.push(bot_json(&bot, &status, owner.as_ref()));
     }
     HttpResponse::Ok().json(bots)
 }
@@ -178,7 +194,7 @@ pub async fn add(state: web::Data<AdminState>, req: HttpRequest, query: web::Que
     match state.registry.add(config, query.start).await {
         Ok(bot) => {
             tracing::info!(bot_id = %id, "bot added through the admin API");
-            show(&bot, 201).await
+            show(&state, &bot, 201).await
         }
         Err(failure) => registry_error(&id, failure),
     }
@@ -186,7 +202,7 @@ pub async fn add(state: web::Data<AdminState>, req: HttpRequest, query: web::Que
 
 pub async fn get(state: web::Data<AdminState>, path: web::Path<String>) -> HttpResponse {
     match state.registry.get(&path) {
-        Some(bot) => show(&bot, 200).await,
+        Some(bot) => show(&state, &bot, 200).await,
         None => unknown_bot(&path),
     }
 }
@@ -207,7 +223,7 @@ pub async fn replace(state: web::Data<AdminState>, req: HttpRequest, path: web::
     match state.registry.replace(&id, config).await {
         Ok(bot) => {
             tracing::info!(bot_id = %id, "bot changed through the admin API");
-            show(&bot, 200).await
+            show(&state, &bot, 200).await
         }
         Err(failure) => registry_error(&id, failure),
     }
@@ -226,7 +242,7 @@ pub async fn remove(state: web::Data<AdminState>, path: web::Path<String>) -> Ht
 
 pub async fn start(state: web::Data<AdminState>, path: web::Path<String>) -> HttpResponse {
     match state.registry.start(&path).await {
-        Ok(bot) => show(&bot, 200).await,
+        Ok(bot) => show(&state, &bot, 200).await,
         Err(failure) => registry_error(&path, failure),
     }
 }
@@ -234,7 +250,7 @@ pub async fn start(state: web::Data<AdminState>, path: web::Path<String>) -> Htt
 /// Stopping leaves the bot's open conversations on the platform untouched.
 pub async fn stop(state: web::Data<AdminState>, path: web::Path<String>) -> HttpResponse {
     match state.registry.stop(&path).await {
-        Ok(bot) => show(&bot, 200).await,
+        Ok(bot) => show(&state, &bot, 200).await,
         Err(failure) => registry_error(&path, failure),
     }
 }

@@ -44,6 +44,10 @@ pub enum ApiError {
     MetricsFailed,
     #[error("bot {bot:?} runs on node {node}; ask that node, or drain it")]
     OwnedElsewhere { bot: String, node: String },
+    #[error("no member with id {0:?}; GET /v1/cluster lists them")]
+    UnknownNode(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl ApiError {
@@ -66,15 +70,17 @@ impl ApiError {
             Self::NotReady => "botvisor.api.not-ready",
             Self::MetricsFailed => "botvisor.api.metrics-failed",
             Self::OwnedElsewhere { .. } => "botvisor.api.owned-elsewhere",
+            Self::UnknownNode(_) => "botvisor.api.unknown-node",
+            Self::Unsupported(_) => "botvisor.api.unsupported",
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::NotFound | Self::UnknownBot(_) => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::UnknownBot(_) | Self::UnknownNode(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BotExists(_) | Self::BotRunning(_) | Self::OwnedElsewhere { .. } => StatusCode::CONFLICT,
+            Self::BotExists(_) | Self::BotRunning(_) | Self::OwnedElsewhere { .. } | Self::Unsupported(_) => StatusCode::CONFLICT,
             Self::InvalidConfig { .. } | Self::IdMismatch { .. } | Self::BadBody(_) | Self::BadQuery(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BotUnavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,

@@ -7,6 +7,7 @@
 //! ever returned (inline credentials show as `"***"`).
 
 mod bots;
+mod cluster;
 pub mod errors;
 mod metrics;
 
@@ -29,6 +30,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// What the API serves.
 pub struct AdminState {
     pub registry: Arc<BotRegistry>,
+    /// The node's store: the cluster view and drains.
+    pub store: Arc<dyn crate::cluster::Store>,
     pub token: Option<String>,
     /// The configuration is loaded and the bots were started.
     pub ready: AtomicBool,
@@ -98,6 +101,13 @@ pub fn start(addr: SocketAddr, state: Arc<AdminState>) -> Result<(SocketAddr, ac
             .service(web::resource("/v1/bots/{id}/stop").route(web::post().to(bots::stop)).default_service(not_allowed()))
             .service(web::resource("/v1/bots/{id}/errors").route(web::get().to(bots::errors)).default_service(not_allowed()))
             .service(web::resource("/v1/bots/{id}/conversations").route(web::get().to(bots::conversations)).default_service(not_allowed()))
+            .service(web::resource("/v1/cluster").route(web::get().to(cluster::view)).default_service(not_allowed()))
+            .service(
+                web::resource("/v1/nodes/{id}/drain")
+                    .route(web::post().to(cluster::drain))
+                    .route(web::delete().to(cluster::drain))
+                    .default_service(not_allowed()),
+            )
             .route("/metrics", web::get().to(metrics::render))
             .default_service(web::to(|| async { ApiError::NotFound.response() }))
     })

@@ -74,13 +74,21 @@ impl Coordinator {
                 Err(error) => tracing::warn!(%error, "the bots could not be read from the store"),
             }
         }
-        let members = match self.store.members().await {
+        let mut members = match self.store.members().await {
             Ok(members) => members,
             Err(error) => {
                 tracing::warn!(%error, "the members could not be read from the store");
                 Vec::new()
             }
         };
+        // A drained member ranks for no bot: its bots are handed to the others, a few at a time.
+        if let Ok(drained) = self.store.drained().await {
+            for member in &mut members {
+                if drained.contains(&member.node_id) {
+                    member.capacity = 0;
+                }
+            }
+        }
         let mut bots = Vec::new();
         for bot in self.registry.list() {
             let owner = match self.store.owner(bot.id()).await {

@@ -55,6 +55,9 @@ pub enum StoreError {
     /// A write by an owner whose token is no longer the bot's: another node owns it now.
     #[error("bot {bot_id}: the write was fenced off (token {token} no longer owns the bot)")]
     Fenced { bot_id: String, token: FencingToken },
+    /// The back end does not do this (the embedded store has no other node to drain to).
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// The store's operations. Every write by a bot's owner goes through `put_fenced`, which the
@@ -89,6 +92,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// The live members (the embedded store: this node alone).
     async fn members(&self) -> Result<Vec<Member>, StoreError>;
+
+    /// Marks a node drained (it hands its bots to the others and takes none) or not.
+    async fn set_drained(&self, _node_id: &str, _drained: bool) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported("a single node on the embedded store has no other node to hand its bots to"))
+    }
+    /// The drained nodes.
+    async fn drained(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
     /// Past this instant this node must consider that it owns nothing (etcd: the last
     /// acknowledged lease renewal's send time + TTL − margin); `None`: no lease (embedded).
     fn ownership_deadline(&self) -> Option<tokio::time::Instant>;

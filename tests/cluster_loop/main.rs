@@ -168,6 +168,12 @@ async fn bots_run_once_where_they_rank_first_and_move_on_death_isolation_and_joi
     }
     wait_for_sessions(&sim, 1).await;
 
+    // node-a is drained: every bot goes to node-d, one per interval.
+    a.store.set_drained("node-a", true).await.unwrap();
+    settle(&mut [&mut a, &mut d], 6 + 4 * BOTS).await;
+    assert!(running(&[&a, &d]).iter().all(|(_, nodes)| nodes == &["node-d".to_owned()]), "{:?}", running(&[&a, &d]));
+    wait_for_sessions(&sim, 1).await;
+
     for registry in [&a.registry, &b.registry, &c.registry, &d.registry] {
         registry.stop_all().await;
     }

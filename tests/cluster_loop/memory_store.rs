@@ -23,6 +23,7 @@ struct Cluster {
     state: HashMap<(String, String), Vec<u8>>,
     /// Nodes cut off from the store, with the deadline they had.
     cut_off: HashMap<String, Instant>,
+    drained: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -153,6 +154,19 @@ impl Store for MemoryStore {
 
     async fn members(&self) -> Result<Vec<Member>, StoreError> {
         Ok(self.reachable()?.members.values().cloned().collect())
+    }
+
+    async fn set_drained(&self, node_id: &str, drained: bool) -> Result<(), StoreError> {
+        let mut cluster = self.reachable()?;
+        cluster.drained.retain(|n| n != node_id);
+        if drained {
+            cluster.drained.push(node_id.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn drained(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.reachable()?.drained.clone())
     }
 
     fn ownership_deadline(&self) -> Option<Instant> {
