@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use botvisor::api::{self, AdminState};
-use botvisor::cluster::{EmbeddedStore, Member, Store};
+use botvisor::cluster::{ClusterCounters, EmbeddedStore, Member, Store};
 use botvisor::config::ServiceConfig;
 use botvisor::service::{BotLauncher, BotRegistry, EmbeddedPlatform};
 use botvisor::sim;
@@ -99,7 +99,14 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         if token.is_none() {
             tracing::info!("no node.admin_token: the admin API accepts requests without a token and listens on loopback only");
         }
-        let admin = Arc::new(AdminState { registry: registry.clone(), store: store.clone(), token, ready: AtomicBool::new(false) });
+        let cluster_counters = Arc::new(ClusterCounters::default());
+        let admin = Arc::new(AdminState {
+            registry: registry.clone(),
+            store: store.clone(),
+            cluster: cluster_counters.clone(),
+            token,
+            ready: AtomicBool::new(false),
+        });
         let (admin_addr, admin_server) = api::start(config.node.admin_addr, admin.clone())?;
         tracing::info!(admin = %format!("http://{admin_addr}"), metrics = %format!("http://{admin_addr}/metrics"), "admin API listening");
         registry.adopt_and_start(bots).await?;

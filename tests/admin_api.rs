@@ -63,6 +63,7 @@ impl Node {
         let admin = Arc::new(AdminState {
             registry: registry.clone(),
             store: store.clone(),
+            cluster: Default::default(),
             token: Some(TOKEN.into()),
             ready: AtomicBool::new(false),
         });

@@ -32,6 +32,8 @@ pub struct AdminState {
     pub registry: Arc<BotRegistry>,
     /// The node's store: the cluster view and drains.
     pub store: Arc<dyn crate::cluster::Store>,
+    /// What the cluster loop did (handoffs, takeovers, session drops), for the metrics.
+    pub cluster: Arc<crate::cluster::ClusterCounters>,
     pub token: Option<String>,
     /// The configuration is loaded and the bots were started.
     pub ready: AtomicBool,

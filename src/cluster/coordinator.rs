@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::cluster::counters::ClusterCounters;
 use crate::cluster::plan::{plan, Action, BotView, PlanSettings, PlanState};
 use crate::cluster::store::Store;
 use crate::service::{BotRegistry, RegistryError};
@@ -33,6 +34,7 @@ impl Default for CoordinatorSettings {
 
 pub struct Coordinator {
     registry: Arc<BotRegistry>,
+    counters: Arc<ClusterCounters>,
     store: Arc<dyn Store>,
     settings: CoordinatorSettings,
     state: PlanState,
@@ -48,7 +50,13 @@ const MAX_START_BACKOFF: Duration = Duration::from_secs(60);
 
 impl Coordinator {
     pub fn new(registry: Arc<BotRegistry>, store: Arc<dyn Store>, settings: CoordinatorSettings) -> Self {
-        Self { registry, store, settings, state: PlanState::default(), ticks: 0, backoff: HashMap::new() }
+        Self { registry, counters: Arc::default(), store, settings, state: PlanState::default(), ticks: 0, backoff: HashMap::new() }
+    }
+
+    /// Counts its handoffs, takeovers and session drops into `counters` (the metrics').
+    pub fn with_counters(mut self, counters: Arc<ClusterCounters>) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// Runs until the registry is dropped elsewhere and `stop` resolves.
@@ -116,6 +124,7 @@ impl Coordinator {
                 tracing::error!(
                     "the ownership deadline passed (the store is unreachable or the lease was lost): every bot's session is dropped"
                 );
+                self.counters.count_session_drop();
                 self.registry.drop_all_sessions();
             }
             Action::Acquire(id) => {
@@ -126,6 +135,7 @@ impl Coordinator {
                 match self.registry.start(&id).await {
                     Ok(_) => {
                         self.backoff.remove(&id);
+                        self.counters.count_takeover();
                         tracing::info!(bot_id = %id, "bot taken over by this node");
                     }
                     Err(RegistryError::OwnedElsewhere { node }) => tracing::debug!(bot_id = %id, %node, "another node took the bot first"),
@@ -137,7 +147,10 @@ impl Coordinator {
                 }
             }
             Action::HandOff(id) => match self.registry.hand_off(&id).await {
-                Ok(()) => tracing::info!(bot_id = %id, "bot handed off to the node it now ranks first on"),
+                Ok(()) => {
+                    self.counters.count_handoff();
+                    tracing::info!(bot_id = %id, "bot handed off to the node it now ranks first on");
+                }
                 Err(error) => tracing::warn!(bot_id = %id, %error, "the bot could not be handed off"),
             },
             Action::Stop(id) => {

@@ -33,6 +33,7 @@ const MIGRATED_BOTS_JSON: &str = "migrated_bots_json";
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    fenced_refused: Arc<std::sync::atomic::AtomicU64>,
     path: PathBuf,
     member: Member,
     epoch: i64,
@@ -67,7 +68,7 @@ impl EmbeddedStore {
             epoch
         };
         write.commit().map_err(io)?;
-        let store = Self { db: Arc::new(db), path, member, epoch: i64::try_from(epoch).map_err(io)? };
+        let store = Self { db: Arc::new(db), fenced_refused: Arc::default(), path, member, epoch: i64::try_from(epoch).map_err(io)? };
         store.migrate_bots_json(data_dir)?;
         Ok(store)
     }
@@ -252,9 +253,11 @@ impl Store for EmbeddedStore {
 
     async fn put_fenced(&self, ownership: &Ownership, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let (id, token, key, value) = (ownership.bot_id.clone(), ownership.token, key.to_owned(), value.to_vec());
+        let refused = self.fenced_refused.clone();
         self.blocking(move |db| {
             let write = db.begin_write().map_err(io)?;
             if !owns(&write, &id, token)? {
+                refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Err(StoreError::Fenced { bot_id: id, token });
             }
             write.open_table(STATE).map_err(io)?.insert((id.as_str(), key.as_str()), value.as_slice()).map_err(io)?;
@@ -289,6 +292,13 @@ impl Store for EmbeddedStore {
 
     async fn members(&self) -> Result<Vec<Member>, StoreError> {
         Ok(vec![self.member.clone()])
+    }
+
+    fn stats(&self) -> crate::cluster::StoreStats {
+        crate::cluster::StoreStats {
+            fenced_writes_refused: self.fenced_refused.load(std::sync::atomic::Ordering::Relaxed),
+            ..Default::default()
+        }
     }
 
     fn ownership_deadline(&self) -> Option<tokio::time::Instant> {

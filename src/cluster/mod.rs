@@ -4,9 +4,11 @@
 
 pub mod assignment;
 pub mod coordinator;
+pub mod counters;
 pub mod embedded;
 pub mod plan;
 pub mod store;
 
+pub use counters::ClusterCounters;
 pub use embedded::EmbeddedStore;
-pub use store::{FencingToken, Member, Ownership, Store, StoreError};
+pub use store::{FencingToken, Member, Ownership, Store, StoreError, StoreStats};

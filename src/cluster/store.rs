@@ -60,6 +60,16 @@ pub enum StoreError {
     Unsupported(&'static str),
 }
 
+/// What the store saw, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Lease renewals acknowledged, and failed (etcd).
+    pub lease_renewals: u64,
+    pub lease_renewal_failures: u64,
+    /// Owner writes refused because the token no longer owned the bot.
+    pub fenced_writes_refused: u64,
+}
+
 /// The store's operations. Every write by a bot's owner goes through `put_fenced`, which the
 /// store refuses once the owner's token is not the bot's any more.
 #[async_trait]
@@ -101,6 +111,11 @@ pub trait Store: Send + Sync + 'static {
     async fn drained(&self) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
     }
+    /// Counts for the metrics.
+    fn stats(&self) -> StoreStats {
+        StoreStats::default()
+    }
+
     /// Past this instant this node must consider that it owns nothing (etcd: the last
     /// acknowledged lease renewal's send time + TTL − margin); `None`: no lease (embedded).
     fn ownership_deadline(&self) -> Option<tokio::time::Instant>;

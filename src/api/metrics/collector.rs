@@ -26,8 +26,21 @@ type SessionCounter = fn(&SessionSample) -> u64;
 #[derive(Debug, Clone, Default)]
 pub struct Scrape {
     pub bots: Vec<BotSample>,
+    pub cluster: ClusterSample,
     /// The process's resident memory; the family is left out where it cannot be read.
     pub resident_memory_bytes: Option<u64>,
+}
+
+/// This node's part in the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSample {
+    pub owned_bots: u64,
+    pub handoffs: u64,
+    pub takeovers: u64,
+    pub session_drops: u64,
+    pub lease_renewals: u64,
+    pub lease_renewal_failures: u64,
+    pub fenced_writes_refused: u64,
 }
 
 /// One bot's values.
@@ -175,6 +188,28 @@ impl Collector for Scrape {
                     counter(&mut family, &[("bot_id", bot.bot_id.as_str()), ("outcome", outcome)], n)?;
                 }
             }
+        }
+
+        let c = &self.cluster;
+        let family = encoder.encode_descriptor("botvisor_cluster_owned_bots", "Bots this node owns.", None, MetricType::Gauge)?;
+        ConstGauge::new(c.owned_bots).encode(family)?;
+        for (name, help, value) in [
+            ("botvisor_cluster_handoffs", "Bots this node handed to another node.", c.handoffs),
+            ("botvisor_cluster_takeovers", "Bots this node became the owner of.", c.takeovers),
+            ("botvisor_cluster_session_drops", "Times the ownership deadline passed and every session was dropped.", c.session_drops),
+            (
+                "botvisor_cluster_fenced_writes_refused",
+                "Owner writes the store refused: the token no longer owned the bot.",
+                c.fenced_writes_refused,
+            ),
+        ] {
+            let family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value).encode(family)?;
+        }
+        let mut family =
+            encoder.encode_descriptor("botvisor_cluster_lease_renewals", "Lease renewals by outcome (etcd).", None, MetricType::Counter)?;
+        for (outcome, n) in [("ok", c.lease_renewals), ("failed", c.lease_renewal_failures)] {
+            counter(&mut family, &[("outcome", outcome)], n)?;
         }
 
         let overloads: u64 = bots.iter().map(|b| b.stats.mailbox_overloads).sum();
@@ -329,7 +364,9 @@ mod tests {
     }
 
     fn scrape(bots: Vec<BotSample>) -> String {
-        Scrape { bots, resident_memory_bytes: Some(64 << 20) }.encode().expect("encodes")
+        Scrape { bots, cluster: ClusterSample { owned_bots: 2, handoffs: 1, ..Default::default() }, resident_memory_bytes: Some(64 << 20) }
+            .encode()
+            .expect("encodes")
     }
 
     #[test]
@@ -352,11 +389,21 @@ mod tests {
             ("botvisor_error_hook_reports_total", "botvisor_error_hook_reports", "counter"),
             ("botvisor_mailbox_overloads_total", "botvisor_mailbox_overloads", "counter"),
             ("botvisor_process_resident_memory_bytes", "botvisor_process_resident_memory_bytes", "gauge"),
+            ("botvisor_cluster_owned_bots", "botvisor_cluster_owned_bots", "gauge"),
+            ("botvisor_cluster_handoffs_total", "botvisor_cluster_handoffs", "counter"),
+            ("botvisor_cluster_takeovers_total", "botvisor_cluster_takeovers", "counter"),
+            ("botvisor_cluster_session_drops_total", "botvisor_cluster_session_drops", "counter"),
+            ("botvisor_cluster_fenced_writes_refused_total", "botvisor_cluster_fenced_writes_refused", "counter"),
+            ("botvisor_cluster_lease_renewals_total", "botvisor_cluster_lease_renewals", "counter"),
         ] {
             assert_eq!(types.get(family).map(String::as_str), Some(kind), "{family} in\n{text}");
             assert!(samples.iter().any(|s| s.name == sample), "{sample} in\n{text}");
         }
-        assert_eq!(types.len(), 14, "{types:?}");
+        assert_eq!(types.len(), 20, "{types:?}");
+        assert!(
+            text.lines().any(|l| l == "botvisor_cluster_owned_bots 2") && text.lines().any(|l| l == "botvisor_cluster_handoffs_total 1"),
+            "{text}"
+        );
         assert!(samples.iter().all(|s| !s.name.ends_with("_total_total")), "{text}");
 
         let value = |line: &str| text.lines().any(|l| l == line);
@@ -388,7 +435,7 @@ mod tests {
         let mut quiet = bot("quiet");
         quiet.hook = None;
         quiet.stats.escalated_by_reason.clear();
-        let text = Scrape { bots: vec![quiet], resident_memory_bytes: None }.encode().unwrap();
+        let text = Scrape { bots: vec![quiet], cluster: ClusterSample::default(), resident_memory_bytes: None }.encode().unwrap();
         let (types, samples) = parse(&text);
         assert!(types.contains_key("botvisor_escalations") && types.contains_key("botvisor_error_hook_reports"), "{text}");
         assert!(!samples.iter().any(|s| s.name == "botvisor_escalations_total" || s.name == "botvisor_error_hook_reports_total"));

@@ -14,7 +14,7 @@ use tracing::error;
 use super::errors::ApiError;
 use super::AdminState;
 use crate::service::ManagedBot;
-use collector::{BotSample, HookSample, Scrape, SessionSample};
+use collector::{BotSample, ClusterSample, HookSample, Scrape, SessionSample};
 
 /// What `prometheus-client`'s text encoder writes (Prometheus asks for it in its `Accept`).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -26,7 +26,17 @@ pub async fn render(state: web::Data<AdminState>) -> HttpResponse {
             bots.push(sample(&bot, status));
         }
     }
-    match (Scrape { bots, resident_memory_bytes: resident_memory_bytes() }).encode() {
+    let stats = state.store.stats();
+    let cluster = ClusterSample {
+        owned_bots: state.registry.list().iter().filter(|b| b.ownership().is_some()).count() as u64,
+        handoffs: state.cluster.handoffs(),
+        takeovers: state.cluster.takeovers(),
+        session_drops: state.cluster.session_drops(),
+        lease_renewals: stats.lease_renewals,
+        lease_renewal_failures: stats.lease_renewal_failures,
+        fenced_writes_refused: stats.fenced_writes_refused,
+    };
+    match (Scrape { bots, cluster, resident_memory_bytes: resident_memory_bytes() }).encode() {
         Ok(body) => HttpResponse::Ok().content_type(CONTENT_TYPE).body(body),
         // Writing into a String does not fail; this is the encoder refusing a metric.
         Err(_) => {
