@@ -50,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/sim/v1/load", web::get().to(load_status))
     .route("/sim/v1/load", web::delete().to(load_stop))
     .route("/sim/v1/refusals", web::get().to(list_refusals))
+    .route("/sim/v1/sessions", web::get().to(list_sessions))
     .route("/sim/v1/faults", web::post().to(add_fault))
     .route("/sim/v1/faults", web::delete().to(clear_faults))
     .default_service(web::to(|| async { error(404, "not_found", "no such control endpoint; see /sim/v1/…") }));
@@ -293,6 +294,18 @@ async fn close_conversation(sim: web::Data<Sim>, path: web::Path<String>) -> Htt
 }
 
 /// The request frames refused by the field rules: a total and the most recent ones.
+#[derive(serde::Deserialize)]
+struct SessionsQuery {
+    login: Option<String>,
+}
+
+/// Every login, connection, kick, revocation and disconnection (bounded), oldest first.
+async fn list_sessions(sim: web::Data<Sim>, query: web::Query<SessionsQuery>) -> HttpResponse {
+    let state = sim.state.lock().expect("state lock");
+    let log = &state.session_log;
+    HttpResponse::Ok().json(json!({"total": log.total(), "events": log.events(query.login.as_deref())}))
+}
+
 async fn list_refusals(sim: web::Data<Sim>) -> HttpResponse {
     HttpResponse::Ok().json(sim.state.lock().expect("state lock").refusals.to_json())
 }

@@ -15,6 +15,7 @@ pub mod observe;
 pub mod platform;
 pub mod provision;
 pub mod refusals;
+pub mod session_log;
 pub mod state;
 pub mod timers;
 pub mod tls;

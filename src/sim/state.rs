@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::sim::config::{Credentials, SimConfig, UserKind};
 use crate::sim::observe::{Observer, Whereabouts};
+use crate::sim::session_log::{SessionEvent, SessionEventKind};
 
 pub type Shared = Arc<Mutex<SimState>>;
 pub type ConnId = u64;
@@ -195,6 +196,8 @@ pub struct SimState {
     pub faults: Faults,
     /// Request frames refused by the field rules (`validate`).
     pub refusals: crate::sim::refusals::RefusalLog,
+    /// Every login, connection, kick, revocation and disconnection, with its time.
+    pub session_log: crate::sim::session_log::SessionLog,
     /// Who follows the conversations (the benchmark's load tracker), if anyone.
     observer: Option<Box<dyn Observer>>,
     /// Notifications caused by the request being handled; they follow its response.
@@ -263,6 +266,7 @@ impl SimState {
             declined_by: HashMap::new(),
             faults: Faults::default(),
             refusals: Default::default(),
+            session_log: Default::default(),
             observer: None,
             pending_after_response: Vec::new(),
             pending_timers: Vec::new(),
@@ -509,13 +513,23 @@ impl SimState {
         for old in self.conns_of(&user_id) {
             self.send(old, Outgoing::Close(CLOSE_KICKED, "another connection for this agent replaced this one".into()));
             self.conns.remove(&old);
+            self.log_session(&user_id, SessionEventKind::Kick, Some(old));
         }
+        self.log_session(&user_id, SessionEventKind::Connect, Some(conn));
         self.conns.insert(conn, Conn { user_id, bearer: bearer.into(), tx, ex_subs: Vec::new(), routing_sub: None, agent_state_sub: None });
         Ok(())
     }
 
     pub fn disconnect(&mut self, conn: ConnId) {
-        self.conns.remove(&conn);
+        if let Some(old) = self.conns.remove(&conn) {
+            self.log_session(&old.user_id, SessionEventKind::Disconnect, Some(conn));
+        }
+    }
+
+    /// Notes a session event of the user, by its login name.
+    fn log_session(&mut self, user_id: &str, kind: SessionEventKind, conn: Option<ConnId>) {
+        let login = self.users.get(user_id).map_or_else(|| user_id.to_owned(), |u| u.login.clone());
+        self.session_log.push(SessionEvent { at_ms: now_ms(), login, kind, conn });
     }
 
     // ---- login ----------------------------------------------------------------------------
@@ -562,6 +576,7 @@ impl SimState {
         for bearer in old {
             self.revoke(&bearer, CLOSE_KICKED, "a new login for this agent replaced this session");
         }
+        self.log_session(&user_id, SessionEventKind::Login, None);
         let session = Session { bearer: self.token(), user_id, csrf: self.token(), cookie: self.token() };
         self.sessions.insert(session.bearer.clone(), session.clone());
         Ok(session)
@@ -569,7 +584,9 @@ impl SimState {
 
     /// Ends a session and closes its sockets with `code`.
     pub fn revoke(&mut self, bearer: &str, code: u16, reason: &str) {
-        self.sessions.remove(bearer);
+        if let Some(session) = self.sessions.remove(bearer) {
+            self.log_session(&session.user_id, SessionEventKind::Revoke, None);
+        }
         let conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.bearer == bearer).map(|(id, _)| *id).collect();
         for conn in conns {
             self.send(conn, Outgoing::Close(code, reason.into()));

@@ -110,6 +110,17 @@ async fn wait_for_sessions(sim: &SimHandle, expected: u64) -> Vec<(String, u64)>
     panic!("expected {expected} connection per bot: {last:?}");
 }
 
+/// Waits until none of `bots` has a connection on the simulator.
+async fn wait_for_logged_out(sim: &SimHandle, bots: &[String]) {
+    for _ in 0..100 {
+        if sessions(sim).await.iter().all(|(login, n)| *n == 0 || !bots.contains(login)) {
+            return;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{bots:?} still connected: {:?}", sessions(sim).await);
+}
+
 #[actix_rt::test]
 async fn bots_run_once_where_they_rank_first_and_move_on_death_isolation_and_join() {
     let _ = tracing_subscriber::fmt()
@@ -136,6 +147,7 @@ async fn bots_run_once_where_they_rank_first_and_move_on_death_isolation_and_joi
     assert!(!b_bots.is_empty(), "node-b had bots");
     let old = b.registry.get(&b_bots[0]).unwrap().ownership().unwrap();
     b.registry.drop_all_sessions();
+    wait_for_logged_out(&sim, &b_bots).await; // a dead process's sockets close with it
     cluster.expire("node-b");
     settle(&mut [&mut a, &mut c], 5).await;
     let two = [member("node-a"), member("node-c")];
@@ -148,9 +160,13 @@ async fn bots_run_once_where_they_rank_first_and_move_on_death_isolation_and_joi
     assert!(matches!(b.store.put_fenced(&old, "k", b"v").await, Err(StoreError::Fenced { .. })));
     wait_for_sessions(&sim, 1).await;
 
-    // node-c is cut off from the store: past its deadline it drops every session at once, and
-    // node-a, alone in the store, takes everything.
+    // node-c is cut off from the store: past its deadline it drops every session at once; a
+    // margin later the others see its lease expire, and node-a, alone, takes everything.
+    let c_bots: Vec<String> = bot_ids().into_iter().filter(|bot| c.registry.get(bot).unwrap().is_running()).collect();
     cluster.cut_off("node-c");
+    settle(&mut [&mut c], 1).await;
+    wait_for_logged_out(&sim, &c_bots).await;
+    cluster.expire("node-c");
     settle(&mut [&mut a, &mut c], 5).await;
     assert!(bot_ids().iter().all(|bot| !c.registry.get(bot).unwrap().is_running()), "node-c runs nothing");
     assert!(running(&[&a]).iter().all(|(_, nodes)| nodes.len() == 1), "node-a runs every bot");
@@ -173,6 +189,16 @@ async fn bots_run_once_where_they_rank_first_and_move_on_death_isolation_and_joi
     settle(&mut [&mut a, &mut d], 6 + 4 * BOTS).await;
     assert!(running(&[&a, &d]).iter().all(|(_, nodes)| nodes == &["node-d".to_owned()]), "{:?}", running(&[&a, &d]));
     wait_for_sessions(&sim, 1).await;
+
+    // Never two sessions of one bot at once: the simulator kicked no connection of theirs.
+    let log: Value = control(&sim, "GET", "/sim/v1/sessions", None).await;
+    let kicks: Vec<&Value> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "kick" && e["login"].as_str().unwrap().starts_with("cluster-bot-"))
+        .collect();
+    assert!(kicks.is_empty(), "overlapping sessions: {kicks:?}");
 
     for registry in [&a.registry, &b.registry, &c.registry, &d.registry] {
         registry.stop_all().await;
