@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cluster::counters::ClusterCounters;
+use crate::cluster::fence::Fence;
 use crate::cluster::plan::{plan, Action, BotView, PlanSettings, PlanState};
 use crate::cluster::store::Store;
 use crate::service::{BotRegistry, RegistryError};
@@ -34,6 +35,8 @@ impl Default for CoordinatorSettings {
 
 pub struct Coordinator {
     registry: Arc<BotRegistry>,
+    /// The sessions' view of the ownership deadline, moved forward at every tick.
+    fence: Fence,
     counters: Arc<ClusterCounters>,
     store: Arc<dyn Store>,
     settings: CoordinatorSettings,
@@ -50,7 +53,23 @@ const MAX_START_BACKOFF: Duration = Duration::from_secs(60);
 
 impl Coordinator {
     pub fn new(registry: Arc<BotRegistry>, store: Arc<dyn Store>, settings: CoordinatorSettings) -> Self {
-        Self { registry, counters: Arc::default(), store, settings, state: PlanState::default(), ticks: 0, backoff: HashMap::new() }
+        Self {
+            registry,
+            fence: Fence::open(),
+            counters: Arc::default(),
+            store,
+            settings,
+            state: PlanState::default(),
+            ticks: 0,
+            backoff: HashMap::new(),
+        }
+    }
+
+    /// The fence the node's sessions check (the launcher's): set from the store's deadline at
+    /// every tick.
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Counts its handoffs, takeovers and session drops into `counters` (the metrics').
@@ -76,6 +95,7 @@ impl Coordinator {
     pub async fn tick(&mut self) {
         self.ticks += 1;
         let deadline = self.store.ownership_deadline();
+        self.fence.set(deadline);
         if deadline.is_none_or(|d| Instant::now() < d) && self.ticks % u64::from(self.settings.refresh_every_ticks.max(1)) == 1 {
             match self.store.load_bots().await {
                 Ok(stored) => self.registry.refresh_definitions(stored).await,

@@ -6,9 +6,11 @@ pub mod assignment;
 pub mod coordinator;
 pub mod counters;
 pub mod embedded;
+pub mod fence;
 pub mod plan;
 pub mod store;
 
 pub use counters::ClusterCounters;
 pub use embedded::EmbeddedStore;
+pub use fence::Fence;
 pub use store::{FencingToken, Member, Ownership, Store, StoreError, StoreStats};

@@ -11,6 +11,7 @@ use actix_rt::ArbiterHandle;
 use botvisor_actors::bot::BotActor;
 use botvisor_actors::ports::VendorPort;
 
+use crate::cluster::Fence;
 use crate::config::SecretError;
 use crate::config::{read_script, BotConfig, CustomEndpointAuthConfig, PlatformAuth, Secret, ServiceConfig, VendorConfig};
 use crate::hooks::error_hook::{HookCounters, HookError, HttpErrorHook};
@@ -93,12 +94,20 @@ pub enum LaunchError {
 pub struct BotLauncher {
     arbiter: ArbiterHandle,
     embedded: Option<EmbeddedPlatform>,
+    /// The node's ownership deadline, as every session it builds sees it.
+    fence: Fence,
 }
 
 impl BotLauncher {
     /// A launcher for the current arbiter (call it on the node's main arbiter).
     pub fn on_current_arbiter(embedded: Option<EmbeddedPlatform>) -> Self {
-        Self { arbiter: actix_rt::Arbiter::current(), embedded }
+        Self { arbiter: actix_rt::Arbiter::current(), embedded, fence: Fence::open() }
+    }
+
+    /// Every session this launcher builds stops talking to the platform past `fence`'s deadline.
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Whether bots may use `csds = "embedded"`.
@@ -112,8 +121,9 @@ impl BotLauncher {
         let prepared = tokio::task::spawn_blocking(move || prepare(bot)).await.map_err(|_| LaunchError::Stopping)??;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let embedded = self.embedded.clone();
+        let fence = self.fence.clone();
         let sent = self.arbiter.spawn_fn(move || {
-            let _ = tx.send(build(prepared, embedded.as_ref()));
+            let _ = tx.send(build(prepared, embedded.as_ref(), fence));
         });
         if !sent {
             return Err(LaunchError::Stopping);
@@ -176,7 +186,7 @@ fn prepare(bot: BotConfig) -> Result<Prepared, LaunchError> {
     Ok(Prepared { bot, credentials, vendor })
 }
 
-fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>) -> Result<LaunchedBot, LaunchError> {
+fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>, fence: Fence) -> Result<LaunchedBot, LaunchError> {
     let Prepared { bot, credentials, vendor } = prepared;
     let bot = &bot;
     let id = || bot.id.clone();
@@ -205,6 +215,7 @@ fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>) -> Result<Laun
         normal: platform.ttr.normal.as_secs(),
     };
     session.skills = platform.skills.iter().map(|(name, id)| (name.clone(), id.clone())).collect();
+    session.fence = fence;
     let client = LivePersonPlatform::new(session).map_err(|source| LaunchError::Tls { bot: id(), source })?;
     let vendor: Rc<dyn VendorPort> = match vendor {
         PreparedVendor::Scripted(scripted) => Rc::new(scripted),

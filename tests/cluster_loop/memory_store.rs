@@ -170,7 +170,7 @@ impl Store for MemoryStore {
 
     fn ownership_deadline(&self) -> Option<Instant> {
         let cluster = self.cluster.0.lock().unwrap();
-        // A node that reaches the store renews its lease: its deadline is always ahead.
-        Some(cluster.cut_off.get(&self.member.node_id).copied().unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(5)))
+        // A node that reaches the store renews its lease: its deadline is a second ahead.
+        Some(cluster.cut_off.get(&self.member.node_id).copied().unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(1)))
     }
 }

@@ -49,6 +49,9 @@ const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_HELD_EVENTS: usize = 20_000;
 /// How often requests past their deadline are failed.
 const EXPIRY_SWEEP: Duration = Duration::from_millis(500);
+/// How often a session checks the node's ownership deadline while connected (and, fenced,
+/// whether it may connect again).
+const FENCE_RECHECK: Duration = Duration::from_millis(100);
 
 type WsSink = SplitSink<Framed<BoxedSocket, Codec>, WsMessage>;
 
@@ -163,6 +166,9 @@ impl Actor for SessionActor {
             act.requests.expire(Instant::now());
             act.write_ready();
         });
+        // Past the node's ownership deadline the connection ends at once: another node may own
+        // the bot now.
+        ctx.run_interval(FENCE_RECHECK, |act, ctx| act.fence_check(ctx));
     }
 }
 
@@ -274,9 +280,12 @@ impl SessionActor {
         rx
     }
 
-    /// Writes a request frame; a write that fails fails its request.
+    /// Writes a request frame; a write that fails fails its request. Past the node's ownership
+    /// deadline nothing is written: the request fails and the connection is ended with the
+    /// next frame or tick (`fence_check`).
     fn write(&mut self, outgoing: Outgoing) {
-        let written = self.connection.as_mut().is_some_and(|c| c.sink.write(WsMessage::Text(outgoing.text.into())).is_ok());
+        let fenced = !self.settings.fence.allows(Instant::now());
+        let written = !fenced && self.connection.as_mut().is_some_and(|c| c.sink.write(WsMessage::Text(outgoing.text.into())).is_ok());
         if !written {
             self.requests.resolve(&outgoing.id, Err(PlatformError::NotConnected));
         }
@@ -299,6 +308,13 @@ impl SessionActor {
     fn connect(&mut self, ctx: &mut Context<Self>) {
         for handle in [self.retry.take(), self.connecting.take()].into_iter().flatten() {
             ctx.cancel_future(handle);
+        }
+        if !self.settings.fence.allows(Instant::now()) {
+            // Never log a bot in without owning it: wait for the node's lease to be renewed.
+            tracing::debug!(account = %self.settings.account, "the node's ownership deadline has passed; not connecting");
+            self.phase = Phase::Reconnecting;
+            self.retry = Some(ctx.run_later(FENCE_RECHECK, |act, ctx| act.connect(ctx)));
+            return;
         }
         self.generation += 1;
         let generation = self.generation;
@@ -584,6 +600,13 @@ impl SessionActor {
             // Held events of a connection that never became usable: the next snapshot brings them.
         }
         self.requests.fail_all(PlatformError::NotConnected);
+    }
+
+    fn fence_check(&mut self, ctx: &mut Context<Self>) {
+        if self.phase == Phase::Connected && !self.settings.fence.allows(Instant::now()) {
+            tracing::warn!(account = %self.settings.account, "the node's ownership deadline passed: closing the session");
+            self.abandon_connection(ctx, CloseCode::Away, "the node's ownership deadline passed (its lease may be lost)".into());
+        }
     }
 
     /// Ends a connection that cannot go on (a framing error leaves the codec's state unknown):

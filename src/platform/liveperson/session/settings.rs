@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cluster::Fence;
 use crate::platform::liveperson::counters::SessionCounters;
 use crate::platform::liveperson::frames::{Identity, TtrSeconds};
 use crate::platform::liveperson::login::LoginCredentials;
@@ -42,6 +43,8 @@ pub struct SessionSettings {
     pub ttr_seconds: TtrSeconds,
     /// Skill name → id, configured: used when the bot user may not read the account's skills.
     pub skills: HashMap<String, String>,
+    /// The node's ownership deadline: past it the session sends nothing and does not connect.
+    pub fence: Fence,
 }
 
 impl SessionSettings {
@@ -65,6 +68,7 @@ impl SessionSettings {
             max_queued_requests: 16 * 1024,
             ttr_seconds: TtrSeconds::default(),
             skills: HashMap::new(),
+            fence: Fence::open(),
         }
     }
 
