@@ -2,6 +2,10 @@
 //! embedded back end (a redb file in the data directory; this node owns every bot) and, with the
 //! `etcd` feature, the etcd back end (bots owned through leases, every owner write fenced).
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod store;
 
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdSettings, EtcdStore};
 pub use store::{FencingToken, Member, Ownership, Store, StoreError};
