@@ -4,6 +4,7 @@
 //! (bounded), and killed by PID — only the processes it started — when dropped. A member can be
 //! killed alone (`kill -9`) to test the loss of the etcd leader.
 
+use std::ffi::OsString;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +24,8 @@ pub struct EtcdMember {
     pub name: String,
     pub client_url: String,
     child: Option<Child>,
+    /// How it was started (to start it again on its data directory).
+    command: Vec<OsString>,
     log: PathBuf,
 }
 
@@ -72,22 +75,25 @@ impl EtcdCluster {
             .map(|(i, name)| {
                 let client_url = format!("http://127.0.0.1:{}", ports[i]);
                 let log = dir.join(format!("{name}.log"));
-                let log_file = std::fs::File::create(&log).expect("etcd log file");
-                let child = Command::new(&binary)
-                    .args(["--name", name])
-                    .arg("--data-dir")
-                    .arg(dir.join(name))
-                    .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
-                    .args(["--listen-peer-urls", &peer_url(i), "--initial-advertise-peer-urls", &peer_url(i)])
-                    .args(["--initial-cluster", &initial_cluster, "--initial-cluster-state", "new"])
-                    .args(["--initial-cluster-token", &format!("botvisor-test-{}-{n}", std::process::id())])
-                    .args(["--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn"])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(log_file)
-                    .spawn()
-                    .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-                EtcdMember { name: name.clone(), client_url, child: Some(child), log }
+                let mut command: Vec<OsString> =
+                    vec![binary.clone().into(), "--name".into(), name.into(), "--data-dir".into(), dir.join(name).into()];
+                let token = format!("botvisor-test-{}-{n}", std::process::id());
+                for arg in [
+                    ["--listen-client-urls", &client_url],
+                    ["--advertise-client-urls", &client_url],
+                    ["--listen-peer-urls", &peer_url(i)],
+                    ["--initial-advertise-peer-urls", &peer_url(i)],
+                    ["--initial-cluster", &initial_cluster],
+                    ["--initial-cluster-state", "new"],
+                    ["--initial-cluster-token", &token],
+                    ["--logger", "zap"],
+                    ["--log-outputs", "stderr"],
+                    ["--log-level", "warn"],
+                ] {
+                    command.extend(arg.map(OsString::from));
+                }
+                let child = spawn(&command, &log);
+                EtcdMember { name: name.clone(), client_url, child: Some(child), command, log }
             })
             .collect();
         Self { members, dir }
@@ -108,6 +114,14 @@ impl EtcdCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts member `i` again on its data directory and ports (after `kill`); it rejoins its
+    /// cluster. Wait for `wait_healthy` before relying on it.
+    pub fn restart(&mut self, i: usize) {
+        assert!(!self.is_alive(i), "{} is running", self.members[i].name);
+        let member = &mut self.members[i];
+        member.child = Some(spawn(&member.command, &member.log));
     }
 
     /// The index of the member that leads now (asked of each live member).
@@ -162,6 +176,18 @@ impl Drop for EtcdCluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Starts etcd as `command` says, its log appended to `log`.
+fn spawn(command: &[OsString], log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("etcd log file");
+    Command::new(&command[0])
+        .args(&command[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", command[0].to_string_lossy()))
 }
 
 /// `(this member's id, its leader's id)`, from the member alone (bounded).

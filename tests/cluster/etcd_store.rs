@@ -17,6 +17,8 @@ const TTL: Duration = Duration::from_secs(2);
 const MARGIN: Duration = Duration::from_millis(300);
 
 fn settings(cluster: &EtcdCluster, ttl: Duration) -> EtcdSettings {
+    // The store's logs, shown with a failing test's output.
+    let _ = tracing_subscriber::fmt().with_env_filter("botvisor=debug").with_test_writer().try_init();
     let mut settings = EtcdSettings::new(cluster.endpoints());
     settings.prefix = "test/".into();
     settings.lease_ttl = ttl;
@@ -132,10 +134,7 @@ async fn an_owner_that_stops_renewing_loses_its_bots_after_the_ttl_and_is_fenced
     let (second, waited) = acquire_within(&b, "b1", TTL + Duration::from_secs(2)).await;
     assert!(waited >= TTL - MARGIN - Duration::from_millis(700), "taken over before the lease could expire ({waited:?})");
     assert!(second.token > first.token);
-    assert_eq!(
-        b.put_fenced(&first, "k", b"zombie").await,
-        Err(StoreError::Fenced { bot_id: "b1".into(), token: first.token })
-    );
+    assert_eq!(b.put_fenced(&first, "k", b"zombie").await, Err(StoreError::Fenced { bot_id: "b1".into(), token: first.token }));
     assert_eq!(b.members().await.expect("members").iter().map(|m| m.node_id.as_str()).collect::<Vec<_>>(), ["b"]);
 }
 
@@ -215,6 +214,27 @@ async fn the_lease_survives_the_loss_of_the_etcd_leader() {
     a.put_fenced(&ownership, "k", b"v").await.expect("the owner still writes");
     // And it keeps being renewed.
     renewed_after_long(&a, Instant::now(), LONG_TTL).await;
+}
+
+#[tokio::test]
+async fn the_keep_alive_is_reopened_when_etcd_comes_back() {
+    // The one member killed and started again: the stream surely dies and must be re-opened.
+    const LONG_TTL: Duration = Duration::from_secs(5);
+    let mut cluster = EtcdCluster::single().await;
+    let a = node_with_ttl(&cluster, "a", LONG_TTL).await;
+    let ownership = a.acquire("b1").await.expect("acquire").expect("a owns b1");
+    cluster.kill(0);
+    let killed = Instant::now();
+    let before = a.ownership_deadline().expect("deadline");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.restart(0);
+    cluster.wait_healthy().await.expect("etcd is back");
+    renewed_after_long(&a, killed, LONG_TTL).await;
+    assert!(a.ownership_deadline().expect("deadline") > before);
+    // etcd keeps leases across a restart: the bot is still a's, with the same token.
+    assert_eq!(a.owner("b1").await.expect("owner"), Some(ownership.clone()));
+    assert_eq!(a.acquire("b1").await.expect("acquire"), Some(ownership.clone()));
+    a.put_fenced(&ownership, "k", b"v").await.expect("the owner still writes");
 }
 
 async fn renewed_after_long(store: &EtcdStore, instant: Instant, ttl: Duration) {

@@ -97,7 +97,13 @@ enum Phase {
     /// A lease without a keep-alive stream.
     Open,
     /// Renewing over an open stream.
-    Renew { keeper: LeaseKeeper, stream: LeaseKeepAliveStream },
+    Renew(Box<Renewing>),
+}
+
+/// An open keep-alive stream: requests go out through the keeper, answers come back in order.
+struct Renewing {
+    keeper: LeaseKeeper,
+    stream: LeaseKeepAliveStream,
 }
 
 /// The background task that keeps the lease; it runs until the store aborts it.
@@ -154,25 +160,25 @@ impl LeaseKeeperTask {
                             self.shared.renewed(id, sent, &self.settings);
                             last_sent = sent;
                             failures = 0;
-                            Phase::Renew { keeper, stream }
+                            Phase::Renew(Box::new(Renewing { keeper, stream }))
                         }
                         Err(Failure::LeaseNotFound) => self.lose(id),
                         Err(failure) => self.retry_later(Phase::Open, &mut failures, "opening the lease keep-alive", failure).await,
                     }
                 }
-                Phase::Renew { mut keeper, mut stream } => {
+                Phase::Renew(mut renewing) => {
                     tokio::time::sleep_until(last_sent.checked_add(self.settings.renew_interval()).unwrap_or(last_sent)).await;
                     let sent = Instant::now();
                     let answer = async {
-                        keeper.keep_alive().await?;
-                        stream.message().await
+                        renewing.keeper.keep_alive().await?;
+                        renewing.stream.message().await
                     };
                     let wait = call_timeout.min(self.settings.renew_interval());
                     match tokio::time::timeout(wait, answer).await {
                         Ok(Ok(Some(renewed))) if renewed.ttl() > 0 => {
                             self.shared.renewed(id, sent, &self.settings);
                             last_sent = sent;
-                            Phase::Renew { keeper, stream }
+                            Phase::Renew(renewing)
                         }
                         Ok(Ok(Some(_))) => self.lose(id),
                         Ok(Ok(None)) => self.reopen("the keep-alive stream ended".to_owned()),

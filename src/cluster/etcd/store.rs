@@ -168,7 +168,10 @@ impl EtcdStore {
     fn fenced(&self, ownership: &Ownership, then: TxnOp) -> Txn {
         let owner = self.keys.owner(&ownership.bot_id);
         Txn::new()
-            .when([Compare::version(owner.clone(), CompareOp::Greater, 0), Compare::create_revision(owner, CompareOp::Equal, ownership.token.0)])
+            .when([
+                Compare::version(owner.clone(), CompareOp::Greater, 0),
+                Compare::create_revision(owner, CompareOp::Equal, ownership.token.0),
+            ])
             .and_then([then])
     }
 }
@@ -200,13 +203,19 @@ impl Store for EtcdStore {
             TxnOpResponse::Get(mut get) => get.take_kvs(),
             _ => Vec::new(),
         });
-        let (bots, deleted, stopped) = (listings.next().unwrap_or_default(), listings.next().unwrap_or_default(), listings.next().unwrap_or_default());
+        let (bots, deleted, stopped) =
+            (listings.next().unwrap_or_default(), listings.next().unwrap_or_default(), listings.next().unwrap_or_default());
         let mut stored = StoredBots { version: STORED_BOTS_VERSION, ..StoredBots::default() };
         for kv in in_creation_order(bots) {
             let Some(id) = Keys::name_in(&self.keys.bots(), kv.key()) else { continue };
             let bot: BotConfig = serde_json::from_slice(kv.value()).map_err(|e| {
                 // The position only: the value may hold inline secrets.
-                StoreError::Corrupt(format!("bot {id} in etcd is not a configuration botvisor can read ({:?} at line {}, column {})", e.classify(), e.line(), e.column()))
+                StoreError::Corrupt(format!(
+                    "bot {id} in etcd is not a configuration botvisor can read ({:?} at line {}, column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ))
             })?;
             stored.bots.push(bot);
         }
@@ -217,7 +226,8 @@ impl Store for EtcdStore {
 
     async fn upsert_bot(&self, bot: &BotConfig) -> Result<(), StoreError> {
         let json = serde_json::to_vec(bot).map_err(|e| StoreError::Io(format!("bot {} cannot be written: {e}", bot.id)))?;
-        let txn = Txn::new().and_then([TxnOp::put(self.keys.bot(&bot.id), json, None), TxnOp::delete(self.keys.deleted_bot(&bot.id), None)]);
+        let txn =
+            Txn::new().and_then([TxnOp::put(self.keys.bot(&bot.id), json, None), TxnOp::delete(self.keys.deleted_bot(&bot.id), None)]);
         self.txn("upsert bot", txn).await.map(drop)
     }
 
