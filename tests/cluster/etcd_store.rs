@@ -338,3 +338,25 @@ async fn bots_changed_through_the_api_load_as_stored_bots_would_hold_them() {
     assert_eq!(loaded.bots.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), ["b1", "file-bot"], "edited in place, re-added last");
     assert!(loaded.deleted.contains(&"b2".to_owned()) && !loaded.is_stopped("b2"));
 }
+
+#[tokio::test]
+async fn with_authentication_on_the_right_credentials_work_and_wrong_ones_are_refused_unretried() {
+    let cluster = EtcdCluster::single().await;
+    let mut admin = etcd_client::Client::connect(cluster.endpoints(), None).await.expect("a raw client");
+    admin.user_add("root", "root-password", None).await.expect("root user");
+    admin.user_grant_role("root", "root").await.expect("root role");
+    admin.auth_enable().await.expect("auth on");
+
+    let mut right = settings(&cluster, TTL);
+    right.credentials = Some(("root".into(), "root-password".into()));
+    let a = EtcdStore::connect(right, member("a")).await.expect("connects with its credentials");
+    assert!(a.acquire("b1").await.expect("acquire").is_some());
+
+    let mut wrong = settings(&cluster, TTL);
+    wrong.credentials = Some(("root".into(), "not-the-password".into()));
+    let start = Instant::now();
+    let refused = EtcdStore::connect(wrong, member("b")).await.err().expect("refused");
+    assert!(matches!(&refused, StoreError::Io(_)), "{refused:?}");
+    assert!(!refused.to_string().contains("not-the-password"), "{refused}");
+    assert!(start.elapsed() < Duration::from_secs(2), "a refusal is not retried ({:?})", start.elapsed());
+}

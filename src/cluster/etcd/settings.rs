@@ -15,7 +15,7 @@ pub const MAX_ATTEMPTS: u32 = 10;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct EtcdSettings {
-    /// `http://host:port` of each member (at least one).
+    /// `http://host:port` of each member (at least one). TLS (`https://`) is not built in yet.
     pub endpoints: Vec<String>,
     /// Every key lives under it (`botvisor/` by default); ends with `/`.
     pub prefix: String,
@@ -61,8 +61,10 @@ impl EtcdSettings {
             problems.push("endpoints: at least one etcd endpoint is needed".to_owned());
         }
         for (i, endpoint) in self.endpoints.iter().enumerate() {
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) || endpoint.len() <= "https://".len() {
-                problems.push(format!("endpoints[{i}]: must be http://host:port or https://host:port"));
+            if endpoint.starts_with("https://") {
+                problems.push(format!("endpoints[{i}]: TLS to etcd is not supported yet; use http:// on a trusted network"));
+            } else if !endpoint.starts_with("http://") || endpoint.len() <= "http://".len() {
+                problems.push(format!("endpoints[{i}]: must be http://host:port"));
             }
         }
         if self.prefix.is_empty() || !self.prefix.ends_with('/') {
@@ -172,13 +174,13 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_with_its_field() {
-        let mut settings = EtcdSettings::new(vec!["127.0.0.1:2379".into()]);
+        let mut settings = EtcdSettings::new(vec!["127.0.0.1:2379".into(), "https://127.0.0.1:2379".into()]);
         settings.prefix = "botvisor".into();
         settings.lease_ttl = Duration::from_secs(1);
         settings.call_timeout = Duration::ZERO;
         settings.attempts = 0;
         let problems = settings.validate();
-        for field in ["endpoints[0]", "prefix", "lease_ttl", "deadline_margin", "call_timeout", "attempts"] {
+        for field in ["endpoints[0]", "endpoints[1]: TLS", "prefix", "lease_ttl", "deadline_margin", "call_timeout", "attempts"] {
             assert!(problems.iter().any(|p| p.starts_with(field)), "{field} missing from {problems:?}");
         }
         assert!(EtcdSettings::new(vec![]).validate().iter().any(|p| p.starts_with("endpoints:")));

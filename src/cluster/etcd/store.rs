@@ -60,7 +60,8 @@ impl EtcdStore {
             // A member cut off from its cluster refuses at once instead of hanging.
             .with_require_leader(true);
         if let Some((user, password)) = &settings.credentials {
-            options = options.with_user(user.clone(), password.clone());
+            // etcd's auth tokens expire (5 min idle by default): fetch a new one when refused.
+            options = options.with_user(user.clone(), password.clone()).with_auto_token_refresh(true);
         }
         let connect = Client::connect(settings.endpoints.clone(), Some(options));
         let client = match tokio::time::timeout(settings.connect_timeout.saturating_add(settings.call_timeout), connect).await {
