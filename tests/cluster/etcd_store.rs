@@ -116,6 +116,7 @@ async fn the_token_grows_when_ownership_moves_and_the_former_owner_is_fenced_off
     assert_eq!(a.put_fenced(&first, "conversation/1", b"late from a").await, Err(fenced.clone()));
     assert_eq!(b.put_fenced(&first, "conversation/1", b"late from a").await, Err(fenced.clone()));
     assert_eq!(a.delete_fenced(&first, "conversation/1").await, Err(fenced));
+    assert_eq!((a.fenced_refusals(), b.fenced_refusals()), (2, 1));
     assert_eq!(b.get_state("b1", "conversation/1").await.expect("get"), Some(b"from a".to_vec()), "state outlives its owner");
 
     b.put_fenced(&second, "conversation/1", b"from b").await.expect("the new owner writes");
@@ -182,6 +183,7 @@ async fn the_local_deadline_passes_when_etcd_is_gone() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(a.ownership_deadline(), Some(deadline), "no renewal without etcd");
+    assert!(a.lease_counters().renewal_failures >= 1, "{:?}", a.lease_counters());
     // Calls fail, bounded, as Unavailable.
     let call = Instant::now();
     assert!(matches!(a.put_fenced(&ownership, "k", b"v").await, Err(StoreError::Unavailable(_))));
@@ -208,6 +210,7 @@ async fn the_lease_survives_the_loss_of_the_etcd_leader() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let renewal_took = killed.elapsed();
+    assert!(a.lease_counters().renewals >= 2);
     cluster.wait_healthy().await.expect("the two others elect a leader");
     assert_eq!(b.owner("b1").await.expect("owner"), Some(ownership.clone()), "renewed {renewal_took:?} after the kill");
     assert_eq!(b.acquire("b1").await.expect("acquire"), None);
@@ -268,6 +271,7 @@ async fn a_lost_lease_is_replaced_and_its_ownerships_are_gone() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(matches!(a.put_fenced(&first, "k", b"v").await, Err(StoreError::Fenced { .. })));
+    assert_eq!(a.lease_counters().leases_lost, 1);
     let second = a.acquire("b1").await.expect("acquire").expect("a owns b1 again");
     assert!(second.token > first.token);
     assert!(a.ownership_deadline().expect("deadline") > Instant::now());

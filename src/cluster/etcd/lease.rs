@@ -27,6 +27,18 @@ pub struct LeaseView {
     pub generation: u64,
     /// Past it, the node must consider that it owns nothing.
     pub deadline: Instant,
+    pub counters: LeaseCounters,
+}
+
+/// What the keeper has done since connect (for the node's metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeaseCounters {
+    /// Renewals etcd acknowledged.
+    pub renewals: u64,
+    /// Renewals (or grants, registrations, stream openings) that failed or went unanswered.
+    pub renewal_failures: u64,
+    /// Leases found expired or revoked (a new one was granted).
+    pub leases_lost: u64,
 }
 
 /// Shared between the store and its keeper task.
@@ -37,7 +49,7 @@ pub struct SharedLease {
 
 impl SharedLease {
     pub fn new(id: i64, deadline: Instant) -> Self {
-        Self { view: Mutex::new(LeaseView { id, generation: 1, deadline }) }
+        Self { view: Mutex::new(LeaseView { id, generation: 1, deadline, counters: LeaseCounters::default() }) }
     }
 
     pub fn view(&self) -> LeaseView {
@@ -52,14 +64,28 @@ impl SharedLease {
     pub fn renewed(&self, id: i64, sent: Instant, settings: &EtcdSettings) {
         let deadline = deadline_after(sent, settings);
         self.update(|view| {
-            if view.id == id && deadline > view.deadline {
-                view.deadline = deadline;
+            if view.id == id {
+                view.counters.renewals += 1;
+                view.deadline = view.deadline.max(deadline);
             }
         });
     }
 
+    /// A renewal (or a step towards one) failed.
+    pub fn failed(&self) {
+        self.update(|view| view.counters.renewal_failures += 1);
+    }
+
     /// The lease is gone: the deadline is now, at the latest.
     pub fn lost(&self, now: Instant) {
+        self.update(|view| {
+            view.counters.leases_lost += 1;
+            view.deadline = view.deadline.min(now);
+        });
+    }
+
+    /// The node let go of its lease: the deadline is now, at the latest.
+    pub fn left(&self, now: Instant) {
         self.update(|view| view.deadline = view.deadline.min(now));
     }
 
@@ -197,6 +223,7 @@ impl LeaseKeeperTask {
     }
 
     fn reopen(&self, reason: String) -> Phase {
+        self.shared.failed();
         tracing::info!(node_id = %self.node_id, reason, "lease keep-alive stream lost; re-opening it");
         Phase::Open
     }
@@ -205,6 +232,7 @@ impl LeaseKeeperTask {
     /// one renewal, then tries `phase` again.
     async fn retry_later(&self, phase: Phase, failures: &mut u32, what: &str, failure: Failure) -> Phase {
         *failures = failures.saturating_add(1);
+        self.shared.failed();
         let wait = self.backoff(*failures);
         tracing::warn!(node_id = %self.node_id, failure = ?failure, attempt = *failures, "{what} failed; retrying");
         tokio::time::sleep(wait).await;
@@ -252,6 +280,8 @@ mod tests {
         shared.lost(start + Duration::from_secs(2));
         assert_eq!(shared.view().deadline, start + Duration::from_secs(2));
         shared.granted(9, start + Duration::from_secs(3), &settings);
-        assert_eq!(shared.view(), LeaseView { id: 9, generation: 2, deadline: start + Duration::from_secs(12) });
+        shared.renewed(9, start + Duration::from_secs(3), &settings);
+        let counters = LeaseCounters { renewals: 1, renewal_failures: 0, leases_lost: 1 };
+        assert_eq!(shared.view(), LeaseView { id: 9, generation: 2, deadline: start + Duration::from_secs(12), counters });
     }
 }

@@ -13,5 +13,6 @@ mod lease;
 mod settings;
 mod store;
 
+pub use lease::LeaseCounters;
 pub use settings::EtcdSettings;
 pub use store::EtcdStore;

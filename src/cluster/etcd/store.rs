@@ -8,6 +8,7 @@
 //! The client and the keeper task live on the tokio runtime that called `connect`: connect from
 //! a runtime that outlives the store (the System arbiter's).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 
 use super::call::{with_retries, Failure, RetryPolicy};
 use super::keys::Keys;
-use super::lease::{deadline_after, LeaseKeeperTask, SharedLease};
+use super::lease::{deadline_after, LeaseCounters, LeaseKeeperTask, SharedLease};
 use super::settings::EtcdSettings;
 use crate::cluster::{FencingToken, Member, Ownership, Store, StoreError};
 use crate::config::BotConfig;
@@ -34,6 +35,8 @@ pub struct EtcdStore {
     member: Member,
     lease: Arc<SharedLease>,
     keeper: JoinHandle<()>,
+    /// Owner writes etcd refused because the token no longer owned the bot.
+    fenced_refusals: AtomicU64,
 }
 
 impl EtcdStore {
@@ -100,7 +103,7 @@ impl EtcdStore {
             shared: lease.clone(),
         };
         let keeper = tokio::spawn(task.run(sent));
-        Ok(Self { client, keys, settings, policy, member, lease, keeper })
+        Ok(Self { client, keys, settings, policy, member, lease, keeper, fenced_refusals: AtomicU64::new(0) })
     }
 
     /// This node as it announced itself.
@@ -119,6 +122,16 @@ impl EtcdStore {
         self.lease.view().generation
     }
 
+    /// The lease keeper's renewals, failures and lost leases since connect.
+    pub fn lease_counters(&self) -> LeaseCounters {
+        self.lease.view().counters
+    }
+
+    /// Owner writes refused since connect because their token no longer owned the bot.
+    pub fn fenced_refusals(&self) -> u64 {
+        self.fenced_refusals.load(Ordering::Relaxed)
+    }
+
     /// The settings it runs with.
     pub fn settings(&self) -> &EtcdSettings {
         &self.settings
@@ -129,7 +142,7 @@ impl EtcdStore {
     /// the TTL. The store owns nothing afterwards.
     pub async fn leave(&self) -> Result<(), StoreError> {
         self.keeper.abort();
-        self.lease.lost(Instant::now());
+        self.lease.left(Instant::now());
         let id = self.lease_id();
         with_retries(&self.policy, "lease revoke", || {
             let mut client = self.client.clone();
@@ -163,6 +176,16 @@ impl EtcdStore {
         })
         .await?;
         Ok(response.take_kvs())
+    }
+
+    /// A fenced Txn: applied, or refused as `Fenced` (counted).
+    async fn fenced_txn(&self, what: &str, ownership: &Ownership, then: TxnOp) -> Result<(), StoreError> {
+        if self.txn(what, self.fenced(ownership, then)).await?.succeeded() {
+            return Ok(());
+        }
+        self.fenced_refusals.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(node_id = %self.member.node_id, bot_id = %ownership.bot_id, token = ownership.token.0, "owner write fenced off");
+        Err(StoreError::Fenced { bot_id: ownership.bot_id.clone(), token: ownership.token })
     }
 
     /// A Txn guarded by `ownership`'s token: the owner key exists and is the one it created.
@@ -302,19 +325,11 @@ impl Store for EtcdStore {
     }
 
     async fn put_fenced(&self, ownership: &Ownership, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let txn = self.fenced(ownership, TxnOp::put(self.keys.state(&ownership.bot_id, key), value.to_vec(), None));
-        match self.txn("fenced put", txn).await?.succeeded() {
-            true => Ok(()),
-            false => Err(StoreError::Fenced { bot_id: ownership.bot_id.clone(), token: ownership.token }),
-        }
+        self.fenced_txn("fenced put", ownership, TxnOp::put(self.keys.state(&ownership.bot_id, key), value.to_vec(), None)).await
     }
 
     async fn delete_fenced(&self, ownership: &Ownership, key: &str) -> Result<(), StoreError> {
-        let txn = self.fenced(ownership, TxnOp::delete(self.keys.state(&ownership.bot_id, key), None));
-        match self.txn("fenced delete", txn).await?.succeeded() {
-            true => Ok(()),
-            false => Err(StoreError::Fenced { bot_id: ownership.bot_id.clone(), token: ownership.token }),
-        }
+        self.fenced_txn("fenced delete", ownership, TxnOp::delete(self.keys.state(&ownership.bot_id, key), None)).await
     }
 
     async fn get_state(&self, bot_id: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
