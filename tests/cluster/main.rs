@@ -1,0 +1,8 @@
+//! The cluster store's behaviour against real peers. The etcd back end's tests need the `etcd`
+//! feature and Debian's `etcd` binary (`./scripts/test` installs it and enables the feature):
+//! `cargo test --features etcd --test cluster`.
+
+#[cfg(feature = "etcd")]
+mod etcd_harness;
+#[cfg(feature = "etcd")]
+mod etcd_store;
