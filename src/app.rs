@@ -13,7 +13,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use botvisor::api::{self, AdminState};
-use botvisor::cluster::{ClusterCounters, EmbeddedStore, Member, Store};
+use botvisor::cluster::coordinator::{Coordinator, CoordinatorSettings};
+use botvisor::cluster::plan::PlanSettings;
+use botvisor::cluster::{ClusterCounters, EmbeddedStore, Fence, Member, Store};
+use botvisor::config::cluster::{ClusterConfig, StoreKind};
 use botvisor::config::ServiceConfig;
 use botvisor::service::{BotLauncher, BotRegistry, EmbeddedPlatform};
 use botvisor::sim;
@@ -57,12 +60,19 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         capacity: config.cluster.capacity,
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let store = EmbeddedStore::open(&data_dir, member).map_err(|e| e.to_string())?;
-    let store_path = store.path().to_owned();
-    let store: Arc<dyn Store> = Arc::new(store);
+    let clustered = config.cluster.store == StoreKind::Etcd;
+    // The embedded store is opened before anything starts: its lock refuses a second process.
+    let embedded = if clustered { None } else { Some(EmbeddedStore::open(&data_dir, member.clone()).map_err(|e| e.to_string())?) };
     actix_rt::System::new().block_on(async move {
         // Caught from the start: a SIGTERM while starting still stops the node cleanly.
         let mut sigterm = actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::terminate()).ok();
+        let (store, store_path): (Arc<dyn Store>, String) = match embedded {
+            Some(store) => {
+                let path = store.path().display().to_string();
+                (Arc::new(store), path)
+            }
+            None => connect_cluster_store(&config, member).await?,
+        };
         // Bots added, changed or deleted through the admin API, over the file's.
         let stored = store.load_bots().await.map_err(|e| e.to_string())?;
         let bots = stored.apply(std::mem::take(&mut config.bots));
@@ -73,10 +83,10 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             .map(|p| format!("  {p}"))
             .collect();
         if !problems.is_empty() {
-            return Err(format!("{} (bots changed through the admin API) is not valid:\n{}", store_path.display(), problems.join("\n")));
+            return Err(format!("{store_path} (bots changed through the admin API) is not valid:\n{}", problems.join("\n")));
         }
         if !stored.bots.is_empty() || !stored.deleted.is_empty() {
-            tracing::info!(store = %store_path.display(), changed = stored.bots.len(), deleted = stored.deleted.len(), "applying the bots changed through the admin API");
+            tracing::info!(store = %store_path, changed = stored.bots.len(), deleted = stored.deleted.len(), "applying the bots changed through the admin API");
         }
         let simulator = match config.simulator.clone() {
             Some(mut sim_config) => {
@@ -93,7 +103,10 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             }
             None => None,
         };
-        let launcher = BotLauncher::on_current_arbiter(simulator.as_ref().map(EmbeddedPlatform::of));
+        // One node owns every bot and needs no fence; in a cluster no session talks to the
+        // platform before the loop has seen this node's lease.
+        let fence = if clustered { Fence::closed() } else { Fence::open() };
+        let launcher = BotLauncher::on_current_arbiter(simulator.as_ref().map(EmbeddedPlatform::of)).with_fence(fence.clone());
         let registry = Arc::new(BotRegistry::new(launcher, store.clone(), stored));
         let token = config.node.admin_token.as_ref().map(|t| t.resolve()).transpose().map_err(|e| format!("node.admin_token: {e}"))?;
         if token.is_none() {
@@ -109,7 +122,23 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         });
         let (admin_addr, admin_server) = api::start(config.node.admin_addr, admin.clone())?;
         tracing::info!(admin = %format!("http://{admin_addr}"), metrics = %format!("http://{admin_addr}/metrics"), "admin API listening");
-        registry.adopt_and_start(bots).await?;
+        let mut cluster_loop = None;
+        if clustered {
+            // The loop starts the bots this node ranks first, takes over those of nodes that
+            // died, and hands off what now ranks elsewhere.
+            for config in bots {
+                let id = config.id.clone();
+                registry.adopt(config).await.map_err(|e| format!("bot {id}: {e}"))?;
+            }
+            let coordinator = Coordinator::new(registry.clone(), store.clone(), coordinator_settings(&config.cluster))
+                .with_fence(fence)
+                .with_counters(cluster_counters.clone());
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            actix_rt::spawn(coordinator.run(stopped));
+            cluster_loop = Some(stop);
+        } else {
+            registry.adopt_and_start(bots).await?;
+        }
         admin.ready.store(true, std::sync::atomic::Ordering::Relaxed);
         match options.run_for {
             Some(run_for) => actix_rt::time::sleep(run_for).await,
@@ -144,7 +173,14 @@ pub fn run(options: RunOptions) -> Result<(), String> {
                 );
             }
         }
+        if let Some(stop) = cluster_loop {
+            let _ = stop.send(());
+        }
+        // Stopped and released, bot by bot; then the lease goes, so no other node waits for it.
         registry.stop_all().await;
+        if let Err(error) = store.leave().await {
+            tracing::warn!(%error, "leaving the cluster failed; this node's lease expires by itself");
+        }
         admin_server.stop(true).await;
         if let Some(simulator) = simulator {
             simulator.stop().await;
@@ -162,4 +198,27 @@ fn default_node_id(data_dir: &std::path::Path) -> String {
     // XXH3: a stable id across runs and builds (std's hasher is not).
     let hash = xxhash_rust::xxh3::xxh3_64(dir.to_string_lossy().as_bytes());
     format!("{host}-{:08x}", hash as u32)
+}
+
+/// The cluster's store (etcd), connected on the System's runtime (its client lives there).
+#[cfg(feature = "etcd")]
+async fn connect_cluster_store(config: &ServiceConfig, member: Member) -> Result<(Arc<dyn Store>, String), String> {
+    let etcd = config.cluster.etcd.as_ref().ok_or("cluster.etcd: store = \"etcd\" needs a [cluster.etcd] section")?;
+    let settings = etcd.settings().map_err(|e| format!("cluster.etcd.password: {e}"))?;
+    let described = format!("etcd {} (prefix {})", settings.endpoints.join(","), settings.prefix);
+    let store = botvisor::cluster::EtcdStore::connect(settings, member).await.map_err(|e| format!("{described}: {e}"))?;
+    Ok((Arc::new(store), described))
+}
+
+#[cfg(not(feature = "etcd"))]
+async fn connect_cluster_store(_config: &ServiceConfig, _member: Member) -> Result<(Arc<dyn Store>, String), String> {
+    Err("cluster.store: this botvisor was built without etcd support; build it with `cargo build --release --features etcd`".into())
+}
+
+/// The cluster loop's pace from the configuration.
+fn coordinator_settings(cluster: &ClusterConfig) -> CoordinatorSettings {
+    CoordinatorSettings {
+        plan: PlanSettings { handoffs_per_interval: cluster.handoffs_per_interval as usize, handoff_interval: cluster.handoff_interval },
+        ..CoordinatorSettings::default()
+    }
 }

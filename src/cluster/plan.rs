@@ -92,6 +92,9 @@ pub fn plan(
             (true, true) => actions.push(Action::Stop(bot.id.clone())),
             (true, false) => {}
             (false, true) if bot.owner.as_deref().is_some_and(|owner| owner != node_id) => actions.push(Action::Stop(bot.id.clone())),
+            // Its owner key is gone (the lease was lost and replaced): this node's token no longer
+            // owns it; stop, and campaign again on a later tick with a new token.
+            (false, true) if bot.owner.is_none() => actions.push(Action::Stop(bot.id.clone())),
             (false, true) if !preferred_here => handoff_candidates.push(bot.id.clone()),
             (false, true) => {}
             (false, false) if preferred_here && bot.owner.is_none() => actions.push(Action::Acquire(bot.id.clone())),
@@ -180,6 +183,21 @@ mod tests {
         assert!(plan("a", &[member("a"), member("b"), member("c")], &bots, None, t0 + Duration::from_secs(40), &SETTINGS, &mut state)
             .iter()
             .all(|a| !matches!(a, Action::HandOff(_))));
+    }
+
+    #[test]
+    fn a_bot_whose_owner_key_vanished_is_stopped_and_taken_again_later() {
+        // The lease was lost and a new one granted: the deadline is fine, the owner keys are gone.
+        let bots = [bot("x", true, None)];
+        assert_eq!(
+            plan("a", &[member("a")], &bots, None, Instant::now(), &SETTINGS, &mut PlanState::default()),
+            [Action::Stop("x".into())]
+        );
+        let stopped = [bot("x", false, None)];
+        assert_eq!(
+            plan("a", &[member("a")], &stopped, None, Instant::now(), &SETTINGS, &mut PlanState::default()),
+            [Action::Acquire("x".into())]
+        );
     }
 
     #[test]

@@ -111,6 +111,12 @@ pub trait Store: Send + Sync + 'static {
     async fn drained(&self) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
     }
+
+    /// Leaves the cluster at once (SIGTERM, after the bots were released): others need not wait
+    /// for this node's lease to expire. Nothing to do without a lease.
+    async fn leave(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Counts for the metrics.
     fn stats(&self) -> StoreStats {
         StoreStats::default()

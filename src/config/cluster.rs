@@ -1,7 +1,6 @@
 //! The `[cluster]` section: which store the node uses (the embedded one by default, or etcd), the
 //! node's id and its share of the bots.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -50,17 +49,15 @@ pub enum StoreKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EtcdConfig {
-    /// `http://host:port` or `https://host:port`, at least one.
+    /// `http://host:port` of each member, at least one (TLS to etcd is not built in yet).
     pub endpoints: Vec<String>,
-    /// Every key of this cluster is under it.
+    /// Every key of this cluster is under it (ends with `/`).
     #[serde(default = "default_prefix")]
     pub prefix: String,
     /// A node that stops renewing its lease loses its bots after this long.
     #[serde(default = "default_lease_ttl", with = "humantime_serde")]
     pub lease_ttl: Duration,
-    /// A CA (PEM) to trust for `https://` endpoints.
-    #[serde(default)]
-    pub ca: Option<PathBuf>,
+    /// With etcd's authentication on.
     #[serde(default)]
     pub user: Option<String>,
     #[serde(default)]
@@ -68,7 +65,7 @@ pub struct EtcdConfig {
 }
 
 fn default_prefix() -> String {
-    "/botvisor".into()
+    "botvisor/".into()
 }
 
 fn default_lease_ttl() -> Duration {
@@ -79,6 +76,23 @@ fn default_lease_ttl() -> Duration {
 /// crashed node's bots wait too long.
 pub const MIN_LEASE_TTL: Duration = Duration::from_secs(2);
 pub const MAX_LEASE_TTL: Duration = Duration::from_secs(60);
+
+impl EtcdConfig {
+    /// The store's settings, with the password resolved (call it after `validate`).
+    #[cfg(feature = "etcd")]
+    pub fn settings(&self) -> Result<crate::cluster::EtcdSettings, crate::config::SecretError> {
+        let mut settings = crate::cluster::EtcdSettings::new(self.endpoints.clone());
+        settings.prefix = self.prefix.clone();
+        settings.lease_ttl = self.lease_ttl;
+        // The deadline's margin stays well inside a short lease.
+        settings.deadline_margin = settings.deadline_margin.min(self.lease_ttl / 4);
+        settings.call_timeout = settings.call_timeout.min(self.lease_ttl / 2);
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            settings.credentials = Some((user.clone(), password.resolve()?));
+        }
+        Ok(settings)
+    }
+}
 
 impl ClusterConfig {
     /// Every problem, with its path under `cluster`.
@@ -114,12 +128,17 @@ impl ClusterConfig {
                     problem("etcd.endpoints", "give at least one endpoint".into());
                 }
                 for (i, endpoint) in etcd.endpoints.iter().enumerate() {
-                    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                        problem(&format!("etcd.endpoints[{i}]"), "must start with http:// or https://".into());
+                    if endpoint.starts_with("https://") {
+                        problem(
+                            &format!("etcd.endpoints[{i}]"),
+                            "TLS to etcd is not supported yet; use http:// on a trusted network".into(),
+                        );
+                    } else if !endpoint.starts_with("http://") || endpoint.len() <= "http://".len() {
+                        problem(&format!("etcd.endpoints[{i}]"), "must be http://host:port".into());
                     }
                 }
-                if !etcd.prefix.starts_with('/') || etcd.prefix.len() < 2 {
-                    problem("etcd.prefix", "must start with '/' and name something (\"/botvisor\")".into());
+                if etcd.prefix.is_empty() || !etcd.prefix.ends_with('/') {
+                    problem("etcd.prefix", "must not be empty and must end with '/' (\"botvisor/\")".into());
                 }
                 if etcd.lease_ttl < MIN_LEASE_TTL || etcd.lease_ttl > MAX_LEASE_TTL {
                     problem("etcd.lease_ttl", format!("must be between {}s and {}s", MIN_LEASE_TTL.as_secs(), MAX_LEASE_TTL.as_secs()));
@@ -156,7 +175,7 @@ mod tests {
 
     #[test]
     fn an_etcd_section_is_checked_field_by_field() {
-        let config = parse("store = \"etcd\"\ncapacity = 0\n[etcd]\nendpoints = [\"127.0.0.1:2379\"]\nprefix = \"botvisor\"\nlease_ttl = \"0s\"\nuser = \"root\"\n");
+        let config = parse("store = \"etcd\"\ncapacity = 0\n[etcd]\nendpoints = [\"127.0.0.1:2379\"]\nprefix = \"/botvisor\"\nlease_ttl = \"0s\"\nuser = \"root\"\n");
         let paths: Vec<String> = config.validate().into_iter().map(|p| p.path).collect();
         for expected in ["cluster.capacity", "cluster.etcd.endpoints[0]", "cluster.etcd.prefix", "cluster.etcd.lease_ttl", "cluster.etcd"] {
             assert!(paths.iter().any(|p| p == expected), "{expected} in {paths:?}");

@@ -6,3 +6,5 @@
 mod etcd_harness;
 #[cfg(feature = "etcd")]
 mod etcd_store;
+#[cfg(feature = "etcd")]
+mod nodes;

@@ -8,6 +8,7 @@
 //! | `stopped/{id}`              | empty                        | no                        |
 //! | `members/{node_id}`         | the `Member` (JSON)          | yes                       |
 //! | `owners/{bot_id}`           | the owner's node id          | yes                       |
+//! | `drained/{node_id}`         | empty                        | no                        |
 //! | `state/{bot_id}/{key}`      | the owner's bytes            | no (outlives its owner)   |
 
 #[derive(Debug, Clone)]
@@ -51,6 +52,15 @@ impl Keys {
 
     pub fn members(&self) -> String {
         format!("{}members/", self.prefix)
+    }
+
+    /// A drained node (not bound to a lease: a drain outlives restarts until undone).
+    pub fn drained(&self, node_id: &str) -> String {
+        format!("{}drained/{node_id}", self.prefix)
+    }
+
+    pub fn all_drained(&self) -> String {
+        format!("{}drained/", self.prefix)
     }
 
     pub fn owner(&self, bot_id: &str) -> String {

@@ -351,6 +351,31 @@ impl Store for EtcdStore {
         Ok(members)
     }
 
+    async fn set_drained(&self, node_id: &str, drained: bool) -> Result<(), StoreError> {
+        let key = self.keys.drained(node_id);
+        let op = if drained { TxnOp::put(key, Vec::new(), None) } else { TxnOp::delete(key, None) };
+        self.txn("set drained", Txn::new().and_then([op])).await.map(drop)
+    }
+
+    async fn drained(&self) -> Result<Vec<String>, StoreError> {
+        let listing = self.keys.all_drained();
+        let kvs = self.get("drained", listing.clone(), Some(GetOptions::new().with_prefix())).await?;
+        Ok(names(&listing, kvs))
+    }
+
+    async fn leave(&self) -> Result<(), StoreError> {
+        EtcdStore::leave(self).await
+    }
+
+    fn stats(&self) -> crate::cluster::StoreStats {
+        let lease = self.lease_counters();
+        crate::cluster::StoreStats {
+            lease_renewals: lease.renewals,
+            lease_renewal_failures: lease.renewal_failures,
+            fenced_writes_refused: self.fenced_refusals(),
+        }
+    }
+
     fn ownership_deadline(&self) -> Option<Instant> {
         Some(self.lease.view().deadline)
     }
