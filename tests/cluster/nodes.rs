@@ -9,7 +9,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant as StdClock};
+use std::time::Duration;
+
+use tokio::time::Instant as StdClock;
 
 use serde_json::{json, Value};
 
