@@ -1,6 +1,6 @@
 //! The bot routes: list, add, read, edit, delete, start, stop, errors, open conversations.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use botvisor_actors::bot::{BotStatus, GetBotStatus, GetConversations};
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::errors::{report_response, ApiError};
 use super::{AdminState, MAX_BODY_BYTES};
+use crate::cluster::summary::{state_since_ms, BotSummary, Kpis, STATUS_KEY};
 use crate::cluster::Ownership;
 use crate::config::{BotConfig, Problem};
 use crate::service::{ManagedBot, RegistryError};
@@ -42,44 +43,44 @@ fn report_json(report: &ErrorReport) -> Value {
     json!({"code": report.code.as_str(), "message": report.message, "error_id": report.error_id, "at": report.at_unix_ms()})
 }
 
-fn since_ms(status: &BotStatus) -> u128 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    now.saturating_sub(status.since.elapsed()).as_millis()
-}
-
-fn pct(part: u64, total: u64) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        (part as f64 * 1000.0 / total as f64).round() / 10.0
-    }
-}
-
-fn bot_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>) -> Value {
-    let stats = &status.stats;
-    let total = stats.conversations_started;
-    json!({
+/// A bot as this node sees it; a bot another node owns shows what its owner last reported
+/// (`reported_by`, `reported_at`) instead of this node's idle copy.
+fn bot_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>, remote: Option<&BotSummary>) -> Value {
+    let mut value = json!({
         "id": bot.id(),
         "name": bot.config.name,
         "deployment_status": bot.deployment_status(status.state == BotState::Offline).as_str(),
         "state": status.state.as_str(),
-        "state_since": since_ms(status),
+        "state_since": state_since_ms(status),
         "open_conversations": status.open_conversations,
         "capacity": {"recommended": status.load.recommended, "hard": status.load.hard},
         "last_error": status.last_error.as_ref().map(report_json),
         "owner": owner.map(|o| json!({"node_id": o.node_id, "token": o.token.0})),
-        "kpis": {
-            "total_conversations": total,
-            "closed_pct": pct(stats.closed, total),
-            "transferred_pct": pct(stats.transferred, total),
-            "escalated_pct": pct(stats.escalated, total),
-        },
-    })
+        "kpis": Kpis::of(status),
+    });
+    if let Some(summary) = remote {
+        value["deployment_status"] = json!(if summary.state == "offline" { "offline" } else { "online" });
+        value["state"] = json!(summary.state);
+        value["state_since"] = json!(summary.state_since);
+        value["open_conversations"] = json!(summary.open_conversations);
+        value["last_error"] = serde_json::to_value(&summary.last_error).unwrap_or(Value::Null);
+        value["kpis"] = serde_json::to_value(&summary.kpis).unwrap_or(Value::Null);
+        value["reported_by"] = json!(summary.node_id);
+        value["reported_at"] = json!(summary.reported_at);
+    }
+    value
+}
+
+/// What the bot's owner last reported, when another node owns it.
+async fn remote_summary(state: &AdminState, owner: Option<&Ownership>) -> Option<BotSummary> {
+    let owner = owner.filter(|o| o.node_id != state.store.node_id())?;
+    let bytes = state.store.get_state(&owner.bot_id, STATUS_KEY).await.ok()??;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// A bot's status and its configuration, secrets redacted.
-fn bot_with_config_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>) -> Value {
-    let mut value = bot_json(bot, status, owner);
+fn bot_with_config_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>, remote: Option<&BotSummary>) -> Value {
+    let mut value = bot_json(bot, status, owner, remote);
     value["config"] = serde_json::to_value(bot.config.redacted()).unwrap_or(Value::Null);
     value
 }
@@ -123,10 +124,12 @@ async fn owner_of(state: &AdminState, bot: &ManagedBot) -> Option<Ownership> {
 async fn show(state: &AdminState, bot: &ManagedBot, status_code: u16) -> HttpResponse {
     let status = status_of(bot).await;
     let owner = owner_of(state, bot).await;
+    let remote = remote_summary(state, owner.as_ref()).await;
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status_code).unwrap_or_default()).json(bot_with_config_json(
         bot,
         &status,
         owner.as_ref(),
+        remote.as_ref(),
     ))
 }
 
@@ -173,7 +176,8 @@ pub async fn list(state: web::Data<AdminState>) -> HttpResponse {
     for bot in state.registry.list() {
         let status = status_of(&bot).await;
         let owner = owner_of(&state, &bot).await;
-        bots.push(bot_json(&bot, &status, owner.as_ref()));
+        let remote = remote_summary(&state, owner.as_ref()).await;
+        bots.push(bot_json(&bot, &status, owner.as_ref(), remote.as_ref()));
     }
     HttpResponse::Ok().json(bots)
 }

@@ -12,7 +12,9 @@ use crate::cluster::counters::ClusterCounters;
 use crate::cluster::fence::Fence;
 use crate::cluster::plan::{plan, Action, BotView, PlanSettings, PlanState};
 use crate::cluster::store::Store;
+use crate::cluster::summary::{BotSummary, STATUS_KEY};
 use crate::service::{BotRegistry, RegistryError};
+use botvisor_actors::bot::GetBotStatus;
 
 #[derive(Debug, Clone, Copy)]
 pub struct CoordinatorSettings {
@@ -21,6 +23,8 @@ pub struct CoordinatorSettings {
     pub plan: PlanSettings,
     /// The bots' definitions are re-read from the store this often (edits from other nodes).
     pub refresh_every_ticks: u32,
+    /// Each owned bot's status summary is written to the store this often (the cluster view).
+    pub report_every_ticks: u32,
 }
 
 impl Default for CoordinatorSettings {
@@ -29,6 +33,7 @@ impl Default for CoordinatorSettings {
             tick: Duration::from_millis(500),
             plan: PlanSettings { handoffs_per_interval: 2, handoff_interval: Duration::from_secs(10) },
             refresh_every_ticks: 4,
+            report_every_ticks: 4,
         }
     }
 }
@@ -135,6 +140,23 @@ impl Coordinator {
         let node_id = self.store.node_id().to_owned();
         for action in plan(&node_id, &members, &bots, deadline, now, &self.settings.plan, &mut self.state) {
             self.carry_out(action).await;
+        }
+        if self.ticks % u64::from(self.settings.report_every_ticks.max(1)) == 1 {
+            self.report_statuses().await;
+        }
+    }
+
+    /// Writes each owned bot's status summary to the store, with its token (a node that lost
+    /// the bot is refused).
+    async fn report_statuses(&self) {
+        for bot in self.registry.list() {
+            let Some(ownership) = bot.ownership() else { continue };
+            let Ok(status) = bot.addr.send(GetBotStatus).await else { continue };
+            let summary = BotSummary::of(&ownership.node_id, &status);
+            let Ok(bytes) = serde_json::to_vec(&summary) else { continue };
+            if let Err(error) = self.store.put_fenced(&ownership, STATUS_KEY, &bytes).await {
+                tracing::debug!(bot_id = %bot.id(), %error, "the bot's status could not be reported to the cluster");
+            }
         }
     }
 

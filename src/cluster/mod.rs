@@ -12,6 +12,7 @@ pub mod etcd;
 pub mod fence;
 pub mod plan;
 pub mod store;
+pub mod summary;
 
 pub use counters::ClusterCounters;
 pub use embedded::EmbeddedStore;

@@ -259,8 +259,16 @@ async fn nodes_share_bots_through_etcd_fail_over_hand_off_and_leave() {
     });
     eventually("each bot logged in once after the join", Duration::from_secs(10), || sim.each_bot_connected_once());
 
-    // An edit through c's admin API reaches the cluster: a bot stopped there stops on a too.
+    // Any node shows every bot as its owner reports it.
     let a_bot = owners(&a.cluster()).unwrap().into_iter().find(|(_, node)| *node != c_id).unwrap().0;
+    let a_id = a.node_id();
+    eventually("c showing a's bot as a reports it", Duration::from_secs(10), || {
+        http(&c.admin, "GET", &format!("/v1/bots/{a_bot}"), None).is_some_and(|(_, bot)| {
+            bot["state"] == "online" && bot["reported_by"] == a_id.as_str() && bot["owner"]["node_id"] == a_id.as_str()
+        })
+    });
+
+    // An edit through c's admin API reaches the cluster: a bot stopped there stops on a too.
     let (status, _) = http(&c.admin, "POST", &format!("/v1/bots/{a_bot}/stop"), None).unwrap();
     assert_eq!(status, 200);
     eventually("the stopped bot logged out everywhere", Duration::from_secs(10), || {

@@ -72,6 +72,7 @@ impl Node {
             tick: Duration::from_millis(100),
             plan: PlanSettings { handoffs_per_interval: 1, handoff_interval: Duration::from_millis(300) },
             refresh_every_ticks: 1,
+            report_every_ticks: 1,
         };
         let coordinator = Coordinator::new(self.registry.clone(), self.store.clone(), settings).with_fence(self.fence.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel();
