@@ -56,6 +56,12 @@ pub trait PlatformPort: 'static {
     fn close_conversation(&self, conversation: &ConversationId, with_survey: bool) -> PlatformResult<()>;
     /// The consumer's engagement attributes (SDES), `{authenticatedSdes, unauthenticatedSdes}`.
     fn engagement_attributes(&self, consumer_id: &str) -> PlatformResult<Value>;
+
+    /// The platform's clock, in milliseconds since the epoch, as its `server_timestamp`s read
+    /// (a conversation taken over from another node re-arms its inactivity from history).
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
 }
 
 /// What the platform tells a bot.

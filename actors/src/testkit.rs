@@ -80,9 +80,20 @@ struct FakePlatformState {
 }
 
 /// The fake messaging platform, seen from one bot. Cheap to clone (shared state).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FakePlatform {
     state: Rc<RefCell<FakePlatformState>>,
+    /// When the fake was made: its clock starts at `FAKE_EPOCH_MS` then.
+    started: tokio::time::Instant,
+}
+
+/// The fake platform's time when it is made (2026-01-01T00:00:00Z).
+const FAKE_EPOCH_MS: i64 = 1_767_225_600_000;
+
+impl Default for FakePlatform {
+    fn default() -> Self {
+        Self { state: Rc::default(), started: tokio::time::Instant::now() }
+    }
 }
 
 impl FakePlatform {
@@ -109,6 +120,11 @@ impl FakePlatform {
     /// The next availability change panics inside the BotActor's handler that asks for it.
     pub fn panic_on_next_availability(&self) {
         self.state.borrow_mut().panic_on_availability = true;
+    }
+
+    /// The fake platform's clock: tokio's time since the fake was made, from a fixed epoch.
+    fn clock_now_ms(&self) -> i64 {
+        FAKE_EPOCH_MS + i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX - FAKE_EPOCH_MS)
     }
 
     /// Every TTR change is refused with 400.
@@ -236,7 +252,8 @@ impl FakePlatform {
         audience: MessageAudience,
     ) -> DialogMessage {
         let mut state = self.state.borrow_mut();
-        state.clock_ms += 1;
+        // The fake platform's clock follows tokio's (paused in tests), strictly increasing.
+        state.clock_ms = (state.clock_ms + 1).max(self.clock_now_ms());
         let timestamp = state.clock_ms;
         let dialog_id = DialogId::new(conversation);
         let next = state.next_sequence.entry(dialog_id.clone()).or_insert(0);
@@ -517,6 +534,10 @@ impl PlatformPort for FakePlatform {
     fn engagement_attributes(&self, consumer_id: &str) -> PlatformResult<Value> {
         let result = self.record(PlatformCall::EngagementAttributes { consumer_id: consumer_id.into() });
         ready(result.map(|()| json!({"authenticatedSdes": {}, "unauthenticatedSdes": {"customerInfo": {"customerId": consumer_id}}})))
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock_now_ms().max(self.state.borrow().clock_ms)
     }
 }
 

@@ -435,6 +435,7 @@ impl ConversationActor {
         // What waited in history has waited long enough: it is due at once.
         self.machine.combiner.restore(fresh, now);
         if self.machine.opening == Opening::Unread {
+            self.rearm_inactivity_from(ctx, &history);
             let opening = if self.spec.mode == StartMode::New { self.opening_input(&analysis) } else { None };
             self.machine.opening = opening.map_or(Opening::Done, |input| Opening::Pending(Box::new(input)));
         }
@@ -750,6 +751,27 @@ impl ConversationActor {
             Some(warning) => inactivity.close_after.saturating_sub(warning.before_close),
             None => inactivity.close_after,
         };
+        self.idle_timer = Some(ctx.run_later(wait, |act, ctx| act.guarded(ctx, Self::on_idle)));
+    }
+
+    /// On this actor's first read of history (a start, a rebuild, a takeover from another node):
+    /// the inactivity clock counts from the consumer's last message, not from now, so a
+    /// conversation idle on a node that died is not given a fresh period on the next one.
+    fn rearm_inactivity_from(&mut self, ctx: &mut Context<Self>, history: &[DialogMessage]) {
+        let Some(inactivity) = self.settings.conversation.inactivity.clone() else { return };
+        let last = history.iter().filter(|m| m.originator == Originator::Consumer).map(|m| m.server_timestamp).max();
+        let Some(last) = last else { return };
+        let idle = Duration::from_millis(u64::try_from(self.platform.now_ms().saturating_sub(last)).unwrap_or(0));
+        if idle.is_zero() {
+            return;
+        }
+        if let Some(handle) = self.idle_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let warn_at = inactivity.warning.as_ref().map_or(inactivity.close_after, |w| inactivity.close_after.saturating_sub(w.before_close));
+        // Past the close: close now, without a warning the consumer would read too late.
+        self.idle_warned = idle >= inactivity.close_after;
+        let wait = if self.idle_warned { inactivity.close_after.saturating_sub(idle) } else { warn_at.saturating_sub(idle) };
         self.idle_timer = Some(ctx.run_later(wait, |act, ctx| act.guarded(ctx, Self::on_idle)));
     }
 
