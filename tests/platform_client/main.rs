@@ -364,7 +364,13 @@ impl actix::Handler<PlatformEvent> for OneSlotBot {
 async fn a_bot_behind_on_its_events_pauses_the_socket_and_gets_every_event_in_order() {
     let handle = simulator().await;
     control(&handle, "POST", "/sim/v1/agents", Some(json!({"login": "slow", "password": "pw", "skills": ["bots"]}))).await;
-    let platform = LivePersonPlatform::new(session_settings(&handle, "slow", "pw")).expect("client builds");
+    let mut session = session_settings(&handle, "slow", "pw");
+    // While the bot is behind, the socket is not read, GetClock answers included: a keepalive
+    // shorter than the backlog takes (on a loaded machine) would reconnect and lose this bot's
+    // events (it reads no history). The default keepalive is 30 s.
+    session.keepalive = Duration::from_secs(30);
+    session.request_timeout = Duration::from_secs(10);
+    let platform = LivePersonPlatform::new(session).expect("client builds");
     let events = Rc::new(std::cell::RefCell::new(Vec::new()));
     let bot = OneSlotBot { platform: platform.clone(), events: events.clone() }.start();
     platform.attach(bot.recipient());
