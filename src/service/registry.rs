@@ -365,12 +365,42 @@ impl BotRegistry {
     /// ones retired when not running here, and the stopped flags followed.
     pub async fn refresh_definitions(&self, stored: StoredBots) {
         let new: Vec<BotConfig> = stored.bots.iter().filter(|b| self.get(&b.id).is_none()).cloned().collect();
+        // Edited on another node (edits need the bot stopped, so it runs nowhere): rebuilt here
+        // from the stored configuration, so whichever node starts it next runs the new one.
+        let edited: Vec<BotConfig> = stored
+            .bots
+            .iter()
+            .filter(|b| {
+                self.get(&b.id)
+                    .is_some_and(|managed| !managed.is_running() && managed.ownership().is_none() && !same_config(&managed.config, b))
+            })
+            .cloned()
+            .collect();
         let gone: Vec<Arc<ManagedBot>> = self.list().into_iter().filter(|b| stored.deleted.iter().any(|d| d == b.id())).collect();
         *self.stored.lock().expect("stored lock") = stored;
         for config in new {
             let id = config.id.clone();
             if let Err(error) = self.adopt(config).await {
                 tracing::warn!(bot_id = %id, %error, "a bot added on another node could not be built here");
+            }
+        }
+        for config in edited {
+            let id = config.id.clone();
+            let _membership = self.edits.lock().await;
+            let Some(old) = self.get(&id) else { continue };
+            let Ok(_lifecycle) = old.lifecycle.try_lock() else { continue };
+            match self.launch(config).await {
+                Ok(bot) => {
+                    bot.started_once.store(old.started_once.load(Ordering::Relaxed), Ordering::Relaxed);
+                    if let Some(slot) = self.bots.lock().expect("bots lock").iter_mut().find(|b| b.id() == id) {
+                        *slot = bot;
+                    }
+                    if old.is_alive() {
+                        let _ = old.addr.send(RetireBot).await;
+                    }
+                    tracing::info!(bot_id = %id, "a bot edited on another node was rebuilt here");
+                }
+                Err(error) => tracing::warn!(bot_id = %id, %error, "a bot edited on another node could not be rebuilt here"),
             }
         }
         for bot in gone {
@@ -446,6 +476,11 @@ impl BotRegistry {
         }
         Ok(())
     }
+}
+
+/// Whether two configurations are the same (compared as their JSON).
+fn same_config(a: &BotConfig, b: &BotConfig) -> bool {
+    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
 }
 
 /// A change the admin API makes to the stored bots.

@@ -202,6 +202,19 @@ async fn bots_run_once_where_they_rank_first_and_move_on_death_isolation_and_joi
     eventually("node-d's share handed to it", || placed(&[&a, &d], &with_d)).await;
     wait_for_sessions(&sim, 1).await;
 
+    // An edit on node-a (a bot stopped, changed, started again) reaches node-d's copy: whichever
+    // node runs it next runs the new configuration.
+    let edited = bot_ids()[0].clone();
+    a.registry.stop(&edited).await.unwrap();
+    eventually("the edited bot stopped everywhere", || running(&[&a, &d]).iter().all(|(bot, on)| *bot != edited || on.is_empty())).await;
+    let mut renamed = bot(&edited);
+    renamed.name = Some("Renamed".into());
+    a.registry.replace(&edited, renamed).await.unwrap();
+    eventually("node-d's copy rebuilt", || d.registry.get(&edited).is_some_and(|b| b.config.name.as_deref() == Some("Renamed"))).await;
+    a.store.set_stopped(&edited, false).await.unwrap();
+    eventually("the edited bot running again where it ranks", || placed(&[&a, &d], &with_d)).await;
+    wait_for_sessions(&sim, 1).await;
+
     // node-a is drained: every bot goes to node-d, one per interval.
     a.store.set_drained("node-a", true).await.unwrap();
     eventually("every bot on node-d", || placed(&[&a, &d], &[member("node-d")])).await;
