@@ -101,7 +101,9 @@ impl Coordinator {
         self.ticks += 1;
         let deadline = self.store.ownership_deadline();
         self.fence.set(deadline);
-        if deadline.is_none_or(|d| Instant::now() < d) && (self.ticks - 1) % u64::from(self.settings.refresh_every_ticks.max(1)) == 0 {
+        if deadline.is_none_or(|d| Instant::now() < d)
+            && (self.ticks - 1).is_multiple_of(u64::from(self.settings.refresh_every_ticks.max(1)))
+        {
             match self.store.load_bots().await {
                 Ok(stored) => self.registry.refresh_definitions(stored).await,
                 Err(error) => tracing::warn!(%error, "the bots could not be read from the store"),
@@ -141,7 +143,7 @@ impl Coordinator {
         for action in plan(&node_id, &members, &bots, deadline, now, &self.settings.plan, &mut self.state) {
             self.carry_out(action).await;
         }
-        if (self.ticks - 1) % u64::from(self.settings.report_every_ticks.max(1)) == 0 {
+        if (self.ticks - 1).is_multiple_of(u64::from(self.settings.report_every_ticks.max(1))) {
             self.report_statuses().await;
         }
     }
