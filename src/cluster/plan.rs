@@ -97,6 +97,13 @@ pub fn plan(
             (false, true) if bot.owner.is_none() => actions.push(Action::Stop(bot.id.clone())),
             (false, true) if !preferred_here => handoff_candidates.push(bot.id.clone()),
             (false, true) => {}
+            // The store names this node the owner but the bot does not run here: its sessions were
+            // dropped when the deadline passed while the lease lived on (an etcd leader election
+            // longer than TTL - margin, a short cut), or a release failed. Nobody else can take it
+            // while the lease lives, so take it back: the acquisition answers the ownership still
+            // held, with its token, when the key is on this node's current lease (and nothing
+            // when it is on an older one, which expires).
+            (false, false) if bot.owner.as_deref() == Some(node_id) => actions.push(Action::Acquire(bot.id.clone())),
             (false, false) if preferred_here && bot.owner.is_none() => actions.push(Action::Acquire(bot.id.clone())),
             (false, false) => {}
         }
@@ -198,6 +205,26 @@ mod tests {
             plan("a", &[member("a")], &stopped, None, Instant::now(), &SETTINGS, &mut PlanState::default()),
             [Action::Acquire("x".into())]
         );
+    }
+
+    #[test]
+    fn a_bot_still_owned_here_after_its_sessions_were_dropped_is_taken_back() {
+        // The deadline passed (its sessions dropped, its ownership forgotten) but the lease lived
+        // on: the owner key still names this node. Left alone, the bot would stay down while no
+        // other node may take it; it is taken back, whichever node it ranks first on.
+        let t0 = Instant::now();
+        let mut state = PlanState::default();
+        let (_, theirs) = split(20);
+        let bots = [bot(&theirs[0], true, Some("a"))];
+        let members = [member("a"), member("b")];
+        assert_eq!(plan("a", &members, &bots, Some(t0), t0, &SETTINGS, &mut state), [Action::DropAll]);
+        let dropped = [bot(&theirs[0], false, Some("a"))];
+        let later = t0 + Duration::from_secs(1);
+        let actions = plan("a", &members, &dropped, Some(later + Duration::from_secs(5)), later, &SETTINGS, &mut state);
+        assert_eq!(actions, [Action::Acquire(theirs[0].clone())]);
+        // Owned by another node: left alone.
+        let elsewhere = [bot(&theirs[0], false, Some("b"))];
+        assert!(plan("a", &members, &elsewhere, None, later, &SETTINGS, &mut state).is_empty());
     }
 
     #[test]

@@ -3,6 +3,13 @@
 //! `cargo test --features etcd --test cluster`.
 
 #[cfg(feature = "etcd")]
+#[path = "../../benches/chaos/harness/mod.rs"]
+mod chaos;
+#[cfg(feature = "etcd")]
+mod chaos_checks;
+#[cfg(feature = "etcd")]
+mod chaos_short;
+#[cfg(feature = "etcd")]
 mod etcd_harness;
 #[cfg(feature = "etcd")]
 mod etcd_store;
