@@ -14,6 +14,7 @@
 // The harness measures real processes on the wall clock; no paused-time test runs here.
 #![allow(clippy::disallowed_types)]
 
+#[path = "../common/http.rs"]
 mod http;
 mod processes;
 mod report;
@@ -214,10 +215,11 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
         "POST",
         "/sim/v1/load/conversations",
         Some(&json!({"skill": "bots", "count": total, "per_second": scenario.open_per_second})),
+        http::TIMEOUT,
     )?;
     let mut last = (0, Instant::now());
     let status = wait_for("the conversations to be accepted", ACCEPT_TIMEOUT, || {
-        let status = http::ok(&sim.control, "GET", "/sim/v1/load", None)?;
+        let status = http::ok(&sim.control, "GET", "/sim/v1/load", None, http::TIMEOUT)?;
         let count = |key: &str| status[key].as_u64().unwrap_or(0);
         let taken = count("assigned") + count("moved_to_other_skill");
         progress(&format!("{} {}: {taken}/{total} conversations accepted, {} queued", kind.name(), scenario.name, count("queued")));
@@ -242,11 +244,11 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
         let cpu_before = engine.process.cpu_seconds();
         let sim_cpu_before = sim.process.cpu_seconds();
         let started = Instant::now();
-        http::ok(&sim.control, "POST", "/sim/v1/load/messages", Some(&json!({"rate": rate, "count": count})))?;
+        http::ok(&sim.control, "POST", "/sim/v1/load/messages", Some(&json!({"rate": rate, "count": count})), http::TIMEOUT)?;
         let drain = scenario.step + scenario.setup.vendor_delay * 2 + Duration::from_secs(10);
         let mut sending_ended: Option<Instant> = None;
         let status = wait_for("the answers", drain + Duration::from_secs(30), || {
-            let status = http::ok(&sim.control, "GET", "/sim/v1/load", None)?;
+            let status = http::ok(&sim.control, "GET", "/sim/v1/load", None, http::TIMEOUT)?;
             progress(&format!("{} {} {rate}/s: sent {} answered {}", kind.name(), scenario.name, status["sent"], status["answered"]));
             if status["sending"] == true {
                 return Ok(None);
@@ -268,7 +270,7 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
         }
     }
     let peak_rss = engine.process.peak_rss();
-    let _ = http::call(&sim.control, "DELETE", "/sim/v1/load", None);
+    let _ = http::call(&sim.control, "DELETE", "/sim/v1/load", None, http::TIMEOUT);
     drop(engine);
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);

@@ -259,7 +259,7 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
         if !engine.process.alive() {
             return Err("botvisor exited before its bots were online".into());
         }
-        if let Ok((200, Value::Array(bots))) = http::call(&admin, "GET", "/v1/bots", None) {
+        if let Ok((200, Value::Array(bots))) = http::call(&admin, "GET", "/v1/bots", None, http::TIMEOUT) {
             if bots.len() == setup.bots as usize && bots.iter().all(|b| b["state"] == "online") {
                 return Ok(engine);
             }

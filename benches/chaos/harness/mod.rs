@@ -11,6 +11,7 @@
 //! (bounded) for the answers to drain, then count.
 
 pub mod checks;
+#[path = "../../common/http.rs"]
 pub mod http;
 pub mod observe;
 pub mod processes;

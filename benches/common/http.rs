@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// A call's bound when the caller has no better one.
+#[allow(dead_code)] // not every bench uses it
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Calls `method path` on `addr` (`host:port`): the status and the body as JSON (a string when
 /// it is not JSON).
 pub fn call(addr: &str, method: &str, path: &str, body: Option<&Value>, timeout: Duration) -> Result<(u16, Value), String> {
