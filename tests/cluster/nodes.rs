@@ -15,6 +15,9 @@ use tokio::time::Instant as StdClock;
 
 use serde_json::{json, Value};
 
+use botvisor::cluster::assignment::preferred_owner;
+use botvisor::cluster::store::Member;
+
 use crate::etcd_harness::EtcdCluster;
 
 const BOTS: usize = 4;
@@ -201,12 +204,32 @@ fn owners(view: &Value) -> Option<Vec<(String, String)>> {
     Some(owners).filter(|o| o.len() == BOTS)
 }
 
-fn write_config(dir: &Path, sim: &Simulator, etcd: &EtcdCluster) -> PathBuf {
+/// The bot ids the test configures.
+fn bot_ids() -> Vec<String> {
+    (0..BOTS).map(|i| format!("cbot-{i}")).collect()
+}
+
+/// A node id for `name` that, beside `other`, ranks first for some bots and not for others, so a
+/// join always moves bots both ways (with ids left to the default, host name + data dir hash,
+/// one run in eight would give every bot to one of two nodes).
+fn splitting_node_id(name: &str, other: &str) -> String {
+    let member = |id: &str| Member { node_id: id.into(), admin_addr: String::new(), capacity: 1, version: String::new() };
+    (0..)
+        .map(|k| format!("node-{name}-{k}"))
+        .find(|id| {
+            let pair = [member(other), member(id)];
+            let mine = bot_ids().iter().filter(|bot| preferred_owner(bot, &pair).is_some_and(|m| m.node_id == *id)).count();
+            (1..BOTS).contains(&mine)
+        })
+        .expect("some id splits the bots")
+}
+
+fn write_config(dir: &Path, sim: &Simulator, etcd: &EtcdCluster, node_id: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-scripted-bot.toml");
     let endpoints: Vec<String> = etcd.endpoints().iter().map(|e| format!("{e:?}")).collect();
     let mut text = format!(
-        "[cluster]\nstore = \"etcd\"\nhandoff_interval = \"1s\"\nhandoffs_per_interval = 2\n[cluster.etcd]\nendpoints = [{}]\nprefix = \"botvisor-test-{}/\"\nlease_ttl = \"{LEASE_TTL_SECS}s\"\n",
+        "[cluster]\nstore = \"etcd\"\nnode_id = \"{node_id}\"\nhandoff_interval = \"1s\"\nhandoffs_per_interval = 2\n[cluster.etcd]\nendpoints = [{}]\nprefix = \"botvisor-test-{}/\"\nlease_ttl = \"{LEASE_TTL_SECS}s\"\n",
         endpoints.join(", "),
         std::process::id()
     );
@@ -216,7 +239,7 @@ fn write_config(dir: &Path, sim: &Simulator, etcd: &EtcdCluster) -> PathBuf {
             sim.platform, sim.account
         ));
     }
-    let path = dir.join("cluster.toml");
+    let path = dir.join(format!("{node_id}.toml"));
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -226,14 +249,16 @@ async fn nodes_share_bots_through_etcd_fail_over_hand_off_and_leave() {
     let etcd = EtcdCluster::single().await;
     let sim = Simulator::start();
     let dir = std::env::temp_dir().join(format!("botvisor-cluster-config-{}", std::process::id()));
-    let config = write_config(&dir, &sim, &etcd);
-    let check = Command::new(env!("CARGO_BIN_EXE_botvisor")).args(["check-config", config.to_str().unwrap()]).output().unwrap();
+    let a_id = "node-a".to_owned();
+    let (b_id, c_id) = (splitting_node_id("b", &a_id), splitting_node_id("c", &a_id));
+    let [a_config, b_config, c_config] = [&a_id, &b_id, &c_id].map(|id| write_config(&dir, &sim, &etcd, id));
+    let check = Command::new(env!("CARGO_BIN_EXE_botvisor")).args(["check-config", a_config.to_str().unwrap()]).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
 
     // Two nodes: every bot owned by exactly one of them, logged in once.
-    let mut a = Node::start(&config, "a");
-    let mut b = Node::start(&config, "b");
-    let b_id = b.node_id();
+    let mut a = Node::start(&a_config, "a");
+    let mut b = Node::start(&b_config, "b");
+    assert_eq!((a.node_id(), b.node_id()), (a_id.clone(), b_id.clone()));
     // a started alone and took every bot; once b has joined, a hands it its share.
     eventually("both nodes owning bots, each bot once", Duration::from_secs(30), || {
         let view = a.cluster();
@@ -245,15 +270,15 @@ async fn nodes_share_bots_through_etcd_fail_over_hand_off_and_leave() {
     // kill -9 of b: its bots are a's within the lease TTL + 2 s.
     b.signal("-KILL");
     let failover = eventually("a owning every bot", Duration::from_secs(LEASE_TTL_SECS + 8), || {
-        owners(&a.cluster()).is_some_and(|o| o.iter().all(|(_, node)| *node == a.node_id()))
+        owners(&a.cluster()).is_some_and(|o| o.iter().all(|(_, node)| *node == a_id))
     });
     assert!(failover <= Duration::from_secs(LEASE_TTL_SECS + 2), "failover took {failover:?}");
     eventually("each bot logged in once after the failover", Duration::from_secs(10), || sim.each_bot_connected_once());
     drop(b);
 
     // c joins: a hands it its share, two bots a second.
-    let c = Node::start(&config, "c");
-    let c_id = c.node_id();
+    let c = Node::start(&c_config, "c");
+    assert_eq!(c.node_id(), c_id);
     eventually("c owning its share", Duration::from_secs(20), || {
         owners(&a.cluster()).is_some_and(|o| o.iter().any(|(_, node)| *node == c_id) && o.iter().any(|(_, node)| *node != c_id))
     });
@@ -261,7 +286,6 @@ async fn nodes_share_bots_through_etcd_fail_over_hand_off_and_leave() {
 
     // Any node shows every bot as its owner reports it.
     let a_bot = owners(&a.cluster()).unwrap().into_iter().find(|(_, node)| *node != c_id).unwrap().0;
-    let a_id = a.node_id();
     eventually("c showing a's bot as a reports it", Duration::from_secs(10), || {
         http(&c.admin, "GET", &format!("/v1/bots/{a_bot}"), None).is_some_and(|(_, bot)| {
             bot["state"] == "online" && bot["reported_by"] == a_id.as_str() && bot["owner"]["node_id"] == a_id.as_str()
