@@ -204,7 +204,7 @@ fn default_node_id(data_dir: &std::path::Path) -> String {
 #[cfg(feature = "etcd")]
 async fn connect_cluster_store(config: &ServiceConfig, member: Member) -> Result<(Arc<dyn Store>, String), String> {
     let etcd = config.cluster.etcd.as_ref().ok_or("cluster.etcd: store = \"etcd\" needs a [cluster.etcd] section")?;
-    let settings = etcd.settings().map_err(|e| format!("cluster.etcd.password: {e}"))?;
+    let settings = etcd.settings()?;
     let described = format!("etcd {} (prefix {})", settings.endpoints.join(","), settings.prefix);
     let store = botvisor::cluster::EtcdStore::connect(settings, member).await.map_err(|e| format!("{described}: {e}"))?;
     Ok((Arc::new(store), described))

@@ -17,6 +17,6 @@ pub mod summary;
 pub use counters::ClusterCounters;
 pub use embedded::EmbeddedStore;
 #[cfg(feature = "etcd")]
-pub use etcd::{EtcdSettings, EtcdStore};
+pub use etcd::{EtcdSettings, EtcdStore, EtcdTls};
 pub use fence::Fence;
 pub use store::{FencingToken, Member, Ownership, Store, StoreError, StoreStats};

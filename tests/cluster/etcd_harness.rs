@@ -2,7 +2,8 @@
 //! `./scripts/test`) started on free loopback ports with a temporary data directory per member,
 //! one member or three (one `--initial-cluster`), waited for until every live member has a leader
 //! (bounded), and killed by PID — only the processes it started — when dropped. A member can be
-//! killed alone (`kill -9`) to test the loss of the etcd leader.
+//! killed alone (`kill -9`) to test the loss of the etcd leader. A single member can also serve
+//! its clients over TLS only, with client certificates required, from a CA made for the test.
 
 use std::ffi::OsString;
 use std::net::TcpListener;
@@ -31,7 +32,48 @@ pub struct EtcdMember {
 
 pub struct EtcdCluster {
     pub members: Vec<EtcdMember>,
+    /// With TLS: the test CA, and a client certificate it signed.
+    pub pki: Option<TestPki>,
     dir: PathBuf,
+}
+
+/// A CA made for one test, and the certificates it signed (PEM): etcd's server certificate for
+/// 127.0.0.1 and localhost, and a client certificate.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub server: (String, String),
+    pub client: (String, String),
+}
+
+impl TestPki {
+    pub fn new(name: &str) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, format!("botvisor test CA {name}"));
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let ca_key = KeyPair::generate().expect("CA key");
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issue = |names: Vec<String>, usage: ExtendedKeyUsagePurpose, common_name: &str| {
+            let mut params = CertificateParams::new(names).expect("certificate parameters");
+            params.distinguished_name.push(DnType::CommonName, common_name);
+            params.extended_key_usages = vec![usage];
+            let key = KeyPair::generate().expect("key");
+            let cert = params.signed_by(&key, &ca, &ca_key).expect("certificate");
+            (cert.pem(), key.serialize_pem())
+        };
+        let server = issue(vec!["127.0.0.1".into(), "localhost".into()], ExtendedKeyUsagePurpose::ServerAuth, "etcd");
+        let client = issue(Vec::new(), ExtendedKeyUsagePurpose::ClientAuth, "botvisor-node");
+        Self { ca_pem: ca.pem(), server, client }
+    }
+
+    /// etcd-client's TLS options with this CA and the client certificate.
+    pub fn client_options(&self) -> etcd_client::ConnectOptions {
+        let tls = etcd_client::TlsOptions::new()
+            .ca_certificate(etcd_client::Certificate::from_pem(&self.ca_pem))
+            .identity(etcd_client::Identity::from_pem(&self.client.0, &self.client.1));
+        etcd_client::ConnectOptions::new().with_tls(tls)
+    }
 }
 
 impl EtcdCluster {
@@ -47,9 +89,18 @@ impl EtcdCluster {
 
     /// `size` members on 127.0.0.1, every one with a leader when this returns.
     pub async fn start(size: usize) -> Self {
+        Self::start_with(size, false).await
+    }
+
+    /// One member serving its clients over TLS only, client certificates required.
+    pub async fn single_tls() -> Self {
+        Self::start_with(1, true).await
+    }
+
+    async fn start_with(size: usize, tls: bool) -> Self {
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
-            let mut cluster = Self::spawn(size);
+            let mut cluster = Self::spawn(size, tls);
             match cluster.wait_healthy().await {
                 Ok(()) => return cluster,
                 Err(reason) => failures.push(reason),
@@ -58,7 +109,7 @@ impl EtcdCluster {
         panic!("etcd did not start: {}", failures.join("\n---\n"));
     }
 
-    fn spawn(size: usize) -> Self {
+    fn spawn(size: usize, tls: bool) -> Self {
         static CLUSTERS: AtomicU32 = AtomicU32::new(0);
         let n = CLUSTERS.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("botvisor-etcd-{}-{n}", std::process::id()));
@@ -69,11 +120,26 @@ impl EtcdCluster {
         let peer_url = |i: usize| format!("http://127.0.0.1:{}", ports[size + i]);
         let initial_cluster = names.iter().enumerate().map(|(i, name)| format!("{name}={}", peer_url(i))).collect::<Vec<_>>().join(",");
         let binary = etcd_binary();
+        let pki = tls.then(|| TestPki::new(&format!("{}-{n}", std::process::id())));
+        let mut tls_args: Vec<Vec<OsString>> = Vec::new();
+        if let Some(pki) = &pki {
+            let write = |file: &str, pem: &str| {
+                let path = dir.join(file);
+                std::fs::write(&path, pem).expect("a PEM file for etcd");
+                path.into_os_string()
+            };
+            tls_args.push(vec!["--cert-file".into(), write("server.pem", &pki.server.0)]);
+            tls_args.push(vec!["--key-file".into(), write("server-key.pem", &pki.server.1)]);
+            tls_args.push(vec!["--trusted-ca-file".into(), write("ca.pem", &pki.ca_pem)]);
+            // A Go boolean flag takes its value after '='.
+            tls_args.push(vec!["--client-cert-auth=true".into()]);
+        }
+        let scheme = if tls { "https" } else { "http" };
         let members = names
             .iter()
             .enumerate()
             .map(|(i, name)| {
-                let client_url = format!("http://127.0.0.1:{}", ports[i]);
+                let client_url = format!("{scheme}://127.0.0.1:{}", ports[i]);
                 let log = dir.join(format!("{name}.log"));
                 let mut command: Vec<OsString> =
                     vec![binary.clone().into(), "--name".into(), name.into(), "--data-dir".into(), dir.join(name).into()];
@@ -92,11 +158,14 @@ impl EtcdCluster {
                 ] {
                     command.extend(arg.map(OsString::from));
                 }
+                for arg in &tls_args {
+                    command.extend(arg.iter().cloned());
+                }
                 let child = spawn(&command, &log);
                 EtcdMember { name: name.clone(), client_url, child: Some(child), command, log }
             })
             .collect();
-        Self { members, dir }
+        Self { members, pki, dir }
     }
 
     /// Every member's client URL (the dead ones too: a client must cope).
@@ -129,7 +198,7 @@ impl EtcdCluster {
         let deadline = Instant::now() + HEALTHY_WITHIN;
         loop {
             for (i, member) in self.members.iter().enumerate().filter(|(i, _)| self.is_alive(*i)) {
-                if let Ok(Some((id, leader))) = status(&member.client_url).await {
+                if let Ok(Some((id, leader))) = status(&member.client_url, self.pki.as_ref()).await {
                     if id == leader {
                         return i;
                     }
@@ -154,7 +223,7 @@ impl EtcdCluster {
                     self.members[i].child = None;
                     return Err(format!("{} exited ({exit})\n{}", self.members[i].name, self.logs()));
                 }
-                match status(&self.members[i].client_url).await {
+                match status(&self.members[i].client_url, self.pki.as_ref()).await {
                     Ok(Some((_, leader))) if leader != 0 => {}
                     _ => continue 'poll,
                 }
@@ -191,9 +260,9 @@ fn spawn(command: &[OsString], log: &Path) -> Child {
 }
 
 /// `(this member's id, its leader's id)`, from the member alone (bounded).
-async fn status(url: &str) -> Result<Option<(u64, u64)>, String> {
+async fn status(url: &str, pki: Option<&TestPki>) -> Result<Option<(u64, u64)>, String> {
     let ask = async {
-        let mut client = Client::connect([url], None).await.map_err(|e| e.to_string())?;
+        let mut client = Client::connect([url], pki.map(TestPki::client_options)).await.map_err(|e| e.to_string())?;
         let status = client.status().await.map_err(|e| e.to_string())?;
         // A linearizable read: the member serves through its leader.
         client.get("health", None).await.map_err(|e| e.to_string())?;

@@ -14,4 +14,6 @@ mod etcd_harness;
 #[cfg(feature = "etcd")]
 mod etcd_store;
 #[cfg(feature = "etcd")]
+mod etcd_tls;
+#[cfg(feature = "etcd")]
 mod nodes;

@@ -14,5 +14,5 @@ mod settings;
 mod store;
 
 pub use lease::LeaseCounters;
-pub use settings::EtcdSettings;
+pub use settings::{EtcdSettings, EtcdTls};
 pub use store::EtcdStore;

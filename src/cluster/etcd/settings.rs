@@ -13,10 +13,24 @@ pub const MIN_LEASE_TTL: Duration = Duration::from_secs(2);
 /// The most attempts one store call makes before answering `Unavailable`.
 pub const MAX_ATTEMPTS: u32 = 10;
 
+/// TLS to etcd (`https://` endpoints): the CA that signed etcd's certificates (the only one
+/// trusted) and, when etcd checks client certificates (`--client-cert-auth`), this node's.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    /// PEM: the CA certificate(s) etcd's server certificates chain to.
+    pub ca_pem: String,
+    /// PEM: the client certificate chain and its private key.
+    pub identity: Option<(String, String)>,
+    /// The name etcd's certificate is checked against; default: each endpoint's host.
+    pub server_name: Option<String>,
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct EtcdSettings {
-    /// `http://host:port` of each member (at least one). TLS (`https://`) is not built in yet.
+    /// `http://host:port` of each member, or `https://host:port` of each with `tls` (at least one).
     pub endpoints: Vec<String>,
+    /// With `https://` endpoints.
+    pub tls: Option<EtcdTls>,
     /// Every key lives under it (`botvisor/` by default); ends with `/`.
     pub prefix: String,
     /// The node's lease: its members and owner keys vanish this long after its last renewal.
@@ -42,6 +56,7 @@ impl EtcdSettings {
     pub fn new(endpoints: Vec<String>) -> Self {
         Self {
             endpoints,
+            tls: None,
             prefix: default_prefix(),
             lease_ttl: default_lease_ttl(),
             deadline_margin: default_deadline_margin(),
@@ -60,11 +75,28 @@ impl EtcdSettings {
         if self.endpoints.is_empty() {
             problems.push("endpoints: at least one etcd endpoint is needed".to_owned());
         }
+        let scheme = if self.tls.is_some() { "https://" } else { "http://" };
         for (i, endpoint) in self.endpoints.iter().enumerate() {
-            if endpoint.starts_with("https://") {
-                problems.push(format!("endpoints[{i}]: TLS to etcd is not supported yet; use http:// on a trusted network"));
-            } else if !endpoint.starts_with("http://") || endpoint.len() <= "http://".len() {
-                problems.push(format!("endpoints[{i}]: must be http://host:port"));
+            if !endpoint.starts_with(scheme) || endpoint.len() <= scheme.len() {
+                let why = if self.tls.is_some() {
+                    "with TLS settings every endpoint is https://host:port"
+                } else {
+                    "must be http://host:port (https:// needs the TLS settings)"
+                };
+                problems.push(format!("endpoints[{i}]: {why}"));
+            }
+        }
+        if let Some(tls) = &self.tls {
+            if !tls.ca_pem.contains("-----BEGIN CERTIFICATE-----") {
+                problems.push("tls.ca: not a PEM certificate".to_owned());
+            }
+            if let Some((cert, key)) = &tls.identity {
+                if !cert.contains("-----BEGIN CERTIFICATE-----") {
+                    problems.push("tls.cert: not a PEM certificate".to_owned());
+                }
+                if !key.contains("PRIVATE KEY-----") {
+                    problems.push("tls.key: not a PEM private key".to_owned());
+                }
             }
         }
         if self.prefix.is_empty() || !self.prefix.ends_with('/') {
@@ -118,6 +150,7 @@ impl fmt::Debug for EtcdSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EtcdSettings")
             .field("endpoints", &self.endpoints)
+            .field("tls", &self.tls.as_ref().map(|tls| (tls.identity.is_some(), &tls.server_name)))
             .field("prefix", &self.prefix)
             .field("lease_ttl", &self.lease_ttl)
             .field("deadline_margin", &self.deadline_margin)
@@ -180,18 +213,39 @@ mod tests {
         settings.call_timeout = Duration::ZERO;
         settings.attempts = 0;
         let problems = settings.validate();
-        for field in ["endpoints[0]", "endpoints[1]: TLS", "prefix", "lease_ttl", "deadline_margin", "call_timeout", "attempts"] {
+        for field in [
+            "endpoints[0]",
+            "endpoints[1]: must be http://host:port (https:// needs",
+            "prefix",
+            "lease_ttl",
+            "deadline_margin",
+            "call_timeout",
+            "attempts",
+        ] {
             assert!(problems.iter().any(|p| p.starts_with(field)), "{field} missing from {problems:?}");
         }
         assert!(EtcdSettings::new(vec![]).validate().iter().any(|p| p.starts_with("endpoints:")));
     }
 
     #[test]
+    fn tls_takes_https_endpoints_and_pem_material() {
+        let mut settings = EtcdSettings::new(vec!["https://127.0.0.1:2379".into(), "http://127.0.0.1:2380".into()]);
+        settings.tls = Some(EtcdTls { ca_pem: "nope".into(), identity: Some(("nope".into(), "nope".into())), server_name: None });
+        let problems = settings.validate();
+        for field in ["endpoints[1]: with TLS", "tls.ca", "tls.cert", "tls.key"] {
+            assert!(problems.iter().any(|p| p.starts_with(field)), "{field} missing from {problems:?}");
+        }
+        assert!(!problems.iter().any(|p| p.starts_with("endpoints[0]")), "{problems:?}");
+    }
+
+    #[test]
     fn the_password_is_not_in_debug_output() {
         let mut settings = EtcdSettings::new(vec!["http://127.0.0.1:2379".into()]);
         settings.credentials = Some(("root".into(), "hunter2".into()));
+        let key = "-----BEGIN PRIVATE KEY-----\nsecret-key-bytes\n-----END PRIVATE KEY-----";
+        settings.tls = Some(EtcdTls { ca_pem: "ca".into(), identity: Some(("cert".into(), key.into())), server_name: None });
         let text = format!("{settings:?}");
-        assert!(text.contains("root") && !text.contains("hunter2"), "{text}");
+        assert!(text.contains("root") && !text.contains("hunter2") && !text.contains("secret-key-bytes"), "{text}");
     }
 
     #[test]

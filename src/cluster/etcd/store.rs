@@ -12,14 +12,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KeyValue, PutOptions, TlsOptions, Txn, TxnOp,
+    TxnOpResponse,
+};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::call::{with_retries, Failure, RetryPolicy};
 use super::keys::Keys;
 use super::lease::{deadline_after, LeaseCounters, LeaseKeeperTask, SharedLease};
-use super::settings::EtcdSettings;
+use super::settings::{EtcdSettings, EtcdTls};
 use crate::cluster::{FencingToken, Member, Ownership, Store, StoreError};
 use crate::config::BotConfig;
 use crate::service::StoredBots;
@@ -66,6 +69,9 @@ impl EtcdStore {
             // etcd's auth tokens expire (5 min idle by default): fetch a new one when refused.
             options = options.with_user(user.clone(), password.clone()).with_auto_token_refresh(true);
         }
+        if let Some(tls) = &settings.tls {
+            options = options.with_tls(tls_options(tls));
+        }
         let connect = Client::connect(settings.endpoints.clone(), Some(options));
         let client = match tokio::time::timeout(settings.connect_timeout.saturating_add(settings.call_timeout), connect).await {
             Ok(Ok(client)) => client,
@@ -82,7 +88,8 @@ impl EtcdStore {
             sent = Instant::now();
             async move { client.lease_grant(ttl, None).await }
         })
-        .await?;
+        .await
+        .map_err(|error| with_tls_hint(error, &settings))?;
         let lease_id = granted.id();
         let lease = Arc::new(SharedLease::new(lease_id, deadline_after(sent, &settings)));
         let member_key = keys.member(&member.node_id);
@@ -389,4 +396,30 @@ fn in_creation_order(mut kvs: Vec<KeyValue>) -> Vec<KeyValue> {
 
 fn names(listing: &str, kvs: Vec<KeyValue>) -> Vec<String> {
     in_creation_order(kvs).iter().filter_map(|kv| Keys::name_in(listing, kv.key()).map(str::to_owned)).collect()
+}
+
+/// The first call over TLS failing is most often the certificates; the handshake's own error is
+/// terse ("transport error" when etcd refuses the client certificate), so say where to look.
+fn with_tls_hint(error: StoreError, settings: &EtcdSettings) -> StoreError {
+    match error {
+        StoreError::Unavailable(text) if settings.tls.is_some() => StoreError::Unavailable(format!(
+            "{text} (over TLS: check that ca_file is the CA of etcd's certificate, that the certificate is valid for the endpoint's \
+             host or server_name, and that etcd trusts this node's client certificate, cert_file and key, when it runs with \
+             --client-cert-auth)"
+        )),
+        other => other,
+    }
+}
+
+/// tonic's TLS settings: only the configured CA is trusted (no system roots), the client
+/// certificate is offered when etcd asks for one.
+fn tls_options(tls: &EtcdTls) -> TlsOptions {
+    let mut options = TlsOptions::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
+    if let Some((cert, key)) = &tls.identity {
+        options = options.identity(Identity::from_pem(cert, key));
+    }
+    if let Some(name) = &tls.server_name {
+        options = options.domain_name(name.clone());
+    }
+    options
 }
