@@ -46,6 +46,8 @@ pub struct Coordinator {
     store: Arc<dyn Store>,
     settings: CoordinatorSettings,
     state: PlanState,
+    /// Rebalancing waits: a member is unreachable, or the store could not say.
+    unsettled: bool,
     ticks: u64,
     /// Bots whose start failed here (a vendor not online): not tried again before the instant,
     /// with the wait doubling up to `MAX_START_BACKOFF`.
@@ -65,6 +67,7 @@ impl Coordinator {
             store,
             settings,
             state: PlanState::default(),
+            unsettled: false,
             ticks: 0,
             backoff: HashMap::new(),
         }
@@ -116,6 +119,7 @@ impl Coordinator {
                 Vec::new()
             }
         };
+        self.observe_reachability(members.is_empty()).await;
         // A drained member ranks for no bot: its bots are handed to the others, a few at a time.
         if let Ok(drained) = self.store.drained().await {
             for member in &mut members {
@@ -146,6 +150,27 @@ impl Coordinator {
         if (self.ticks - 1).is_multiple_of(u64::from(self.settings.report_every_ticks.max(1))) {
             self.report_statuses().await;
         }
+    }
+
+    /// Asks the store which members stopped renewing their lease: while any did (or the store
+    /// cannot say), the plan hands nothing off. Logged when it changes.
+    async fn observe_reachability(&mut self, members_unknown: bool) {
+        let unreachable = if members_unknown {
+            Err("the members could not be read".to_owned())
+        } else {
+            self.store.unreachable_members().await.map_err(|e| e.to_string())
+        };
+        let unsettled = !matches!(&unreachable, Ok(ids) if ids.is_empty());
+        self.counters.set_unreachable_members(unreachable.as_ref().map_or(0, Vec::len));
+        if unsettled != self.unsettled {
+            match &unreachable {
+                Ok(ids) if !ids.is_empty() => tracing::warn!(members = ?ids, "members stopped renewing their lease: rebalancing waits"),
+                Err(error) => tracing::warn!(%error, "member reachability unknown: rebalancing waits"),
+                _ => tracing::info!("every member renews its lease again: rebalancing resumes after an interval"),
+            }
+            self.unsettled = unsettled;
+        }
+        self.state.set_unsettled(unsettled);
     }
 
     /// Writes each owned bot's status summary to the store, with its token (a node that lost

@@ -7,6 +7,7 @@ pub struct ClusterCounters {
     handoffs: AtomicU64,
     takeovers: AtomicU64,
     session_drops: AtomicU64,
+    unreachable_members: AtomicU64,
 }
 
 impl ClusterCounters {
@@ -18,6 +19,13 @@ impl ClusterCounters {
     }
     pub fn count_session_drop(&self) {
         self.session_drops.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn set_unreachable_members(&self, n: usize) {
+        self.unreachable_members.store(n as u64, Ordering::Relaxed);
+    }
+    /// Other members this node sees listed but not renewing their lease (rebalancing waits).
+    pub fn unreachable_members(&self) -> u64 {
+        self.unreachable_members.load(Ordering::Relaxed)
     }
     /// Bots this node handed to another one.
     pub fn handoffs(&self) -> u64 {

@@ -9,7 +9,8 @@
 //!   with it, so the ranking moves them to the survivors.
 //! - It hands off the bots it owns that now rank elsewhere (a member joined), at most `k` per
 //!   interval, and only once the member list has been stable for an interval (no rebalancing
-//!   while members come and go).
+//!   while members come and go) with every member reachable (no rebalancing towards, or away
+//!   from, a member that stopped renewing its lease: it may be gone a moment later).
 
 use std::time::Duration;
 
@@ -58,6 +59,16 @@ pub struct PlanState {
     members: Vec<String>,
     members_since: Option<Instant>,
     last_handoff: Option<Instant>,
+    /// The coordinator's last look found a member unreachable, or could not tell.
+    unsettled: bool,
+}
+
+impl PlanState {
+    /// Whether some member is unreachable (or the members could not be read) now: rebalancing
+    /// waits until every member has been reachable, and the list unchanged, for an interval.
+    pub fn set_unsettled(&mut self, unsettled: bool) {
+        self.unsettled = unsettled;
+    }
 }
 
 /// The actions for this tick.
@@ -80,7 +91,9 @@ pub fn plan(
     state.fenced = false;
     let mut ids: Vec<String> = members.iter().map(|m| m.node_id.clone()).collect();
     ids.sort();
-    if ids != state.members {
+    if state.unsettled {
+        state.members_since = None;
+    } else if ids != state.members || state.members_since.is_none() {
         state.members = ids;
         state.members_since = Some(now);
     }
@@ -190,6 +203,37 @@ mod tests {
         assert!(plan("a", &[member("a"), member("b"), member("c")], &bots, None, t0 + Duration::from_secs(40), &SETTINGS, &mut state)
             .iter()
             .all(|a| !matches!(a, Action::HandOff(_))));
+    }
+
+    #[test]
+    fn nothing_is_rebalanced_while_a_member_is_unreachable_nor_for_an_interval_after() {
+        let t0 = Instant::now();
+        let (_, theirs) = split(40);
+        let bots: Vec<BotView> = theirs.iter().map(|id| bot(id, true, Some("a"))).collect();
+        let members = [member("a"), member("b")];
+        let mut state = PlanState::default();
+        assert!(plan("a", &members, &bots, None, t0, &SETTINGS, &mut state).is_empty());
+        // b stops renewing its lease just as the list has been stable for an interval.
+        state.set_unsettled(true);
+        for secs in [10, 20, 30] {
+            assert!(plan("a", &members, &bots, None, t0 + Duration::from_secs(secs), &SETTINGS, &mut state).is_empty(), "at {secs}s");
+        }
+        // b renews again: a full interval of calm before the first handoff.
+        state.set_unsettled(false);
+        assert!(plan("a", &members, &bots, None, t0 + Duration::from_secs(31), &SETTINGS, &mut state).is_empty());
+        assert!(plan("a", &members, &bots, None, t0 + Duration::from_secs(40), &SETTINGS, &mut state).is_empty());
+        assert_eq!(plan("a", &members, &bots, None, t0 + Duration::from_secs(41), &SETTINGS, &mut state).len(), 2);
+    }
+
+    #[test]
+    fn free_bots_are_still_taken_while_a_member_is_unreachable() {
+        // Taking a bot nobody owns is not rebalancing: a crashed owner's bots must still move.
+        let (mine, _) = split(20);
+        let bots: Vec<BotView> = mine.iter().map(|id| bot(id, false, None)).collect();
+        let mut state = PlanState::default();
+        state.set_unsettled(true);
+        let actions = plan("a", &[member("a"), member("b")], &bots, None, Instant::now(), &SETTINGS, &mut state);
+        assert_eq!(actions.len(), mine.len());
     }
 
     #[test]

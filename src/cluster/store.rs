@@ -102,6 +102,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// The live members (the embedded store: this node alone).
     async fn members(&self) -> Result<Vec<Member>, StoreError>;
+    /// The other members that look unreachable: listed, but not renewing their lease (cut off
+    /// from the store, paused, or dying). While any is, nobody rebalances. None without leases.
+    async fn unreachable_members(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
 
     /// Marks a node drained (it hands its bots to the others and takes none) or not.
     async fn set_drained(&self, _node_id: &str, _drained: bool) -> Result<(), StoreError> {

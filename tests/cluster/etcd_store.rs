@@ -140,6 +140,34 @@ async fn an_owner_that_stops_renewing_loses_its_bots_after_the_ttl_and_is_fenced
 }
 
 #[tokio::test]
+async fn a_member_that_stops_renewing_is_seen_unreachable_before_its_lease_expires() {
+    let ttl = Duration::from_secs(6);
+    let cluster = EtcdCluster::single().await;
+    let (a, b) = (node_with_ttl(&cluster, "a", ttl).await, node_with_ttl(&cluster, "b", ttl).await);
+    // Renewing every TTL/3: never unreachable, over more than one renewal.
+    let calm = Instant::now();
+    while calm.elapsed() < ttl / 2 {
+        assert_eq!(b.unreachable_members().await.expect("reachability"), Vec::<String>::new());
+        assert_eq!(a.unreachable_members().await.expect("reachability"), Vec::<String>::new());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // a stops renewing (as if cut off from etcd, or paused) but its lease still lives.
+    drop(a);
+    let stopped = Instant::now();
+    loop {
+        let unreachable = b.unreachable_members().await.expect("reachability");
+        let listed = b.members().await.expect("members").iter().any(|m| m.node_id == "a");
+        if unreachable == ["a"] {
+            assert!(listed, "seen unreachable while still a member");
+            break;
+        }
+        assert!(unreachable.is_empty(), "{unreachable:?}");
+        assert!(stopped.elapsed() < ttl, "a never seen unreachable before its lease expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
 async fn release_lets_another_node_acquire_at_once() {
     let cluster = EtcdCluster::single().await;
     let (a, b) = (node(&cluster, "a").await, node(&cluster, "b").await);

@@ -194,11 +194,17 @@ async fn bots_run_once_where_they_rank_first_and_move_on_death_isolation_and_joi
     eventually("node-a running every bot", || placed(&[&a, &c], &[member("node-a")])).await;
     wait_for_sessions(&sim, 1).await;
 
-    // node-d joins: once the members are stable, node-a hands off what now ranks on node-d, one
-    // bot per interval, and node-d takes each.
+    // node-d joins but stops renewing its lease at once: nothing is handed to it (nor away from
+    // anyone) while it is unreachable, over several handoff intervals.
+    cluster.set_lagging("node-d", true);
     let d = Node::start(&sim, &cluster, "node-d").await;
     let with_d = [member("node-a"), member("node-d")];
     assert!(bot_ids().iter().any(|bot| preferred_owner(bot, &with_d).unwrap().node_id == "node-d"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(placed(&[&a, &d], &[member("node-a")]), "rebalanced towards an unreachable member: {:?}", running(&[&a, &d]));
+    // node-d renews again: once the members are stable, node-a hands off what now ranks on
+    // node-d, one bot per interval, and node-d takes each.
+    cluster.set_lagging("node-d", false);
     eventually("node-d's share handed to it", || placed(&[&a, &d], &with_d)).await;
     wait_for_sessions(&sim, 1).await;
 

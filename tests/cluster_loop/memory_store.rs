@@ -24,6 +24,8 @@ struct Cluster {
     /// Nodes cut off from the store, with the deadline they had.
     cut_off: HashMap<String, Instant>,
     drained: Vec<String>,
+    /// Members whose lease still lives but is not being renewed.
+    lagging: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -46,6 +48,15 @@ impl MemoryCluster {
     /// its lease expire a margin later: `expire`).
     pub fn cut_off(&self, node_id: &str) {
         self.0.lock().unwrap().cut_off.insert(node_id.to_owned(), Instant::now());
+    }
+
+    /// The node's lease stops being renewed (or starts again): the others see it unreachable.
+    pub fn set_lagging(&self, node_id: &str, lagging: bool) {
+        let mut cluster = self.0.lock().unwrap();
+        cluster.lagging.retain(|id| id != node_id);
+        if lagging {
+            cluster.lagging.push(node_id.to_owned());
+        }
     }
 
     /// Who owns the bot, and with which token.
@@ -153,6 +164,11 @@ impl Store for MemoryStore {
 
     async fn members(&self) -> Result<Vec<Member>, StoreError> {
         Ok(self.reachable()?.members.values().cloned().collect())
+    }
+
+    async fn unreachable_members(&self) -> Result<Vec<String>, StoreError> {
+        let cluster = self.reachable()?;
+        Ok(cluster.lagging.iter().filter(|id| **id != self.member.node_id && cluster.members.contains_key(*id)).cloned().collect())
     }
 
     async fn set_drained(&self, node_id: &str, drained: bool) -> Result<(), StoreError> {

@@ -35,6 +35,7 @@ pub struct Scrape {
 #[derive(Debug, Clone, Default)]
 pub struct ClusterSample {
     pub owned_bots: u64,
+    pub unreachable_members: u64,
     pub handoffs: u64,
     pub takeovers: u64,
     pub session_drops: u64,
@@ -193,6 +194,13 @@ impl Collector for Scrape {
         let c = &self.cluster;
         let family = encoder.encode_descriptor("botvisor_cluster_owned_bots", "Bots this node owns.", None, MetricType::Gauge)?;
         ConstGauge::new(c.owned_bots).encode(family)?;
+        let family = encoder.encode_descriptor(
+            "botvisor_cluster_unreachable_members",
+            "Other members listed but not renewing their lease; no bot is rebalanced while any is.",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(c.unreachable_members).encode(family)?;
         for (name, help, value) in [
             ("botvisor_cluster_handoffs", "Bots this node handed to another node.", c.handoffs),
             ("botvisor_cluster_takeovers", "Bots this node became the owner of.", c.takeovers),
@@ -390,6 +398,7 @@ mod tests {
             ("botvisor_mailbox_overloads_total", "botvisor_mailbox_overloads", "counter"),
             ("botvisor_process_resident_memory_bytes", "botvisor_process_resident_memory_bytes", "gauge"),
             ("botvisor_cluster_owned_bots", "botvisor_cluster_owned_bots", "gauge"),
+            ("botvisor_cluster_unreachable_members", "botvisor_cluster_unreachable_members", "gauge"),
             ("botvisor_cluster_handoffs_total", "botvisor_cluster_handoffs", "counter"),
             ("botvisor_cluster_takeovers_total", "botvisor_cluster_takeovers", "counter"),
             ("botvisor_cluster_session_drops_total", "botvisor_cluster_session_drops", "counter"),
@@ -399,7 +408,7 @@ mod tests {
             assert_eq!(types.get(family).map(String::as_str), Some(kind), "{family} in\n{text}");
             assert!(samples.iter().any(|s| s.name == sample), "{sample} in\n{text}");
         }
-        assert_eq!(types.len(), 20, "{types:?}");
+        assert_eq!(types.len(), 21, "{types:?}");
         assert!(
             text.lines().any(|l| l == "botvisor_cluster_owned_bots 2") && text.lines().any(|l| l == "botvisor_cluster_handoffs_total 1"),
             "{text}"

@@ -29,6 +29,7 @@ pub async fn render(state: web::Data<AdminState>) -> HttpResponse {
     let stats = state.store.stats();
     let cluster = ClusterSample {
         owned_bots: state.registry.list().iter().filter(|b| b.ownership().is_some()).count() as u64,
+        unreachable_members: state.cluster.unreachable_members(),
         handoffs: state.cluster.handoffs(),
         takeovers: state.cluster.takeovers(),
         session_drops: state.cluster.session_drops(),

@@ -358,6 +358,30 @@ impl Store for EtcdStore {
         Ok(members)
     }
 
+    async fn unreachable_members(&self) -> Result<Vec<String>, StoreError> {
+        let listing = self.keys.members();
+        let kvs = self.get("members", listing.clone(), Some(GetOptions::new().with_prefix())).await?;
+        let mut unreachable = Vec::new();
+        for kv in kvs {
+            let Some(node_id) = Keys::name_in(&listing, kv.key()) else { continue };
+            if node_id == self.member.node_id {
+                continue;
+            }
+            let lease = kv.lease();
+            let answer = with_retries(&self.policy, "lease time to live", || {
+                let mut client = self.client.clone();
+                async move { client.lease_time_to_live(lease, None).await }
+            })
+            .await?;
+            // A member renews every TTL/3, so its lease never has less than two thirds of the TTL
+            // left (whole seconds, rounded down); less than half means a renewal was missed.
+            if lease_is_lagging(answer.ttl(), answer.granted_ttl()) {
+                unreachable.push(node_id.to_owned());
+            }
+        }
+        Ok(unreachable)
+    }
+
     async fn set_drained(&self, node_id: &str, drained: bool) -> Result<(), StoreError> {
         let key = self.keys.drained(node_id);
         let op = if drained { TxnOp::put(key, Vec::new(), None) } else { TxnOp::delete(key, None) };
@@ -396,6 +420,11 @@ fn in_creation_order(mut kvs: Vec<KeyValue>) -> Vec<KeyValue> {
 
 fn names(listing: &str, kvs: Vec<KeyValue>) -> Vec<String> {
     in_creation_order(kvs).iter().filter_map(|kv| Keys::name_in(listing, kv.key()).map(str::to_owned)).collect()
+}
+
+/// A lease with less than half its TTL left (or already gone) is not being renewed on time.
+fn lease_is_lagging(remaining_secs: i64, granted_secs: i64) -> bool {
+    remaining_secs <= 0 || remaining_secs.saturating_mul(2) < granted_secs
 }
 
 /// The first call over TLS failing is most often the certificates; the handshake's own error is
