@@ -70,6 +70,41 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code.
+    pub const ALL: [ErrorCode; 26] = [
+        ErrorCode::VendorTimeout,
+        ErrorCode::VendorServerError,
+        ErrorCode::VendorRequestFailed,
+        ErrorCode::VendorNoAnswer,
+        ErrorCode::VendorInvalidResponse,
+        ErrorCode::ResponseMissingActionAndMessages,
+        ErrorCode::TransferSkillNotExisting,
+        ErrorCode::ActionFailed,
+        ErrorCode::FunctionInvocationFailed,
+        ErrorCode::VendorInterruption,
+        ErrorCode::InputTextTooLong,
+        ErrorCode::InputBacklogFull,
+        ErrorCode::ConversationLimitReached,
+        ErrorCode::OverflowEscalated,
+        ErrorCode::EscalationLoopPrevented,
+        ErrorCode::EscalationFailed,
+        ErrorCode::ConversationRestartLimit,
+        ErrorCode::PlatformCommandFailed,
+        ErrorCode::SessionLost,
+        ErrorCode::SessionKicked,
+        ErrorCode::VendorNotOnline,
+        ErrorCode::StartCancelled,
+        ErrorCode::LoginRefused,
+        ErrorCode::ReconnectExhausted,
+        ErrorCode::BotActorStopped,
+        ErrorCode::SkillLookupForbidden,
+    ];
+
+    /// The code whose `as_str` is `text` (a code read back from the store).
+    pub fn parse(text: &str) -> Option<ErrorCode> {
+        Self::ALL.into_iter().find(|code| code.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::VendorTimeout => "botvisor.vendor.timeout",
@@ -237,5 +272,17 @@ mod tests {
         assert_eq!(ErrorCode::VendorTimeout.as_str(), "botvisor.vendor.timeout");
         assert_eq!(ErrorCode::ResponseMissingActionAndMessages.as_str(), "botvisor.response.missing-action-and-messages");
         assert!(ErrorCode::ConversationLimitReached.as_str().ends_with("max-conv-limit-reached"));
+    }
+
+    #[test]
+    fn every_code_reads_back_from_its_text_and_no_two_share_one() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        let mut texts: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), ErrorCode::ALL.len());
+        assert_eq!(ErrorCode::parse("botvisor.no-such-code"), None);
     }
 }

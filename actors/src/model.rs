@@ -372,6 +372,10 @@ pub struct BotResponse {
     pub items: Vec<ResponseItem>,
     pub action: Option<BotAction>,
     pub intents: Vec<Intent>,
+    /// A vendor that keeps a session per conversation returns its handle here when it made or
+    /// changed one; the core keeps it (in the store) and passes it back in
+    /// `ConversationContext::vendor_session`.
+    pub vendor_session: Option<serde_json::Value>,
 }
 
 impl BotResponse {

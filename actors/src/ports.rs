@@ -3,7 +3,9 @@
 //! A [`PlatformPort`] is one bot's session on the messaging platform; a [`VendorPort`] is one
 //! bot's AI vendor. Both are used from the actor thread that owns the bot (their futures need not
 //! be `Send`, so adapters may hold `!Send` HTTP clients). Events from the platform come into the
-//! [`crate::bot::BotActor`] as [`PlatformEvent`] messages.
+//! [`crate::bot::BotActor`] as [`PlatformEvent`] messages. A [`ConversationStatePort`] keeps
+//! what a conversation needs beyond the platform's history (the store, fenced by the bot's owner
+//! token), so the next owner of the bot carries on.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -141,6 +143,9 @@ pub struct ConversationContext {
     /// Whether this is the first vendor call of the conversation (Custom Endpoint creates the
     /// conversation on its side first).
     pub first_call: bool,
+    /// The vendor's handle on its side of the conversation, as its adapter last returned it
+    /// (`BotResponse::vendor_session`), kept in the store across failovers.
+    pub vendor_session: Option<Value>,
 }
 
 /// The kind of consumer input, which decides the event type a vendor receives.
@@ -197,6 +202,49 @@ pub trait VendorPort: 'static {
     fn name(&self) -> &'static str {
         "vendor"
     }
+}
+
+/// What a conversation keeps beyond the platform's history, so that the next owner of its bot
+/// (after a failover, a handoff or a restart) carries on where it was.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConversationRecord {
+    /// The vendor's handle on its side of the conversation (a Watson session id, a Direct Line
+    /// conversation id and watermark): opaque to the core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_session: Option<Value>,
+    /// An escalation under way: the next owner finishes it instead of leaving the consumer,
+    /// already told about the transfer, with the bot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<EscalationProgress>,
+}
+
+impl ConversationRecord {
+    pub fn is_empty(&self) -> bool {
+        self.vendor_session.is_none() && self.escalation.is_none()
+    }
+}
+
+/// How far an escalation got: announced to the consumer and the agents, and how many transfers
+/// were tried (the retries left are `max_retries + 1 - transfers_tried`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EscalationProgress {
+    pub skill: String,
+    /// The highest consumer sequence it covers.
+    pub answers: Option<Sequence>,
+    pub transfers_tried: u32,
+    /// The error that started it (`ErrorCode::as_str`) and its message.
+    pub code: String,
+    pub message: String,
+}
+
+/// Where a bot's conversation records live. Saves are fenced by the bot's ownership: a node that
+/// lost the bot has its writes refused. Errors are logged by the caller; a record that could not
+/// be kept costs only what it was for (the next owner starts that escalation's count over, or a
+/// new vendor session).
+pub trait ConversationStatePort: 'static {
+    fn load(&self, conversation: &ConversationId) -> LocalFuture<Result<Option<ConversationRecord>, String>>;
+    fn save(&self, conversation: &ConversationId, record: &ConversationRecord) -> LocalFuture<Result<(), String>>;
+    fn forget(&self, conversation: &ConversationId) -> LocalFuture<Result<(), String>>;
 }
 
 /// An error of a bot, as reported to its error hook.

@@ -20,8 +20,8 @@ use crate::model::{
     MessageContent, Originator, OutboundMessage, Participant, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
 };
 use crate::ports::{
-    BotErrorEvent, ErrorHookPort, PlatformEvent, PlatformPort, PlatformResult, VendorHealth, VendorInput, VendorPort, VendorRequest,
-    VendorResult,
+    BotErrorEvent, ConversationRecord, ConversationStatePort, ErrorHookPort, LocalFuture, PlatformEvent, PlatformPort, PlatformResult,
+    VendorHealth, VendorInput, VendorPort, VendorRequest, VendorResult,
 };
 
 /// The agent id the fake platform gives the bot.
@@ -706,6 +706,43 @@ impl FakeErrorHook {
 impl ErrorHookPort for FakeErrorHook {
     fn report(&self, event: BotErrorEvent) {
         self.events.borrow_mut().push(event);
+    }
+}
+
+/// Conversation records in memory, shared by its clones: a bot started again with the same one
+/// is the bot's next owner reading the store.
+#[derive(Clone, Default)]
+pub struct MemoryConversationState {
+    records: Rc<RefCell<HashMap<ConversationId, ConversationRecord>>>,
+    /// Every save, in order, as it was written.
+    saves: Rc<RefCell<Vec<(ConversationId, ConversationRecord)>>>,
+}
+
+impl MemoryConversationState {
+    pub fn record(&self, conversation: &str) -> Option<ConversationRecord> {
+        self.records.borrow().get(&ConversationId::new(conversation)).cloned()
+    }
+
+    pub fn saves(&self) -> Vec<(ConversationId, ConversationRecord)> {
+        self.saves.borrow().clone()
+    }
+}
+
+impl ConversationStatePort for MemoryConversationState {
+    fn load(&self, conversation: &ConversationId) -> LocalFuture<Result<Option<ConversationRecord>, String>> {
+        let record = self.records.borrow().get(conversation).cloned();
+        Box::pin(std::future::ready(Ok(record)))
+    }
+
+    fn save(&self, conversation: &ConversationId, record: &ConversationRecord) -> LocalFuture<Result<(), String>> {
+        self.records.borrow_mut().insert(conversation.clone(), record.clone());
+        self.saves.borrow_mut().push((conversation.clone(), record.clone()));
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn forget(&self, conversation: &ConversationId) -> LocalFuture<Result<(), String>> {
+        self.records.borrow_mut().remove(conversation);
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 

@@ -4,6 +4,7 @@
 //! assignment of bots to nodes, the loop that carries it out, and the fence its sessions check.
 
 pub mod assignment;
+pub mod conversation_records;
 pub mod coordinator;
 pub mod counters;
 pub mod embedded;
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod store;
 pub mod summary;
 
+pub use conversation_records::{SharedOwnership, StoreConversationRecords};
 pub use counters::ClusterCounters;
 pub use embedded::EmbeddedStore;
 #[cfg(feature = "etcd")]

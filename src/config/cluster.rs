@@ -88,6 +88,7 @@ pub struct EtcdTlsConfig {
 }
 
 /// The PEM material of `[cluster.etcd.tls]`, read and checked: each problem with its field.
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 struct TlsMaterial {
     ca: String,
     identity: Option<(String, String)>,

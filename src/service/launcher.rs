@@ -11,7 +11,7 @@ use actix_rt::ArbiterHandle;
 use botvisor_actors::bot::BotActor;
 use botvisor_actors::ports::VendorPort;
 
-use crate::cluster::Fence;
+use crate::cluster::{Fence, SharedOwnership, Store, StoreConversationRecords};
 use crate::config::SecretError;
 use crate::config::{read_script, BotConfig, CustomEndpointAuthConfig, PlatformAuth, Secret, ServiceConfig, VendorConfig};
 use crate::hooks::error_hook::{HookCounters, HookError, HttpErrorHook};
@@ -117,13 +117,15 @@ impl BotLauncher {
 
     /// Builds the bot (not started). The configuration is expected to be valid. Its secrets and
     /// script are read on a blocking thread first: a slow disk never stalls the arbiter's bots.
-    pub async fn launch(&self, bot: BotConfig) -> Result<LaunchedBot, LaunchError> {
+    /// With `records`, its conversations keep their records in that store, written with the
+    /// bot's ownership as the registry sets it.
+    pub async fn launch(&self, bot: BotConfig, records: Option<(Arc<dyn Store>, SharedOwnership)>) -> Result<LaunchedBot, LaunchError> {
         let prepared = tokio::task::spawn_blocking(move || prepare(bot)).await.map_err(|_| LaunchError::Stopping)??;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let embedded = self.embedded.clone();
         let fence = self.fence.clone();
         let sent = self.arbiter.spawn_fn(move || {
-            let _ = tx.send(build(prepared, embedded.as_ref(), fence));
+            let _ = tx.send(build(prepared, embedded.as_ref(), fence, records));
         });
         if !sent {
             return Err(LaunchError::Stopping);
@@ -186,7 +188,12 @@ fn prepare(bot: BotConfig) -> Result<Prepared, LaunchError> {
     Ok(Prepared { bot, credentials, vendor })
 }
 
-fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>, fence: Fence) -> Result<LaunchedBot, LaunchError> {
+fn build(
+    prepared: Prepared,
+    embedded: Option<&EmbeddedPlatform>,
+    fence: Fence,
+    records: Option<(Arc<dyn Store>, SharedOwnership)>,
+) -> Result<LaunchedBot, LaunchError> {
     let Prepared { bot, credentials, vendor } = prepared;
     let bot = &bot;
     let id = || bot.id.clone();
@@ -230,6 +237,9 @@ fn build(prepared: Prepared, embedded: Option<&EmbeddedPlatform>, fence: Fence) 
         let hook = HttpErrorHook::new(url, None).map_err(|source| LaunchError::Hook { bot: id(), source })?;
         hook_counters = Some(hook.counters());
         actor = actor.with_error_hook(Rc::new(hook));
+    }
+    if let Some((store, ownership)) = records {
+        actor = actor.with_conversation_state(Rc::new(StoreConversationRecords::new(store, bot.id.clone(), ownership)));
     }
     let addr = actor.start();
     client.attach(addr.clone().recipient());

@@ -9,7 +9,7 @@ use actix::Addr;
 use botvisor_actors::bot::{BotActor, RetireBot, StartBot, StopBot};
 use botvisor_actors::errors::ErrorReport;
 
-use crate::cluster::{Ownership, Store};
+use crate::cluster::{Ownership, SharedOwnership, Store};
 use crate::config::{BotConfig, Problem};
 use crate::hooks::error_hook::HookCounters;
 use crate::platform::liveperson::SessionCounters;
@@ -29,8 +29,9 @@ pub struct ManagedBot {
     started_once: AtomicBool,
     /// Serializes this bot's start and stop (other bots' edits never wait for it).
     lifecycle: tokio::sync::Mutex<()>,
-    /// This node's hold on the bot while it runs here: a bot is never logged in unowned.
-    ownership: Mutex<Option<Ownership>>,
+    /// This node's hold on the bot while it runs here: a bot is never logged in unowned. Its
+    /// conversation records are written with it.
+    ownership: SharedOwnership,
 }
 
 /// The documented connector statuses.
@@ -439,7 +440,9 @@ impl BotRegistry {
     }
 
     async fn launch(&self, config: BotConfig) -> Result<Arc<ManagedBot>, RegistryError> {
-        let launched = self.launcher.launch(config.clone()).await.map_err(|e| RegistryError::Launch(e.to_string()))?;
+        let ownership = SharedOwnership::default();
+        let records = (self.store.clone(), ownership.clone());
+        let launched = self.launcher.launch(config.clone(), Some(records)).await.map_err(|e| RegistryError::Launch(e.to_string()))?;
         Ok(Arc::new(ManagedBot {
             config,
             addr: launched.addr,
@@ -448,7 +451,7 @@ impl BotRegistry {
             running: AtomicBool::new(false),
             started_once: AtomicBool::new(false),
             lifecycle: tokio::sync::Mutex::new(()),
-            ownership: Mutex::new(None),
+            ownership,
         }))
     }
 

@@ -237,7 +237,7 @@ fn answer(answer: &Answer) -> Result<BotResponse, String> {
             (other, _) => return Err(format!("action.ttr_type: {other:?} is not URGENT, NORMAL, PRIORITIZED, or CUSTOM with seconds")),
         })),
     };
-    Ok(BotResponse { items, action, intents: Vec::new() })
+    Ok(BotResponse { items, action, ..BotResponse::default() })
 }
 
 impl VendorPort for ScriptedVendor {

@@ -82,6 +82,23 @@ impl Harness {
         harness
     }
 
+    /// Starts the bot with its conversations' records kept in `state`.
+    pub async fn start_with_state(
+        settings: BotSettings,
+        vendor: FakeVendor,
+        state: botvisor_actors::testkit::MemoryConversationState,
+    ) -> Self {
+        let platform = FakePlatform::new();
+        let bot =
+            BotActor::new(settings, Rc::new(platform.clone()), Rc::new(vendor.clone())).with_conversation_state(Rc::new(state)).start();
+        BOTS.with(|bots| bots.borrow_mut().push(bot.clone()));
+        platform.attach(bot.clone().recipient());
+        let harness = Self { bot, platform, vendor };
+        harness.bot.send(StartBot).await.expect("bot alive").expect("bot starts");
+        settle().await;
+        harness
+    }
+
     /// Creates the bot without starting it.
     pub fn create(settings: BotSettings, vendor: FakeVendor) -> Self {
         let platform = FakePlatform::new();

@@ -10,6 +10,7 @@ mod escalation;
 mod idle;
 mod lifecycle;
 mod load;
+mod records;
 mod resume;
 mod supervision;
 mod universe;

@@ -23,7 +23,7 @@ use crate::errors::{ErrorCode, ErrorReport, VendorError};
 use crate::live::{ActorKind, LiveToken};
 use crate::load::{Admission, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision};
 use crate::model::{Availability, BotState, ConversationId, ConversationInfo, ParticipantState, RingId};
-use crate::ports::{BotErrorEvent, ErrorHookPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort};
+use crate::ports::{BotErrorEvent, ConversationStatePort, ErrorHookPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort};
 use crate::settings::BotSettings;
 
 const BOT_MAILBOX: usize = 4096;
@@ -140,6 +140,13 @@ impl BotActor {
         self
     }
 
+    /// Its conversations keep what the platform cannot give back (escalations under way, vendor
+    /// session handles) in `state`, for the bot's next run here or on another node.
+    pub fn with_conversation_state(mut self, state: Rc<dyn ConversationStatePort>) -> Self {
+        self.factory.set_conversation_state(state);
+        self
+    }
+
     /// Draws the restart jitter from `rng` (a seeded one makes rebuild delays reproducible).
     pub fn with_restart_rng(mut self, rng: rand::rngs::StdRng) -> Self {
         self.restarts = RestartPolicy::new(&self.settings.lifecycle, rng);
@@ -168,7 +175,7 @@ impl Drop for BotActor {
     fn drop(&mut self) {
         for slot in self.conversations.values() {
             if let SlotRun::Running(addr) = &slot.run {
-                addr.do_send(ConversationRemoved);
+                addr.do_send(ConversationRemoved { ended: false });
             }
         }
     }
@@ -311,13 +318,13 @@ impl Handler<PlatformEvent> for BotActor {
                 self.deciding_rings.remove(&ring);
             }
             PlatformEvent::ConversationAssigned(info) | PlatformEvent::ConversationUpdated(info) => self.on_conversation_info(ctx, info),
-            PlatformEvent::ConversationRemoved { conversation_id } => self.remove_conversation(ctx, &conversation_id),
+            PlatformEvent::ConversationRemoved { conversation_id } => self.remove_conversation(ctx, &conversation_id, true),
             PlatformEvent::OpenConversations { conversation_ids } => {
                 let open: HashSet<ConversationId> = conversation_ids.into_iter().collect();
                 let gone: Vec<ConversationId> = self.conversations.keys().filter(|id| !open.contains(*id)).cloned().collect();
                 for conversation_id in gone {
                     tracing::info!(bot_id = %self.settings.bot_id, %conversation_id, "conversation no longer open on the platform");
-                    self.remove_conversation(ctx, &conversation_id);
+                    self.remove_conversation(ctx, &conversation_id, true);
                 }
             }
             PlatformEvent::Message { conversation_id, message } => {
@@ -438,7 +445,7 @@ impl BotActor {
     fn let_go_of_conversations(&mut self, ctx: &mut Context<Self>) {
         let ids: Vec<ConversationId> = self.conversations.keys().cloned().collect();
         for conversation_id in ids {
-            self.remove_conversation(ctx, &conversation_id);
+            self.remove_conversation(ctx, &conversation_id, false);
         }
     }
 
@@ -611,7 +618,7 @@ impl BotActor {
             Some(ParticipantState::Suggested) => {}
             None => {
                 let conversation_id = info.conversation_id.clone();
-                self.remove_conversation(ctx, &conversation_id)
+                self.remove_conversation(ctx, &conversation_id, true)
             }
         }
     }
@@ -711,7 +718,8 @@ impl BotActor {
         }));
     }
 
-    fn remove_conversation(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId) {
+    /// `ended`: the bot left the conversation on the platform (not merely stopping).
+    fn remove_conversation(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, ended: bool) {
         let Some(slot) = self.conversations.get_mut(conversation_id) else { return };
         match &slot.run {
             // The actor says goodbye with `Removed`; the slot goes then.
@@ -719,7 +727,7 @@ impl BotActor {
                 if !slot.removing {
                     slot.removing = true;
                     slot.reassigned = None;
-                    addr.do_send(ConversationRemoved);
+                    addr.do_send(ConversationRemoved { ended });
                 }
             }
             SlotRun::Admitting | SlotRun::AwaitingRebuild(_) => self.forget(ctx, conversation_id),

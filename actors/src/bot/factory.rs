@@ -6,7 +6,7 @@ use std::rc::Rc;
 use actix::{Actor, Addr, Recipient};
 
 use crate::conversation::{ConversationActor, ConversationExited, ConversationSpec};
-use crate::ports::{ErrorHookPort, PlatformPort, VendorPort};
+use crate::ports::{ConversationStatePort, ErrorHookPort, PlatformPort, VendorPort};
 use crate::settings::BotSettings;
 
 /// Everything a conversation of this bot is built with.
@@ -16,12 +16,13 @@ pub struct ConversationFactory {
     platform: Rc<dyn PlatformPort>,
     vendor: Rc<dyn VendorPort>,
     error_hook: Option<Rc<dyn ErrorHookPort>>,
+    state: Option<Rc<dyn ConversationStatePort>>,
     vendor_stats: Rc<RefCell<crate::bot::vendor_stats::VendorCallStats>>,
 }
 
 impl ConversationFactory {
     pub fn new(settings: Rc<BotSettings>, platform: Rc<dyn PlatformPort>, vendor: Rc<dyn VendorPort>) -> Self {
-        Self { settings, platform, vendor, error_hook: None, vendor_stats: Rc::default() }
+        Self { settings, platform, vendor, error_hook: None, state: None, vendor_stats: Rc::default() }
     }
 
     /// The vendor call statistics of every conversation built here.
@@ -34,12 +35,20 @@ impl ConversationFactory {
         self.error_hook = Some(hook);
     }
 
+    /// The conversations built from now on keep their records in `state`.
+    pub fn set_conversation_state(&mut self, state: Rc<dyn ConversationStatePort>) {
+        self.state = Some(state);
+    }
+
     /// Starts a fresh ConversationActor on the current arbiter.
     pub fn build(&self, spec: ConversationSpec, parent: Recipient<ConversationExited>) -> Addr<ConversationActor> {
         let mut actor = ConversationActor::new(spec, self.settings.clone(), self.platform.clone(), self.vendor.clone(), parent)
             .with_vendor_stats(self.vendor_stats.clone());
         if let Some(hook) = &self.error_hook {
             actor = actor.with_error_hook(hook.clone());
+        }
+        if let Some(state) = &self.state {
+            actor = actor.with_conversation_state(state.clone());
         }
         actor.start()
     }

@@ -29,7 +29,10 @@ use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
 use crate::live::{ActorKind, LiveToken};
 use crate::model::{BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
-use crate::ports::{BotErrorEvent, ConversationContext, ErrorHookPort, InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest};
+use crate::ports::{
+    BotErrorEvent, ConversationContext, ConversationRecord, ConversationStatePort, ErrorHookPort, EscalationProgress, InputKind,
+    PlatformPort, VendorInput, VendorPort, VendorRequest,
+};
 use crate::settings::BotSettings;
 
 /// Mailbox capacity: the BotActor sheds into a history re-read beyond it.
@@ -89,6 +92,15 @@ pub struct ConversationActor {
     parent_told: bool,
     /// Counts this actor as running (see [`crate::live`]); a panicked one's goes when it is dropped.
     live: Option<LiveToken>,
+    /// Where the conversation's record lives (the store), if anywhere.
+    state: Option<Rc<dyn ConversationStatePort>>,
+    /// What the record holds now (the vendor session handle; an escalation under way is only in
+    /// the store, written as it goes).
+    record: ConversationRecord,
+    /// The record was read from the store (once, with the first history read).
+    record_loaded: bool,
+    /// The store may hold a record for this conversation: forget it when the conversation ends.
+    record_kept: bool,
 }
 
 impl ConversationActor {
@@ -130,6 +142,10 @@ impl ConversationActor {
             in_handler: false,
             parent_told: false,
             live: None,
+            state: None,
+            record: ConversationRecord::default(),
+            record_loaded: false,
+            record_kept: false,
         }
     }
 }
@@ -144,6 +160,12 @@ impl ConversationActor {
     /// Reports this conversation's errors to `hook` as well as logging them.
     pub fn with_error_hook(mut self, hook: Rc<dyn ErrorHookPort>) -> Self {
         self.error_hook = Some(hook);
+        self
+    }
+
+    /// Keeps the conversation's record in `state` (loaded at start, saved as it changes).
+    pub fn with_conversation_state(mut self, state: Rc<dyn ConversationStatePort>) -> Self {
+        self.state = Some(state);
         self
     }
 
@@ -168,7 +190,7 @@ impl Actor for ConversationActor {
             StartMode::Escalate { report, skill } => {
                 // No vendor call: only messages that arrive after this are processed.
                 self.machine.opening = Opening::Done;
-                self.start_escalation(ctx, *report, EscalationRequest { skill, answers: None, announce: true });
+                self.start_escalation(ctx, *report, EscalationRequest::new(skill, None));
             }
             StartMode::New | StartMode::Resume => self.read_history(ctx),
         }
@@ -244,7 +266,10 @@ impl Handler<Resync> for ConversationActor {
 impl Handler<ConversationRemoved> for ConversationActor {
     type Result = ();
 
-    fn handle(&mut self, _msg: ConversationRemoved, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: ConversationRemoved, ctx: &mut Context<Self>) {
+        if msg.ended {
+            self.forget_record();
+        }
         if self.machine.removal() {
             self.finish(ctx, ExitReason::Removed);
         }
@@ -319,6 +344,9 @@ impl ConversationActor {
     }
 
     fn finish(&mut self, ctx: &mut Context<Self>, reason: ExitReason) {
+        if matches!(reason, ExitReason::Closed { .. } | ExitReason::Transferred { .. } | ExitReason::Escalated { .. }) {
+            self.forget_record();
+        }
         if self.exit.is_none() {
             self.exit = Some(Box::new(reason));
         }
@@ -371,7 +399,13 @@ impl ConversationActor {
         let from = self.answered_below;
         let fetch_sdes = self.settings.conversation.engagement_attributes && self.sdes.is_none();
         let consumer_id = self.spec.info.consumer_id.clone();
+        let load_record = self.state.clone().filter(|_| !self.record_loaded);
+        let conversation_id = self.spec.info.conversation_id.clone();
         let work = async move {
+            let record = match load_record {
+                Some(state) => Some(state.load(&conversation_id).await),
+                None => None,
+            };
             let sdes = if fetch_sdes {
                 match platform.engagement_attributes(&consumer_id).await {
                     Ok(sdes) => Some(Arc::new(sdes)),
@@ -383,11 +417,14 @@ impl ConversationActor {
             } else {
                 None
             };
-            (sdes, platform.query_messages(&dialog, from).await)
+            (sdes, record, platform.query_messages(&dialog, from).await)
         };
-        self.spawn_work(ctx, work, |act, ctx, (sdes, history)| {
+        self.spawn_work(ctx, work, |act, ctx, (sdes, record, history)| {
             if sdes.is_some() {
                 act.sdes = sdes;
+            }
+            if let Some(record) = record {
+                act.restore_record(record);
             }
             match history {
                 Ok(history) => act.apply_history(ctx, history),
@@ -401,6 +438,67 @@ impl ConversationActor {
                 ),
             }
         });
+    }
+
+    /// Takes back what the store kept for this conversation: the vendor session, and an
+    /// escalation under way, resumed where it got to (announced, with its transfers counted).
+    fn restore_record(&mut self, loaded: Result<Option<ConversationRecord>, String>) {
+        self.record_loaded = true;
+        let record = match loaded {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "the conversation's record could not be read; going on without it");
+                // It may exist: forget it when the conversation ends.
+                self.record_kept = true;
+                return;
+            }
+        };
+        self.record_kept = true;
+        self.record.vendor_session = record.vendor_session;
+        if let (Some(progress), None) = (record.escalation, &self.machine.unfinished) {
+            tracing::info!(skill = %progress.skill, transfers_tried = progress.transfers_tried, "resuming an escalation under way");
+            let code = ErrorCode::parse(&progress.code).unwrap_or(ErrorCode::EscalationFailed);
+            let report = ErrorReport::new(code, progress.message);
+            let request = EscalationRequest {
+                skill: progress.skill,
+                answers: progress.answers,
+                announce: false,
+                transfers_tried: progress.transfers_tried,
+            };
+            self.machine.unfinished = Some(Unfinished::Escalation(Box::new((report, request))));
+        }
+    }
+
+    /// Saves the record as it is now (the vendor session changed, an escalation ended), or
+    /// forgets it when nothing is left in it. Fire and forget: a failed save is logged and costs
+    /// only what the record was for.
+    fn save_record(&mut self) {
+        let Some(state) = self.state.clone() else { return };
+        let conversation_id = self.spec.info.conversation_id.clone();
+        if self.record.is_empty() {
+            if std::mem::take(&mut self.record_kept) {
+                actix::spawn(async move {
+                    if let Err(error) = state.forget(&conversation_id).await {
+                        tracing::debug!(%error, "the conversation's record could not be removed");
+                    }
+                });
+            }
+            return;
+        }
+        self.record_kept = true;
+        let record = self.record.clone();
+        actix::spawn(async move {
+            if let Err(error) = state.save(&conversation_id, &record).await {
+                tracing::warn!(%error, "the conversation's record could not be saved");
+            }
+        });
+    }
+
+    /// The conversation ended for the bot: its record goes (it outlives the actor's stop).
+    fn forget_record(&mut self) {
+        self.record = ConversationRecord::default();
+        self.save_record();
     }
 
     /// Counts a consumer message taken to be answered, once however often it is seen.
@@ -577,6 +675,7 @@ impl ConversationActor {
                 context: info.context.clone(),
                 sdes: self.sdes.clone(),
                 first_call: !self.vendor_knows_conversation,
+                vendor_session: self.record.vendor_session.clone(),
             },
             input,
         };
@@ -606,14 +705,23 @@ impl ConversationActor {
             stats.borrow_mut().record(&outcome, started.elapsed());
         }
         match answer {
-            Ok(response) if response.is_empty() => {
-                let report = ErrorReport::new(
-                    ErrorCode::ResponseMissingActionAndMessages,
-                    "the vendor answered with neither messages nor an action",
-                );
-                self.escalate_in_flight(ctx, report);
+            Ok(mut response) => {
+                if let Some(session) = response.vendor_session.take() {
+                    if self.record.vendor_session.as_ref() != Some(&session) {
+                        self.record.vendor_session = Some(session);
+                        self.save_record();
+                    }
+                }
+                if response.is_empty() {
+                    let report = ErrorReport::new(
+                        ErrorCode::ResponseMissingActionAndMessages,
+                        "the vendor answered with neither messages nor an action",
+                    );
+                    self.escalate_in_flight(ctx, report);
+                } else {
+                    self.execute(ctx, response, answers);
+                }
             }
-            Ok(response) => self.execute(ctx, response, answers),
             Err(error) => self.escalate_in_flight(ctx, error.report()),
         }
     }
@@ -656,11 +764,7 @@ impl ConversationActor {
 
     /// Escalates the messages in flight to the escalation skill.
     fn escalate_in_flight(&mut self, ctx: &mut Context<Self>, report: ErrorReport) {
-        let request = EscalationRequest {
-            skill: self.settings.escalation.skill.clone(),
-            answers: self.in_flight.last().map(|m| m.sequence),
-            announce: true,
-        };
+        let request = EscalationRequest::new(self.settings.escalation.skill.clone(), self.in_flight.last().map(|m| m.sequence));
         self.start_escalation(ctx, report, request);
     }
 
@@ -681,9 +785,36 @@ impl ConversationActor {
         let settings = self.settings.clone();
         let target = self.target();
         let resume = request.clone();
+        // Each step is written to the store as it is reached, fenced by the bot's ownership.
+        let progress_store = self.state.clone().map(|state| {
+            self.record_kept = true;
+            let base = self.record.clone();
+            let progress = EscalationProgress {
+                skill: request.skill.clone(),
+                answers: request.answers,
+                transfers_tried: request.transfers_tried,
+                code: report.code.as_str().to_owned(),
+                message: report.message.clone(),
+            };
+            (state, self.spec.info.conversation_id.clone(), base, progress)
+        });
+        let progress = move |transfers_tried: u32| {
+            let save = progress_store.as_ref().map(|(state, conversation_id, base, progress)| {
+                let record =
+                    ConversationRecord { escalation: Some(EscalationProgress { transfers_tried, ..progress.clone() }), ..base.clone() };
+                state.save(conversation_id, &record)
+            });
+            async move {
+                if let Some(save) = save {
+                    if let Err(error) = save.await {
+                        tracing::warn!(%error, "the escalation's progress could not be saved");
+                    }
+                }
+            }
+        };
         let work = async move {
             read.await;
-            escalate(target, &settings.escalation, request, &settings.skill).await
+            escalate(target, &settings.escalation, request, &settings.skill, progress).await
         };
         self.spawn_work(ctx, work, move |act, ctx, outcome| match outcome {
             EscalationOutcome::Transferred { skill } => act.finish(ctx, ExitReason::Escalated { skill, report }),
@@ -696,12 +827,14 @@ impl ConversationActor {
                 );
                 act.report_error(&stayed);
                 act.last_error = Some(Box::new(stayed));
+                // The escalation is over: the next owner must not take it up again.
+                act.save_record();
                 act.batch_handled(ctx);
                 act.machine.phase = Phase::Ready;
                 act.pump(ctx);
             }
-            EscalationOutcome::Disconnected { announced } => {
-                let request = EscalationRequest { announce: resume.announce && !announced, ..resume };
+            EscalationOutcome::Disconnected { announced, transfers_tried } => {
+                let request = EscalationRequest { announce: resume.announce && !announced, transfers_tried, ..resume };
                 act.machine.unfinished = Some(Unfinished::Escalation(Box::new((report.clone(), request))));
                 act.wait_for_session(ctx);
             }

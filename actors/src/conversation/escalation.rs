@@ -14,8 +14,9 @@ pub enum EscalationOutcome {
     /// The conversation stays with the bot, which processes only new messages.
     Stayed(ErrorReport),
     /// The session dropped; the conversation redoes the escalation after the reconnect
-    /// (`announced`: the consumer and agent messages are out already).
-    Disconnected { announced: bool },
+    /// (`announced`: the consumer and agent messages are out already; `transfers_tried`: the
+    /// count goes on from there).
+    Disconnected { announced: bool, transfers_tried: u32 },
 }
 
 /// What an escalation is about and how far it got.
@@ -26,6 +27,15 @@ pub struct EscalationRequest {
     pub answers: Option<Sequence>,
     /// Send the consumer and agent messages (false when resuming after a disconnect).
     pub announce: bool,
+    /// Transfers already tried (resuming after a disconnect, or on the bot's next owner).
+    pub transfers_tried: u32,
+}
+
+impl EscalationRequest {
+    /// A new escalation of the messages up to `answers`.
+    pub fn new(skill: impl Into<String>, answers: Option<Sequence>) -> Self {
+        Self { skill: skill.into(), answers, announce: true, transfers_tried: 0 }
+    }
 }
 
 /// Escalates to `skill` (the escalation skill, or the overflow skill under load): first the
@@ -33,9 +43,22 @@ pub struct EscalationRequest {
 /// transfer; on failure the "transfer failure message" once, then up to `max_retries` more
 /// transfers `retry_interval` apart. When `skill` is the bot's own skill nothing is transferred
 /// (it would loop): the consumer gets the failure message and the bot stays.
-pub async fn escalate(target: Target, settings: &EscalationSettings, request: EscalationRequest, own_skill: &str) -> EscalationOutcome {
+///
+/// `progress` is told the transfers tried so far once the escalation is announced, and after
+/// each failed transfer (the conversation keeps it in the store, so the bot's next owner goes on
+/// counting instead of starting over).
+pub async fn escalate<F>(
+    target: Target,
+    settings: &EscalationSettings,
+    request: EscalationRequest,
+    own_skill: &str,
+    progress: impl Fn(u32) -> F,
+) -> EscalationOutcome
+where
+    F: std::future::Future<Output = ()>,
+{
     let Target { platform, conversation_id, dialog_id } = &target;
-    let EscalationRequest { skill, answers, announce } = request;
+    let EscalationRequest { skill, answers, announce, mut transfers_tried } = request;
     let skill = skill.as_str();
     let key = |item: u32| Some(AnswerKey { conversation_id: conversation_id.clone(), answers, item });
     let publish = |text: TextMessage, item: u32| platform.publish(conversation_id, dialog_id, OutboundMessage::Text(text), key(item));
@@ -43,7 +66,7 @@ pub async fn escalate(target: Target, settings: &EscalationSettings, request: Es
     if skill == own_skill {
         if let Err(error) = publish(TextMessage::plain(&settings.transfer_failure_message), 0).await {
             if error.is_disconnect() {
-                return EscalationOutcome::Disconnected { announced: false };
+                return EscalationOutcome::Disconnected { announced: false, transfers_tried };
             }
         }
         return EscalationOutcome::Stayed(ErrorReport::new(
@@ -57,41 +80,44 @@ pub async fn escalate(target: Target, settings: &EscalationSettings, request: Es
         for (item, text) in texts.into_iter().enumerate() {
             if let Err(error) = publish(text, item as u32).await {
                 if error.is_disconnect() {
-                    return EscalationOutcome::Disconnected { announced: item > 0 };
+                    return EscalationOutcome::Disconnected { announced: item > 0, transfers_tried };
                 }
                 // The transfer matters more than the courtesy text: go on.
                 tracing::warn!(%error, "escalation message could not be published");
             }
         }
     }
+    progress(transfers_tried).await;
 
-    let mut last_error = match platform.transfer_to_skill(conversation_id, skill).await {
-        Ok(()) => return EscalationOutcome::Transferred { skill: skill.to_owned() },
-        Err(error) if error.is_disconnect() => return EscalationOutcome::Disconnected { announced: true },
-        Err(error) => error,
-    };
-    tracing::warn!(skill, error = %last_error, "escalation transfer failed");
-    if let Err(error) = publish(TextMessage::plain(&settings.transfer_failure_message), 2).await {
-        if error.is_disconnect() {
-            return EscalationOutcome::Disconnected { announced: true };
+    let attempts = settings.max_retries.saturating_add(1);
+    let mut last_error = None;
+    while transfers_tried < attempts {
+        if transfers_tried > 0 {
+            tokio::time::sleep(settings.retry_interval).await;
         }
-    }
-    for retry in 1..=settings.max_retries {
-        tokio::time::sleep(settings.retry_interval).await;
         match platform.transfer_to_skill(conversation_id, skill).await {
             Ok(()) => return EscalationOutcome::Transferred { skill: skill.to_owned() },
-            Err(error) if error.is_disconnect() => return EscalationOutcome::Disconnected { announced: true },
+            Err(error) if error.is_disconnect() => return EscalationOutcome::Disconnected { announced: true, transfers_tried },
             Err(error) => {
-                tracing::warn!(skill, retry, error = %error, "escalation transfer retry failed");
-                last_error = error;
+                tracing::warn!(skill, attempt = transfers_tried + 1, %error, "escalation transfer failed");
+                last_error = Some(error);
             }
         }
+        transfers_tried += 1;
+        if transfers_tried == 1 {
+            if let Err(error) = publish(TextMessage::plain(&settings.transfer_failure_message), 2).await {
+                if error.is_disconnect() {
+                    return EscalationOutcome::Disconnected { announced: true, transfers_tried };
+                }
+            }
+        }
+        if transfers_tried < attempts {
+            progress(transfers_tried).await;
+        }
     }
+    let last = last_error.map_or_else(|| "tried before this node took the bot".to_owned(), |e| e.to_string());
     EscalationOutcome::Stayed(ErrorReport::new(
         ErrorCode::EscalationFailed,
-        format!(
-            "the transfer to escalation skill {skill:?} failed {} times (last: {last_error}); the conversation stays with the bot",
-            settings.max_retries + 1
-        ),
+        format!("the transfer to escalation skill {skill:?} failed {attempts} times (last: {last}); the conversation stays with the bot"),
     ))
 }

@@ -223,7 +223,7 @@ mod tests {
 
     fn escalation() -> Unfinished {
         let report = ErrorReport::new(ErrorCode::VendorTimeout, "x");
-        Unfinished::Escalation(Box::new((report, EscalationRequest { skill: "humans".into(), answers: Some(1), announce: false })))
+        Unfinished::Escalation(Box::new((report, EscalationRequest { announce: false, ..EscalationRequest::new("humans", Some(1)) })))
     }
 
     fn action() -> Unfinished {

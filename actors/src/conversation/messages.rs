@@ -33,10 +33,14 @@ pub struct ConsumerTypingChanged {
 #[rtype(result = "()")]
 pub struct Resync;
 
-/// The bot is no longer in the conversation: stop without another word.
+/// Stop without another word: the bot is no longer in the conversation (`ended`: the platform
+/// says so; its record in the store goes), or the bot is stopping (the record stays for the
+/// bot's next run, here or on another node).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct ConversationRemoved;
+pub struct ConversationRemoved {
+    pub ended: bool,
+}
 
 /// What a conversation looks like now.
 #[derive(Debug, Message)]

@@ -93,6 +93,7 @@ mod tests {
                 context: Default::default(),
                 sdes: None,
                 first_call: true,
+                vendor_session: None,
             },
             input: VendorInput::Welcome { last_consumer_message: None, lp_event: Default::default() },
         }
