@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::chaos::checks::{answers, key_sequence, sessions, Pause, Tokens, ANSWER_PREFIX};
+use crate::chaos::checks::{answers, key_sequence, sessions, FaultWindow, Pause, Tokens, ANSWER_PREFIX};
 use crate::chaos::observe::Observation;
 use crate::chaos::proxy::{FaultProxy, ProxyMode};
 use crate::chaos::report::utc;
@@ -48,20 +48,25 @@ fn messages_answered_once_together_twice_or_never() {
             json!({"sequence": 9, "role": "ASSIGNED_AGENT", "kind": "text", "text": "Welcome", "server_timestamp": 8001}),
         ],
     );
-    let a = answers(&c, "bots");
+    let a = answers(&c, "bots", None);
     assert_eq!((a.messages, a.answered, a.lost, a.duplicated, a.escalated), (5, 4, 1, 1, 0));
     assert_eq!((a.duplicate_keys, a.unkeyed, a.key_mismatches), (1, 0, 0));
     assert_eq!(a.slowest_answer_ms, 4000);
     assert!(a.examples.iter().any(|e| e.contains("q1.4") && e.contains("no answer")), "{:?}", a.examples);
+    assert_eq!(a.resume_ms, 0, "no fault, no resume figure");
+    // A fault at 2.5 s, recovered at 5 s: the two messages it left waiting are answered at 6 s.
+    // The one answered before it and the one sent after the recovery do not count.
+    let resumed = answers(&c, "bots", Some(FaultWindow { at_ms: 2500, recovered_ms: 5000 }));
+    assert_eq!(resumed.resume_ms, 3500);
 }
 
 #[test]
 fn escalated_conversations_answer_by_transfer_and_keys_are_checked() {
     let c = conversation("human-agents", vec![consumer(0, "a", 0), answer(1, "a", None, 5), consumer(2, "b", 6)]);
-    let a = answers(&c, "bots");
+    let a = answers(&c, "bots", None);
     assert_eq!((a.answered, a.lost, a.escalated, a.unkeyed), (1, 0, 1, 1));
     let wrong = conversation("bots", vec![consumer(0, "a", 0), consumer(1, "b", 1), answer(2, "a b", Some("botvisor:c1:0:0"), 5)]);
-    assert_eq!(answers(&wrong, "bots").key_mismatches, 1);
+    assert_eq!(answers(&wrong, "bots", None).key_mismatches, 1);
     assert_eq!(key_sequence("botvisor:a:b:7:0"), Some(7), "a conversation id may hold ':'");
 }
 

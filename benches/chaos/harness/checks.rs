@@ -44,6 +44,9 @@ pub struct Answers {
     pub key_mismatches: u64,
     /// The longest time from a consumer message to its first answer (server timestamps).
     pub slowest_answer_ms: i64,
+    /// Resume: the time from the fault to the first answer of the last message the fault left
+    /// waiting (sent before the cluster had recovered, answered after the fault).
+    pub resume_ms: i64,
     pub examples: Vec<String>,
 }
 
@@ -58,6 +61,7 @@ impl Answers {
         self.unkeyed += other.unkeyed;
         self.key_mismatches += other.key_mismatches;
         self.slowest_answer_ms = self.slowest_answer_ms.max(other.slowest_answer_ms);
+        self.resume_ms = self.resume_ms.max(other.resume_ms);
         for example in &other.examples {
             if self.examples.len() < EXAMPLES * 4 {
                 self.examples.push(example.clone());
@@ -74,8 +78,16 @@ pub fn key_sequence(key: &str) -> Option<i64> {
     parts.next()?.parse().ok()
 }
 
+/// When a fault struck and when the cluster had recovered from it (epoch ms, the simulator's
+/// clock), for the resume figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultWindow {
+    pub at_ms: i64,
+    pub recovered_ms: i64,
+}
+
 /// Counts one conversation (`GET /sim/v1/conversations/{id}`); `skill` is the bots' skill.
-pub fn answers(conversation: &Value, skill: &str) -> Answers {
+pub fn answers(conversation: &Value, skill: &str, fault: Option<FaultWindow>) -> Answers {
     let id = conversation["conversation_id"].as_str().unwrap_or("?");
     let escalated = conversation["skill"].as_str().is_some_and(|s| s != skill);
     let events = conversation["transcript"].as_array().map(Vec::as_slice).unwrap_or_default();
@@ -133,6 +145,9 @@ pub fn answers(conversation: &Value, skill: &str) -> Answers {
                 }
                 let first = times.iter().min().copied().unwrap_or(*at);
                 out.slowest_answer_ms = out.slowest_answer_ms.max(first - at);
+                if let Some(fault) = fault.filter(|f| *at <= f.recovered_ms && first > f.at_ms) {
+                    out.resume_ms = out.resume_ms.max(first - fault.at_ms);
+                }
             }
         }
     }

@@ -297,16 +297,20 @@ impl Cluster {
         let traffic = Traffic::start(self.sim.control.clone(), conversations.clone(), self.settings.rate, round);
         std::thread::sleep(self.settings.warmup);
         progress(&format!("round {round}: {}", kind.slug()));
+        let fault_ms = epoch_ms();
         let outcome = self.fault(round, kind, &mut problems)?;
+        // Recovered: every bot owned again (a fault that moved no bot recovers at once).
+        let recovered_ms = fault_ms + outcome.failover.map_or(0, |f| i64::try_from(f.as_millis()).unwrap_or(i64::MAX));
+        let window = checks::FaultWindow { at_ms: fault_ms, recovered_ms };
         if let Err(problem) = self.wait_steady() {
             problems.push(format!("after the fault: {problem}"));
         }
         std::thread::sleep(self.settings.tail);
         let sent = traffic.stop();
-        let answers = self.drain(&conversations, &mut problems);
+        let answers = self.drain(&conversations, window, &mut problems);
         // Late duplicates (a zombie waking up) have a moment to show.
         std::thread::sleep(Duration::from_secs(1));
-        let answers = self.count(&conversations).unwrap_or(answers);
+        let answers = self.count(&conversations, window).unwrap_or(answers);
         let to_ms = epoch_ms();
         let log = self.sim.get("/sim/v1/sessions")?;
         let bots: HashSet<String> = self.bots.iter().cloned().collect();
@@ -506,21 +510,21 @@ impl Cluster {
         }
     }
 
-    fn count(&self, conversations: &[String]) -> Result<Answers, String> {
+    fn count(&self, conversations: &[String], window: checks::FaultWindow) -> Result<Answers, String> {
         let mut total = Answers::default();
         for id in conversations {
             let conversation: Value = self.sim.get(&format!("/sim/v1/conversations/{id}"))?;
-            total.add(&checks::answers(&conversation, SKILL));
+            total.add(&checks::answers(&conversation, SKILL, Some(window)));
         }
         Ok(total)
     }
 
     /// Waits (bounded) until no consumer message is left unanswered.
-    fn drain(&self, conversations: &[String], problems: &mut Vec<String>) -> Answers {
+    fn drain(&self, conversations: &[String], window: checks::FaultWindow, problems: &mut Vec<String>) -> Answers {
         let start = Instant::now();
         let mut last = Answers::default();
         while start.elapsed() < DRAIN_WITHIN {
-            match self.count(conversations) {
+            match self.count(conversations, window) {
                 Ok(answers) if answers.lost == 0 => return answers,
                 Ok(answers) => last = answers,
                 Err(problem) => problems.push(problem),

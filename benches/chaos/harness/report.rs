@@ -40,7 +40,7 @@ impl RoundResult {
         let failover = self.failover.map_or("none".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
         format!(
             "round {}/{rounds} {} [{}]: failover {failover}; {} messages, {} lost, {} duplicated, {} escalated, {} overlapping sessions, \
-             {} token regressions{}; slowest answer {:.1} s; {:.0} s",
+             {} token regressions{}; resume {:.1} s; slowest answer {:.1} s; {:.0} s",
             self.round,
             self.kind.slug(),
             self.detail,
@@ -55,6 +55,7 @@ impl RoundResult {
             } else {
                 String::new()
             },
+            a.resume_ms as f64 / 1000.0,
             a.slowest_answer_ms as f64 / 1000.0,
             self.seconds,
         )
@@ -69,7 +70,7 @@ impl RoundResult {
             "sent": self.sent, "send_failures": self.send_failures,
             "messages": a.messages, "answered": a.answered, "lost": a.lost, "duplicated": a.duplicated, "escalated": a.escalated,
             "duplicate_keys": a.duplicate_keys, "unkeyed_answers": a.unkeyed, "key_mismatches": a.key_mismatches,
-            "slowest_answer_ms": a.slowest_answer_ms,
+            "slowest_answer_ms": a.slowest_answer_ms, "resume_ms": a.resume_ms,
             "logins": s.logins, "kicks": s.kicks, "logins_over_open_connections": s.displaced, "paused_sessions_cut": s.zombies_cut,
             "overlapping_sessions": s.overlapping(),
             "token_observations": self.tokens.observations, "token_regressions": self.tokens.regressions, "owner_changes": self.tokens.owner_changes,
@@ -128,7 +129,7 @@ impl Summary {
         let a = &self.answers;
         json!({
             "rounds": self.rounds, "messages": a.messages, "lost": a.lost, "duplicated": self.duplicated(), "escalated": a.escalated,
-            "unkeyed_answers": a.unkeyed, "key_mismatches": a.key_mismatches, "slowest_answer_ms": a.slowest_answer_ms,
+            "unkeyed_answers": a.unkeyed, "key_mismatches": a.key_mismatches, "slowest_answer_ms": a.slowest_answer_ms, "resume_ms": a.resume_ms,
             "overlapping_sessions": self.overlapping, "paused_sessions_cut": self.zombies_cut, "token_regressions": self.regressions,
             "owner_changes": self.owner_changes, "failover_p50_seconds": self.p50(), "failover_max_seconds": self.max(),
             "failover_timeouts": self.failover_timeouts, "problems": self.problems,
@@ -187,8 +188,8 @@ impl Report {
             s.bots * s.conversations_per_bot,
             s.rate,
         );
-        out.push_str("| fault | rounds | messages | lost | duplicated | escalated | overlapping sessions | token regressions | failover p50 | failover max | slowest answer |\n");
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("| fault | rounds | messages | lost | duplicated | escalated | overlapping sessions | token regressions | failover p50 | failover max | resume max | slowest answer |\n");
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         let seconds = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2} s"));
         let mut row = |name: &str, m: &Summary| {
             let max = match m.failover_timeouts {
@@ -196,7 +197,7 @@ impl Report {
                 n => format!("{} ({n} not within TTL + {} s)", seconds(m.max()), super::FAILOVER_GRACE.as_secs()),
             };
             out.push_str(&format!(
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {max} | {:.1} s |\n",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {max} | {:.1} s | {:.1} s |\n",
                 m.rounds,
                 m.answers.messages,
                 m.answers.lost,
@@ -205,6 +206,7 @@ impl Report {
                 m.overlapping,
                 m.regressions,
                 seconds(m.p50()),
+                m.answers.resume_ms as f64 / 1000.0,
                 m.answers.slowest_answer_ms as f64 / 1000.0,
             ));
         };
