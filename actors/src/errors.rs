@@ -29,7 +29,7 @@ pub enum ErrorCode {
     TransferSkillNotExisting,
     /// A transfer, close or TTR change asked for by the vendor failed on the platform.
     ActionFailed,
-    /// INVOKE_FUNCTION with `failOnError`: botvisor runs no functions.
+    /// A function invocation (INVOCATION / INVOKE_FUNCTION) failed, or the bot has no functions.
     FunctionInvocationFailed,
     /// The bot is in Vendor Interruption: new conversations are escalated without a vendor call.
     VendorInterruption,

@@ -204,6 +204,21 @@ pub trait VendorPort: 'static {
     }
 }
 
+/// One function invocation a vendor asked for (`INVOCATION`, `INVOKE_FUNCTION`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionInvocation {
+    pub bot_id: BotId,
+    pub conversation_id: ConversationId,
+    pub lambda_uuid: String,
+    pub payload: Value,
+}
+
+/// Where a bot's functions run (an HTTP function per `lambdaUuid`). The answer is only success
+/// or what went wrong: a function's output does not reach the conversation.
+pub trait FunctionPort: 'static {
+    fn invoke(&self, invocation: FunctionInvocation) -> LocalFuture<Result<(), String>>;
+}
+
 /// What a conversation keeps beyond the platform's history, so that the next owner of its bot
 /// (after a failover, a handoff or a restart) carries on where it was.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -20,8 +20,8 @@ use crate::model::{
     MessageContent, Originator, OutboundMessage, Participant, ParticipantRole, ParticipantState, RingId, Sequence, Ttr,
 };
 use crate::ports::{
-    BotErrorEvent, ConversationRecord, ConversationStatePort, ErrorHookPort, LocalFuture, PlatformEvent, PlatformPort, PlatformResult,
-    VendorHealth, VendorInput, VendorPort, VendorRequest, VendorResult,
+    BotErrorEvent, ConversationRecord, ConversationStatePort, ErrorHookPort, FunctionInvocation, FunctionPort, LocalFuture, PlatformEvent,
+    PlatformPort, PlatformResult, VendorHealth, VendorInput, VendorPort, VendorRequest, VendorResult,
 };
 
 /// The agent id the fake platform gives the bot.
@@ -706,6 +706,32 @@ impl FakeErrorHook {
 impl ErrorHookPort for FakeErrorHook {
     fn report(&self, event: BotErrorEvent) {
         self.events.borrow_mut().push(event);
+    }
+}
+
+/// Functions that record their invocations; the ones named in `failing` fail.
+#[derive(Clone, Default)]
+pub struct FakeFunctions {
+    invocations: Rc<RefCell<Vec<FunctionInvocation>>>,
+    failing: Rc<RefCell<HashSet<String>>>,
+}
+
+impl FakeFunctions {
+    /// Invoking `lambda_uuid` fails from now on.
+    pub fn fail(&self, lambda_uuid: &str) {
+        self.failing.borrow_mut().insert(lambda_uuid.to_owned());
+    }
+
+    pub fn invocations(&self) -> Vec<FunctionInvocation> {
+        self.invocations.borrow().clone()
+    }
+}
+
+impl FunctionPort for FakeFunctions {
+    fn invoke(&self, invocation: FunctionInvocation) -> LocalFuture<Result<(), String>> {
+        let failed = self.failing.borrow().contains(&invocation.lambda_uuid);
+        self.invocations.borrow_mut().push(invocation);
+        Box::pin(std::future::ready(if failed { Err("the function answered 500".to_owned()) } else { Ok(()) }))
     }
 }
 

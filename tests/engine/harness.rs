@@ -99,6 +99,22 @@ impl Harness {
         harness
     }
 
+    /// Starts the bot with `functions` for the functions its vendor invokes.
+    pub async fn start_with_functions(
+        settings: BotSettings,
+        vendor: FakeVendor,
+        functions: botvisor_actors::testkit::FakeFunctions,
+    ) -> Self {
+        let platform = FakePlatform::new();
+        let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(vendor.clone())).with_functions(Rc::new(functions)).start();
+        BOTS.with(|bots| bots.borrow_mut().push(bot.clone()));
+        platform.attach(bot.clone().recipient());
+        let harness = Self { bot, platform, vendor };
+        harness.bot.send(StartBot).await.expect("bot alive").expect("bot starts");
+        settle().await;
+        harness
+    }
+
     /// Creates the bot without starting it.
     pub fn create(settings: BotSettings, vendor: FakeVendor) -> Self {
         let platform = FakePlatform::new();

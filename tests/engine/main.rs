@@ -7,6 +7,7 @@ mod harness;
 mod answers;
 mod combining;
 mod escalation;
+mod functions;
 mod idle;
 mod lifecycle;
 mod load;

@@ -23,7 +23,9 @@ use crate::errors::{ErrorCode, ErrorReport, VendorError};
 use crate::live::{ActorKind, LiveToken};
 use crate::load::{Admission, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision};
 use crate::model::{Availability, BotState, ConversationId, ConversationInfo, ParticipantState, RingId};
-use crate::ports::{BotErrorEvent, ConversationStatePort, ErrorHookPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort};
+use crate::ports::{
+    BotErrorEvent, ConversationStatePort, ErrorHookPort, FunctionPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort,
+};
 use crate::settings::BotSettings;
 
 const BOT_MAILBOX: usize = 4096;
@@ -144,6 +146,12 @@ impl BotActor {
     /// session handles) in `state`, for the bot's next run here or on another node.
     pub fn with_conversation_state(mut self, state: Rc<dyn ConversationStatePort>) -> Self {
         self.factory.set_conversation_state(state);
+        self
+    }
+
+    /// The functions its vendor invokes (`INVOCATION`, `INVOKE_FUNCTION`) run through `functions`.
+    pub fn with_functions(mut self, functions: Rc<dyn FunctionPort>) -> Self {
+        self.factory.set_functions(functions);
         self
     }
 

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use actix::{Actor, Addr, Recipient};
 
 use crate::conversation::{ConversationActor, ConversationExited, ConversationSpec};
-use crate::ports::{ConversationStatePort, ErrorHookPort, PlatformPort, VendorPort};
+use crate::ports::{ConversationStatePort, ErrorHookPort, FunctionPort, PlatformPort, VendorPort};
 use crate::settings::BotSettings;
 
 /// Everything a conversation of this bot is built with.
@@ -17,12 +17,13 @@ pub struct ConversationFactory {
     vendor: Rc<dyn VendorPort>,
     error_hook: Option<Rc<dyn ErrorHookPort>>,
     state: Option<Rc<dyn ConversationStatePort>>,
+    functions: Option<Rc<dyn FunctionPort>>,
     vendor_stats: Rc<RefCell<crate::bot::vendor_stats::VendorCallStats>>,
 }
 
 impl ConversationFactory {
     pub fn new(settings: Rc<BotSettings>, platform: Rc<dyn PlatformPort>, vendor: Rc<dyn VendorPort>) -> Self {
-        Self { settings, platform, vendor, error_hook: None, state: None, vendor_stats: Rc::default() }
+        Self { settings, platform, vendor, error_hook: None, state: None, functions: None, vendor_stats: Rc::default() }
     }
 
     /// The vendor call statistics of every conversation built here.
@@ -40,6 +41,11 @@ impl ConversationFactory {
         self.state = Some(state);
     }
 
+    /// The conversations built from now on run invoked functions through `functions`.
+    pub fn set_functions(&mut self, functions: Rc<dyn FunctionPort>) {
+        self.functions = Some(functions);
+    }
+
     /// Starts a fresh ConversationActor on the current arbiter.
     pub fn build(&self, spec: ConversationSpec, parent: Recipient<ConversationExited>) -> Addr<ConversationActor> {
         let mut actor = ConversationActor::new(spec, self.settings.clone(), self.platform.clone(), self.vendor.clone(), parent)
@@ -49,6 +55,9 @@ impl ConversationFactory {
         }
         if let Some(state) = &self.state {
             actor = actor.with_conversation_state(state.clone());
+        }
+        if let Some(functions) = &self.functions {
+            actor = actor.with_functions(functions.clone());
         }
         actor.start()
     }

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use crate::conversation::catch_panic::CatchPanic;
 use crate::conversation::escalation::{escalate, EscalationOutcome, EscalationRequest};
-use crate::conversation::execute::{execute, ExecutionOutcome, Target};
+use crate::conversation::execute::{execute, ExecutionOutcome, Functions, Target};
 use crate::conversation::history::{analyse, HistoryAnalysis};
 use crate::conversation::input::{map_batch, MappedInput};
 use crate::conversation::machine::{Machine, Opening, Phase, Step, Unfinished};
@@ -30,8 +30,8 @@ use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
 use crate::live::{ActorKind, LiveToken};
 use crate::model::{BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
 use crate::ports::{
-    BotErrorEvent, ConversationContext, ConversationRecord, ConversationStatePort, ErrorHookPort, EscalationProgress, InputKind,
-    PlatformPort, VendorInput, VendorPort, VendorRequest,
+    BotErrorEvent, ConversationContext, ConversationRecord, ConversationStatePort, ErrorHookPort, EscalationProgress, FunctionPort,
+    InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest,
 };
 use crate::settings::BotSettings;
 
@@ -94,6 +94,8 @@ pub struct ConversationActor {
     live: Option<LiveToken>,
     /// Where the conversation's record lives (the store), if anywhere.
     state: Option<Rc<dyn ConversationStatePort>>,
+    /// Where the functions the vendor invokes run, if the bot has any.
+    functions: Option<Rc<dyn FunctionPort>>,
     /// What the record holds now (the vendor session handle; an escalation under way is only in
     /// the store, written as it goes).
     record: ConversationRecord,
@@ -143,6 +145,7 @@ impl ConversationActor {
             parent_told: false,
             live: None,
             state: None,
+            functions: None,
             record: ConversationRecord::default(),
             record_loaded: false,
             record_kept: false,
@@ -166,6 +169,12 @@ impl ConversationActor {
     /// Keeps the conversation's record in `state` (loaded at start, saved as it changes).
     pub fn with_conversation_state(mut self, state: Rc<dyn ConversationStatePort>) -> Self {
         self.state = Some(state);
+        self
+    }
+
+    /// Runs the functions the vendor invokes through `functions`.
+    pub fn with_functions(mut self, functions: Rc<dyn FunctionPort>) -> Self {
+        self.functions = Some(functions);
         self
     }
 
@@ -731,7 +740,8 @@ impl ConversationActor {
         let with_survey = self.settings.conversation.close_with_survey;
         let settings = self.settings.clone();
         let target = self.target();
-        let work = async move { execute(target, response, answers, with_survey, &settings.escalation.skill).await };
+        let functions = Functions { bot_id: self.settings.bot_id.clone(), port: self.functions.clone() };
+        let work = async move { execute(target, functions, response, answers, with_survey, &settings.escalation.skill).await };
         self.spawn_work(ctx, work, |act, ctx, outcome| match outcome {
             ExecutionOutcome::Completed { ttr, error } => {
                 tracing::info!(answers = ?act.in_flight.last().map(|m| m.sequence), ttr = ?ttr, "answered");

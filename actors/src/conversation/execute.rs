@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::errors::{ErrorCode, ErrorReport, PlatformError};
 use crate::model::{AnswerKey, BotAction, BotResponse, ChatState, ConversationId, DialogId, OutboundMessage, ResponseItem, Sequence, Ttr};
-use crate::ports::PlatformPort;
+use crate::ports::{FunctionInvocation, FunctionPort, PlatformPort};
 
 /// The longest DELAY carried out; a vendor asking for more gets this (and a warning).
 pub const MAX_DELAY_SECONDS: u32 = 60;
@@ -16,6 +16,13 @@ pub struct Target {
     pub platform: Rc<dyn PlatformPort>,
     pub conversation_id: ConversationId,
     pub dialog_id: DialogId,
+}
+
+/// Where a function invocation asked for by the vendor goes: the bot's functions, if it has any.
+#[derive(Clone)]
+pub struct Functions {
+    pub bot_id: crate::model::BotId,
+    pub port: Option<Rc<dyn FunctionPort>>,
 }
 
 /// How carrying out an answer ended.
@@ -46,6 +53,7 @@ pub enum ExecutionOutcome {
 /// `default_skill` is used for a transfer that names an agent but no skill.
 pub async fn execute(
     target: Target,
+    functions: Functions,
     response: BotResponse,
     answers: Option<Sequence>,
     with_survey: bool,
@@ -132,15 +140,29 @@ pub async fn execute(
                 format!("changing the TTR as the vendor asked failed: {error}"),
             )),
         },
-        Some(BotAction::InvokeFunction { lambda_uuid, fail_on_error, .. }) => {
-            let report = ErrorReport::new(
-                ErrorCode::FunctionInvocationFailed,
-                format!("INVOKE_FUNCTION {lambda_uuid}: botvisor does not run platform functions"),
-            );
-            if fail_on_error {
-                ExecutionOutcome::Escalate(report)
-            } else {
-                ExecutionOutcome::Completed { ttr: None, error: Some(report) }
+        Some(BotAction::InvokeFunction { lambda_uuid, payload, fail_on_error }) => {
+            let failure = match &functions.port {
+                None => Some(format!("function {lambda_uuid}: the bot has no functions configured ([bots.functions] url)")),
+                Some(port) => {
+                    let invocation = FunctionInvocation {
+                        bot_id: functions.bot_id.clone(),
+                        conversation_id: conversation_id.clone(),
+                        lambda_uuid: lambda_uuid.clone(),
+                        payload,
+                    };
+                    port.invoke(invocation).await.err().map(|error| format!("function {lambda_uuid}: {error}"))
+                }
+            };
+            match failure {
+                None => ExecutionOutcome::Completed { ttr: None, error: None },
+                // failOnError: a human takes over; otherwise the conversation goes on, the error
+                // on record (LivePerson's default).
+                Some(message) if fail_on_error => {
+                    ExecutionOutcome::Escalate(ErrorReport::new(ErrorCode::FunctionInvocationFailed, message))
+                }
+                Some(message) => {
+                    ExecutionOutcome::Completed { ttr: None, error: Some(ErrorReport::new(ErrorCode::FunctionInvocationFailed, message)) }
+                }
             }
         }
     }
@@ -166,7 +188,8 @@ mod tests {
                 .with_item(ResponseItem::Delay { seconds: 86_400, typing: false })
                 .with_item(ResponseItem::Text(crate::model::TextMessage::plain("late")));
             let start = tokio::time::Instant::now();
-            let outcome = execute(target, response, Some(0), true, "humans").await;
+            let functions = Functions { bot_id: crate::model::BotId::new("b"), port: None };
+            let outcome = execute(target, functions, response, Some(0), true, "humans").await;
             assert_eq!(outcome, ExecutionOutcome::Completed { ttr: None, error: None });
             assert_eq!(start.elapsed(), Duration::from_secs(u64::from(MAX_DELAY_SECONDS)));
             assert_eq!(platform.consumer_transcript("c"), ["bot: late"]);
