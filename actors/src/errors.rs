@@ -67,11 +67,13 @@ pub enum ErrorCode {
     /// A transfer named a skill the bot cannot resolve because it may not read the account's
     /// skills (configure `platform.skills`).
     SkillLookupForbidden,
+    /// A pre or post hook failed (timeout, refusal, an answer of the wrong shape).
+    HookFailed,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::VendorTimeout,
         ErrorCode::VendorServerError,
         ErrorCode::VendorRequestFailed,
@@ -98,6 +100,7 @@ impl ErrorCode {
         ErrorCode::ReconnectExhausted,
         ErrorCode::BotActorStopped,
         ErrorCode::SkillLookupForbidden,
+        ErrorCode::HookFailed,
     ];
 
     /// The code whose `as_str` is `text` (a code read back from the store).
@@ -135,6 +138,7 @@ impl ErrorCode {
             ErrorCode::ReconnectExhausted => "botvisor.session.reconnect-exhausted",
             ErrorCode::BotActorStopped => "botvisor.bot.actor-stopped",
             ErrorCode::SkillLookupForbidden => "botvisor.action.skill-lookup-forbidden",
+            ErrorCode::HookFailed => "botvisor.hook.failed",
         }
     }
 }
@@ -233,6 +237,9 @@ pub enum VendorError {
     /// The answer breaks the contract; `code` says how (vendor-specific detail).
     #[error("unusable vendor answer ({code}): {message}")]
     InvalidResponse { code: String, message: String },
+    /// A pre or post hook around the call failed (not retried: the hook is the bot's own code).
+    #[error("the {which} hook failed: {message}")]
+    Hook { which: &'static str, message: String },
 }
 
 impl VendorError {
@@ -248,6 +255,7 @@ impl VendorError {
             VendorError::Request { .. } => ErrorCode::VendorRequestFailed,
             VendorError::NoAnswer => ErrorCode::VendorNoAnswer,
             VendorError::InvalidResponse { .. } => ErrorCode::VendorInvalidResponse,
+            VendorError::Hook { .. } => ErrorCode::HookFailed,
         }
     }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::SimConfig;
 
 pub mod cluster;
+pub mod http_call;
 pub mod secret;
 pub mod small_file;
 
@@ -64,6 +65,13 @@ pub struct BotConfig {
     /// An error hook URL (every bot error is POSTed there).
     #[serde(default)]
     pub error_hook: Option<String>,
+    /// Where the functions the vendor invokes run (`INVOCATION`, `INVOKE_FUNCTION`): the URL
+    /// holds `{lambdaUuid}`, replaced by each invocation's function id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions: Option<http_call::HttpCallConfig>,
+    /// Pre and post hooks around every vendor call.
+    #[serde(default, skip_serializing_if = "http_call::HooksConfig::is_empty")]
+    pub hooks: http_call::HooksConfig,
     /// The engine core's settings (skill, escalation, conversation, load, lifecycle), as in
     /// `botvisor_actors::settings::BotSettings` without `bot_id`.
     pub settings: toml::Table,
@@ -168,7 +176,19 @@ pub enum VendorConfig {
         #[serde(default)]
         ca: Option<PathBuf>,
     },
+    /// The bot's logic in an HTTP function (any FaaS URL), with LivePerson Functions' request
+    /// and response bodies.
+    Function {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth_header: Option<http_call::AuthHeaderConfig>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca: Option<PathBuf>,
+    },
 }
+
+/// What `[bots.functions]`'s URL holds, replaced by each invocation's function id.
+pub const FUNCTION_ID_PLACEHOLDER: &str = "{lambdaUuid}";
 
 /// The slowest scripted vendor (a load test's thinking time).
 pub const MAX_SCRIPTED_LATENCY: std::time::Duration = std::time::Duration::from_secs(300);
@@ -371,10 +391,33 @@ impl BotConfig {
                     problem(at("vendor.requests_per_second"), "must be at least 1".into());
                 }
             }
+            // Checked with the other HTTP calls below.
+            VendorConfig::Function { .. } => {}
         }
         if let Some(url) = &bot.error_hook {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 problem(at("error_hook"), "must start with http:// or https://".into());
+            }
+        }
+        let mut calls: Vec<(String, http_call::HttpCallConfig, Option<&str>)> = Vec::new();
+        if let VendorConfig::Function { url, auth_header, ca } = &bot.vendor {
+            calls.push((
+                at("vendor"),
+                http_call::HttpCallConfig { url: url.clone(), auth_header: auth_header.clone(), ca: ca.clone(), timeout: None },
+                None,
+            ));
+        }
+        if let Some(functions) = &bot.functions {
+            calls.push((at("functions"), functions.clone(), Some(FUNCTION_ID_PLACEHOLDER)));
+        }
+        for (name, hook) in [("pre", &bot.hooks.pre), ("post", &bot.hooks.post)] {
+            if let Some(hook) = hook {
+                calls.push((at(&format!("hooks.{name}")), hook.clone(), None));
+            }
+        }
+        for (path, call, placeholder) in &calls {
+            for p in call.validate(path, *placeholder) {
+                problem(p.path, p.message);
             }
         }
         problems
@@ -421,6 +464,22 @@ impl BotConfig {
                 f(&mut keys.access_token, old_keys.map(|k| &k.access_token));
                 f(&mut keys.access_token_secret, old_keys.map(|k| &k.access_token_secret));
             }
+        }
+        let old_header = match old.map(|o| &o.vendor) {
+            Some(VendorConfig::Function { auth_header: Some(header), .. }) => Some(&header.value),
+            _ => None,
+        };
+        if let VendorConfig::Function { auth_header: Some(header), .. } = &mut self.vendor {
+            f(&mut header.value, old_header);
+        }
+        if let Some(secret) = self.functions.as_mut().and_then(http_call::HttpCallConfig::secret_mut) {
+            f(secret, old.and_then(|o| o.functions.as_ref()).and_then(http_call::HttpCallConfig::secret));
+        }
+        if let Some(secret) = self.hooks.pre.as_mut().and_then(http_call::HttpCallConfig::secret_mut) {
+            f(secret, old.and_then(|o| o.hooks.pre.as_ref()).and_then(http_call::HttpCallConfig::secret));
+        }
+        if let Some(secret) = self.hooks.post.as_mut().and_then(http_call::HttpCallConfig::secret_mut) {
+            f(secret, old.and_then(|o| o.hooks.post.as_ref()).and_then(http_call::HttpCallConfig::secret));
         }
         let old_auth = match old.map(|o| &o.vendor) {
             Some(VendorConfig::CustomEndpoint { auth, .. }) => Some(auth),

@@ -3,7 +3,9 @@
 //! the error hooks of the bots on that thread.
 
 pub mod client;
+pub mod json_call;
 pub mod tls;
 
 pub use client::shared_client;
+pub use json_call::{post_json, CallFailure, JsonAnswer};
 pub use tls::TlsError;

@@ -12,9 +12,12 @@ use botvisor_actors::bot::BotActor;
 use botvisor_actors::ports::VendorPort;
 
 use crate::cluster::{Fence, SharedOwnership, Store, StoreConversationRecords};
+use crate::config::http_call::{HttpCall, HttpCallConfig};
 use crate::config::SecretError;
 use crate::config::{read_script, BotConfig, CustomEndpointAuthConfig, PlatformAuth, Secret, ServiceConfig, VendorConfig};
 use crate::hooks::error_hook::{HookCounters, HookError, HttpErrorHook};
+use crate::hooks::function_invoker::HttpFunctions;
+use crate::hooks::vendor_hooks::{VendorHooks, DEFAULT_HOOK_TIMEOUT};
 use crate::http::TlsError;
 use crate::platform::liveperson::frames::TtrSeconds;
 use crate::platform::liveperson::login::LoginCredentials;
@@ -23,6 +26,7 @@ use crate::sim::provision::{provide_bot_user, BotUser};
 use crate::sim::state::Shared;
 use crate::sim::SimHandle;
 use crate::vendors::custom_endpoint::{CustomEndpointAuth, CustomEndpointSettings, CustomEndpointVendor};
+use crate::vendors::function::{FunctionVendor, FUNCTION_TIMEOUT};
 use crate::vendors::scripted::ScriptedVendor;
 
 /// Slots of a bot user the launcher creates on the embedded simulator.
@@ -139,11 +143,16 @@ struct Prepared {
     bot: BotConfig,
     credentials: LoginCredentials,
     vendor: PreparedVendor,
+    /// `[bots.functions]`, its secret read.
+    functions: Option<HttpCall>,
+    /// `[bots.hooks]`: pre, post.
+    hooks: (Option<HttpCall>, Option<HttpCall>),
 }
 
 enum PreparedVendor {
     Scripted(ScriptedVendor),
     CustomEndpoint(CustomEndpointSettings),
+    Function(HttpCall),
 }
 
 /// Resolves the secrets and reads the script (blocking: regular files, bounded).
@@ -151,6 +160,9 @@ fn prepare(bot: BotConfig) -> Result<Prepared, LaunchError> {
     let settings = ServiceConfig::bot_settings(&bot).map_err(|e| LaunchError::Settings { bot: bot.id.clone(), message: e.to_string() })?;
     let secret =
         |secret: &Secret, path: &'static str| secret.resolve().map_err(|source| LaunchError::Secret { bot: bot.id.clone(), path, source });
+    let call_secret = |call: &HttpCallConfig, path: &'static str, timeout: std::time::Duration| {
+        call.resolve(timeout).map_err(|source| LaunchError::Secret { bot: bot.id.clone(), path, source })
+    };
     let username = bot.platform.login.clone();
     let credentials = match &bot.platform.auth {
         PlatformAuth::Password(password) => LoginCredentials::Password { username, password: secret(password, "platform.auth.password")? },
@@ -184,8 +196,19 @@ fn prepare(bot: BotConfig) -> Result<Prepared, LaunchError> {
             vendor_settings.request_timeout = settings.conversation.vendor_call.timeout;
             PreparedVendor::CustomEndpoint(vendor_settings)
         }
+        VendorConfig::Function { url, auth_header, ca } => {
+            let call = HttpCallConfig { url: url.clone(), auth_header: auth_header.clone(), ca: ca.clone(), timeout: None };
+            PreparedVendor::Function(call_secret(
+                &call,
+                "vendor.auth_header.value",
+                settings.conversation.vendor_call.timeout.min(FUNCTION_TIMEOUT),
+            )?)
+        }
     };
-    Ok(Prepared { bot, credentials, vendor })
+    let functions = bot.functions.as_ref().map(|f| call_secret(f, "functions.auth_header.value", FUNCTION_TIMEOUT)).transpose()?;
+    let pre = bot.hooks.pre.as_ref().map(|h| call_secret(h, "hooks.pre.auth_header.value", DEFAULT_HOOK_TIMEOUT)).transpose()?;
+    let post = bot.hooks.post.as_ref().map(|h| call_secret(h, "hooks.post.auth_header.value", DEFAULT_HOOK_TIMEOUT)).transpose()?;
+    Ok(Prepared { bot, credentials, vendor, functions, hooks: (pre, post) })
 }
 
 fn build(
@@ -194,7 +217,7 @@ fn build(
     fence: Fence,
     records: Option<(Arc<dyn Store>, SharedOwnership)>,
 ) -> Result<LaunchedBot, LaunchError> {
-    let Prepared { bot, credentials, vendor } = prepared;
+    let Prepared { bot, credentials, vendor, functions, hooks } = prepared;
     let bot = &bot;
     let id = || bot.id.clone();
     let settings = ServiceConfig::bot_settings(bot).map_err(|e| LaunchError::Settings { bot: id(), message: e.to_string() })?;
@@ -224,11 +247,14 @@ fn build(
     session.skills = platform.skills.iter().map(|(name, id)| (name.clone(), id.clone())).collect();
     session.fence = fence;
     let client = LivePersonPlatform::new(session).map_err(|source| LaunchError::Tls { bot: id(), source })?;
+    let tls = |source| LaunchError::Tls { bot: id(), source };
+    let hooks = VendorHooks::new(hooks.0, hooks.1).map_err(tls)?;
     let vendor: Rc<dyn VendorPort> = match vendor {
         PreparedVendor::Scripted(scripted) => Rc::new(scripted),
         PreparedVendor::CustomEndpoint(vendor_settings) => {
-            Rc::new(CustomEndpointVendor::new(vendor_settings).map_err(|source| LaunchError::Tls { bot: id(), source })?)
+            Rc::new(CustomEndpointVendor::new(vendor_settings).map_err(tls)?.with_hooks(hooks))
         }
+        PreparedVendor::Function(call) => Rc::new(FunctionVendor::new(call, hooks).map_err(tls)?),
     };
     let counters = client.counters();
     let mut actor = BotActor::new(settings, Rc::new(client.clone()), vendor);
@@ -237,6 +263,9 @@ fn build(
         let hook = HttpErrorHook::new(url, None).map_err(|source| LaunchError::Hook { bot: id(), source })?;
         hook_counters = Some(hook.counters());
         actor = actor.with_error_hook(Rc::new(hook));
+    }
+    if let Some(call) = functions {
+        actor = actor.with_functions(Rc::new(HttpFunctions::new(call).map_err(tls)?));
     }
     if let Some((store, ownership)) = records {
         actor = actor.with_conversation_state(Rc::new(StoreConversationRecords::new(store, bot.id.clone(), ownership)));

@@ -18,6 +18,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::hooks::vendor_hooks::VendorHooks;
 use crate::http::{shared_client, TlsError};
 use crate::vendors::custom_endpoint_response::parse_response;
 
@@ -88,6 +89,7 @@ pub struct CustomEndpointVendor {
 
 struct Inner {
     settings: CustomEndpointSettings,
+    hooks: VendorHooks,
     client: awc::Client,
     token: RefCell<Option<(String, Instant)>>,
     /// Conversations created on the service.
@@ -101,7 +103,23 @@ impl CustomEndpointVendor {
         let client = shared_client(settings.ca.as_deref())?;
         let rate = NonZeroU32::new(settings.requests_per_second.max(1)).expect("at least 1");
         let limiter = RateLimiter::direct(Quota::per_second(rate));
-        Ok(Self { inner: Rc::new(Inner { settings, client, token: RefCell::new(None), created: RefCell::new(HashSet::new()), limiter }) })
+        let inner = Inner {
+            settings,
+            hooks: VendorHooks::default(),
+            client,
+            token: RefCell::new(None),
+            created: RefCell::new(HashSet::new()),
+            limiter,
+        };
+        Ok(Self { inner: Rc::new(inner) })
+    }
+
+    /// Runs the bot's pre and post hooks around each event (call it before the vendor is shared).
+    pub fn with_hooks(mut self, hooks: VendorHooks) -> Self {
+        if let Some(inner) = Rc::get_mut(&mut self.inner) {
+            inner.hooks = hooks;
+        }
+        self
     }
 }
 
@@ -294,7 +312,7 @@ impl Inner {
             self.create_conversation(&request).await?;
         }
         let url = format!("{}/environments/{}/conversations/{id}/events", self.bot_url(), self.settings.environment);
-        let event = Self::event(&request);
+        let event = self.hooks.before(&id, "customEndpoint", Self::event(&request)).await?;
         let mut recreated = false;
         loop {
             match self.send_json("POST", &url, Some(&event)).await? {
@@ -310,7 +328,10 @@ impl Inner {
                     })
                 }
                 (409, _) => return Err(VendorError::Request { message: "the event was answered 409".into() }),
-                (_, body) => return parse_response(&body),
+                (_, body) => {
+                    let body = self.hooks.after(&id, "customEndpoint", Some(body)).await?;
+                    return parse_response(body.as_ref().unwrap_or(&Value::Null));
+                }
             }
         }
     }
