@@ -37,7 +37,11 @@ fn every_example_configuration_is_valid() {
             _ => panic!("{name}: an unexpected file in config/"),
         }
     }
-    assert_eq!((services, simulators, scripts), (2, 1, 1), "the demo, the LivePerson example, the simulator and the demo script");
+    assert_eq!(
+        (services, simulators, scripts),
+        (3, 1, 1),
+        "the demo, the LivePerson example, the function bot, the simulator and the demo script"
+    );
 }
 
 #[test]

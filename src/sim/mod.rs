@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod control;
 pub mod frames;
+pub mod functions;
 pub mod http;
 pub mod load;
 pub mod observe;
@@ -143,7 +144,11 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
 
     let control_sim = sim.clone();
     let control = HttpServer::new(move || {
-        App::new().app_data(control_sim.clone()).app_data(web::PayloadConfig::new(1024 * 1024)).configure(control::routes)
+        App::new()
+            .app_data(control_sim.clone())
+            .app_data(web::PayloadConfig::new(1024 * 1024))
+            .configure(functions::routes)
+            .configure(control::routes)
     })
     .workers(1)
     .shutdown_timeout(1)
