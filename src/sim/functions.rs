@@ -46,7 +46,7 @@ pub fn check_request(body: &Value) -> Result<(), String> {
             return Err(format!("{field}: not a field of a function request (convId, message, event, context)"));
         }
     }
-    if !object.get("convId").is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+    if object.get("convId").and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err("convId: a non-empty string is required".into());
     }
     if !object.get("message").is_some_and(Value::is_string) {
