@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::SimConfig;
 
 pub mod cluster;
+pub mod google;
 pub mod secret;
 pub mod small_file;
 
@@ -168,6 +169,10 @@ pub enum VendorConfig {
         #[serde(default)]
         ca: Option<PathBuf>,
     },
+    /// Google Dialogflow ES (v2 detectIntent).
+    DialogflowEs(google::DialogflowEsConfig),
+    /// Google Dialogflow CX (v3 detectIntent).
+    DialogflowCx(google::DialogflowCxConfig),
 }
 
 /// The slowest scripted vendor (a load test's thinking time).
@@ -263,6 +268,14 @@ impl ServiceConfig {
             }
             for p in bot.validate(&format!("bots[{i}]"), self.simulator.is_some()) {
                 problem(p.path, p.message);
+            }
+            let embedded_google = match &bot.vendor {
+                VendorConfig::DialogflowEs(es) => es.endpoint.as_deref() == Some(google::EMBEDDED),
+                VendorConfig::DialogflowCx(cx) => cx.endpoint.as_deref() == Some(google::EMBEDDED),
+                _ => false,
+            };
+            if embedded_google && self.simulator.as_ref().is_some_and(|sim| sim.google.is_none()) {
+                problem(format!("bots[{i}].vendor.endpoint"), "\"embedded\" needs [simulator.google] (the fake Dialogflow agents)".into());
             }
         }
         problems
@@ -371,6 +384,16 @@ impl BotConfig {
                     problem(at("vendor.requests_per_second"), "must be at least 1".into());
                 }
             }
+            VendorConfig::DialogflowEs(es) => {
+                for p in es.validate(&at, simulator) {
+                    problem(p.path, p.message);
+                }
+            }
+            VendorConfig::DialogflowCx(cx) => {
+                for p in cx.validate(&at, simulator) {
+                    problem(p.path, p.message);
+                }
+            }
         }
         if let Some(url) = &bot.error_hook {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -421,6 +444,16 @@ impl BotConfig {
                 f(&mut keys.access_token, old_keys.map(|k| &k.access_token));
                 f(&mut keys.access_token_secret, old_keys.map(|k| &k.access_token_secret));
             }
+        }
+        let old_google = match old.map(|o| &o.vendor) {
+            Some(VendorConfig::DialogflowEs(es)) => es.credentials.as_ref(),
+            Some(VendorConfig::DialogflowCx(cx)) => cx.credentials.as_ref(),
+            _ => None,
+        };
+        match &mut self.vendor {
+            VendorConfig::DialogflowEs(google::DialogflowEsConfig { credentials: Some(key), .. })
+            | VendorConfig::DialogflowCx(google::DialogflowCxConfig { credentials: Some(key), .. }) => f(key, old_google),
+            _ => {}
         }
         let old_auth = match old.map(|o| &o.vendor) {
             Some(VendorConfig::CustomEndpoint { auth, .. }) => Some(auth),
