@@ -107,15 +107,17 @@ async fn detect(fake: web::Data<GoogleFake>, req: HttpRequest, api: Api, tail: &
             return invalid_argument(&format!("Invalid JSON payload received. {e}"));
         }
     };
+    // Unknown or mistyped fields are refused as Google's JSON parser does; then the query's rules.
+    let invalid_json = |e: serde_json::Error| format!("Invalid JSON payload received. {e}");
     let query = match api {
-        Api::Es => serde_json::from_value::<EsRequest>(value.clone()).map_err(|e| e.to_string()).and_then(EsRequest::query),
-        Api::Cx => serde_json::from_value::<CxRequest>(value.clone()).map_err(|e| e.to_string()).and_then(CxRequest::query),
+        Api::Es => serde_json::from_value::<EsRequest>(value.clone()).map_err(invalid_json).and_then(EsRequest::query),
+        Api::Cx => serde_json::from_value::<CxRequest>(value.clone()).map_err(invalid_json).and_then(CxRequest::query),
     };
     let query = match query {
         Ok(query) => query,
         Err(message) => {
             fake.count(|s| s.invalid_requests += 1);
-            return invalid_argument(&format!("Invalid JSON payload received. {message}"));
+            return invalid_argument(&message);
         }
     };
     let primary = |code: &str| code.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
