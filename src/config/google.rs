@@ -117,7 +117,7 @@ impl DialogflowEsConfig {
         for (field, value) in
             [("project_id", Some(&self.project_id)), ("environment", self.environment.as_ref()), ("user", self.user.as_ref())]
         {
-            if value.is_some_and(|v| !is_path_segment(v) && !(field == "user" && v == "-")) {
+            if value.is_some_and(|v| !(is_path_segment(v) || (field == "user" && v == "-"))) {
                 problems.push(Problem { path: at(&format!("vendor.{field}")), message: "letters, digits, '-', '_' and '.'".into() });
             }
         }

@@ -174,7 +174,7 @@ fn text_parameter(value: Option<&Value>) -> Option<String> {
     match value {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         Some(Value::Number(n)) => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f >= 0.0 && f < 1e15 => Some(format!("{}", f as u64)),
+            Some(f) if f.fract() == 0.0 && (0.0..1e15).contains(&f) => Some(format!("{}", f as u64)),
             _ => Some(n.to_string()),
         },
         _ => None,
