@@ -95,6 +95,10 @@ struct SimulateArgs {
     /// Serve the platform without TLS.
     #[arg(long)]
     plain_http: bool,
+    /// Also serve fake Dialogflow ES/CX APIs and their token endpoint, with the agents of this file
+    /// (e.g. config/dialogflow-agents.json); the service-account key is written beside the CA.
+    #[arg(long, value_name = "FILE")]
+    dialogflow_agents: Option<PathBuf>,
     /// Stop after this long; default: until Ctrl-C.
     #[arg(long = "for", value_name = "DURATION", value_parser = duration)]
     run_for: Option<Duration>,
@@ -164,6 +168,9 @@ fn simulator_config(args: &SimulateArgs) -> Result<sim::SimConfig, String> {
         config.ca_out = Some(path.clone());
     }
     config.plain_http |= args.plain_http;
+    if let Some(agents) = &args.dialogflow_agents {
+        config.google = Some(sim::google::GoogleFakeConfig::new(agents.clone()));
+    }
     Ok(config)
 }
 

@@ -1,5 +1,6 @@
-//! Every example in `config/` parses and validates: `botvisor*.toml` as service configurations,
-//! other `.toml` files as scripted bots, `simulator*.json` as the simulator's configuration.
+//! Every example in `config/` parses and validates: `botvisor*.toml` and the `demo-*.toml` files
+//! with bots as service configurations, other `.toml` files as scripted bots, `simulator*.json` as
+//! the simulator's configuration, `dialogflow-*.json` as the simulator's fake Dialogflow agents.
 
 use botvisor::config::ServiceConfig;
 use botvisor::sim::SimConfig;
@@ -12,12 +13,12 @@ fn every_example_configuration_is_valid() {
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     std::env::set_current_dir(root).unwrap(); // scripts are named relative to the repository
-    let (mut services, mut simulators, mut scripts) = (0, 0, 0);
+    let (mut services, mut simulators, mut scripts, mut agents) = (0, 0, 0, 0);
     for entry in std::fs::read_dir(root.join("config")).expect("config/ exists") {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         match path.extension().and_then(|e| e.to_str()) {
-            Some("toml") if name.starts_with("botvisor") => {
+            Some("toml") if name.starts_with("botvisor") || is_service_demo(&path) => {
                 let config = ServiceConfig::read(&path).unwrap_or_else(|e| panic!("{e}"));
                 let problems = config.validate();
                 assert!(problems.is_empty(), "{name}: {problems:?}");
@@ -34,14 +35,24 @@ fn every_example_configuration_is_valid() {
                 assert!(problems.is_empty(), "{name}: {problems:?}");
                 simulators += 1;
             }
+            Some("json") if name.starts_with("dialogflow") => {
+                botvisor::sim::google::agents::AgentsFile::read(&path).unwrap_or_else(|problems| panic!("{name}: {problems:?}"));
+                agents += 1;
+            }
             _ => panic!("{name}: an unexpected file in config/"),
         }
     }
     assert_eq!(
-        (services, simulators, scripts),
-        (3, 1, 1),
-        "the demo, the LivePerson example, the function bot, the simulator and the demo script"
+        (services, simulators, scripts, agents),
+        (5, 1, 1, 1),
+        "the demo, the LivePerson example, the function bot, the Dialogflow ES and CX demos, the simulator, the demo script and the fake Dialogflow agents"
     );
+}
+
+/// A `demo-*.toml` with bots is a service configuration (the others are scripts).
+fn is_service_demo(path: &std::path::Path) -> bool {
+    let name = path.file_name().unwrap().to_string_lossy();
+    name.starts_with("demo-") && std::fs::read_to_string(path).unwrap().parse::<toml::Table>().is_ok_and(|t| t.contains_key("bots"))
 }
 
 #[test]

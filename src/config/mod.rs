@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::SimConfig;
 
 pub mod cluster;
+pub mod google;
 pub mod http_call;
 pub mod secret;
 pub mod small_file;
@@ -185,6 +186,10 @@ pub enum VendorConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ca: Option<PathBuf>,
     },
+    /// Google Dialogflow ES (v2 detectIntent).
+    DialogflowEs(google::DialogflowEsConfig),
+    /// Google Dialogflow CX (v3 detectIntent).
+    DialogflowCx(google::DialogflowCxConfig),
 }
 
 /// What `[bots.functions]`'s URL holds, replaced by each invocation's function id.
@@ -283,6 +288,14 @@ impl ServiceConfig {
             }
             for p in bot.validate(&format!("bots[{i}]"), self.simulator.is_some()) {
                 problem(p.path, p.message);
+            }
+            let embedded_google = match &bot.vendor {
+                VendorConfig::DialogflowEs(es) => es.endpoint.as_deref() == Some(google::EMBEDDED),
+                VendorConfig::DialogflowCx(cx) => cx.endpoint.as_deref() == Some(google::EMBEDDED),
+                _ => false,
+            };
+            if embedded_google && self.simulator.as_ref().is_some_and(|sim| sim.google.is_none()) {
+                problem(format!("bots[{i}].vendor.endpoint"), "\"embedded\" needs [simulator.google] (the fake Dialogflow agents)".into());
             }
         }
         problems
@@ -393,6 +406,16 @@ impl BotConfig {
             }
             // Checked with the other HTTP calls below.
             VendorConfig::Function { .. } => {}
+            VendorConfig::DialogflowEs(es) => {
+                for p in es.validate(&at, simulator) {
+                    problem(p.path, p.message);
+                }
+            }
+            VendorConfig::DialogflowCx(cx) => {
+                for p in cx.validate(&at, simulator) {
+                    problem(p.path, p.message);
+                }
+            }
         }
         if let Some(url) = &bot.error_hook {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -480,6 +503,16 @@ impl BotConfig {
         }
         if let Some(secret) = self.hooks.post.as_mut().and_then(http_call::HttpCallConfig::secret_mut) {
             f(secret, old.and_then(|o| o.hooks.post.as_ref()).and_then(http_call::HttpCallConfig::secret));
+        }
+        let old_google = match old.map(|o| &o.vendor) {
+            Some(VendorConfig::DialogflowEs(es)) => es.credentials.as_ref(),
+            Some(VendorConfig::DialogflowCx(cx)) => cx.credentials.as_ref(),
+            _ => None,
+        };
+        match &mut self.vendor {
+            VendorConfig::DialogflowEs(google::DialogflowEsConfig { credentials: Some(key), .. })
+            | VendorConfig::DialogflowCx(google::DialogflowCxConfig { credentials: Some(key), .. }) => f(key, old_google),
+            _ => {}
         }
         let old_auth = match old.map(|o| &o.vendor) {
             Some(VendorConfig::CustomEndpoint { auth, .. }) => Some(auth),

@@ -12,6 +12,7 @@ use botvisor_actors::bot::BotActor;
 use botvisor_actors::ports::VendorPort;
 
 use crate::cluster::{Fence, SharedOwnership, Store, StoreConversationRecords};
+use crate::config::google::EMBEDDED;
 use crate::config::http_call::{HttpCall, HttpCallConfig};
 use crate::config::SecretError;
 use crate::config::{read_script, BotConfig, CustomEndpointAuthConfig, PlatformAuth, Secret, ServiceConfig, VendorConfig};
@@ -26,8 +27,12 @@ use crate::sim::provision::{provide_bot_user, BotUser};
 use crate::sim::state::Shared;
 use crate::sim::SimHandle;
 use crate::vendors::custom_endpoint::{CustomEndpointAuth, CustomEndpointSettings, CustomEndpointVendor};
+use crate::vendors::dialogflow::cx::{DialogflowCxSettings, DialogflowCxVendor};
+use crate::vendors::dialogflow::es::{DialogflowEsSettings, DialogflowEsVendor};
 use crate::vendors::function::{FunctionVendor, FUNCTION_TIMEOUT};
+use crate::vendors::google_auth::ServiceAccountKey;
 use crate::vendors::scripted::ScriptedVendor;
+use crate::vendors::VendorBuildError;
 
 /// Slots of a bot user the launcher creates on the embedded simulator.
 const EMBEDDED_BOT_SLOTS: usize = 1000;
@@ -39,6 +44,8 @@ pub struct EmbeddedPlatform {
     pub platform_addr: SocketAddr,
     pub ca_path: Option<PathBuf>,
     pub tls: bool,
+    /// The Google fakes' service-account key (JSON), when the simulator serves them.
+    pub google_key: Option<String>,
     state: Shared,
 }
 
@@ -49,6 +56,7 @@ impl EmbeddedPlatform {
             platform_addr: simulator.platform_addr,
             ca_path: simulator.ca_path.clone(),
             tls: simulator.tls,
+            google_key: simulator.google_key_json(),
             state: simulator.state.clone(),
         }
     }
@@ -87,6 +95,10 @@ pub enum LaunchError {
     Provision { bot: String, message: String },
     #[error("bot {bot}: {source}")]
     Tls { bot: String, source: TlsError },
+    #[error("bot {bot}: vendor: {source}")]
+    Vendor { bot: String, source: VendorBuildError },
+    #[error("bot {bot}: vendor.endpoint: \"embedded\" needs the embedded simulator's Google fakes ([simulator.google])")]
+    NoEmbeddedGoogle { bot: String },
     #[error("bot {bot}: error_hook: {source}")]
     Hook { bot: String, source: HookError },
     #[error("the node is stopping")]
@@ -153,6 +165,9 @@ enum PreparedVendor {
     Scripted(ScriptedVendor),
     CustomEndpoint(CustomEndpointSettings),
     Function(HttpCall),
+    /// A Dialogflow vendor; its key is `None` for the embedded simulator's (known at build).
+    DialogflowEs(crate::config::google::DialogflowEsConfig, Option<ServiceAccountKey>, std::time::Duration),
+    DialogflowCx(crate::config::google::DialogflowCxConfig, Option<ServiceAccountKey>, std::time::Duration),
 }
 
 /// Resolves the secrets and reads the script (blocking: regular files, bounded).
@@ -204,11 +219,50 @@ fn prepare(bot: BotConfig) -> Result<Prepared, LaunchError> {
                 settings.conversation.vendor_call.timeout.min(FUNCTION_TIMEOUT),
             )?)
         }
+        VendorConfig::DialogflowEs(es) => {
+            let key = google_key(&bot.id, es.credentials.as_ref())?;
+            PreparedVendor::DialogflowEs(es.clone(), key, settings.conversation.vendor_call.timeout)
+        }
+        VendorConfig::DialogflowCx(cx) => {
+            let key = google_key(&bot.id, cx.credentials.as_ref())?;
+            PreparedVendor::DialogflowCx(cx.clone(), key, settings.conversation.vendor_call.timeout)
+        }
     };
     let functions = bot.functions.as_ref().map(|f| call_secret(f, "functions.auth_header.value", FUNCTION_TIMEOUT)).transpose()?;
     let pre = bot.hooks.pre.as_ref().map(|h| call_secret(h, "hooks.pre.auth_header.value", DEFAULT_HOOK_TIMEOUT)).transpose()?;
     let post = bot.hooks.post.as_ref().map(|h| call_secret(h, "hooks.post.auth_header.value", DEFAULT_HOOK_TIMEOUT)).transpose()?;
     Ok(Prepared { bot, credentials, vendor, functions, hooks: (pre, post) })
+}
+
+/// The service-account key of a Dialogflow vendor, read from its secret (none for `embedded`).
+fn google_key(bot: &str, credentials: Option<&Secret>) -> Result<Option<ServiceAccountKey>, LaunchError> {
+    let Some(credentials) = credentials else { return Ok(None) };
+    let json = credentials.resolve().map_err(|source| LaunchError::Secret { bot: bot.to_owned(), path: "vendor.credentials", source })?;
+    let key = ServiceAccountKey::parse(&json).map_err(|e| LaunchError::Vendor { bot: bot.to_owned(), source: e.into() })?;
+    Ok(Some(key))
+}
+
+/// Where a Dialogflow vendor calls and with which key and CA: the configured ones, or the
+/// embedded simulator's fake for `endpoint = "embedded"`.
+fn google_target(
+    bot: &str,
+    endpoint: Option<&str>,
+    key: Option<ServiceAccountKey>,
+    ca: Option<PathBuf>,
+    embedded: Option<&EmbeddedPlatform>,
+) -> Result<(Option<String>, ServiceAccountKey, Option<PathBuf>), LaunchError> {
+    if endpoint != Some(EMBEDDED) {
+        let key = key.ok_or_else(|| LaunchError::NoEmbeddedGoogle { bot: bot.to_owned() })?;
+        return Ok((endpoint.map(str::to_owned), key, ca));
+    }
+    let sim = embedded.ok_or_else(|| LaunchError::NoEmbeddedPlatform { bot: bot.to_owned() })?;
+    let json = sim.google_key.as_deref().ok_or_else(|| LaunchError::NoEmbeddedGoogle { bot: bot.to_owned() })?;
+    let key = match key {
+        Some(key) => key,
+        None => ServiceAccountKey::parse(json).map_err(|e| LaunchError::Vendor { bot: bot.to_owned(), source: e.into() })?,
+    };
+    let origin = format!("{}://{}", if sim.tls { "https" } else { "http" }, sim.platform_addr);
+    Ok((Some(origin), key, sim.ca_path.clone().or(ca)))
 }
 
 fn build(
@@ -255,6 +309,30 @@ fn build(
             Rc::new(CustomEndpointVendor::new(vendor_settings).map_err(tls)?.with_hooks(hooks))
         }
         PreparedVendor::Function(call) => Rc::new(FunctionVendor::new(call, hooks).map_err(tls)?),
+        PreparedVendor::DialogflowEs(config, key, timeout) => {
+            let (endpoint, key, ca) = google_target(&bot.id, config.endpoint.as_deref(), key, config.ca.clone(), embedded)?;
+            let mut vendor_settings = DialogflowEsSettings::new(&config.project_id, &config.language_code, key);
+            if let Some(endpoint) = endpoint {
+                vendor_settings.endpoint = endpoint;
+            }
+            vendor_settings.environment = config.environment.clone();
+            vendor_settings.user = config.user.clone();
+            vendor_settings.auth = config.auth;
+            vendor_settings.ca = ca;
+            vendor_settings.request_timeout = timeout;
+            Rc::new(DialogflowEsVendor::new(vendor_settings).map_err(|source| LaunchError::Vendor { bot: id(), source })?.with_hooks(hooks))
+        }
+        PreparedVendor::DialogflowCx(config, key, timeout) => {
+            let (endpoint, key, ca) = google_target(&bot.id, config.endpoint.as_deref(), key, config.ca.clone(), embedded)?;
+            let mut vendor_settings =
+                DialogflowCxSettings::new(&config.project_id, &config.location, &config.agent_id, &config.language_code, key);
+            vendor_settings.endpoint = endpoint;
+            vendor_settings.environment_id = config.environment_id.clone();
+            vendor_settings.auth = config.auth;
+            vendor_settings.ca = ca;
+            vendor_settings.request_timeout = timeout;
+            Rc::new(DialogflowCxVendor::new(vendor_settings).map_err(|source| LaunchError::Vendor { bot: id(), source })?.with_hooks(hooks))
+        }
     };
     let counters = client.counters();
     let mut actor = BotActor::new(settings, Rc::new(client.clone()), vendor);

@@ -37,6 +37,8 @@ pub struct SimConfig {
     pub connection_queue: usize,
     /// Simulated consumers started with the simulator.
     pub traffic: Option<TrafficConfig>,
+    /// Fakes of Google's Dialogflow APIs on the platform origin (`sim::google`).
+    pub google: Option<crate::sim::google::GoogleFakeConfig>,
 }
 
 impl Default for SimConfig {
@@ -55,6 +57,7 @@ impl Default for SimConfig {
             max_frame_bytes: 256 * 1024,
             connection_queue: 4096,
             traffic: None,
+            google: None,
         }
     }
 }
@@ -227,6 +230,12 @@ impl SimConfig {
             }
             for message in traffic.validate("traffic") {
                 let (field, text) = message.split_once(": ").unwrap_or(("traffic", &message));
+                problems.push(ConfigProblem { path: format!("{path}.{field}"), message: text.into() });
+            }
+        }
+        if let Some(google) = &self.google {
+            for message in google.validate("google") {
+                let (field, text) = message.split_once(": ").unwrap_or(("google", &message));
                 problems.push(ConfigProblem { path: format!("{path}.{field}"), message: text.into() });
             }
         }

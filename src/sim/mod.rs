@@ -10,6 +10,7 @@ pub mod context;
 pub mod control;
 pub mod frames;
 pub mod functions;
+pub mod google;
 pub mod http;
 pub mod load;
 pub mod observe;
@@ -44,6 +45,8 @@ pub struct SimHandle {
     pub ca_path: Option<PathBuf>,
     /// The certificate's PEM (TLS).
     pub cert_pem: Option<String>,
+    /// The fakes of Google's APIs, when configured.
+    pub google: Option<web::Data<google::GoogleFake>>,
     pub state: Shared,
     sim: web::Data<Sim>,
     servers: Vec<actix_web::dev::ServerHandle>,
@@ -67,13 +70,22 @@ impl SimHandle {
 
     /// The one line `botvisor simulate` prints at start.
     pub fn announcement(&self) -> Value {
-        json!({
+        let mut line = json!({
             "account": self.account,
             "platform": self.platform_url(),
             "csds_domain": self.platform_addr.to_string(),
             "control": self.control_url(),
             "ca": self.ca_path,
-        })
+        });
+        if let Some(google) = &self.google {
+            line["google_key"] = json!(google.key_path);
+        }
+        line
+    }
+
+    /// The service-account key the Google fakes made (its `token_uri` is theirs).
+    pub fn google_key_json(&self) -> Option<String> {
+        self.google.as_ref().map(|google| google.made.key_json.clone())
     }
 
     /// Stops the traffic generator, closes every websocket (1001, going away) and stops the
@@ -118,9 +130,24 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
         traffic: std::sync::Mutex::new(None),
     });
 
+    let google = match &config.google {
+        Some(google_config) => {
+            let origin = format!("{}://{platform_addr}", if tls.is_some() { "https" } else { "http" });
+            let key_dir = config.ca_out.as_deref().map(|ca| ca.parent().unwrap_or(std::path::Path::new("")).to_path_buf());
+            Some(web::Data::new(google::GoogleFake::start(google_config.clone(), &origin, key_dir.as_deref())?))
+        }
+        None => None,
+    };
+
     let platform_sim = sim.clone();
+    let platform_google = google.clone();
     let platform = HttpServer::new(move || {
         App::new()
+            .configure(|cfg| {
+                if let Some(fake) = &platform_google {
+                    google::routes(cfg, fake.clone());
+                }
+            })
             .app_data(platform_sim.clone())
             .app_data(web::PayloadConfig::new(64 * 1024))
             .route("/api/account/{account}/service/baseURI.json", web::get().to(http::csds))
@@ -143,11 +170,17 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
     .run();
 
     let control_sim = sim.clone();
+    let control_google = google.clone();
     let control = HttpServer::new(move || {
         App::new()
             .app_data(control_sim.clone())
             .app_data(web::PayloadConfig::new(1024 * 1024))
             .configure(functions::routes)
+            .configure(|cfg| {
+                if let Some(fake) = &control_google {
+                    google::control_routes(cfg, fake.clone());
+                }
+            })
             .configure(control::routes)
     })
     .workers(1)
@@ -172,6 +205,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
         tls: tls.is_some(),
         ca_path: if tls.is_some() { config.ca_out } else { None },
         cert_pem: tls.map(|t| t.cert_pem),
+        google,
         state,
         sim,
         servers,
