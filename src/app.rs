@@ -33,6 +33,16 @@ pub struct RunOptions {
 }
 
 /// Reads and validates a configuration; every problem is reported with its path.
+/// Whether `path` holds a scripted bot rather than a service configuration: a TOML table with a
+/// script's keys (welcome, intents, fallback) and none of a service configuration's.
+pub fn looks_like_script(path: &std::path::Path) -> bool {
+    let Ok(text) = botvisor::config::small_file::read_small_file(path, botvisor::config::MAX_CONFIG_FILE_BYTES) else { return false };
+    let Ok(table) = text.parse::<toml::Table>() else { return false };
+    let script = ["welcome", "intents", "fallback"].iter().any(|k| table.contains_key(*k));
+    let service = ["node", "simulator", "cluster", "bots"].iter().any(|k| table.contains_key(*k));
+    script && !service
+}
+
 pub fn load(path: &std::path::Path) -> Result<ServiceConfig, String> {
     let config = ServiceConfig::read(path).map_err(|e| e.to_string())?;
     let problems = config.validate();

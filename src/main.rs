@@ -40,9 +40,18 @@ enum Command {
     /// simulated consumers and two scripted bots. Logs one line per conversation event; stops on
     /// Ctrl-C or after --for.
     Run(RunArgs),
-    /// Validate a configuration; print every problem with its path (exit code 2)
+    /// Validate a configuration or a scripted bot's file; print every problem with its path (exit code 2)
+    ///
+    /// A service configuration (node, simulator, cluster, bots) is checked with every bot's
+    /// files and secrets; a scripted bot's file (welcome, intents, fallback) is recognised and
+    /// checked as one.
     CheckConfig {
-        /// The configuration (TOML).
+        /// The configuration or the scripted bot (TOML).
+        file: PathBuf,
+    },
+    /// Validate a scripted bot's file; print what is wrong with its line and field (exit code 2)
+    CheckScript {
+        /// The script (TOML).
         file: PathBuf,
     },
     /// Start the platform simulator alone
@@ -113,6 +122,7 @@ fn main() -> ExitCode {
             init_logging(true);
             simulator_config(&args).and_then(|config| run_simulator(SimulateOptions { config, run_for: args.run_for }))
         }
+        Command::CheckConfig { file } if app::looks_like_script(&file) => check_script(&file),
         Command::CheckConfig { file } => match app::load(&file) {
             Ok(config) => {
                 println!("{}: valid ({} bots)", file.display(), config.bots.len());
@@ -120,6 +130,7 @@ fn main() -> ExitCode {
             }
             Err(error) => Err(error),
         },
+        Command::CheckScript { file } => check_script(&file),
         Command::Run(args) => {
             init_logging(false);
             app::run(app::RunOptions {
@@ -223,4 +234,11 @@ fn init_logging(to_stderr: bool) {
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
         builder.with_ansi(ansi).init();
     }
+}
+
+/// Checks a scripted bot's file.
+fn check_script(file: &std::path::Path) -> Result<(), String> {
+    let script = botvisor::config::read_script(file).map_err(|e| e.to_string())?;
+    println!("{}: a valid scripted bot ({} intents)", file.display(), script.intent_count());
+    Ok(())
 }

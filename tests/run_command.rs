@@ -423,3 +423,24 @@ fn sigterm_stops_every_bot_and_exits_cleanly() {
     assert!(logs.contains("SIGTERM: stopping") && logs.contains("botvisor stopped"), "{logs}");
     std::fs::remove_dir_all(&data).ok();
 }
+
+#[test]
+fn check_config_and_check_script_validate_a_scripted_bot_and_name_the_line_of_a_mistake() {
+    for command in ["check-config", "check-script"] {
+        let output = botvisor(&[command, "config/demo-scripted-bot.toml"]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{command}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("a valid scripted bot") && stdout.contains("intents"), "{command}: {stdout}");
+    }
+    let dir = std::env::temp_dir().join(format!("botvisor-script-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad-script.toml");
+    std::fs::write(&file, "[[intents]]\nname = \"x\"\nkeywords = [\"hi\"]\nitems = [{ type = \"shout\", text = \"HI\" }]\n").unwrap();
+    for command in ["check-config", "check-script"] {
+        let output = botvisor(&[command, file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(stderr.contains("bad-script.toml") && stderr.contains("line"), "{command}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -111,6 +111,11 @@ pub struct ScriptedVendor {
 }
 
 impl ScriptedVendor {
+    /// How many intents the script has.
+    pub fn intent_count(&self) -> usize {
+        self.script.intents.len()
+    }
+
     /// Answers `latency` after each call (load tests' slow vendor).
     pub fn with_latency(mut self, latency: Option<std::time::Duration>) -> Self {
         self.latency = latency;
