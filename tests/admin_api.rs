@@ -526,3 +526,66 @@ async fn the_cluster_view_shows_the_node_its_bots_and_tokens() {
     assert_eq!(node.call_as(None, "GET", "/v1/cluster", None).await.0, 401, "the cluster view needs the token");
     node.stop().await;
 }
+
+/// The bot user's availability as the simulator sees it.
+async fn availability(sim: &SimHandle, login: &str) -> String {
+    let agents = control(sim, "GET", "/sim/v1/agents", None).await;
+    let agent = agents.as_array().unwrap().iter().find(|a| a["login"] == login).cloned().unwrap_or(Value::Null);
+    agent["availability"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn wait_availability(sim: &SimHandle, login: &str, expected: &str) {
+    for _ in 0..100 {
+        if availability(sim, login).await == expected {
+            return;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{login} never became {expected}: {}", availability(sim, login).await);
+}
+
+#[actix_rt::test]
+async fn a_running_bots_capacity_changes_at_once_its_availability_follows_and_the_change_is_kept() {
+    let data = data_dir("capacity");
+    let node = Node::start(&data, &[bot("cap-bot")]).await;
+    node.wait_state("cap-bot", "online").await;
+    wait_availability(&node.sim, "cap-bot", "ONLINE").await;
+    for text in ["one", "two", "three"] {
+        consumer_gets_answer(&node.sim, text, &format!("You said: {text}")).await;
+    }
+    // Three open: a recommended load of 2 sends the bot AWAY at once; nothing open is dropped.
+    let (status, changed) = node.send("PATCH", "/v1/bots/cap-bot/capacity", &json!({"recommended": 2, "low_water": 1})).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["capacity"], json!({"recommended": 2, "hard": 999, "low_water": 1}));
+    assert_eq!(changed["state"], "online", "still running");
+    assert_eq!(changed["open_conversations"], 3);
+    wait_availability(&node.sim, "cap-bot", "AWAY").await;
+    // Raised again: back ONLINE.
+    let (status, changed) = node.send("PATCH", "/v1/bots/cap-bot/capacity", &json!({"recommended": 50, "low_water": 40})).await;
+    assert_eq!(status, 200, "{changed}");
+    wait_availability(&node.sim, "cap-bot", "ONLINE").await;
+
+    // Bad numbers name their field and change nothing; so do unknown fields.
+    for (body, field) in [
+        (json!({"recommended": 0}), "load.recommended"),
+        (json!({"hard": 1000}), "load.hard"),
+        (json!({"low_water": 60}), "load.low_water"),
+        (json!({"recommended": 10, "color": "red"}), "color"),
+        (json!({"recommended": "ten"}), "recommended"),
+    ] {
+        let (status, refused) = node.send("PATCH", "/v1/bots/cap-bot/capacity", &body).await;
+        assert_eq!(status, 400, "{body}: {refused}");
+        assert_eq!(refused["code"], "botvisor.api.invalid-config", "{refused}");
+        assert!(refused["problems"].as_array().unwrap().iter().any(|p| p["path"] == field), "{body}: {refused}");
+    }
+    let (status, missing) = node.send("PATCH", "/v1/bots/nobody/capacity", &json!({"recommended": 2})).await;
+    assert_eq!((status, missing["code"].as_str()), (404, Some("botvisor.api.unknown-bot")));
+
+    // Kept in the store: a restarted node runs the bot with it.
+    node.stop().await;
+    let node = Node::start(&data, &[bot("cap-bot")]).await;
+    let (_, shown) = node.call("GET", "/v1/bots/cap-bot").await;
+    assert_eq!(shown["capacity"], json!({"recommended": 50, "hard": 999, "low_water": 40}), "{shown}");
+    assert_eq!(shown["config"]["settings"]["load"]["recommended"], 50);
+    node.stop().await;
+}

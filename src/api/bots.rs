@@ -48,12 +48,12 @@ fn report_json(report: &ErrorReport) -> Value {
 fn bot_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>, remote: Option<&BotSummary>) -> Value {
     let mut value = json!({
         "id": bot.id(),
-        "name": bot.config.name,
+        "name": bot.config().name,
         "deployment_status": bot.deployment_status(status.state == BotState::Offline).as_str(),
         "state": status.state.as_str(),
         "state_since": state_since_ms(status),
         "open_conversations": status.open_conversations,
-        "capacity": {"recommended": status.load.recommended, "hard": status.load.hard},
+        "capacity": {"recommended": status.load.recommended, "hard": status.load.hard, "low_water": status.load.low_water},
         "last_error": status.last_error.as_ref().map(report_json),
         "owner": owner.map(|o| json!({"node_id": o.node_id, "token": o.token.0})),
         "kpis": Kpis::of(status),
@@ -81,7 +81,7 @@ async fn remote_summary(state: &AdminState, owner: Option<&Ownership>) -> Option
 /// A bot's status and its configuration, secrets redacted.
 fn bot_with_config_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>, remote: Option<&BotSummary>) -> Value {
     let mut value = bot_json(bot, status, owner, remote);
-    value["config"] = serde_json::to_value(bot.config.redacted()).unwrap_or(Value::Null);
+    value["config"] = serde_json::to_value(bot.config().redacted()).unwrap_or(Value::Null);
     value
 }
 
@@ -135,16 +135,9 @@ async fn show(state: &AdminState, bot: &ManagedBot, status_code: u16) -> HttpRes
 
 /// One bot's configuration from a request body: JSON, or TOML with `Content-Type:
 /// application/toml`; the same schema as a `[[bots]]` entry of the configuration file.
-async fn read_bot(req: &HttpRequest, mut payload: web::Payload) -> Result<BotConfig, HttpResponse> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadBody(format!("the body could not be read: {e}")).response())?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES).response());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadBody("the body is not UTF-8".into()).response())?;
+async fn read_bot(req: &HttpRequest, payload: web::Payload) -> Result<BotConfig, HttpResponse> {
+    let body = read_body(payload).await?;
+    let text = body.as_str();
     let toml = req.headers().get("content-type").and_then(|h| h.to_str().ok()).is_some_and(|t| t.starts_with("application/toml"));
     // Messages only (toml's Display would quote the source line, which may hold a secret); a
     // syntax error names its line and column, a type error the field's path.
@@ -169,6 +162,63 @@ async fn read_bot(req: &HttpRequest, mut payload: web::Payload) -> Result<BotCon
         let path = if path == "." { String::new() } else { path };
         ApiError::InvalidConfig { problems: vec![Problem { path, message }] }.response()
     })
+}
+
+/// The request body as text, bounded.
+pub(super) async fn read_body(mut payload: web::Payload) -> Result<String, HttpResponse> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadBody(format!("the body could not be read: {e}")).response())?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES).response());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadBody("the body is not UTF-8".into()).response())
+}
+
+/// A JSON body of type `T`; a field of the wrong type or unknown names its path.
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T, HttpResponse> {
+    let text = read_body(payload).await?;
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        ApiError::InvalidConfig { problems: vec![Problem { path, message: e.inner().to_string() }] }.response()
+    })
+}
+
+/// `PATCH /v1/bots/{id}/capacity`: any of `recommended`, `hard`, `low_water`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityChange {
+    recommended: Option<usize>,
+    hard: Option<usize>,
+    low_water: Option<usize>,
+}
+
+/// Changes a bot's capacity in place, running or not (nothing open is dropped).
+pub async fn set_capacity(state: web::Data<AdminState>, path: web::Path<String>, payload: web::Payload) -> HttpResponse {
+    let Some(bot) = state.registry.get(&path) else { return unknown_bot(&path) };
+    let change: CapacityChange = match read_json(payload).await {
+        Ok(change) => change,
+        Err(response) => return response,
+    };
+    let Some(current) = crate::service::registry::capacity_of(&bot.config()) else {
+        return ApiError::BotUnavailable.response();
+    };
+    let capacity = botvisor_actors::load::Capacity {
+        recommended: change.recommended.unwrap_or(current.recommended),
+        hard: change.hard.unwrap_or(current.hard),
+        low_water: change.low_water.unwrap_or(current.low_water),
+    };
+    match state.registry.set_capacity(&path, capacity).await {
+        Ok(applied_here) => {
+            tracing::info!(bot_id = %path, ?capacity, applied_here, "capacity changed through the admin API");
+            show(&state, &bot, 200).await
+        }
+        Err(failure) => registry_error(&path, failure),
+    }
 }
 
 pub async fn list(state: web::Data<AdminState>) -> HttpResponse {

@@ -101,6 +101,7 @@ pub fn start(addr: SocketAddr, state: Arc<AdminState>) -> Result<(SocketAddr, ac
             )
             .service(web::resource("/v1/bots/{id}/start").route(web::post().to(bots::start)).default_service(not_allowed()))
             .service(web::resource("/v1/bots/{id}/stop").route(web::post().to(bots::stop)).default_service(not_allowed()))
+            .service(web::resource("/v1/bots/{id}/capacity").route(web::patch().to(bots::set_capacity)).default_service(not_allowed()))
             .service(web::resource("/v1/bots/{id}/errors").route(web::get().to(bots::errors)).default_service(not_allowed()))
             .service(web::resource("/v1/bots/{id}/conversations").route(web::get().to(bots::conversations)).default_service(not_allowed()))
             .service(web::resource("/v1/cluster").route(web::get().to(cluster::view)).default_service(not_allowed()))

@@ -3,7 +3,7 @@
 //! `conversations/{id}`, written only while this node owns the bot (every save and removal is
 //! fenced by the bot's token, so a node that lost the bot cannot overwrite its next owner's).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use botvisor_actors::model::ConversationId;
 use botvisor_actors::ports::{ConversationRecord, ConversationStatePort, LocalFuture};
@@ -18,14 +18,20 @@ pub type SharedOwnership = Arc<Mutex<Option<Ownership>>>;
 pub const MAX_RECORD_BYTES: usize = 16 * 1024;
 
 pub struct StoreConversationRecords {
-    store: Arc<dyn Store>,
+    /// Weak: the node's registry owns the store; a bot's actors never keep it open (a store
+    /// reopened in the same process, after the node stopped, is not locked by them).
+    store: Weak<dyn Store>,
     bot_id: String,
     ownership: SharedOwnership,
 }
 
 impl StoreConversationRecords {
-    pub fn new(store: Arc<dyn Store>, bot_id: impl Into<String>, ownership: SharedOwnership) -> Self {
-        Self { store, bot_id: bot_id.into(), ownership }
+    pub fn new(store: &Arc<dyn Store>, bot_id: impl Into<String>, ownership: SharedOwnership) -> Self {
+        Self { store: Arc::downgrade(store), bot_id: bot_id.into(), ownership }
+    }
+
+    fn store(&self) -> Result<Arc<dyn Store>, String> {
+        self.store.upgrade().ok_or_else(|| "the node is stopping: its store is closed".to_owned())
     }
 
     fn key(conversation: &ConversationId) -> String {
@@ -43,8 +49,9 @@ impl StoreConversationRecords {
 
 impl ConversationStatePort for StoreConversationRecords {
     fn load(&self, conversation: &ConversationId) -> LocalFuture<Result<Option<ConversationRecord>, String>> {
-        let (store, bot_id, key) = (self.store.clone(), self.bot_id.clone(), Self::key(conversation));
+        let (store, bot_id, key) = (self.store(), self.bot_id.clone(), Self::key(conversation));
         Box::pin(async move {
+            let store = store?;
             let Some(bytes) = store.get_state(&bot_id, &key).await.map_err(|e| e.to_string())? else { return Ok(None) };
             // A record this version cannot read is reported and left aside, not fatal.
             serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("the record {key} cannot be read: {e}"))
@@ -52,11 +59,11 @@ impl ConversationStatePort for StoreConversationRecords {
     }
 
     fn save(&self, conversation: &ConversationId, record: &ConversationRecord) -> LocalFuture<Result<(), String>> {
-        let (store, key) = (self.store.clone(), Self::key(conversation));
+        let (store, key) = (self.store(), Self::key(conversation));
         let ownership = self.ownership();
         let bytes = serde_json::to_vec(record).map_err(|e| e.to_string());
         Box::pin(async move {
-            let bytes = bytes?;
+            let (store, bytes) = (store?, bytes?);
             if bytes.len() > MAX_RECORD_BYTES {
                 return Err(format!("the record {key} takes {} bytes, more than {MAX_RECORD_BYTES}: not kept", bytes.len()));
             }
@@ -65,9 +72,9 @@ impl ConversationStatePort for StoreConversationRecords {
     }
 
     fn forget(&self, conversation: &ConversationId) -> LocalFuture<Result<(), String>> {
-        let (store, key) = (self.store.clone(), Self::key(conversation));
+        let (store, key) = (self.store(), Self::key(conversation));
         let ownership = self.ownership();
-        Box::pin(async move { store.delete_fenced(&ownership?, &key).await.map_err(|e| e.to_string()) })
+        Box::pin(async move { store?.delete_fenced(&ownership?, &key).await.map_err(|e| e.to_string()) })
     }
 }
 
@@ -98,7 +105,7 @@ mod tests {
         let member = crate::cluster::Member { node_id: "node".into(), admin_addr: String::new(), capacity: 1, version: String::new() };
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir, member).expect("the embedded store opens"));
         let ownership = SharedOwnership::default();
-        let records = StoreConversationRecords::new(store.clone(), "bot-1", ownership.clone());
+        let records = StoreConversationRecords::new(&store, "bot-1", ownership.clone());
         let conversation = ConversationId::new("c-1");
         let refused = records.save(&conversation, &record()).await.unwrap_err();
         assert!(refused.contains("not owned by this node"), "{refused}");

@@ -346,7 +346,7 @@ fn build(
         actor = actor.with_functions(Rc::new(HttpFunctions::new(call).map_err(tls)?));
     }
     if let Some((store, ownership)) = records {
-        actor = actor.with_conversation_state(Rc::new(StoreConversationRecords::new(store, bot.id.clone(), ownership)));
+        actor = actor.with_conversation_state(Rc::new(StoreConversationRecords::new(&store, bot.id.clone(), ownership)));
     }
     let addr = actor.start();
     client.attach(addr.clone().recipient());

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix::Addr;
-use botvisor_actors::bot::{BotActor, RetireBot, StartBot, StopBot};
+use botvisor_actors::bot::{BotActor, RetireBot, SetCapacity, StartBot, StopBot};
 use botvisor_actors::errors::ErrorReport;
+use botvisor_actors::load::Capacity;
 
 use crate::cluster::{Ownership, SharedOwnership, Store};
 use crate::config::{BotConfig, Problem};
@@ -18,11 +19,13 @@ use crate::service::store::StoredBots;
 
 /// One bot of the node.
 pub struct ManagedBot {
-    pub config: BotConfig,
+    /// Its configuration (the capacity may change while it runs).
+    config: Mutex<BotConfig>,
     pub addr: Addr<BotActor>,
     pub counters: Arc<SessionCounters>,
     /// Its error hook's deliveries (when it has a hook).
     pub hook: Option<Arc<HookCounters>>,
+    id: String,
     /// Started, and not stopped since.
     running: AtomicBool,
     /// Started at least once (a bot never started is `ready_to_start`).
@@ -59,7 +62,12 @@ impl DeploymentStatus {
 
 impl ManagedBot {
     pub fn id(&self) -> &str {
-        &self.config.id
+        &self.id
+    }
+
+    /// Its configuration as it is now.
+    pub fn config(&self) -> BotConfig {
+        self.config.lock().expect("config lock").clone()
     }
 
     /// Started and not stopped since, and its actor alive.
@@ -213,7 +221,7 @@ impl BotRegistry {
         if old.is_running() {
             return Err(RegistryError::Running);
         }
-        config.keep_redacted_secrets(&old.config);
+        config.keep_redacted_secrets(&old.config());
         self.check(&config).await?;
         let bot = self.launch(config.clone()).await?;
         if let Err(error) = self.write(Change::Upsert { bot: Box::new(config.clone()) }).await {
@@ -229,6 +237,31 @@ impl BotRegistry {
         }
         let _ = old.addr.send(RetireBot).await;
         Ok(bot)
+    }
+
+    /// Changes a bot's capacity (recommended, hard, low water) in place, running or not: written
+    /// to the store (for every node and the next start), and applied at once when the bot runs
+    /// here (the LoadActor re-decides availability and admission; nothing open is dropped). A
+    /// bot running on another node gets it from there at that node's next look at the store.
+    /// Answers whether it was applied here.
+    pub async fn set_capacity(&self, id: &str, capacity: Capacity) -> Result<bool, RegistryError> {
+        let _membership = self.edits.lock().await;
+        let bot = self.get(id).ok_or(RegistryError::NotFound)?;
+        let problems: Vec<Problem> =
+            capacity.problems().into_iter().map(|(field, message)| Problem { path: format!("load.{field}"), message }).collect();
+        if !problems.is_empty() {
+            return Err(RegistryError::Invalid(problems));
+        }
+        let mut config = bot.config();
+        with_capacity(&mut config, capacity);
+        self.check(&config).await?;
+        self.write(Change::Settings { bot: Box::new(config.clone()) }).await?;
+        *bot.config.lock().expect("config lock") = config;
+        // A stopped bot's actor keeps it too: it starts with it.
+        if bot.is_alive() {
+            bot.addr.send(SetCapacity(capacity)).await.map_err(|_| RegistryError::Unavailable)?;
+        }
+        Ok(bot.is_running())
     }
 
     /// Deletes a stopped bot (its conversations on the platform are untouched).
@@ -288,7 +321,7 @@ impl BotRegistry {
         }
         tracing::warn!(bot_id = %dead.id(), "the bot's actor had stopped; rebuilding it from its configuration");
         self.release(&current).await;
-        let bot = self.launch(current.config.clone()).await?;
+        let bot = self.launch(current.config()).await?;
         bot.started_once.store(current.started_once.load(Ordering::Relaxed), Ordering::Relaxed);
         let mut bots = self.bots.lock().expect("bots lock");
         if let Some(slot) = bots.iter_mut().find(|b| b.id() == dead.id()) {
@@ -297,11 +330,12 @@ impl BotRegistry {
         Ok(bot)
     }
 
-    /// Stops every bot (the node is stopping; nothing is written).
+    /// Stops every bot and ends its actors (the node is stopping; nothing is written). Once it
+    /// answers, no bot holds the store any more: it can be opened again in this process.
     pub async fn stop_all(&self) {
         for bot in self.list() {
             if bot.is_alive() {
-                let _ = bot.addr.send(StopBot).await;
+                let _ = bot.addr.send(RetireBot).await;
             }
             bot.running.store(false, Ordering::Relaxed);
             self.release(&bot).await;
@@ -373,11 +407,27 @@ impl BotRegistry {
             .iter()
             .filter(|b| {
                 self.get(&b.id)
-                    .is_some_and(|managed| !managed.is_running() && managed.ownership().is_none() && !same_config(&managed.config, b))
+                    .is_some_and(|managed| !managed.is_running() && managed.ownership().is_none() && !same_config(&managed.config(), b))
             })
             .cloned()
             .collect();
         let gone: Vec<Arc<ManagedBot>> = self.list().into_iter().filter(|b| stored.deleted.iter().any(|d| d == b.id())).collect();
+        // Capacity changed on another node for a bot built here (running or not): applied in place.
+        let resized: Vec<(Arc<ManagedBot>, BotConfig, Capacity)> = stored
+            .bots
+            .iter()
+            .filter_map(|b| {
+                let managed = self.get(&b.id).filter(|m| m.is_alive())?;
+                let capacity = capacity_of(b)?;
+                (capacity_of(&managed.config()) != Some(capacity)).then(|| (managed, b.clone(), capacity))
+            })
+            .collect();
+        for (bot, config, capacity) in resized {
+            *bot.config.lock().expect("config lock") = config;
+            if bot.addr.send(SetCapacity(capacity)).await.is_ok() {
+                tracing::info!(bot_id = %bot.id(), ?capacity, "capacity changed on another node, applied here");
+            }
+        }
         *self.stored.lock().expect("stored lock") = stored;
         for config in new {
             let id = config.id.clone();
@@ -444,7 +494,8 @@ impl BotRegistry {
         let records = (self.store.clone(), ownership.clone());
         let launched = self.launcher.launch(config.clone(), Some(records)).await.map_err(|e| RegistryError::Launch(e.to_string()))?;
         Ok(Arc::new(ManagedBot {
-            config,
+            id: config.id.clone(),
+            config: Mutex::new(config),
             addr: launched.addr,
             counters: launched.counters,
             hook: launched.hook,
@@ -464,6 +515,7 @@ impl BotRegistry {
                 self.store.set_stopped(&bot.id, true).await.map_err(stored)?;
                 self.store.upsert_bot(bot).await.map_err(stored)?;
             }
+            Change::Settings { bot } => self.store.upsert_bot(bot).await.map_err(stored)?,
             Change::Delete { id } => self.store.delete_bot(id).await.map_err(stored)?,
             Change::Stopped { id, stopped } => self.store.set_stopped(id, *stopped).await.map_err(stored)?,
         }
@@ -474,10 +526,30 @@ impl BotRegistry {
                 copy.upsert(*bot);
                 copy.set_stopped(&id, true);
             }
+            Change::Settings { bot } => copy.upsert(*bot),
             Change::Delete { id } => copy.delete(&id),
             Change::Stopped { id, stopped } => copy.set_stopped(&id, stopped),
         }
         Ok(())
+    }
+}
+
+/// The capacity a configuration gives its bot.
+pub fn capacity_of(config: &BotConfig) -> Option<Capacity> {
+    let load = crate::config::ServiceConfig::bot_settings(config).ok()?.load;
+    Some(Capacity { recommended: load.recommended, hard: load.hard, low_water: load.low_water })
+}
+
+/// Writes `capacity` into the configuration's `settings.load`.
+fn with_capacity(config: &mut BotConfig, capacity: Capacity) {
+    let load = config.settings.entry("load").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if !load.is_table() {
+        *load = toml::Value::Table(toml::Table::new());
+    }
+    if let Some(load) = load.as_table_mut() {
+        for (field, value) in [("recommended", capacity.recommended), ("hard", capacity.hard), ("low_water", capacity.low_water)] {
+            load.insert(field.into(), toml::Value::Integer(i64::try_from(value).unwrap_or(i64::MAX)));
+        }
     }
 }
 
@@ -490,6 +562,10 @@ fn same_config(a: &BotConfig, b: &BotConfig) -> bool {
 enum Change {
     /// Added or edited; it stays stopped until started.
     Upsert {
+        bot: Box<BotConfig>,
+    },
+    /// A running bot's settings changed in place (its capacity): it is not stopped.
+    Settings {
         bot: Box<BotConfig>,
     },
     Delete {

@@ -216,7 +216,7 @@ async fn bots_run_once_where_they_rank_first_and_move_on_death_isolation_and_joi
     let mut renamed = bot(&edited);
     renamed.name = Some("Renamed".into());
     a.registry.replace(&edited, renamed).await.unwrap();
-    eventually("node-d's copy rebuilt", || d.registry.get(&edited).is_some_and(|b| b.config.name.as_deref() == Some("Renamed"))).await;
+    eventually("node-d's copy rebuilt", || d.registry.get(&edited).is_some_and(|b| b.config().name.as_deref() == Some("Renamed"))).await;
     a.store.set_stopped(&edited, false).await.unwrap();
     eventually("the edited bot running again where it ranks", || placed(&[&a, &d], &with_d)).await;
     wait_for_sessions(&sim, 1).await;

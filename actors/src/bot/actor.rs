@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::bot::factory::ConversationFactory;
 use crate::bot::messages::{
-    BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, GetConversations, RetireBot, StartBot, StopBot,
+    BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, GetConversations, RetireBot, SetCapacity, StartBot, StopBot,
 };
 use crate::bot::restart::{Restart, RestartPolicy};
 use crate::bot::state::{Lifecycle, SessionStatus};
@@ -21,7 +21,9 @@ use crate::conversation::{
 };
 use crate::errors::{ErrorCode, ErrorReport, VendorError};
 use crate::live::{ActorKind, LiveToken};
-use crate::load::{Admission, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision};
+use crate::load::{
+    Admission, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision, SetLoadCapacity,
+};
 use crate::model::{Availability, BotState, ConversationId, ConversationInfo, ParticipantState, RingId};
 use crate::ports::{
     BotErrorEvent, ConversationStatePort, ErrorHookPort, FunctionPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort,
@@ -249,6 +251,20 @@ impl Handler<RetireBot> for BotActor {
         Box::pin(closed.into_actor(self).map(|(), act, ctx| {
             tracing::info!(bot_id = %act.settings.bot_id, "bot retired");
             ctx.stop();
+        }))
+    }
+}
+
+impl Handler<SetCapacity> for BotActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: SetCapacity, _ctx: &mut Context<Self>) -> Self::Result {
+        tracing::info!(bot_id = %self.settings.bot_id, capacity = ?msg.0, "capacity changed");
+        let load = self.load.send(SetLoadCapacity(msg.0));
+        Box::pin(load.into_actor(self).map(|availability, act, ctx| {
+            if let Ok(Some(availability)) = availability {
+                act.publish_availability(ctx, availability);
+            }
         }))
     }
 }

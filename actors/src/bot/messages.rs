@@ -29,6 +29,12 @@ pub struct RetireBot;
 #[rtype(result = "BotStatus")]
 pub struct GetBotStatus;
 
+/// New capacity thresholds, applied at once (the LoadActor re-decides availability and
+/// admission; nothing open is dropped). Answers once the load has them.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SetCapacity(pub crate::load::Capacity);
+
 /// The conversations the bot holds, with their actors when running.
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<(ConversationId, Option<Addr<ConversationActor>>)>")]

@@ -3,7 +3,9 @@
 use actix::prelude::*;
 
 use crate::live::{ActorKind, LiveToken};
-use crate::load::messages::{AdmissionReply, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, ReleaseConversation};
+use crate::load::messages::{
+    AdmissionReply, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, ReleaseConversation, SetLoadCapacity,
+};
 use crate::load::state::{LoadSnapshot, LoadState, RingDecision};
 use crate::model::Availability;
 use crate::settings::LoadSettings;
@@ -75,5 +77,13 @@ impl Handler<GetLoad> for LoadActor {
     fn handle(&mut self, _msg: GetLoad, _ctx: &mut Context<Self>) -> MessageResult<GetLoad> {
         let snapshot: LoadSnapshot = self.state.snapshot();
         MessageResult(snapshot)
+    }
+}
+
+impl Handler<SetLoadCapacity> for LoadActor {
+    type Result = Option<Availability>;
+
+    fn handle(&mut self, msg: SetLoadCapacity, _ctx: &mut Context<Self>) -> Option<Availability> {
+        self.state.set_capacity(msg.0)
     }
 }

@@ -39,3 +39,8 @@ pub struct GetLoadAvailability;
 #[derive(Debug, Message)]
 #[rtype(result = "LoadSnapshot")]
 pub struct GetLoad;
+
+/// New capacity thresholds for a running bot; answers the availability to publish, if changed.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<crate::model::Availability>")]
+pub struct SetLoadCapacity(pub crate::load::state::Capacity);

@@ -6,4 +6,4 @@ pub mod state;
 
 pub use actor::LoadActor;
 pub use messages::*;
-pub use state::{Admission, LoadSnapshot, RingDecision};
+pub use state::{Admission, Capacity, LoadSnapshot, RingDecision};

@@ -39,6 +39,34 @@ pub struct LoadSnapshot {
     pub rings_rejected: u64,
 }
 
+/// A bot's capacity thresholds, changed while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Capacity {
+    pub recommended: usize,
+    pub hard: usize,
+    pub low_water: usize,
+}
+
+impl Capacity {
+    /// What is wrong with these numbers, by field.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if self.hard == 0 || self.hard > crate::settings::HARD_CONVERSATION_LIMIT {
+            problems.push((
+                "hard",
+                format!("must be between 1 and {}, the platform's limit per bot", crate::settings::HARD_CONVERSATION_LIMIT),
+            ));
+        }
+        if self.recommended == 0 || self.recommended > self.hard {
+            problems.push(("recommended", format!("must be between 1 and hard ({})", self.hard)));
+        }
+        if self.low_water >= self.recommended {
+            problems.push(("low_water", format!("must be below recommended ({})", self.recommended)));
+        }
+        problems
+    }
+}
+
 /// The open conversations of one bot and the capacity rules.
 #[derive(Debug)]
 pub struct LoadState {
@@ -122,6 +150,28 @@ impl LoadState {
         self.availability
     }
 
+    /// New thresholds for a running bot (checked by the caller: `low_water < recommended <=
+    /// hard <= 999`). Nothing open is dropped: a conversation over a lowered hard limit stays;
+    /// only new ones are decided by the new numbers. Returns the availability to publish if the
+    /// new thresholds change it (at or over `recommended`: away; under `low_water`: online).
+    pub fn set_capacity(&mut self, capacity: Capacity) -> Option<Availability> {
+        self.settings.recommended = capacity.recommended;
+        self.settings.hard = capacity.hard.min(crate::settings::HARD_CONVERSATION_LIMIT);
+        self.settings.low_water = capacity.low_water;
+        let open = self.open.len();
+        let wanted = if open >= self.settings.recommended {
+            Availability::Away
+        } else if open < self.settings.low_water {
+            Availability::Online
+        } else {
+            self.availability
+        };
+        (wanted != self.availability).then(|| {
+            self.availability = wanted;
+            wanted
+        })
+    }
+
     pub fn snapshot(&self) -> LoadSnapshot {
         LoadSnapshot {
             open: self.open.len(),
@@ -157,6 +207,24 @@ mod tests {
 
     fn id(n: usize) -> ConversationId {
         ConversationId::new(format!("c{n}"))
+    }
+
+    #[test]
+    fn new_thresholds_apply_at_once_and_drop_nothing() {
+        let mut s = state(10, 20, 8, OverflowPolicy::Accept);
+        for n in 0..5 {
+            s.admit(id(n));
+        }
+        // Lowered under the open count: away at once, every open conversation kept.
+        assert_eq!(s.set_capacity(Capacity { recommended: 4, hard: 4, low_water: 2 }), Some(Availability::Away));
+        assert_eq!(s.snapshot().open, 5);
+        assert!(matches!(s.admit(id(9)).0, Admission::Escalate { .. }), "over the new hard limit");
+        // Raised well over it: online again.
+        assert_eq!(s.set_capacity(Capacity { recommended: 50, hard: 60, low_water: 40 }), Some(Availability::Online));
+        assert_eq!(s.admit(id(10)).0, Admission::Start);
+        assert_eq!(s.set_capacity(Capacity { recommended: 50, hard: 60, low_water: 40 }), None, "nothing changed");
+        let problems = Capacity { recommended: 0, hard: 1000, low_water: 5 }.problems();
+        assert_eq!(problems.iter().map(|p| p.0).collect::<Vec<_>>(), ["hard", "recommended", "low_water"]);
     }
 
     #[test]
