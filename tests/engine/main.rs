@@ -6,6 +6,7 @@ mod harness;
 
 mod answers;
 mod combining;
+mod commands;
 mod escalation;
 mod functions;
 mod idle;

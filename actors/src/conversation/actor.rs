@@ -22,18 +22,26 @@ use crate::conversation::history::{analyse, HistoryAnalysis};
 use crate::conversation::input::{map_batch, MappedInput};
 use crate::conversation::machine::{Machine, Opening, Phase, Step, Unfinished};
 use crate::conversation::messages::{
-    ConsumerTypingChanged, ConversationExited, ConversationRemoved, ConversationSnapshot, DeliverMessage, ExitReason,
-    GetConversationSnapshot, Resync, StartMode,
+    CommandOutcome, CommandRefused, ConsumerTypingChanged, ConversationCommand, ConversationExited, ConversationRemoved,
+    ConversationSnapshot, DeliverMessage, ExitReason, GetConversationSnapshot, Resync, RunCommand, StartMode,
 };
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
 use crate::live::{ActorKind, LiveToken};
-use crate::model::{BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr};
+use crate::model::{
+    BotAction, BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr,
+};
 use crate::ports::{
     BotErrorEvent, ConversationContext, ConversationRecord, ConversationStatePort, ErrorHookPort, EscalationProgress, FunctionPort,
     InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest,
 };
 use crate::settings::BotSettings;
+
+/// Commands from outside waiting at most, per conversation.
+pub const MAX_WAITING_COMMANDS: usize = 16;
+
+/// A command waiting, with where its outcome goes.
+type WaitingCommand = (ConversationCommand, tokio::sync::oneshot::Sender<Result<CommandOutcome, CommandRefused>>);
 
 /// Mailbox capacity: the BotActor sheds into a history re-read beyond it.
 pub const CONVERSATION_MAILBOX: usize = 64;
@@ -103,6 +111,8 @@ pub struct ConversationActor {
     record_loaded: bool,
     /// The store may hold a record for this conversation: forget it when the conversation ends.
     record_kept: bool,
+    /// Commands from outside, in arrival order (bounded by `MAX_WAITING_COMMANDS`).
+    commands: std::collections::VecDeque<WaitingCommand>,
 }
 
 impl ConversationActor {
@@ -149,6 +159,7 @@ impl ConversationActor {
             record: ConversationRecord::default(),
             record_loaded: false,
             record_kept: false,
+            commands: std::collections::VecDeque::new(),
         }
     }
 }
@@ -282,6 +293,23 @@ impl Handler<ConversationRemoved> for ConversationActor {
         if self.machine.removal() {
             self.finish(ctx, ExitReason::Removed);
         }
+    }
+}
+
+impl Handler<RunCommand> for ConversationActor {
+    type Result = ResponseFuture<Result<CommandOutcome, CommandRefused>>;
+
+    fn handle(&mut self, RunCommand(command): RunCommand, ctx: &mut Context<Self>) -> Self::Result {
+        if self.commands.len() >= MAX_WAITING_COMMANDS || self.exit.is_some() {
+            let refused = if self.exit.is_some() { CommandRefused::Ended } else { CommandRefused::Busy };
+            return Box::pin(std::future::ready(Err(refused)));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.commands.push_back((command, tx));
+        self.machine.commands_waiting = true;
+        self.guarded(ctx, Self::pump);
+        // A conversation that ends first drops the sender: the command did not happen.
+        Box::pin(async move { rx.await.unwrap_or(Err(CommandRefused::Ended)) })
     }
 }
 
@@ -613,6 +641,13 @@ impl ConversationActor {
                 }
                 None => {}
             },
+            Step::RunCommand => {
+                let next = self.commands.pop_front();
+                self.machine.commands_waiting = !self.commands.is_empty();
+                if let Some((command, reply)) = next {
+                    self.run_command(ctx, command, reply);
+                }
+            }
             Step::SendOpening => {
                 if let Some(input) = self.machine.take_opening() {
                     self.call_vendor(ctx, input, Vec::new());
@@ -769,6 +804,65 @@ impl ConversationActor {
                 act.wait_for_session(ctx);
             }
             ExecutionOutcome::Disconnected { pending_action: None } => act.wait_for_session(ctx),
+        });
+    }
+
+    /// Carries out a command from outside as the vendor's answer would be: its messages (with no
+    /// answer key: they answer no consumer message), then its action; a failure escalates.
+    fn run_command(
+        &mut self,
+        ctx: &mut Context<Self>,
+        command: ConversationCommand,
+        reply: tokio::sync::oneshot::Sender<Result<CommandOutcome, CommandRefused>>,
+    ) {
+        tracing::info!(?command, "carrying out a command from the admin API");
+        self.machine.phase = Phase::Executing;
+        let response = match command {
+            ConversationCommand::Transfer { skill, agent_id } => {
+                BotResponse::default().with_action(BotAction::Transfer { skill, agent_id })
+            }
+            ConversationCommand::Close { without_pcs } => BotResponse::default().with_action(BotAction::CloseConversation { without_pcs }),
+            ConversationCommand::ChangeTtr(ttr) => BotResponse::default().with_action(BotAction::ChangeTtr(ttr)),
+            ConversationCommand::Send(items) => BotResponse { items, ..BotResponse::default() },
+        };
+        let with_survey = self.settings.conversation.close_with_survey;
+        let settings = self.settings.clone();
+        let target = self.target();
+        let functions = Functions { bot_id: self.settings.bot_id.clone(), port: self.functions.clone() };
+        let work = async move { execute(target, functions, response, None, with_survey, &settings.escalation.skill).await };
+        self.spawn_work(ctx, work, move |act, ctx, outcome| match outcome {
+            ExecutionOutcome::Completed { ttr, error } => {
+                if ttr.is_some() {
+                    act.ttr = ttr;
+                }
+                if let Some(report) = error {
+                    act.last_error = Some(Box::new(report));
+                }
+                let _ = reply.send(Ok(CommandOutcome::Done));
+                act.machine.phase = Phase::Ready;
+                act.pump(ctx);
+            }
+            ExecutionOutcome::Transferred { skill, agent_id } => {
+                let _ = reply.send(Ok(CommandOutcome::Transferred { skill: skill.clone(), agent_id: agent_id.clone() }));
+                act.finish(ctx, ExitReason::Transferred { skill, agent_id });
+            }
+            ExecutionOutcome::Closed => {
+                let _ = reply.send(Ok(CommandOutcome::Closed));
+                act.finish(ctx, ExitReason::Closed { idle: false });
+            }
+            ExecutionOutcome::Escalate(report) => {
+                let _ = reply.send(Ok(CommandOutcome::Escalated(report.clone())));
+                act.escalate_in_flight(ctx, report);
+            }
+            ExecutionOutcome::Disconnected { pending_action: Some(action) } => {
+                let _ = reply.send(Ok(CommandOutcome::Interrupted));
+                act.machine.unfinished = Some(Unfinished::Action(Box::new(action)));
+                act.wait_for_session(ctx);
+            }
+            ExecutionOutcome::Disconnected { pending_action: None } => {
+                let _ = reply.send(Err(CommandRefused::Disconnected));
+                act.wait_for_session(ctx);
+            }
         });
     }
 

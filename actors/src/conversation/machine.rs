@@ -98,6 +98,8 @@ pub enum Step {
     ResumeEscalation,
     /// Perform the answer's action the session dropped before.
     ResumeAction,
+    /// Carry out the next command from outside.
+    RunCommand,
     /// Send the opening input to the vendor.
     SendOpening,
     /// Send the waiting consumer messages to the vendor: they are due.
@@ -127,6 +129,8 @@ pub struct Machine {
     /// The platform removed the bot while its own action was in flight: end once the action is
     /// done, with the action's reason if it has one.
     pub removal_pending: bool,
+    /// Commands from outside wait (they go before the vendor's next input).
+    pub commands_waiting: bool,
 }
 
 impl Machine {
@@ -139,6 +143,7 @@ impl Machine {
             resync_pending: false,
             overflowed: false,
             removal_pending: false,
+            commands_waiting: false,
         }
     }
 
@@ -157,6 +162,9 @@ impl Machine {
             Some(Unfinished::Escalation(_)) => return Step::ResumeEscalation,
             Some(Unfinished::Action(_)) => return Step::ResumeAction,
             None => {}
+        }
+        if self.commands_waiting {
+            return Step::RunCommand;
         }
         if matches!(self.opening, Opening::Pending(_)) {
             return Step::SendOpening;

@@ -3,7 +3,7 @@
 use actix::Message;
 
 use crate::errors::ErrorReport;
-use crate::model::{ConversationId, DialogMessage, Sequence, Ttr};
+use crate::model::{ConversationId, DialogMessage, ResponseItem, Sequence, Ttr};
 
 /// How a ConversationActor begins.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,3 +100,53 @@ pub struct ConversationExited {
     pub generation: u64,
     pub reason: ExitReason,
 }
+
+/// An action asked for from outside the conversation (the admin API, as LivePerson exposes these
+/// to brands), carried out by the conversation's actor in order with its other work, with the
+/// same rules as the vendor's actions: a failure escalates with the same codes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConversationCommand {
+    Transfer {
+        skill: String,
+        agent_id: Option<String>,
+    },
+    Close {
+        without_pcs: bool,
+    },
+    ChangeTtr(Ttr),
+    /// Messages from the bot (texts, private notes, structured content), in order.
+    Send(Vec<ResponseItem>),
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandOutcome {
+    /// Done; the conversation goes on.
+    Done,
+    Transferred {
+        skill: String,
+        agent_id: Option<String>,
+    },
+    Closed,
+    /// It failed and the conversation was escalated, as a vendor's failed action would be.
+    Escalated(ErrorReport),
+    /// The session dropped once its messages were out: its action is carried out after the
+    /// reconnect.
+    Interrupted,
+}
+
+/// Why a command was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CommandRefused {
+    #[error("the conversation has too many commands waiting; try again when they are done")]
+    Busy,
+    #[error("the conversation ended before the command was carried out")]
+    Ended,
+    #[error("the platform session dropped before the command was carried out; send it again once the bot is back online")]
+    Disconnected,
+}
+
+/// Queue `command`; answers once it is carried out.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<CommandOutcome, CommandRefused>")]
+pub struct RunCommand(pub ConversationCommand);
