@@ -589,3 +589,96 @@ async fn a_running_bots_capacity_changes_at_once_its_availability_follows_and_th
     assert_eq!(shown["config"]["settings"]["load"]["recommended"], 50);
     node.stop().await;
 }
+
+/// A consumer opens a conversation on the bots' skill and says `text`; its id once the bot has
+/// answered.
+async fn conversation_answered(sim: &SimHandle, text: &str) -> String {
+    let opened = control(sim, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await;
+    let id = opened["conversation_id"].as_str().unwrap().to_owned();
+    control(sim, "POST", &format!("/sim/v1/conversations/{id}/events"), Some(json!({"type": "text", "text": text}))).await;
+    for _ in 0..100 {
+        let conversation = control(sim, "GET", &format!("/sim/v1/conversations/{id}"), None).await;
+        if conversation["transcript"].as_array().unwrap().iter().any(|e| e["role"] == "ASSIGNED_AGENT" && e["kind"] == "text") {
+            return id;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no answer in {id}");
+}
+
+#[actix_rt::test]
+async fn conversation_actions_from_outside_are_carried_out_by_the_conversation() {
+    let data = data_dir("actions");
+    let node = Node::start(&data, &[bot("act-bot")]).await;
+    node.wait_state("act-bot", "online").await;
+    let c = conversation_answered(&node.sim, "hi").await;
+    let at = |action: &str| format!("/v1/bots/act-bot/conversations/{c}/{action}");
+
+    // Messages: a text for the consumer and a private note for agents, in order.
+    let body = json!({"messages": [{"text": "A supervisor here."}, {"text": "Watch this one.", "private": true}]});
+    let (status, done) = node.send("POST", &at("messages"), &body).await;
+    assert_eq!((status, done["outcome"].as_str()), (200, Some("done")), "{done}");
+    let conversation = control(&node.sim, "GET", &format!("/sim/v1/conversations/{c}"), None).await;
+    let bot_texts: Vec<(String, String)> = conversation["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["role"] == "ASSIGNED_AGENT" && e["kind"] == "text")
+        .map(|e| (e["text"].as_str().unwrap().to_owned(), e["audience"].as_str().unwrap_or("ALL").to_owned()))
+        .collect();
+    assert!(
+        bot_texts.ends_with(&[("A supervisor here.".into(), "ALL".into()), ("Watch this one.".into(), "AGENTS_AND_MANAGERS".into())]),
+        "{bot_texts:?}"
+    );
+
+    let (status, done) = node.send("POST", &at("ttr"), &json!({"ttr_type": "URGENT"})).await;
+    assert_eq!((status, done["outcome"].as_str()), (200, Some("done")), "{done}");
+
+    // Bad bodies name their field and do nothing.
+    for (action, body, field) in [
+        ("transfer", json!({"skill": ""}), "skill"),
+        ("transfer", json!({"skil": "x"}), "skil"),
+        ("ttr", json!({"ttr_type": "SOON"}), "ttr_type"),
+        ("ttr", json!({"ttr_type": "CUSTOM"}), "seconds"),
+        ("messages", json!({"messages": []}), "messages"),
+        ("messages", json!({"messages": [{"text": "x", "structured_content": {}}]}), "messages[0]"),
+    ] {
+        let (status, refused) = node.send("POST", &at(action), &body).await;
+        assert_eq!(status, 400, "{action} {body}: {refused}");
+        assert!(refused["problems"].as_array().unwrap().iter().any(|p| p["path"] == field), "{action} {body}: {refused}");
+    }
+    let (status, missing) = node.send("POST", "/v1/bots/act-bot/conversations/no-such/close", &json!({})).await;
+    assert_eq!((status, missing["code"].as_str()), (404, Some("botvisor.api.unknown-conversation")));
+    let (status, _) = node.send("POST", &at("launch"), &json!({})).await;
+    assert_eq!(status, 404);
+    assert_eq!(node.call("GET", &at("close")).await.0, 405);
+
+    // A transfer to a skill the platform does not know escalates, as the vendor's would.
+    let (status, escalated) = node.send("POST", &at("transfer"), &json!({"skill": "nowhere"})).await;
+    assert_eq!(status, 422, "{escalated}");
+    assert_eq!(escalated["code"], "botvisor.action.transfer-skill-not-existing");
+    assert_eq!(escalated["escalated"], true);
+    for _ in 0..100 {
+        if control(&node.sim, "GET", &format!("/sim/v1/conversations/{c}"), None).await["skill"] == "human-agents" {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(control(&node.sim, "GET", &format!("/sim/v1/conversations/{c}"), None).await["skill"], "human-agents");
+
+    // A transfer and a close that work.
+    let d = conversation_answered(&node.sim, "hello").await;
+    let (status, moved) =
+        node.send("POST", &format!("/v1/bots/act-bot/conversations/{d}/transfer"), &json!({"skill": "human-agents"})).await;
+    assert_eq!((status, moved["outcome"].as_str(), moved["skill"].as_str()), (200, Some("transferred"), Some("human-agents")), "{moved}");
+    let e = conversation_answered(&node.sim, "hey").await;
+    let (status, closed) = node.send("POST", &format!("/v1/bots/act-bot/conversations/{e}/close"), &json!({"without_pcs": true})).await;
+    assert_eq!((status, closed["outcome"].as_str()), (200, Some("closed")), "{closed}");
+    assert_eq!(control(&node.sim, "GET", &format!("/sim/v1/conversations/{e}"), None).await["state"], "CLOSE");
+
+    // A stopped bot takes no action.
+    node.call("POST", "/v1/bots/act-bot/stop").await;
+    let (status, refused) = node.send("POST", &at("close"), &json!({})).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("botvisor.api.bot-not-running")));
+    node.stop().await;
+}

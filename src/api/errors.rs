@@ -48,6 +48,18 @@ pub enum ApiError {
     UnknownNode(String),
     #[error("{0}")]
     Unsupported(&'static str),
+    #[error("bot {bot:?} has no open conversation {conversation:?} here; GET /v1/bots/{bot}/conversations lists them")]
+    UnknownConversation { bot: String, conversation: String },
+    #[error("bot {0:?} is not running; start it first (POST /v1/bots/{0}/start)")]
+    BotNotRunning(String),
+    #[error("{0}")]
+    ConversationBusy(String),
+    #[error("{0}")]
+    ConversationEnded(String),
+    #[error("{0}")]
+    SessionDown(String),
+    #[error("the conversation did not carry the command out within {0} s; it may still do it")]
+    CommandTimeout(u64),
 }
 
 impl ApiError {
@@ -72,13 +84,23 @@ impl ApiError {
             Self::OwnedElsewhere { .. } => "botvisor.api.owned-elsewhere",
             Self::UnknownNode(_) => "botvisor.api.unknown-node",
             Self::Unsupported(_) => "botvisor.api.unsupported",
+            Self::UnknownConversation { .. } => "botvisor.api.unknown-conversation",
+            Self::BotNotRunning(_) => "botvisor.api.bot-not-running",
+            Self::ConversationBusy(_) => "botvisor.api.conversation-busy",
+            Self::ConversationEnded(_) => "botvisor.api.conversation-ended",
+            Self::SessionDown(_) => "botvisor.api.session-down",
+            Self::CommandTimeout(_) => "botvisor.api.command-timeout",
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::NotFound | Self::UnknownBot(_) | Self::UnknownNode(_) => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::UnknownBot(_) | Self::UnknownNode(_) | Self::UnknownConversation { .. } => StatusCode::NOT_FOUND,
+            Self::BotNotRunning(_) | Self::ConversationEnded(_) => StatusCode::CONFLICT,
+            Self::ConversationBusy(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::SessionDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::CommandTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BotExists(_) | Self::BotRunning(_) | Self::OwnedElsewhere { .. } | Self::Unsupported(_) => StatusCode::CONFLICT,
             Self::InvalidConfig { .. } | Self::IdMismatch { .. } | Self::BadBody(_) | Self::BadQuery(_) => StatusCode::BAD_REQUEST,

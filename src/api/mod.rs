@@ -8,6 +8,7 @@
 
 mod bots;
 mod cluster;
+mod conversation_actions;
 pub mod errors;
 mod metrics;
 
@@ -104,6 +105,11 @@ pub fn start(addr: SocketAddr, state: Arc<AdminState>) -> Result<(SocketAddr, ac
             .service(web::resource("/v1/bots/{id}/capacity").route(web::patch().to(bots::set_capacity)).default_service(not_allowed()))
             .service(web::resource("/v1/bots/{id}/errors").route(web::get().to(bots::errors)).default_service(not_allowed()))
             .service(web::resource("/v1/bots/{id}/conversations").route(web::get().to(bots::conversations)).default_service(not_allowed()))
+            .service(
+                web::resource("/v1/bots/{id}/conversations/{cid}/{action}")
+                    .route(web::post().to(conversation_actions::act))
+                    .default_service(not_allowed()),
+            )
             .service(web::resource("/v1/cluster").route(web::get().to(cluster::view)).default_service(not_allowed()))
             .service(
                 web::resource("/v1/nodes/{id}/drain")
