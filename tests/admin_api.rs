@@ -102,7 +102,12 @@ impl Node {
         let status = response.status().as_u16();
         let bytes = response.body().limit(4 * 1024 * 1024).await.expect("a body");
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        // Every answer the tests get is one the OpenAPI document describes.
+        if let Err(problem) = common::openapi::check_response(method, path, status, &value) {
+            panic!("{problem}");
+        }
+        (status, value)
     }
 
     async fn call(&self, method: &str, path: &str) -> (u16, Value) {

@@ -11,6 +11,7 @@ mod cluster;
 mod conversation_actions;
 pub mod errors;
 mod metrics;
+pub mod openapi;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +69,65 @@ fn method_not_allowed() -> HttpResponse {
     ApiError::MethodNotAllowed.response()
 }
 
+/// Every route of the admin API: method, path (actix's `{param}` syntax, as OpenAPI writes it),
+/// handler. The router is built from this table, and the OpenAPI document
+/// (`/v1/openapi.json`) is checked against it by the tests: every route documented, every
+/// documented route served.
+pub fn route_table() -> Vec<(&'static str, &'static str, actix_web::Route)> {
+    vec![
+        ("GET", "/healthz", web::get().to(healthz)),
+        ("GET", "/readyz", web::get().to(readyz)),
+        ("GET", "/v1/openapi.json", web::get().to(openapi::document)),
+        ("GET", "/v1/bots", web::get().to(bots::list)),
+        ("POST", "/v1/bots", web::post().to(bots::add)),
+        ("GET", "/v1/bots/{id}", web::get().to(bots::get)),
+        ("PUT", "/v1/bots/{id}", web::put().to(bots::replace)),
+        ("DELETE", "/v1/bots/{id}", web::delete().to(bots::remove)),
+        ("POST", "/v1/bots/{id}/start", web::post().to(bots::start)),
+        ("POST", "/v1/bots/{id}/stop", web::post().to(bots::stop)),
+        ("PATCH", "/v1/bots/{id}/capacity", web::patch().to(bots::set_capacity)),
+        ("GET", "/v1/bots/{id}/errors", web::get().to(bots::errors)),
+        ("GET", "/v1/bots/{id}/conversations", web::get().to(bots::conversations)),
+        ("POST", "/v1/bots/{id}/conversations/{cid}/{action}", web::post().to(conversation_actions::act)),
+        ("GET", "/v1/cluster", web::get().to(cluster::view)),
+        ("POST", "/v1/nodes/{id}/drain", web::post().to(cluster::drain)),
+        ("DELETE", "/v1/nodes/{id}/drain", web::delete().to(cluster::drain)),
+        ("GET", "/metrics", web::get().to(metrics::render)),
+    ]
+}
+
+/// The (method, path) pairs the router serves.
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    route_table().into_iter().map(|(method, path, _)| (method, path)).collect()
+}
+
+/// One resource per path, its methods from the table, any other method answered 405.
+fn register_routes(cfg: &mut web::ServiceConfig) {
+    let mut paths: Vec<&'static str> = Vec::new();
+    let mut table = route_table();
+    for (_, path, _) in &table {
+        if !paths.contains(path) {
+            paths.push(path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path);
+        let mut i = 0;
+        while i < table.len() {
+            if table[i].1 == path {
+                resource = resource.route(table.remove(i).2);
+            } else {
+                i += 1;
+            }
+        }
+        cfg.service(resource.default_service(web::to(|| async { method_not_allowed() })));
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "up"}))
+}
+
 /// Starts the admin API. Without a token it must listen on loopback.
 pub fn start(addr: SocketAddr, state: Arc<AdminState>) -> Result<(SocketAddr, actix_web::dev::ServerHandle), String> {
     if state.token.is_none() && !addr.ip().is_loopback() {
@@ -75,7 +135,6 @@ pub fn start(addr: SocketAddr, state: Arc<AdminState>) -> Result<(SocketAddr, ac
     }
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
-        let not_allowed = || web::to(|| async { method_not_allowed() });
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
@@ -88,36 +147,7 @@ pub fn start(addr: SocketAddr, state: Arc<AdminState>) -> Result<(SocketAddr, ac
                 web::PathConfig::default().error_handler(|error, _| ApiError::BadQuery(format!("the path is not valid: {error}")).into()),
             )
             .wrap(from_fn(require_token))
-            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(json!({"status": "up"})) }))
-            .route("/readyz", web::get().to(readyz))
-            .service(
-                web::resource("/v1/bots").route(web::get().to(bots::list)).route(web::post().to(bots::add)).default_service(not_allowed()),
-            )
-            .service(
-                web::resource("/v1/bots/{id}")
-                    .route(web::get().to(bots::get))
-                    .route(web::put().to(bots::replace))
-                    .route(web::delete().to(bots::remove))
-                    .default_service(not_allowed()),
-            )
-            .service(web::resource("/v1/bots/{id}/start").route(web::post().to(bots::start)).default_service(not_allowed()))
-            .service(web::resource("/v1/bots/{id}/stop").route(web::post().to(bots::stop)).default_service(not_allowed()))
-            .service(web::resource("/v1/bots/{id}/capacity").route(web::patch().to(bots::set_capacity)).default_service(not_allowed()))
-            .service(web::resource("/v1/bots/{id}/errors").route(web::get().to(bots::errors)).default_service(not_allowed()))
-            .service(web::resource("/v1/bots/{id}/conversations").route(web::get().to(bots::conversations)).default_service(not_allowed()))
-            .service(
-                web::resource("/v1/bots/{id}/conversations/{cid}/{action}")
-                    .route(web::post().to(conversation_actions::act))
-                    .default_service(not_allowed()),
-            )
-            .service(web::resource("/v1/cluster").route(web::get().to(cluster::view)).default_service(not_allowed()))
-            .service(
-                web::resource("/v1/nodes/{id}/drain")
-                    .route(web::post().to(cluster::drain))
-                    .route(web::delete().to(cluster::drain))
-                    .default_service(not_allowed()),
-            )
-            .route("/metrics", web::get().to(metrics::render))
+            .configure(register_routes)
             .default_service(web::to(|| async { ApiError::NotFound.response() }))
     })
     .workers(1)

@@ -1,5 +1,7 @@
 //! Helpers shared by the black-box tests (included with `#[path]`).
 
+pub mod openapi;
+
 use botvisor::sim::SimHandle;
 use serde_json::Value;
 
