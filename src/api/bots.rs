@@ -54,6 +54,8 @@ fn bot_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>, rem
         "state_since": state_since_ms(status),
         "open_conversations": status.open_conversations,
         "capacity": {"recommended": status.load.recommended, "hard": status.load.hard, "low_water": status.load.low_water},
+        // What the load asks routing for: AWAY from the recommended load until under low water.
+        "availability": status.load.availability,
         "last_error": status.last_error.as_ref().map(report_json),
         "owner": owner.map(|o| json!({"node_id": o.node_id, "token": o.token.0})),
         "kpis": Kpis::of(status),

@@ -9,6 +9,7 @@
 mod bots;
 mod cluster;
 mod conversation_actions;
+mod dashboard;
 pub mod errors;
 mod metrics;
 pub mod openapi;
@@ -49,7 +50,8 @@ async fn require_token(
     let state = req.app_data::<web::Data<AdminState>>().cloned();
     let allowed = match state.as_ref().and_then(|s| s.token.as_deref()) {
         None => true,
-        Some(_) if matches!(req.path(), "/healthz" | "/readyz") => true,
+        // The probes, and the console's page (it asks for the token and sends it with each call).
+        Some(_) if matches!(req.path(), "/healthz" | "/readyz" | "/") => true,
         Some(token) => {
             let given = req.headers().get("authorization").and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
             given.is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
@@ -75,6 +77,7 @@ fn method_not_allowed() -> HttpResponse {
 /// documented route served.
 pub fn route_table() -> Vec<(&'static str, &'static str, actix_web::Route)> {
     vec![
+        ("GET", "/", web::get().to(dashboard::page)),
         ("GET", "/healthz", web::get().to(healthz)),
         ("GET", "/readyz", web::get().to(readyz)),
         ("GET", "/v1/openapi.json", web::get().to(openapi::document)),
