@@ -687,3 +687,78 @@ async fn conversation_actions_from_outside_are_carried_out_by_the_conversation()
     assert_eq!((status, refused["code"].as_str()), (409, Some("botvisor.api.bot-not-running")));
     node.stop().await;
 }
+
+#[actix_rt::test]
+async fn every_metric_and_label_the_grafana_dashboard_queries_is_on_metrics() {
+    let data = data_dir("grafana");
+    // A short text limit: an over-long message escalates, so every family has its samples.
+    let mut graf = bot("graf-bot");
+    graf["settings"]["conversation"] = json!({"max_text_length": 20});
+    let node = Node::start(&data, &[graf]).await;
+    node.wait_state("graf-bot", "online").await;
+    consumer_gets_answer(&node.sim, "hi", "You said: hi").await;
+    let opened = control(&node.sim, "POST", "/sim/v1/conversations", Some(json!({"skill": "bots"}))).await;
+    let long = opened["conversation_id"].as_str().unwrap().to_owned();
+    control(
+        &node.sim,
+        "POST",
+        &format!("/sim/v1/conversations/{long}/events"),
+        Some(json!({"type": "text", "text": "a message far longer than twenty characters"})),
+    )
+    .await;
+    for _ in 0..100 {
+        if control(&node.sim, "GET", &format!("/sim/v1/conversations/{long}"), None).await["skill"] == "human-agents" {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, metrics) = node.call("GET", "/metrics").await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap().to_owned();
+    // Sample names and label names as Prometheus stores them.
+    let mut samples = std::collections::HashSet::new();
+    let mut labels: std::collections::HashSet<String> = ["instance", "job", "le"].iter().map(|l| (*l).to_owned()).collect();
+    // A family with no sample yet (no escalation so far) is still described: its sample names.
+    for line in metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let mut parts = line.split_whitespace();
+        let (Some(family), Some(kind)) = (parts.next(), parts.next()) else { continue };
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_count", "_sum"],
+            _ => &[""],
+        };
+        for suffix in suffixes {
+            samples.insert(format!("{family}{suffix}"));
+        }
+    }
+    for line in metrics.lines().filter(|l| l.starts_with("botvisor_")) {
+        let name = line.split(|c| c == '{' || c == ' ').next().unwrap();
+        samples.insert(name.to_owned());
+        if let Some(inner) = line.split_once('{').and_then(|(_, rest)| rest.split_once('}')).map(|(inner, _)| inner) {
+            for pair in inner.split(',') {
+                labels.insert(pair.split('=').next().unwrap().to_owned());
+            }
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/grafana/botvisor.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let metric = regex::Regex::new(r"botvisor_[a-z_]+").unwrap();
+    let by = regex::Regex::new(r"by \(([a-z_, ]+)\)").unwrap();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            queries += 1;
+            for name in metric.find_iter(expr) {
+                assert!(samples.contains(name.as_str()), "{:?} queries {} which /metrics does not have", panel["title"], name.as_str());
+            }
+            for group in by.captures_iter(expr) {
+                for label in group[1].split(',').map(str::trim) {
+                    assert!(labels.contains(label), "{:?} groups by {label}, a label no metric has", panel["title"]);
+                }
+            }
+        }
+    }
+    assert!(queries >= 15, "{queries} queries");
+    node.stop().await;
+}
