@@ -732,7 +732,7 @@ async fn every_metric_and_label_the_grafana_dashboard_queries_is_on_metrics() {
         }
     }
     for line in metrics.lines().filter(|l| l.starts_with("botvisor_")) {
-        let name = line.split(|c| c == '{' || c == ' ').next().unwrap();
+        let name = line.split(['{', ' ']).next().unwrap();
         samples.insert(name.to_owned());
         if let Some(inner) = line.split_once('{').and_then(|(_, rest)| rest.split_once('}')).map(|(inner, _)| inner) {
             for pair in inner.split(',') {
