@@ -102,3 +102,24 @@ async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() 
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[path = "../benches/load/charts.rs"]
+mod charts;
+
+#[test]
+fn the_load_report_draws_latency_and_throughput_charts_with_both_engines() {
+    let rate = |rate: u32, achieved: f64, p50: f64, p99: f64| json!({"rate": rate, "achieved_per_second": achieved, "added_latency_ms": {"p50": p50, "p99": p99}});
+    let document = json!({"runs": [
+        {"engine": "botvisor", "scenario": "throughput", "round": 1, "rates": [rate(1000, 1000.0, 0.4, 1.2), rate(5000, 4990.0, 0.6, 3.1)]},
+        {"engine": "sdk-peer", "scenario": "throughput", "round": 1, "rates": [rate(1000, 998.0, 1.1, 6.0), rate(5000, 3100.0, 40.0, 900.0)]},
+    ]});
+    let dir = std::env::temp_dir().join(format!("botvisor-charts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = charts::write_charts(&dir, &document).expect("the charts are drawn");
+    assert_eq!(files.len(), 2);
+    for file in &files {
+        let svg = std::fs::read_to_string(file).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("botvisor") && svg.contains("sdk-peer"), "{}", file.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

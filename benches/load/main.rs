@@ -14,6 +14,7 @@
 // The harness measures real processes on the wall clock; no paused-time test runs here.
 #![allow(clippy::disallowed_types)]
 
+mod charts;
 #[path = "../common/http.rs"]
 mod http;
 mod processes;
@@ -57,6 +58,8 @@ struct Options {
     vendor_delay: Option<u64>,
     combine: Option<u64>,
     out: PathBuf,
+    /// Redraw the charts of this results.json and stop.
+    replot: Option<PathBuf>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -73,6 +76,7 @@ fn parse_options() -> Result<Options, String> {
         vendor_delay: None,
         combine: None,
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/load"),
+        replot: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -111,6 +115,7 @@ fn parse_options() -> Result<Options, String> {
             "--vendor-delay" => options.vendor_delay = Some(number("--vendor-delay", value("--vendor-delay")?)?.min(60_000)),
             "--combine" => options.combine = Some(number("--combine", value("--combine")?)?.clamp(1, 10_000)),
             "--out" => options.out = PathBuf::from(value("--out")?),
+            "--replot" => options.replot = Some(PathBuf::from(value("--replot")?)),
             "-h" | "--help" => {
                 println!("{}", include_str!("usage.txt"));
                 std::process::exit(0);
@@ -302,6 +307,21 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(results) = &options.replot {
+        let dir = results.parent().unwrap_or(std::path::Path::new("."));
+        let drawn = std::fs::read_to_string(results)
+            .map_err(|e| format!("{}: {e}", results.display()))
+            .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| format!("{}: {e}", results.display())))
+            .and_then(|document| charts::write_charts(dir, &document));
+        match drawn {
+            Ok(files) => files.iter().for_each(|f| println!("chart: {}", f.display())),
+            Err(e) => {
+                eprintln!("load: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let mut engines = vec![EngineKind::Botvisor];
     if options.peer {
         engines.push(EngineKind::Peer);
@@ -334,6 +354,10 @@ fn main() {
     if let Err(e) = report::write(&options.out, &document, &markdown) {
         eprintln!("load: {e}");
         std::process::exit(1);
+    }
+    match charts::write_charts(&options.out, &document) {
+        Ok(files) => files.iter().for_each(|f| println!("chart: {}", f.display())),
+        Err(e) => eprintln!("load: the charts could not be drawn: {e}"),
     }
     println!("results: {}", options.out.display());
 }

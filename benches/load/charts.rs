@@ -1,0 +1,120 @@
+//! The load report's charts, drawn from its JSON document (so `--replot results.json` redraws
+//! them): per scenario, the added latency (p50 and p99) against the offered rate, and the
+//! achieved rate against the offered one, botvisor and the SDK peer on the same axes (the mean
+//! of their rounds). SVG files beside `results.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use serde_json::Value;
+
+/// Per engine: (offered rate, value) points, the mean over rounds.
+type Series = BTreeMap<String, Vec<(f64, f64)>>;
+
+const ENGINES: [(&str, RGBColor); 2] = [("botvisor", RGBColor(29, 78, 216)), ("sdk-peer", RGBColor(217, 119, 6))];
+
+/// The mean of `value` per engine and offered rate, over the scenario's rounds.
+fn series(document: &Value, scenario: &str, value: impl Fn(&Value) -> Option<f64>) -> Series {
+    let mut sums: BTreeMap<String, BTreeMap<u64, (f64, u32)>> = BTreeMap::new();
+    for run in document["runs"].as_array().into_iter().flatten().filter(|r| r["scenario"] == scenario) {
+        let engine = run["engine"].as_str().unwrap_or("?").to_owned();
+        for rate in run["rates"].as_array().into_iter().flatten() {
+            let (Some(offered), Some(v)) = (rate["rate"].as_u64(), value(rate)) else { continue };
+            let entry = sums.entry(engine.clone()).or_default().entry(offered).or_insert((0.0, 0));
+            entry.0 += v;
+            entry.1 += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(engine, points)| (engine, points.into_iter().map(|(x, (sum, n))| (x as f64, sum / f64::from(n))).collect()))
+        .collect()
+}
+
+/// Draws one chart of `lines` (label, per-engine series, dashed) to `path`.
+fn chart(path: &Path, title: &str, y_label: &str, lines: &[(&str, Series, bool)], diagonal: bool) -> Result<(), String> {
+    let points = || lines.iter().flat_map(|(_, s, _)| s.values().flatten());
+    let x_max = points().map(|p| p.0).fold(1.0, f64::max) * 1.05;
+    let y_max = points().map(|p| p.1).fold(if diagonal { x_max } else { 1.0 }, f64::max) * 1.1;
+    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("offered consumer messages per second")
+        .y_desc(y_label)
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    if diagonal {
+        chart
+            .draw_series(LineSeries::new([(0.0, 0.0), (x_max, x_max)], RGBColor(180, 180, 180).stroke_width(1)))
+            .map_err(|e| e.to_string())?
+            .label("offered")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], RGBColor(180, 180, 180)));
+    }
+    for (label, series, dashed) in lines {
+        for (engine, color) in ENGINES {
+            let Some(points) = series.get(engine) else { continue };
+            let style = color.stroke_width(if *dashed { 1 } else { 3 });
+            let name = if label.is_empty() { engine.to_owned() } else { format!("{engine} {label}") };
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), style))
+                .map_err(|e| e.to_string())?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled()))).map_err(|e| e.to_string())?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Writes the charts of every scenario with rates into `dir`; the files written.
+pub fn write_charts(dir: &Path, document: &Value) -> Result<Vec<PathBuf>, String> {
+    let mut scenarios: Vec<String> = document["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["rates"].as_array().is_some_and(|rates| rates.len() > 1))
+        .filter_map(|r| r["scenario"].as_str().map(str::to_owned))
+        .collect();
+    scenarios.dedup();
+    let mut written = Vec::new();
+    for scenario in scenarios {
+        let latency = dir.join(format!("{scenario}-latency.svg"));
+        let p50 = series(document, &scenario, |r| r["added_latency_ms"]["p50"].as_f64());
+        let p99 = series(document, &scenario, |r| r["added_latency_ms"]["p99"].as_f64());
+        chart(
+            &latency,
+            &format!("{scenario}: added latency against the offered rate"),
+            "added latency (ms)",
+            &[("p99", p99, false), ("p50", p50, true)],
+            false,
+        )?;
+        written.push(latency);
+        let throughput = dir.join(format!("{scenario}-throughput.svg"));
+        let achieved = series(document, &scenario, |r| r["achieved_per_second"].as_f64());
+        chart(
+            &throughput,
+            &format!("{scenario}: answers per second against the offered rate"),
+            "answered per second",
+            &[("", achieved, false)],
+            true,
+        )?;
+        written.push(throughput);
+    }
+    Ok(written)
+}
