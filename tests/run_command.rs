@@ -91,7 +91,7 @@ fn run_starts_the_demo_and_the_bot_answers_consumers_over_the_real_protocol() {
     assert_eq!(ids, ["demo-bot-1", "demo-bot-2"]);
     for bot in bots.as_array().unwrap() {
         assert_eq!((bot["state"].as_str(), bot["deployment_status"].as_str()), (Some("online"), Some("online")), "{bot}");
-        assert_eq!(bot["capacity"], serde_json::json!({"recommended": 250, "hard": 999}));
+        assert_eq!(bot["capacity"], serde_json::json!({"recommended": 250, "hard": 999, "low_water": 225}));
     }
     let total: u64 = bots.as_array().unwrap().iter().map(|b| b["kpis"]["total_conversations"].as_u64().unwrap()).sum();
     assert!(total >= 1, "KPIs count conversations: {bots}");
