@@ -31,7 +31,7 @@ async fn every_message_kind_and_action_reaches_the_consumer() {
     let fakes = w.fakes().await;
     let lex = &fakes["lex"];
     let request = lex["log"].as_array().unwrap().iter().find(|r| r["body"]["text"] == "picture").unwrap().clone();
-    assert_eq!(request["path"], format!("/bots/TESTBOT01/botAliases/TSTALIASID/botLocales/en_US/sessions/{picture}/text"));
+    assert_eq!(request["path"], format!("/bots/TESTBOT001/botAliases/TSTALIASID/botLocales/en_US/sessions/{picture}/text"));
     assert_eq!(request["body"]["sessionState"]["sessionAttributes"]["convId"], picture.as_str());
     let context: Value = serde_json::from_str(request["body"]["requestAttributes"]["BC-LP-CONTEXT"].as_str().unwrap()).unwrap();
     assert!(context["lpEvent"].is_object(), "lpEvent travels as a JSON string: {context}");

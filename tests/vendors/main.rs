@@ -98,7 +98,7 @@ pub fn vendor(sim: &SimHandle, kind: Kind, wrong_credentials: bool) -> Rc<dyn Ve
                 secret_access_key: fakes.aws_secret_access_key.clone(),
                 session_token: None,
             };
-            let mut settings = LexSettings::new("TESTBOT01", "TSTALIASID", "en_US", "us-east-1", credentials);
+            let mut settings = LexSettings::new("TESTBOT001", "TSTALIASID", "en_US", "us-east-1", credentials);
             settings.endpoint = Some(origin);
             settings.request_timeout = Duration::from_secs(2);
             Rc::new(LexVendor::new(settings, Default::default()).unwrap())

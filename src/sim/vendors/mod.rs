@@ -216,6 +216,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, fakes: web::Data<VendorFakes>) {
             web::post().to(watson::message_in),
         )
         .route("/instances/{instance}/v2/assistants/{assistant}/sessions/{session}", web::delete().to(watson::delete_session))
+        .route(
+            "/instances/{instance}/v2/assistants/{assistant}/environments/{env}/sessions/{session}",
+            web::delete().to(watson::delete_session_in),
+        )
         .route("/v3/directline/conversations", web::post().to(directline::start_conversation))
         .route("/v3/directline/conversations/{id}", web::get().to(directline::reconnect))
         .route("/v3/directline/conversations/{id}/activities", web::post().to(directline::post_activity))

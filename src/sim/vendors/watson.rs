@@ -181,6 +181,15 @@ pub async fn delete_session(fakes: web::Data<VendorFakes>, req: HttpRequest, pat
     HttpResponse::Ok().json(json!({}))
 }
 
+pub async fn delete_session_in(
+    fakes: web::Data<VendorFakes>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String)>,
+) -> HttpResponse {
+    let (instance, assistant, _, session) = path.into_inner();
+    delete_session(fakes, req, web::Path::from((instance, assistant, session))).await
+}
+
 pub async fn message(
     fakes: web::Data<VendorFakes>,
     req: HttpRequest,
