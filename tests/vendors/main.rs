@@ -2,15 +2,13 @@
 //! (engine core, LivePerson platform client, the vendor) against the simulator and its vendor
 //! fakes, all on 127.0.0.1. Assertions are on the transcripts the consumer sees, the skill the
 //! conversation lands on, and what the fakes received. Real time with generous bounds. The
-//! vendors' own clients judge the fakes in `clients` (boto3, ibm-watson) and `directline_js`
-//! (botframework-directlinejs and a botbuilder bot).
+//! vendors' own clients judge the Lex and Watson fakes in `clients` (boto3, ibm-watson).
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod clients;
 mod directline;
-mod directline_js;
 mod lex;
 mod watson;
 
