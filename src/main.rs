@@ -108,6 +108,14 @@ struct SimulateArgs {
     /// (e.g. config/dialogflow-agents.json); the service-account key is written beside the CA.
     #[arg(long, value_name = "FILE")]
     dialogflow_agents: Option<PathBuf>,
+    /// Also serve fake Amazon Lex V2, IBM Watson Assistant V2 (with its IAM token endpoint) and
+    /// Direct Line 3.0 APIs, with the bots of this file (e.g. config/vendor-bots.json).
+    #[arg(long, value_name = "FILE")]
+    vendor_bots: Option<PathBuf>,
+    /// The Bot Framework bot the Direct Line fake forwards to (its /api/messages URL); default the
+    /// simulator's built-in bot.
+    #[arg(long, value_name = "URL")]
+    directline_bot: Option<String>,
     /// Stop after this long; default: until Ctrl-C.
     #[arg(long = "for", value_name = "DURATION", value_parser = duration)]
     run_for: Option<Duration>,
@@ -181,6 +189,15 @@ fn simulator_config(args: &SimulateArgs) -> Result<sim::SimConfig, String> {
     config.plain_http |= args.plain_http;
     if let Some(agents) = &args.dialogflow_agents {
         config.google = Some(sim::google::GoogleFakeConfig::new(agents.clone()));
+    }
+    if let Some(bots) = &args.vendor_bots {
+        config.vendors = Some(sim::vendors::VendorFakesConfig::new(bots.clone()));
+    }
+    if let Some(url) = &args.directline_bot {
+        match &mut config.vendors {
+            Some(vendors) => vendors.directline_bot = Some(url.clone()),
+            None => return Err("--directline-bot needs --vendor-bots".into()),
+        }
     }
     Ok(config)
 }

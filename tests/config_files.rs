@@ -1,6 +1,7 @@
 //! Every example in `config/` parses and validates: `botvisor*.toml` and the `demo-*.toml` files
 //! with bots as service configurations, other `.toml` files as scripted bots, `simulator*.json` as
-//! the simulator's configuration, `dialogflow-*.json` as the simulator's fake Dialogflow agents.
+//! the simulator's configuration, `dialogflow-*.json` as the simulator's fake Dialogflow agents, `vendor-bots*.json` as its fake Lex,
+//! Watson and Bot Framework bots.
 
 use botvisor::config::ServiceConfig;
 use botvisor::sim::SimConfig;
@@ -43,13 +44,18 @@ fn every_example_configuration_is_valid() {
                 botvisor::sim::google::agents::AgentsFile::read(&path).unwrap_or_else(|problems| panic!("{name}: {problems:?}"));
                 agents += 1;
             }
+            Some("json") if name.starts_with("vendor-bots") => {
+                botvisor::sim::vendors::bots::BotsFile::read(&path).unwrap_or_else(|problems| panic!("{name}: {problems:?}"));
+                agents += 1;
+            }
             _ => panic!("{name}: an unexpected file in config/"),
         }
     }
     assert_eq!(
         (services, simulators, scripts, agents),
-        (5, 1, 1, 1),
-        "the demo, the LivePerson example, the function bot, the Dialogflow ES and CX demos, the simulator, the demo script and the fake Dialogflow agents"
+        (8, 1, 1, 2),
+        "the demo, the LivePerson example, the function bot, the Dialogflow ES and CX, Lex, Watson and Direct Line demos, the simulator, \
+         the demo script, the fake Dialogflow agents and the fake Lex, Watson and Bot Framework bots"
     );
 }
 

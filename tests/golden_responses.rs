@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use botvisor::vendors::function_response::parse_function_response;
+use botvisor::vendors::{directline_response, lex_response, watson_response};
 use botvisor_actors::errors::VendorError;
 use botvisor_actors::model::{BotAction, BotResponse, MessageAudience, ResponseItem, Ttr};
 use serde_json::{json, Map, Value};
@@ -94,4 +95,24 @@ fn check(dir: &str, parse: impl Fn(Option<&Value>) -> Result<BotResponse, Vendor
 #[test]
 fn function_answers() {
     check("function", parse_function_response);
+}
+
+/// Parses with `parse`, an absent body as `null`.
+fn body_or_null(parse: fn(&Value) -> Result<BotResponse, VendorError>) -> impl Fn(Option<&Value>) -> Result<BotResponse, VendorError> {
+    move |body| parse(body.unwrap_or(&Value::Null))
+}
+
+#[test]
+fn lex_answers() {
+    check("lex", body_or_null(lex_response::parse_response));
+}
+
+#[test]
+fn watson_answers() {
+    check("watson", body_or_null(watson_response::parse_response));
+}
+
+#[test]
+fn directline_answers() {
+    check("directline", body_or_null(directline_response::parse_response));
 }

@@ -16,6 +16,7 @@ pub mod google;
 pub mod http_call;
 pub mod secret;
 pub mod small_file;
+pub mod vendors;
 
 pub use secret::{Secret, SecretError, REDACTED};
 use small_file::{read_small_file, MAX_SCRIPT_FILE_BYTES};
@@ -190,6 +191,12 @@ pub enum VendorConfig {
     DialogflowEs(google::DialogflowEsConfig),
     /// Google Dialogflow CX (v3 detectIntent).
     DialogflowCx(google::DialogflowCxConfig),
+    /// Amazon Lex V2 (RecognizeText, SigV4).
+    Lex(vendors::LexConfig),
+    /// IBM Watson Assistant V2.
+    WatsonV2(vendors::WatsonConfig),
+    /// Microsoft Bot Framework through Direct Line 3.0.
+    DirectLine(vendors::DirectLineConfig),
 }
 
 /// What `[bots.functions]`'s URL holds, replaced by each invocation's function id.
@@ -296,6 +303,20 @@ impl ServiceConfig {
             };
             if embedded_google && self.simulator.as_ref().is_some_and(|sim| sim.google.is_none()) {
                 problem(format!("bots[{i}].vendor.endpoint"), "\"embedded\" needs [simulator.google] (the fake Dialogflow agents)".into());
+            }
+            let embedded_vendor = match &bot.vendor {
+                VendorConfig::Lex(lex) => lex.embedded().then_some("endpoint"),
+                VendorConfig::WatsonV2(watson) => watson.embedded().then_some("url"),
+                VendorConfig::DirectLine(directline) => directline.embedded().then_some("endpoint"),
+                _ => None,
+            };
+            if let Some(field) = embedded_vendor {
+                if self.simulator.as_ref().is_some_and(|sim| sim.vendors.is_none()) {
+                    problem(
+                        format!("bots[{i}].vendor.{field}"),
+                        "\"embedded\" needs [simulator.vendors] (the fake Lex, Watson and Direct Line)".into(),
+                    );
+                }
             }
         }
         problems
@@ -416,6 +437,21 @@ impl BotConfig {
                     problem(p.path, p.message);
                 }
             }
+            VendorConfig::Lex(lex) => {
+                for p in lex.validate(&at, simulator) {
+                    problem(p.path, p.message);
+                }
+            }
+            VendorConfig::WatsonV2(watson) => {
+                for p in watson.validate(&at, simulator) {
+                    problem(p.path, p.message);
+                }
+            }
+            VendorConfig::DirectLine(directline) => {
+                for p in directline.validate(&at, simulator) {
+                    problem(p.path, p.message);
+                }
+            }
         }
         if let Some(url) = &bot.error_hook {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -512,6 +548,60 @@ impl BotConfig {
         match &mut self.vendor {
             VendorConfig::DialogflowEs(google::DialogflowEsConfig { credentials: Some(key), .. })
             | VendorConfig::DialogflowCx(google::DialogflowCxConfig { credentials: Some(key), .. }) => f(key, old_google),
+            _ => {}
+        }
+        let old_vendor = old.map(|o| &o.vendor);
+        match &mut self.vendor {
+            VendorConfig::Lex(lex) => {
+                let old = match old_vendor {
+                    Some(VendorConfig::Lex(old)) => Some(old),
+                    _ => None,
+                };
+                if let Some(secret) = &mut lex.access_key_id {
+                    f(secret, old.and_then(|o| o.access_key_id.as_ref()));
+                }
+                if let Some(secret) = &mut lex.secret_access_key {
+                    f(secret, old.and_then(|o| o.secret_access_key.as_ref()));
+                }
+                if let Some(secret) = &mut lex.session_token {
+                    f(secret, old.and_then(|o| o.session_token.as_ref()));
+                }
+            }
+            VendorConfig::WatsonV2(watson) => {
+                let old = match old_vendor {
+                    Some(VendorConfig::WatsonV2(old)) => old.auth.as_ref(),
+                    _ => None,
+                };
+                match &mut watson.auth {
+                    Some(vendors::WatsonAuthConfig::Iam { api_key, .. }) => {
+                        let old = match old {
+                            Some(vendors::WatsonAuthConfig::Iam { api_key, .. }) => Some(api_key),
+                            _ => None,
+                        };
+                        f(api_key, old);
+                    }
+                    Some(vendors::WatsonAuthConfig::Basic { password, .. }) => {
+                        let old = match old {
+                            Some(vendors::WatsonAuthConfig::Basic { password, .. }) => Some(password),
+                            _ => None,
+                        };
+                        f(password, old);
+                    }
+                    None => {}
+                }
+            }
+            VendorConfig::DirectLine(directline) => {
+                let old = match old_vendor {
+                    Some(VendorConfig::DirectLine(old)) => Some(old),
+                    _ => None,
+                };
+                if let Some(secret) = &mut directline.secret {
+                    f(secret, old.and_then(|o| o.secret.as_ref()));
+                }
+                if let Some(secret) = &mut directline.token {
+                    f(secret, old.and_then(|o| o.token.as_ref()));
+                }
+            }
             _ => {}
         }
         let old_auth = match old.map(|o| &o.vendor) {

@@ -14,6 +14,7 @@ use botvisor_actors::ports::VendorPort;
 use crate::cluster::{Fence, SharedOwnership, Store, StoreConversationRecords};
 use crate::config::google::EMBEDDED;
 use crate::config::http_call::{HttpCall, HttpCallConfig};
+use crate::config::vendors::WatsonAuthConfig;
 use crate::config::SecretError;
 use crate::config::{read_script, BotConfig, CustomEndpointAuthConfig, PlatformAuth, Secret, ServiceConfig, VendorConfig};
 use crate::hooks::error_hook::{HookCounters, HookError, HttpErrorHook};
@@ -29,9 +30,12 @@ use crate::sim::SimHandle;
 use crate::vendors::custom_endpoint::{CustomEndpointAuth, CustomEndpointSettings, CustomEndpointVendor};
 use crate::vendors::dialogflow::cx::{DialogflowCxSettings, DialogflowCxVendor};
 use crate::vendors::dialogflow::es::{DialogflowEsSettings, DialogflowEsVendor};
+use crate::vendors::directline::{DirectLineAuth, DirectLineSettings, DirectLineVendor};
 use crate::vendors::function::{FunctionVendor, FUNCTION_TIMEOUT};
 use crate::vendors::google_auth::ServiceAccountKey;
+use crate::vendors::lex::{AwsCredentials, LexSettings, LexVendor};
 use crate::vendors::scripted::ScriptedVendor;
+use crate::vendors::watson::{WatsonAuth, WatsonSettings, WatsonVendor};
 use crate::vendors::VendorBuildError;
 
 /// Slots of a bot user the launcher creates on the embedded simulator.
@@ -46,6 +50,8 @@ pub struct EmbeddedPlatform {
     pub tls: bool,
     /// The Google fakes' service-account key (JSON), when the simulator serves them.
     pub google_key: Option<String>,
+    /// The Lex, Watson and Direct Line fakes' credentials, when the simulator serves them.
+    pub vendors: Option<crate::sim::vendors::VendorFakesConfig>,
     state: Shared,
 }
 
@@ -57,6 +63,7 @@ impl EmbeddedPlatform {
             ca_path: simulator.ca_path.clone(),
             tls: simulator.tls,
             google_key: simulator.google_key_json(),
+            vendors: simulator.vendors.as_ref().map(|v| v.config.clone()),
             state: simulator.state.clone(),
         }
     }
@@ -99,6 +106,8 @@ pub enum LaunchError {
     Vendor { bot: String, source: VendorBuildError },
     #[error("bot {bot}: vendor.endpoint: \"embedded\" needs the embedded simulator's Google fakes ([simulator.google])")]
     NoEmbeddedGoogle { bot: String },
+    #[error("bot {bot}: \"embedded\" needs the embedded simulator's vendor fakes ([simulator.vendors])")]
+    NoEmbeddedVendors { bot: String },
     #[error("bot {bot}: error_hook: {source}")]
     Hook { bot: String, source: HookError },
     #[error("the node is stopping")]
@@ -168,6 +177,10 @@ enum PreparedVendor {
     /// A Dialogflow vendor; its key is `None` for the embedded simulator's (known at build).
     DialogflowEs(crate::config::google::DialogflowEsConfig, Option<ServiceAccountKey>, std::time::Duration),
     DialogflowCx(crate::config::google::DialogflowCxConfig, Option<ServiceAccountKey>, std::time::Duration),
+    /// Lex: its settings and whether it is the embedded fake (its credentials then filled at build).
+    Lex(LexSettings, bool),
+    Watson(WatsonSettings, bool),
+    DirectLine(DirectLineSettings, bool),
 }
 
 /// Resolves the secrets and reads the script (blocking: regular files, bounded).
@@ -227,6 +240,56 @@ fn prepare(bot: BotConfig) -> Result<Prepared, LaunchError> {
             let key = google_key(&bot.id, cx.credentials.as_ref())?;
             PreparedVendor::DialogflowCx(cx.clone(), key, settings.conversation.vendor_call.timeout)
         }
+        VendorConfig::Lex(lex) => {
+            let optional = |s: &Option<Secret>, path| s.as_ref().map(|s| secret(s, path)).transpose();
+            let credentials = AwsCredentials {
+                access_key_id: optional(&lex.access_key_id, "vendor.access_key_id")?.unwrap_or_default(),
+                secret_access_key: optional(&lex.secret_access_key, "vendor.secret_access_key")?.unwrap_or_default(),
+                session_token: optional(&lex.session_token, "vendor.session_token")?,
+            };
+            let mut lex_settings = LexSettings::new(&lex.bot_id, &lex.bot_alias_id, &lex.locale_id, &lex.region, credentials);
+            lex_settings.endpoint = lex.endpoint.clone();
+            lex_settings.ca = lex.ca.clone();
+            lex_settings.request_timeout = settings.conversation.vendor_call.timeout;
+            PreparedVendor::Lex(lex_settings, lex.embedded())
+        }
+        VendorConfig::WatsonV2(watson) => {
+            let auth = match &watson.auth {
+                Some(WatsonAuthConfig::Iam { api_key, token_url }) => WatsonAuth::Iam {
+                    api_key: secret(api_key, "vendor.auth.iam.api_key")?,
+                    token_url: token_url.clone().unwrap_or_else(|| crate::vendors::watson::DEFAULT_TOKEN_URL.into()),
+                },
+                Some(WatsonAuthConfig::Basic { username, password }) => {
+                    WatsonAuth::Basic { username: username.clone(), password: secret(password, "vendor.auth.basic.password")? }
+                }
+                None => WatsonAuth::Iam { api_key: String::new(), token_url: String::new() },
+            };
+            let mut watson_settings = WatsonSettings::new(&watson.url, &watson.assistant_id, auth);
+            watson_settings.environment_id = watson.environment_id.clone();
+            watson_settings.version = watson.version.clone();
+            watson_settings.ca = watson.ca.clone();
+            watson_settings.request_timeout = settings.conversation.vendor_call.timeout;
+            PreparedVendor::Watson(watson_settings, watson.embedded())
+        }
+        VendorConfig::DirectLine(directline) => {
+            let auth = match (&directline.secret, &directline.token) {
+                (_, Some(token)) => DirectLineAuth::Token(secret(token, "vendor.token")?),
+                (Some(s), None) => DirectLineAuth::Secret(secret(s, "vendor.secret")?),
+                (None, None) => DirectLineAuth::Secret(String::new()),
+            };
+            let mut directline_settings = DirectLineSettings::new(auth);
+            if let Some(endpoint) = &directline.endpoint {
+                directline_settings.endpoint = endpoint.clone();
+            }
+            directline_settings.multiple_activities = directline.multiple_activities;
+            if let Some(interval) = directline.poll_interval {
+                directline_settings.poll_interval = interval;
+            }
+            directline_settings.pva = directline.pva;
+            directline_settings.ca = directline.ca.clone();
+            directline_settings.request_timeout = settings.conversation.vendor_call.timeout;
+            PreparedVendor::DirectLine(directline_settings, directline.embedded())
+        }
     };
     let functions = bot.functions.as_ref().map(|f| call_secret(f, "functions.auth_header.value", FUNCTION_TIMEOUT)).transpose()?;
     let pre = bot.hooks.pre.as_ref().map(|h| call_secret(h, "hooks.pre.auth_header.value", DEFAULT_HOOK_TIMEOUT)).transpose()?;
@@ -263,6 +326,17 @@ fn google_target(
     };
     let origin = format!("{}://{}", if sim.tls { "https" } else { "http" }, sim.platform_addr);
     Ok((Some(origin), key, sim.ca_path.clone().or(ca)))
+}
+
+/// The embedded simulator's vendor fakes: their origin, credentials and CA.
+fn embedded_vendors<'a>(
+    bot: &str,
+    embedded: Option<&'a EmbeddedPlatform>,
+) -> Result<(String, &'a crate::sim::vendors::VendorFakesConfig, Option<PathBuf>), LaunchError> {
+    let sim = embedded.ok_or_else(|| LaunchError::NoEmbeddedPlatform { bot: bot.to_owned() })?;
+    let fakes = sim.vendors.as_ref().ok_or_else(|| LaunchError::NoEmbeddedVendors { bot: bot.to_owned() })?;
+    let origin = format!("{}://{}", if sim.tls { "https" } else { "http" }, sim.platform_addr);
+    Ok((origin, fakes, sim.ca_path.clone()))
 }
 
 fn build(
@@ -332,6 +406,40 @@ fn build(
             vendor_settings.ca = ca;
             vendor_settings.request_timeout = timeout;
             Rc::new(DialogflowCxVendor::new(vendor_settings).map_err(|source| LaunchError::Vendor { bot: id(), source })?.with_hooks(hooks))
+        }
+        PreparedVendor::Lex(mut lex, embedded_fake) => {
+            if embedded_fake {
+                let (origin, fakes, ca) = embedded_vendors(&bot.id, embedded)?;
+                lex.endpoint = Some(origin);
+                if lex.credentials.access_key_id.is_empty() {
+                    lex.credentials.access_key_id = fakes.aws_access_key_id.clone();
+                    lex.credentials.secret_access_key = fakes.aws_secret_access_key.clone();
+                }
+                lex.ca = ca.or(lex.ca);
+            }
+            Rc::new(LexVendor::new(lex, hooks).map_err(tls)?)
+        }
+        PreparedVendor::Watson(mut watson, embedded_fake) => {
+            if embedded_fake {
+                let (origin, fakes, ca) = embedded_vendors(&bot.id, embedded)?;
+                watson.url = format!("{origin}/instances/embedded");
+                if matches!(&watson.auth, WatsonAuth::Iam { api_key, .. } if api_key.is_empty()) {
+                    watson.auth = WatsonAuth::Iam { api_key: fakes.watson_api_key.clone(), token_url: format!("{origin}/identity/token") };
+                }
+                watson.ca = ca.or(watson.ca);
+            }
+            Rc::new(WatsonVendor::new(watson, hooks).map_err(tls)?)
+        }
+        PreparedVendor::DirectLine(mut directline, embedded_fake) => {
+            if embedded_fake {
+                let (origin, fakes, ca) = embedded_vendors(&bot.id, embedded)?;
+                directline.endpoint = format!("{origin}/v3/directline");
+                if matches!(&directline.auth, DirectLineAuth::Secret(s) if s.is_empty()) {
+                    directline.auth = DirectLineAuth::Secret(fakes.directline_secret.clone());
+                }
+                directline.ca = ca.or(directline.ca);
+            }
+            Rc::new(DirectLineVendor::new(directline, hooks).map_err(tls)?)
         }
     };
     let counters = client.counters();

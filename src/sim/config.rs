@@ -39,6 +39,8 @@ pub struct SimConfig {
     pub traffic: Option<TrafficConfig>,
     /// Fakes of Google's Dialogflow APIs on the platform origin (`sim::google`).
     pub google: Option<crate::sim::google::GoogleFakeConfig>,
+    /// Fakes of Amazon Lex V2, IBM Watson Assistant V2 and Direct Line 3.0 (`sim::vendors`).
+    pub vendors: Option<crate::sim::vendors::VendorFakesConfig>,
 }
 
 impl Default for SimConfig {
@@ -58,6 +60,7 @@ impl Default for SimConfig {
             connection_queue: 4096,
             traffic: None,
             google: None,
+            vendors: None,
         }
     }
 }
@@ -236,6 +239,12 @@ impl SimConfig {
         if let Some(google) = &self.google {
             for message in google.validate("google") {
                 let (field, text) = message.split_once(": ").unwrap_or(("google", &message));
+                problems.push(ConfigProblem { path: format!("{path}.{field}"), message: text.into() });
+            }
+        }
+        if let Some(vendors) = &self.vendors {
+            for message in vendors.validate("vendors") {
+                let (field, text) = message.split_once(": ").unwrap_or(("vendors", &message));
                 problems.push(ConfigProblem { path: format!("{path}.{field}"), message: text.into() });
             }
         }

@@ -23,6 +23,7 @@ pub mod timers;
 pub mod tls;
 pub mod traffic;
 pub mod validate;
+pub mod vendors;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -47,6 +48,8 @@ pub struct SimHandle {
     pub cert_pem: Option<String>,
     /// The fakes of Google's APIs, when configured.
     pub google: Option<web::Data<google::GoogleFake>>,
+    /// The fakes of Lex, Watson and Direct Line, when configured.
+    pub vendors: Option<web::Data<vendors::VendorFakes>>,
     pub state: Shared,
     sim: web::Data<Sim>,
     servers: Vec<actix_web::dev::ServerHandle>,
@@ -79,6 +82,13 @@ impl SimHandle {
         });
         if let Some(google) = &self.google {
             line["google_key"] = json!(google.key_path);
+        }
+        if let Some(vendors) = &self.vendors {
+            let origin = self.platform_url();
+            let c = &vendors.config;
+            line["lex"] = json!({"endpoint": origin, "access_key_id": c.aws_access_key_id, "secret_access_key": c.aws_secret_access_key});
+            line["watson"] = json!({"url": format!("{origin}/instances/sim"), "token_url": format!("{origin}/identity/token"), "api_key": c.watson_api_key});
+            line["directline"] = json!({"endpoint": format!("{origin}/v3/directline"), "secret": c.directline_secret});
         }
         line
     }
@@ -139,11 +149,24 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
         None => None,
     };
 
+    let vendor_fakes = match &config.vendors {
+        Some(vendors_config) => {
+            let origin = format!("{}://{platform_addr}", if tls.is_some() { "https" } else { "http" });
+            Some(web::Data::new(vendors::VendorFakes::start(vendors_config.clone(), &origin)?))
+        }
+        None => None,
+    };
+
     let platform_sim = sim.clone();
     let platform_google = google.clone();
+    let platform_vendors = vendor_fakes.clone();
     let platform = HttpServer::new(move || {
         App::new()
             .configure(|cfg| {
+                // Before Google's `/v3/…`: Direct Line's `/v3/directline/…` and `/v3/conversations/…`.
+                if let Some(fakes) = &platform_vendors {
+                    vendors::routes(cfg, fakes.clone());
+                }
                 if let Some(fake) = &platform_google {
                     google::routes(cfg, fake.clone());
                 }
@@ -171,6 +194,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
 
     let control_sim = sim.clone();
     let control_google = google.clone();
+    let control_vendors = vendor_fakes.clone();
     let control = HttpServer::new(move || {
         App::new()
             .app_data(control_sim.clone())
@@ -179,6 +203,9 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
             .configure(|cfg| {
                 if let Some(fake) = &control_google {
                     google::control_routes(cfg, fake.clone());
+                }
+                if let Some(fakes) = &control_vendors {
+                    vendors::control_routes(cfg, fakes.clone());
                 }
             })
             .configure(control::routes)
@@ -206,6 +233,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, String> {
         ca_path: if tls.is_some() { config.ca_out } else { None },
         cert_pem: tls.map(|t| t.cert_pem),
         google,
+        vendors: vendor_fakes,
         state,
         sim,
         servers,
