@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod botframework;
 mod clients;
 mod directline;
 mod lex;
