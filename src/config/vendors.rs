@@ -90,6 +90,9 @@ pub struct DirectLineConfig {
     /// Power Virtual Agents: the welcome is the `startConversation` event.
     #[serde(default)]
     pub pva: bool,
+    /// Read the bot's activities from the conversation's websocket stream instead of polling.
+    #[serde(default)]
+    pub websocket: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
 }

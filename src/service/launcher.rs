@@ -286,6 +286,7 @@ fn prepare(bot: BotConfig) -> Result<Prepared, LaunchError> {
                 directline_settings.poll_interval = interval;
             }
             directline_settings.pva = directline.pva;
+            directline_settings.stream = directline.websocket;
             directline_settings.ca = directline.ca.clone();
             directline_settings.request_timeout = settings.conversation.vendor_call.timeout;
             PreparedVendor::DirectLine(directline_settings, directline.embedded())

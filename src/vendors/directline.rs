@@ -66,6 +66,9 @@ pub struct DirectLineSettings {
     pub poll_interval: Duration,
     /// Power Virtual Agents: the welcome is the `startConversation` event.
     pub pva: bool,
+    /// Read the bot's activities from the conversation's websocket stream (`streamUrl`) instead
+    /// of polling.
+    pub stream: bool,
     pub ca: Option<PathBuf>,
     /// One HTTP exchange's deadline; also how long replies are waited for.
     pub request_timeout: Duration,
@@ -79,6 +82,7 @@ impl DirectLineSettings {
             multiple_activities: None,
             poll_interval: Duration::from_millis(250),
             pva: false,
+            stream: false,
             ca: None,
             request_timeout: Duration::from_secs(30),
         }
@@ -219,7 +223,7 @@ impl Inner {
         let known = self.sessions.get(&conversation_id, request.conversation.vendor_session.as_ref());
         let mut session = known.as_ref().and_then(DirectLineSession::from_value);
         let mut restarted = false;
-        let (mut session, posted) = loop {
+        let (mut session, posted, stream) = loop {
             let current = match session.take() {
                 Some(current) => current,
                 None => {
@@ -230,6 +234,24 @@ impl Inner {
             };
             let body = activity(&request, &current.conversation_id, self.settings.pva);
             let body = self.hooks.before(&conversation_id, "microsoft", body).await?;
+            // The stream is open before the activity goes: no reply can pass it by.
+            let stream = if self.settings.stream {
+                match self.open_stream(&current).await {
+                    Ok(stream) => Some(stream),
+                    Err(StreamOpen::Unknown) if !restarted => {
+                        tracing::info!("Direct Line no longer knows the conversation (expired); starting a new one");
+                        self.sessions.remove(&conversation_id);
+                        restarted = true;
+                        continue;
+                    }
+                    Err(StreamOpen::Unknown) => {
+                        return Err(VendorError::Request { message: "Direct Line does not know the conversation it just started".into() })
+                    }
+                    Err(StreamOpen::Failed(error)) => return Err(error),
+                }
+            } else {
+                None
+            };
             let bearer = self.bearer().await?;
             let url = self.url(&format!("/conversations/{}/activities", current.conversation_id));
             let answer = self.call("POST", &url, &bearer, Some(&body)).await?;
@@ -238,7 +260,7 @@ impl Inner {
                     let id = answer.json().and_then(|b| b.get("id").and_then(Value::as_str).map(str::to_owned)).ok_or_else(|| {
                         VendorError::InvalidResponse { code: codes::NOT_JSON.into(), message: "the posted activity has no id".into() }
                     })?;
-                    break (current, id);
+                    break (current, id, stream);
                 }
                 404 | 403 if !restarted => {
                     tracing::info!("Direct Line no longer knows the conversation (expired); starting a new one");
@@ -248,7 +270,10 @@ impl Inner {
                 status => return Err(directline_error(status, &answer, "posting the consumer's activity")),
             }
         };
-        let replies = self.replies(&mut session, &posted).await;
+        let replies = match stream {
+            Some(stream) => self.stream_replies(stream, &mut session, &posted).await,
+            None => self.replies(&mut session, &posted).await,
+        };
         // The watermark moved even when no reply came: kept for the next input.
         self.sessions.put(&conversation_id, session.to_value());
         let replies = replies?;
@@ -257,6 +282,110 @@ impl Inner {
         let mut response = parse_activities(&activities)?;
         response.vendor_session = Some(session.to_value());
         Ok(response)
+    }
+
+    /// Opens the conversation's websocket stream from its watermark: `GET /conversations/{id}`
+    /// names a fresh `streamUrl`.
+    async fn open_stream(&self, session: &DirectLineSession) -> Result<ActivityStream, StreamOpen> {
+        let bearer = self.bearer().await.map_err(StreamOpen::Failed)?;
+        let mut url = self.url(&format!("/conversations/{}", session.conversation_id));
+        if let Some(watermark) = &session.watermark {
+            url.push_str(&format!("?watermark={watermark}"));
+        }
+        let answer = self.call("GET", &url, &bearer, None).await.map_err(StreamOpen::Failed)?;
+        match answer.status {
+            200..=299 => {}
+            403 | 404 => return Err(StreamOpen::Unknown),
+            status => return Err(StreamOpen::Failed(directline_error(status, &answer, "reconnecting to the conversation"))),
+        }
+        let stream_url = answer.json().and_then(|b| b.get("streamUrl").and_then(Value::as_str).map(str::to_owned)).ok_or_else(|| {
+            StreamOpen::Failed(VendorError::InvalidResponse {
+                code: codes::NOT_JSON.into(),
+                message: "the reconnection named no streamUrl".into(),
+            })
+        })?;
+        let connect = self.client.ws(stream_url).max_frame_size(MAX_STREAM_FRAME).connect();
+        match tokio::time::timeout(self.settings.request_timeout, connect).await {
+            Ok(Ok((_, framed))) => Ok(framed),
+            Ok(Err(error)) => {
+                Err(StreamOpen::Failed(VendorError::Request { message: format!("the activity stream could not be opened: {error}") }))
+            }
+            Err(_) => Err(StreamOpen::Failed(VendorError::Timeout)),
+        }
+    }
+
+    /// Reads the replies to `posted` from the stream until some came (and, with
+    /// `multiple_activities`, no new ones for that long), or the deadline; then closes it.
+    async fn stream_replies(
+        &self,
+        mut stream: ActivityStream,
+        session: &mut DirectLineSession,
+        posted: &str,
+    ) -> Result<Vec<Value>, VendorError> {
+        use futures_util::{SinkExt, StreamExt};
+        let deadline = Instant::now() + self.settings.request_timeout;
+        let mut replies: Vec<Value> = Vec::new();
+        let mut last_new: Option<Instant> = None;
+        let outcome = loop {
+            let now = Instant::now();
+            let until = match (last_new, self.settings.multiple_activities) {
+                (Some(_), None) => break Ok(()),
+                (Some(last), Some(wait)) if now >= last + wait => break Ok(()),
+                (Some(last), Some(wait)) => (last + wait).min(deadline),
+                (None, _) => deadline,
+            };
+            if now >= deadline {
+                break Ok(());
+            }
+            let frame = match tokio::time::timeout(until - now, stream.next()).await {
+                Err(_) => continue, // the quiet period or the deadline: looked at above
+                Ok(None) => break Err(VendorError::Request { message: "Direct Line closed the activity stream".into() }),
+                Ok(Some(Err(error))) => break Err(VendorError::Request { message: format!("the activity stream failed: {error}") }),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let text = match frame {
+                awc::ws::Frame::Text(bytes) => bytes,
+                awc::ws::Frame::Ping(bytes) => {
+                    let _ = stream.send(awc::ws::Message::Pong(bytes)).await;
+                    continue;
+                }
+                awc::ws::Frame::Close(_) => break Err(VendorError::Request { message: "Direct Line closed the activity stream".into() }),
+                _ => continue,
+            };
+            // An empty frame is Direct Line's keep-alive.
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let Ok(set) = serde_json::from_slice::<Value>(&text) else {
+                break Err(VendorError::InvalidResponse {
+                    code: codes::NOT_JSON.into(),
+                    message: "an activity set on the stream is not JSON".into(),
+                });
+            };
+            if let Some(watermark) = set.get("watermark").and_then(Value::as_str) {
+                session.watermark = Some(watermark.to_owned());
+            }
+            let found: Vec<Value> = set
+                .get("activities")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|a| a.get("replyToId").and_then(Value::as_str) == Some(posted))
+                .filter(|a| a.pointer("/from/role").and_then(Value::as_str) != Some("user"))
+                .cloned()
+                .collect();
+            if !found.is_empty() {
+                replies.extend(found);
+                last_new = Some(Instant::now());
+            }
+        };
+        let _ = stream.close().await;
+        outcome?;
+        if replies.is_empty() {
+            Err(VendorError::NoAnswer)
+        } else {
+            Ok(replies)
+        }
     }
 
     /// Polls for the replies to `posted` until some came (and, with `multiple_activities`, no
@@ -307,6 +436,19 @@ impl Inner {
             tokio::time::sleep(self.settings.poll_interval.min(deadline - now)).await;
         }
     }
+}
+
+/// A conversation's websocket stream of activity sets.
+type ActivityStream = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
+
+/// The largest activity set read from the stream.
+const MAX_STREAM_FRAME: usize = 4 * 1024 * 1024;
+
+/// Why the stream could not be opened.
+enum StreamOpen {
+    /// Direct Line no longer knows the conversation.
+    Unknown,
+    Failed(VendorError),
 }
 
 /// Direct Line's errors: `{"error": {"code", "message"}}`.

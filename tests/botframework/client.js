@@ -1,14 +1,17 @@
 // Microsoft's own Direct Line client (npm botframework-directlinejs, polling) against the
 // simulator's Direct Line fake: it starts a conversation with the secret, posts a message and
 // must see the bot's reply to it. Args: the fake's origin, the secret, the text. Prints the
-// replies as JSON lines; exits 1 when none came in time or the client saw an error.
+// replies as JSON lines; exits 1 when none came in time or the client saw an error. A fourth
+// argument `websocket` reads the replies from the conversation's stream instead of polling.
 "use strict";
 global.XMLHttpRequest = require("xhr2");
+// The client looks for a global WebSocket before it streams (Node 20 has none).
+global.WebSocket = require("ws");
 const { DirectLine, ConnectionStatus } = require("botframework-directlinejs");
 
-const [origin, secret, text] = process.argv.slice(2);
+const [origin, secret, text, mode] = process.argv.slice(2);
 const directLine = new DirectLine({
-  domain: `${origin}/v3/directline`, secret, webSocket: false, pollingInterval: 200, timeout: 10000, WebSocket: require("ws"),
+  domain: `${origin}/v3/directline`, secret, webSocket: mode === "websocket", pollingInterval: 200, timeout: 10000, WebSocket: require("ws"),
 });
 const timer = setTimeout(() => { console.error("no reply within 20 s"); process.exit(1); }, 20000);
 let posted = null;

@@ -111,9 +111,13 @@ async fn microsofts_direct_line_client_gets_the_real_bots_reply_through_the_fake
     let w = world(Setup { directline_bot: Some(real.messages_url()), tune_fakes: slow_bot_allowed, ..Setup::new(Kind::DirectLine) }).await;
     let origin = format!("http://{}", w.sim.platform_addr);
     let secret = botvisor::sim::vendors::VendorFakesConfig::new("unused").directline_secret;
-    for (text, expected) in [("hello", "Bot Framework heard: hello"), ("card", "application/vnd.microsoft.card.hero")] {
+    for (text, mode, expected) in [
+        ("hello", "polling", "Bot Framework heard: hello"),
+        ("card", "polling", "application/vnd.microsoft.card.hero"),
+        ("hello", "websocket", "Bot Framework heard: hello"),
+    ] {
         let mut child = Command::new("node")
-            .args(["client.js", &origin, &secret, text])
+            .args(["client.js", &origin, &secret, text, mode])
             .current_dir(DIR)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -131,8 +135,9 @@ async fn microsofts_direct_line_client_gets_the_real_bots_reply_through_the_fake
         };
         let output = child.wait_with_output().unwrap();
         let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        assert!(status.success(), "{text}: the client failed: {stderr}\n{stdout}");
-        assert!(stdout.contains(expected), "{text}: {stdout}");
+        assert!(status.success(), "{text} ({mode}): the client failed: {stderr}\n{stdout}");
+        assert!(stdout.contains(expected), "{text} ({mode}): {stdout}");
     }
+    assert!(w.fakes().await["directline"]["streams_opened"].as_u64().unwrap() >= 1, "the websocket client used the stream");
     w.stop().await;
 }

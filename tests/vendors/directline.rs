@@ -109,3 +109,26 @@ async fn a_wrong_secret_escalates_as_a_refused_request() {
     assert_eq!(w.error_codes().await, ["botvisor.vendor.request-failed"]);
     w.stop().await;
 }
+
+#[actix_rt::test]
+async fn with_the_websocket_stream_the_replies_come_without_polling() {
+    let mut w = world(Setup::new(Kind::DirectLineStream)).await;
+    w.every_kind("Hello from the Bot Framework").await;
+    let menu = w.consumer("menu").await;
+    w.answered(&menu, 1).await;
+    assert_eq!(w.entry(&menu, "Pick one").await["quick_replies"]["replies"][0]["title"], "Yes");
+    let handoff = w.consumer("handoff").await;
+    w.wait_until("the handoff", || async { w.conversation(&handoff).await["skill"] == "billing" }).await;
+    // The same Direct Line conversation continues after a failover, from its watermark.
+    let id = w.consumer("hello").await;
+    w.answered(&id, 1).await;
+    w.fail_over().await;
+    w.say(&id, "hello").await;
+    w.answered(&id, 2).await;
+    let fakes = w.fakes().await;
+    let directline = &fakes["directline"];
+    assert!(directline["streams_opened"].as_u64().unwrap() >= 4, "{directline}");
+    assert_eq!(directline["activity_polls"], 0, "nothing was polled: {directline}");
+    assert_eq!(w.bot_lines(&id).await, ["Hello from the Bot Framework", "Hello from the Bot Framework"]);
+    w.stop().await;
+}

@@ -43,6 +43,8 @@ pub enum Kind {
     /// Watson with basic auth.
     WatsonBasic,
     DirectLine,
+    /// Direct Line reading the bot's activities from the websocket stream.
+    DirectLineStream,
 }
 
 /// How a world is set up.
@@ -115,8 +117,9 @@ pub fn vendor(sim: &SimHandle, kind: Kind, wrong_credentials: bool) -> Rc<dyn Ve
             settings.request_timeout = Duration::from_secs(2);
             Rc::new(WatsonVendor::new(settings, Default::default()).unwrap())
         }
-        Kind::DirectLine => {
+        Kind::DirectLine | Kind::DirectLineStream => {
             let mut settings = DirectLineSettings::new(DirectLineAuth::Secret(fakes.directline_secret.clone()));
+            settings.stream = kind == Kind::DirectLineStream;
             settings.endpoint = format!("{origin}/v3/directline");
             settings.poll_interval = Duration::from_millis(50);
             settings.request_timeout = Duration::from_millis(2500);

@@ -131,7 +131,89 @@ pub async fn reconnect(fakes: web::Data<VendorFakes>, req: HttpRequest, path: we
         return error(404, "BadArgument", "Conversation not found");
     }
     let token = fakes.directline.issue_token();
-    HttpResponse::Ok().json(json!({"conversationId": id, "token": token, "expires_in": TOKEN_LIFETIME.as_secs(), "streamUrl": Value::Null}))
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default();
+    let watermark = query.get("watermark").filter(|w| w.parse::<usize>().is_ok()).map_or("-", String::as_str);
+    let ws = fakes.origin.replacen("http", "ws", 1);
+    HttpResponse::Ok().json(json!({
+        "conversationId": id, "token": token, "expires_in": TOKEN_LIFETIME.as_secs(),
+        "streamUrl": format!("{ws}/v3/directline/conversations/{id}/stream?watermark={watermark}&t={token}"),
+    }))
+}
+
+/// How often a stream looks for new activities, and the longest it stays open.
+const STREAM_TICK: Duration = Duration::from_millis(20);
+const STREAM_LIFETIME: Duration = Duration::from_secs(600);
+
+/// `GET /v3/directline/conversations/{id}/stream?watermark=&t=` (a websocket, as `streamUrl`
+/// names it): every activity of the conversation from the watermark (or from now, with `-`) as
+/// activity sets `{"activities", "watermark"}`, as they come. The token in `t` (or the bearer)
+/// must be valid; the stream ends when the client closes it, the conversation expires, or after
+/// ten minutes.
+pub async fn stream(
+    fakes: web::Data<VendorFakes>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let id = path.into_inner();
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default();
+    let token_ok = query.get("t").is_some_and(|t| {
+        *t == fakes.config.directline_secret
+            || fakes.directline.tokens.lock().expect("tokens lock").get(t).is_some_and(|until| Instant::now() < *until)
+    });
+    if !token_ok && !authenticated(&fakes, &req) {
+        return Ok(refuse(&fakes));
+    }
+    let Some(length) = fakes.directline.conversations.lock().expect("conversations lock").get(&id).map(|c| c.activities.len()) else {
+        return Ok(error(404, "BadArgument", "Conversation not found"));
+    };
+    let mut sent = match query.get("watermark").map(String::as_str) {
+        None | Some("" | "-") => length,
+        Some(w) => match w.parse::<usize>() {
+            Ok(w) => w.min(length),
+            Err(_) => return Ok(error(400, "BadArgument", "Invalid watermark")),
+        },
+    };
+    let (response, mut session, mut messages) = actix_ws::handle(&req, body)?;
+    fakes.directline.count(|s| s.streams_opened += 1);
+    let fakes = fakes.into_inner();
+    actix_rt::spawn(async move {
+        let ends = Instant::now() + STREAM_LIFETIME;
+        let mut tick = tokio::time::interval(STREAM_TICK);
+        loop {
+            tokio::select! {
+                message = messages.recv() => match message {
+                    Some(Ok(actix_ws::Message::Ping(bytes))) => { let _ = session.pong(&bytes).await; }
+                    Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                },
+                _ = tick.tick() => {
+                    if Instant::now() >= ends {
+                        break;
+                    }
+                    let set = {
+                        let conversations = fakes.directline.conversations.lock().expect("conversations lock");
+                        let Some(conversation) = conversations.get(&id) else { break };
+                        let fresh: Vec<Value> = conversation.activities.iter().skip(sent)
+                            .filter(|a| a["type"] != "conversationUpdate" || a.get("membersAdded").is_none())
+                            .cloned()
+                            .collect();
+                        let total = conversation.activities.len();
+                        let set = (total > sent).then(|| json!({"activities": fresh, "watermark": total.to_string()}));
+                        sent = total;
+                        set
+                    };
+                    if let Some(set) = set {
+                        if session.text(set.to_string()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let _ = session.close(None).await;
+    });
+    Ok(response)
 }
 
 /// An activity as the channel sends it to the bot (not yet in the conversation).
@@ -206,6 +288,7 @@ pub async fn get_activities(fakes: web::Data<VendorFakes>, req: HttpRequest, pat
         return refuse(&fakes);
     }
     let id = path.into_inner();
+    fakes.directline.count(|s| s.activity_polls += 1);
     let query = web::Query::<HashMap<String, String>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default();
     let from = match query.get("watermark").map(String::as_str) {
         None | Some("" | "-") => 0,

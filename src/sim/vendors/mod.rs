@@ -139,6 +139,9 @@ pub struct Stats {
     pub tokens_issued: u64,
     pub sessions_created: u64,
     pub conversations_started: u64,
+    /// Direct Line: activity reads by polling, and websocket streams opened.
+    pub activity_polls: u64,
+    pub streams_opened: u64,
     /// `{path, body}` of the newest requests.
     pub log: VecDeque<Value>,
 }
@@ -224,6 +227,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, fakes: web::Data<VendorFakes>) {
         .route("/v3/directline/conversations/{id}", web::get().to(directline::reconnect))
         .route("/v3/directline/conversations/{id}/activities", web::post().to(directline::post_activity))
         .route("/v3/directline/conversations/{id}/activities", web::get().to(directline::get_activities))
+        .route("/v3/directline/conversations/{id}/stream", web::get().to(directline::stream))
         .route("/v3/directline/tokens/generate", web::post().to(directline::generate_token))
         .route("/v3/directline/tokens/refresh", web::post().to(directline::refresh_token))
         .route("/v3/conversations/{id}/activities/{reply_to}", web::post().to(directline::bot_reply))
