@@ -31,12 +31,45 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const EPOCH: &str = "epoch";
 const MIGRATED_BOTS_JSON: &str = "migrated_bots_json";
 
+/// The open database, and whether an I/O error broke it: redb refuses every call after one
+/// ("Previous I/O error occurred") until the database is opened again, so the next use reopens
+/// it (a disk that was full has room again, a file system that was read-only is writable).
+struct Handle {
+    db: Option<Database>,
+    broken: bool,
+}
+
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    db: Arc<std::sync::RwLock<Handle>>,
     fenced_refused: Arc<std::sync::atomic::AtomicU64>,
     path: PathBuf,
+    /// The store file as opened (device, inode): a file deleted or replaced under the running
+    /// node is noticed before each use instead of writing into an unlinked file.
+    file_id: (u64, u64),
     member: Member,
     epoch: i64,
+}
+
+/// The (device, inode) of the file at `path`.
+fn file_id(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path)?;
+    Ok((metadata.dev(), metadata.ino()))
+}
+
+/// Whether the file at `path` is still the store this node opened.
+fn check_file(path: &Path, opened: (u64, u64)) -> Result<(), StoreError> {
+    match file_id(path) {
+        Ok(id) if id == opened => Ok(()),
+        Ok(_) => Err(StoreError::Io(format!(
+            "the store file {} was replaced while the node ran; nothing more is written: stop the node and give it one data directory",
+            path.display()
+        ))),
+        Err(e) => Err(StoreError::Io(format!(
+            "the store file {} is gone ({e}): the data directory was deleted or moved while the node ran; nothing more is written: restart the node on a data directory that stays",
+            path.display()
+        ))),
+    }
 }
 
 fn io(error: impl std::fmt::Display) -> StoreError {
@@ -68,7 +101,15 @@ impl EmbeddedStore {
             epoch
         };
         write.commit().map_err(io)?;
-        let store = Self { db: Arc::new(db), fenced_refused: Arc::default(), path, member, epoch: i64::try_from(epoch).map_err(io)? };
+        let file_id = file_id(&path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+        let store = Self {
+            db: Arc::new(std::sync::RwLock::new(Handle { db: Some(db), broken: false })),
+            fenced_refused: Arc::default(),
+            path,
+            file_id,
+            member,
+            epoch: i64::try_from(epoch).map_err(io)?,
+        };
         store.migrate_bots_json(data_dir)?;
         Ok(store)
     }
@@ -88,13 +129,15 @@ impl EmbeddedStore {
         if !legacy.path().exists() {
             return Ok(());
         }
-        let read = self.db.begin_read().map_err(io)?;
+        let handle = self.db.read().map_err(|_| StoreError::Io("the store's lock is poisoned".into()))?;
+        let db = handle.db.as_ref().ok_or_else(|| StoreError::Io("the store is not open".into()))?;
+        let read = db.begin_read().map_err(io)?;
         if read.open_table(META).map_err(io)?.get(MIGRATED_BOTS_JSON).map_err(io)?.is_some() {
             return Ok(());
         }
         drop(read);
         let stored = legacy.load().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let write = self.db.begin_write().map_err(io)?;
+        let write = db.begin_write().map_err(io)?;
         {
             let mut bots = write.open_table(BOTS).map_err(io)?;
             for bot in &stored.bots {
@@ -123,8 +166,35 @@ impl EmbeddedStore {
         &self,
         work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || work(&db)).await.map_err(|e| StoreError::Io(format!("the store's worker failed: {e}")))?
+        let (db, path, opened) = (self.db.clone(), self.path.clone(), self.file_id);
+        tokio::task::spawn_blocking(move || {
+            check_file(&path, opened)?;
+            let poisoned = || StoreError::Io("the store's lock is poisoned".into());
+            if db.read().map_err(|_| poisoned())?.broken {
+                let mut handle = db.write().map_err(|_| poisoned())?;
+                if handle.broken {
+                    // The old one goes first: it holds the file's lock.
+                    handle.db = None;
+                    let reopened = Database::create(&path).map_err(|e| {
+                        StoreError::Io(format!("the store {} could not be opened again after an I/O error: {e}", path.display()))
+                    })?;
+                    tracing::warn!(path = %path.display(), "the store was opened again after an I/O error");
+                    handle.db = Some(reopened);
+                    handle.broken = false;
+                }
+            }
+            let handle = db.read().map_err(|_| poisoned())?;
+            let result = work(handle.db.as_ref().ok_or_else(|| StoreError::Io("the store is not open".into()))?);
+            if let Err(StoreError::Io(message)) = &result {
+                if message.contains("I/O error") {
+                    drop(handle);
+                    db.write().map_err(|_| poisoned())?.broken = true;
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Io(format!("the store's worker failed: {e}")))?
     }
 
     fn ownership(&self, bot_id: &str, token: i64) -> Ownership {
