@@ -141,16 +141,15 @@ fn schemathesis_finds_no_server_error_and_every_answer_matches_the_document() {
     let status = wait_bounded(&mut run, RUN_BOUND);
     let (out, err) = (out.join().unwrap(), err.join().unwrap());
 
-    // The node lived through it.
+    // The node lived through it, and stops as it should.
     let alive = node.try_wait().expect("try_wait").is_none() && status_of(&admin, "/healthz") == Some(200);
     let _ = Command::new("kill").args(["-TERM", &node.id().to_string()]).status();
-    if wait_bounded(&mut node, Duration::from_secs(30)).is_none() {
-        panic!("the node did not stop on SIGTERM");
-    }
+    let stopped = wait_bounded(&mut node, Duration::from_secs(30));
     let log = node_log.join().unwrap();
     assert!(alive, "the node went down under schemathesis:\n{log}");
     let status = status.unwrap_or_else(|| panic!("schemathesis did not finish within {RUN_BOUND:?} (a hang):\n{out}\n{err}"));
     assert!(status.success(), "schemathesis found problems:\n{out}\n{err}\nthe node's log:\n{log}");
+    assert!(stopped.is_some_and(|s| s.success()), "the node did not stop cleanly on SIGTERM ({stopped:?}):\n{log}");
     println!("{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
