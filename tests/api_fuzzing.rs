@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TOKEN: &str = "schemathesis-admin-t0ken";
 /// Examples per operation in CI.
@@ -50,18 +50,16 @@ fn status_of(addr: &str, path: &str) -> Option<u16> {
 
 /// Waits for `child` at most `bound`; kills it past that. `None`: it had to be killed.
 fn wait_bounded(child: &mut Child, bound: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + bound;
-    loop {
+    const POLL: Duration = Duration::from_millis(200);
+    for _ in 0..=bound.as_millis() / POLL.as_millis() {
         if let Some(status) = child.try_wait().expect("try_wait") {
             return Some(status);
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(POLL);
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 /// Reads a pipe to the end on a thread (a full pipe would block the child).

@@ -20,8 +20,11 @@ use botvisor_actors::model::{BotResponse, ResponseItem, Ttr};
 use botvisor_actors::ports::PlatformEvent;
 use serde_json::Value;
 
+/// A target's body: the bytes in, a panic when something that must hold does not.
+pub type Body = fn(&[u8]);
+
 /// Every target: its name (the folder of its corpus under `tests/fuzz/corpus/`) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("platform_frame", platform_frame),
     ("custom_endpoint_response", custom_endpoint_response),
     ("function_response", function_response),
