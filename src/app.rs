@@ -150,24 +150,27 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             registry.adopt_and_start(bots).await?;
         }
         admin.ready.store(true, std::sync::atomic::Ordering::Relaxed);
-        match options.run_for {
-            Some(run_for) => actix_rt::time::sleep(run_for).await,
-            None => {
-                // Ctrl-C or SIGTERM (a service manager's stop): every bot is stopped and released
-                // before exit, so no other node waits for a lease to expire.
-                let terminate = async {
-                    match sigterm.as_mut() {
-                        Some(signal) => {
-                            signal.recv().await;
-                        }
-                        None => std::future::pending::<()>().await,
-                    }
-                };
-                tokio::select! {
-                    _ = actix_rt::signal::ctrl_c() => {}
-                    _ = terminate => tracing::info!("SIGTERM: stopping"),
+        // Until `--for` is up (if given), Ctrl-C or SIGTERM (a service manager's stop): every bot
+        // is stopped and released before exit, so no other node waits for a lease to expire. The
+        // signal is caught from the start, so a timed run must listen too or it would ignore it.
+        let terminate = async {
+            match sigterm.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
                 }
+                None => std::future::pending::<()>().await,
             }
+        };
+        let time_up = async {
+            match options.run_for {
+                Some(run_for) => actix_rt::time::sleep(run_for).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = time_up => {}
+            _ = actix_rt::signal::ctrl_c() => {}
+            _ = terminate => tracing::info!("SIGTERM: stopping"),
         }
         for bot in registry.list() {
             if let Ok(status) = bot.addr.send(GetBotStatus).await {

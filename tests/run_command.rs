@@ -391,11 +391,24 @@ fn a_second_process_on_the_same_data_directory_is_refused() {
 
 #[test]
 fn sigterm_stops_every_bot_and_exits_cleanly() {
-    let data = std::env::temp_dir().join(format!("botvisor-sigterm-{}", std::process::id()));
+    sigterm_stops("sigterm", &[]);
+}
+
+/// A run with `--for` stops early on SIGTERM too (it used to catch the signal and ignore it).
+#[test]
+fn sigterm_stops_a_timed_run_before_its_time() {
+    sigterm_stops("sigterm-for", &["--for", "1h"]);
+}
+
+/// `botvisor run` with `extra` arguments, stopped by SIGTERM once ready: it exits cleanly within
+/// 10 s, every bot stopped.
+fn sigterm_stops(name: &str, extra: &[&str]) {
+    let data = std::env::temp_dir().join(format!("botvisor-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let admin = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_botvisor"))
         .args(["run", "--admin-addr", &admin, "--data-dir", data.to_str().unwrap()])
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())

@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use botvisor_actors::bot::{BotStatus, GetBotStatus, GetConversations};
 use botvisor_actors::conversation::GetConversationSnapshot;
 use botvisor_actors::errors::{ErrorCode, ErrorReport};
+use botvisor_actors::load::Capacity;
 use botvisor_actors::model::BotState;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -139,8 +140,13 @@ async fn show(state: &AdminState, bot: &ManagedBot, status_code: u16) -> HttpRes
 /// application/toml`; the same schema as a `[[bots]]` entry of the configuration file.
 async fn read_bot(req: &HttpRequest, payload: web::Payload) -> Result<BotConfig, HttpResponse> {
     let body = read_body(payload).await?;
-    let text = body.as_str();
     let toml = req.headers().get("content-type").and_then(|h| h.to_str().ok()).is_some_and(|t| t.starts_with("application/toml"));
+    parse_bot(&body, toml).map_err(|error| error.response())
+}
+
+/// One bot's configuration from a request body's text (TOML when `toml`, else JSON); an error is
+/// `botvisor.api.invalid-config` with the field's path. Pure: the fuzz targets call it too.
+pub fn parse_bot(text: &str, toml: bool) -> Result<BotConfig, ApiError> {
     // Messages only (toml's Display would quote the source line, which may hold a secret); a
     // syntax error names its line and column, a type error the field's path.
     let parsed = if toml {
@@ -162,7 +168,7 @@ async fn read_bot(req: &HttpRequest, payload: web::Payload) -> Result<BotConfig,
     };
     parsed.map_err(|(path, message)| {
         let path = if path == "." { String::new() } else { path };
-        ApiError::InvalidConfig { problems: vec![Problem { path, message }] }.response()
+        ApiError::InvalidConfig { problems: vec![Problem { path, message }] }
     })
 }
 
@@ -182,11 +188,16 @@ pub(super) async fn read_body(mut payload: web::Payload) -> Result<String, HttpR
 /// A JSON body of type `T`; a field of the wrong type or unknown names its path.
 pub(super) async fn read_json<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T, HttpResponse> {
     let text = read_body(payload).await?;
-    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    parse_json(&text).map_err(|error| error.response())
+}
+
+/// `T` from a JSON body's text; an error is `botvisor.api.invalid-config` naming the field's path.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        ApiError::InvalidConfig { problems: vec![Problem { path, message: e.inner().to_string() }] }.response()
+        ApiError::InvalidConfig { problems: vec![Problem { path, message: e.inner().to_string() }] }
     })
 }
 
@@ -199,6 +210,17 @@ pub struct CapacityChange {
     low_water: Option<usize>,
 }
 
+impl CapacityChange {
+    /// `current` with the fields this change gives replaced.
+    pub fn applied_to(&self, current: Capacity) -> Capacity {
+        Capacity {
+            recommended: self.recommended.unwrap_or(current.recommended),
+            hard: self.hard.unwrap_or(current.hard),
+            low_water: self.low_water.unwrap_or(current.low_water),
+        }
+    }
+}
+
 /// Changes a bot's capacity in place, running or not (nothing open is dropped).
 pub async fn set_capacity(state: web::Data<AdminState>, path: web::Path<String>, payload: web::Payload) -> HttpResponse {
     let Some(bot) = state.registry.get(&path) else { return unknown_bot(&path) };
@@ -209,11 +231,7 @@ pub async fn set_capacity(state: web::Data<AdminState>, path: web::Path<String>,
     let Some(current) = crate::service::registry::capacity_of(&bot.config()) else {
         return ApiError::BotUnavailable.response();
     };
-    let capacity = botvisor_actors::load::Capacity {
-        recommended: change.recommended.unwrap_or(current.recommended),
-        hard: change.hard.unwrap_or(current.hard),
-        low_water: change.low_water.unwrap_or(current.low_water),
-    };
+    let capacity = change.applied_to(current);
     match state.registry.set_capacity(&path, capacity).await {
         Ok(applied_here) => {
             tracing::info!(bot_id = %path, ?capacity, applied_here, "capacity changed through the admin API");

@@ -17,7 +17,7 @@ use botvisor_actors::model::{ResponseItem, StructuredContentMessage, TextMessage
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::bots::read_json;
+use super::bots::{parse_json, read_body};
 use super::errors::ApiError;
 use super::AdminState;
 use crate::config::Problem;
@@ -71,26 +71,40 @@ pub struct MessageBody {
     metadata: Option<Value>,
 }
 
-fn invalid(path: &str, message: impl Into<String>) -> HttpResponse {
-    ApiError::InvalidConfig { problems: vec![Problem { path: path.to_owned(), message: message.into() }] }.response()
+fn invalid(path: &str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidConfig { problems: vec![Problem { path: path.to_owned(), message: message.into() }] }
 }
 
 /// The command a request asks for, or what is wrong with it.
 async fn command(action: &str, payload: web::Payload) -> Result<ConversationCommand, HttpResponse> {
+    // An unknown action is a 404 whatever its body.
+    if !ACTIONS.contains(&action) {
+        return Err(ApiError::NotFound.response());
+    }
+    let text = read_body(payload).await?;
+    parse_command(action, &text).map_err(|error| error.response())
+}
+
+/// The actions a conversation takes.
+pub const ACTIONS: [&str; 4] = ["transfer", "close", "ttr", "messages"];
+
+/// The command an action's JSON body asks for, or what is wrong with it (`botvisor.api.*`).
+/// Pure: the fuzz targets call it too.
+pub fn parse_command(action: &str, text: &str) -> Result<ConversationCommand, ApiError> {
     match action {
         "transfer" => {
-            let body: TransferBody = read_json(payload).await?;
+            let body: TransferBody = parse_json(text)?;
             if body.skill.trim().is_empty() {
                 return Err(invalid("skill", "name the skill to transfer to (case sensitive)"));
             }
             Ok(ConversationCommand::Transfer { skill: body.skill, agent_id: body.agent_id.filter(|a| !a.is_empty()) })
         }
         "close" => {
-            let body: CloseBody = read_json(payload).await?;
+            let body: CloseBody = parse_json(text)?;
             Ok(ConversationCommand::Close { without_pcs: body.without_pcs })
         }
         "ttr" => {
-            let body: TtrBody = read_json(payload).await?;
+            let body: TtrBody = parse_json(text)?;
             let ttr = match (body.ttr_type.as_str(), body.seconds) {
                 ("URGENT", None) => Ttr::Urgent,
                 ("NORMAL", None) => Ttr::Normal,
@@ -103,7 +117,7 @@ async fn command(action: &str, payload: web::Payload) -> Result<ConversationComm
             Ok(ConversationCommand::ChangeTtr(ttr))
         }
         "messages" => {
-            let body: MessagesBody = read_json(payload).await?;
+            let body: MessagesBody = parse_json(text)?;
             if body.messages.is_empty() || body.messages.len() > MAX_MESSAGES {
                 return Err(invalid("messages", format!("1 to {MAX_MESSAGES} messages")));
             }
@@ -132,7 +146,7 @@ async fn command(action: &str, payload: web::Payload) -> Result<ConversationComm
             }
             Ok(ConversationCommand::Send(items))
         }
-        _ => Err(ApiError::NotFound.response()),
+        _ => Err(ApiError::NotFound),
     }
 }
 

@@ -14,6 +14,10 @@ pub mod errors;
 mod metrics;
 pub mod openapi;
 
+// The request bodies' parsers, pure (the fuzz targets call them too).
+pub use bots::{parse_bot, parse_json, CapacityChange};
+pub use conversation_actions::{parse_command, ACTIONS};
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -255,8 +255,13 @@ impl ServiceConfig {
     /// Reads a file (a regular file, at most 16 MiB); a TOML error names the line.
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
         let text = read_small_file(path, MAX_CONFIG_FILE_BYTES)?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.display().to_string(),
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// A configuration from its text; `path` names it in an error (with the line).
+    pub fn from_toml(text: &str, path: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
             line: e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
             message: e.message().to_owned(),
         })

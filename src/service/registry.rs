@@ -541,7 +541,7 @@ pub fn capacity_of(config: &BotConfig) -> Option<Capacity> {
 }
 
 /// Writes `capacity` into the configuration's `settings.load`.
-fn with_capacity(config: &mut BotConfig, capacity: Capacity) {
+pub fn with_capacity(config: &mut BotConfig, capacity: Capacity) {
     let load = config.settings.entry("load").or_insert_with(|| toml::Value::Table(toml::Table::new()));
     if !load.is_table() {
         *load = toml::Value::Table(toml::Table::new());

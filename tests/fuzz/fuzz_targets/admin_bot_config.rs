@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| botvisor_fuzz::bodies::admin_bot_config(data));

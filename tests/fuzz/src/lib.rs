@@ -1,0 +1,3 @@
+//! botvisor's fuzz targets; see `bodies`.
+
+pub mod bodies;
