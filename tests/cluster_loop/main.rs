@@ -215,7 +215,18 @@ async fn bots_run_once_where_they_rank_first_and_move_on_death_isolation_and_joi
     eventually("the edited bot stopped everywhere", || running(&[&a, &d]).iter().all(|(bot, on)| *bot != edited || on.is_empty())).await;
     let mut renamed = bot(&edited);
     renamed.name = Some("Renamed".into());
-    a.registry.replace(&edited, renamed).await.unwrap();
+    // The loops may still be finishing the stop (a bot being stopped counts as running, and an
+    // edit answers `Running` then, as the API's 409 would): an operator tries again.
+    let started = tokio::time::Instant::now();
+    loop {
+        match a.registry.replace(&edited, renamed.clone()).await {
+            Ok(_) => break,
+            Err(botvisor::service::RegistryError::Running) if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("the edit was refused: {error}"),
+        }
+    }
     eventually("node-d's copy rebuilt", || d.registry.get(&edited).is_some_and(|b| b.config().name.as_deref() == Some("Renamed"))).await;
     a.store.set_stopped(&edited, false).await.unwrap();
     eventually("the edited bot running again where it ranks", || placed(&[&a, &d], &with_d)).await;
