@@ -147,16 +147,16 @@ impl Inner {
         }
     }
 
-    async fn bearer(&self, renew: bool) -> Result<String, VendorError> {
+    /// The bearer token; `refused`: the token the service just answered 401 to (it is renewed,
+    /// unless another call renewed it meanwhile: concurrent refusals share one renewal).
+    async fn bearer(&self, refused: Option<&str>) -> Result<String, VendorError> {
         let (token_url, client_id, client_secret) = match &self.settings.auth {
             CustomEndpointAuth::StaticToken(token) => return Ok(token.clone()),
             CustomEndpointAuth::ClientCredentials { token_url, client_id, client_secret } => (token_url, client_id, client_secret),
         };
-        if !renew {
-            if let Some((token, until)) = self.token.borrow().clone() {
-                if Instant::now() < until {
-                    return Ok(token);
-                }
+        if let Some((token, until)) = self.token.borrow().clone() {
+            if Instant::now() < until && refused != Some(token.as_str()) {
+                return Ok(token);
             }
         }
         let form = [("grant_type", "client_credentials"), ("client_id", client_id.as_str()), ("client_secret", client_secret.as_str())];
@@ -193,10 +193,11 @@ impl Inner {
     /// Sends with the bearer; a 401 renews the token once and tries again.
     async fn send_json(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value), VendorError> {
         let mut renewed = false;
+        let mut refused: Option<String> = None;
         loop {
             // Every HTTP request counts against the vendor's quota.
             self.within_quota().await;
-            let token = self.bearer(renewed).await?;
+            let token = self.bearer(refused.as_deref()).await?;
             let request = match method {
                 "PUT" => self.client.put(url),
                 "POST" => self.client.post(url),
@@ -215,6 +216,7 @@ impl Inner {
             let status = response.status().as_u16();
             if status == 401 && !renewed && matches!(self.settings.auth, CustomEndpointAuth::ClientCredentials { .. }) {
                 renewed = true;
+                refused = Some(token);
                 continue;
             }
             let retry_after_ms = response
