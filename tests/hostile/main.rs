@@ -1,9 +1,13 @@
-//! botvisor against a hostile platform: frames no client may accept, answers that dribble a byte
-//! a second, requests never answered, subscriptions never confirmed. Each test asserts what a
+//! botvisor against a hostile platform — frames no client may accept, answers that dribble a byte
+//! a second, requests never answered, subscriptions never confirmed — and a hostile vendor
+//! (`vendor.rs`): dribbling, silent, huge, garbage and flooding answers, many at once. Each test asserts what a
 //! user would notice: the bot's state and last error, that it reconnects instead of spinning,
 //! and that bad frames are counted once per connection. Real sockets on 127.0.0.1, real time.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod platform;
+mod vendor;
 
 use std::rc::Rc;
 use std::time::Duration;
