@@ -225,9 +225,12 @@ pub enum VendorError {
     Timeout,
     #[error("the vendor answered {status}")]
     Server { status: u16 },
-    /// 4xx other than 429, a connection failure, a refused authentication.
+    /// 4xx other than 429, a refused authentication, a request that cannot be made.
     #[error("the vendor refused the request: {message}")]
     Request { message: String },
+    /// No answer could be had: the connection was refused, reset or closed (retried like a timeout).
+    #[error("the vendor could not be reached: {message}")]
+    Connection { message: String },
     /// 429: retry after the given wait.
     #[error("the vendor is rate limiting; retry after {retry_after_ms} ms")]
     RateLimited { retry_after_ms: u64 },
@@ -245,14 +248,14 @@ pub enum VendorError {
 impl VendorError {
     /// Whether the call is worth another attempt under the retry policy.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, VendorError::Timeout | VendorError::Server { .. } | VendorError::RateLimited { .. })
+        matches!(self, VendorError::Timeout | VendorError::Server { .. } | VendorError::RateLimited { .. } | VendorError::Connection { .. })
     }
 
     pub fn code(&self) -> ErrorCode {
         match self {
             VendorError::Timeout => ErrorCode::VendorTimeout,
             VendorError::Server { .. } | VendorError::RateLimited { .. } => ErrorCode::VendorServerError,
-            VendorError::Request { .. } => ErrorCode::VendorRequestFailed,
+            VendorError::Request { .. } | VendorError::Connection { .. } => ErrorCode::VendorRequestFailed,
             VendorError::NoAnswer => ErrorCode::VendorNoAnswer,
             VendorError::InvalidResponse { .. } => ErrorCode::VendorInvalidResponse,
             VendorError::Hook { .. } => ErrorCode::HookFailed,

@@ -211,7 +211,8 @@ impl Inner {
             };
             let mut response = sent.map_err(|e| match e {
                 awc::error::SendRequestError::Timeout => VendorError::Timeout,
-                other => VendorError::Request { message: format!("{method} {url}: {other}") },
+                awc::error::SendRequestError::Url(e) => VendorError::Request { message: format!("{method} {url}: {e}") },
+                other => VendorError::Connection { message: format!("{method} {url}: {other}") },
             })?;
             let status = response.status().as_u16();
             if status == 401 && !renewed && matches!(self.settings.auth, CustomEndpointAuth::ClientCredentials { .. }) {

@@ -64,7 +64,8 @@ pub async fn send(client: &awc::Client, request: Exchange<'_>) -> Result<Answer,
         };
         let mut response = sent.map_err(|e| match e {
             awc::error::SendRequestError::Timeout => VendorError::Timeout,
-            other => VendorError::Request { message: format!("{shown}: {other}") },
+            awc::error::SendRequestError::Url(e) => VendorError::Request { message: format!("{shown}: {e}") },
+            other => VendorError::Connection { message: format!("{shown}: {other}") },
         })?;
         let status = response.status().as_u16();
         let headers = response
@@ -75,7 +76,10 @@ pub async fn send(client: &awc::Client, request: Exchange<'_>) -> Result<Answer,
             .collect();
         let body = response.body().limit(MAX_BODY).await.map_err(|e| match e {
             awc::error::PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => VendorError::Timeout,
-            other => VendorError::Request { message: format!("reading the answer of {shown}: {other}") },
+            awc::error::PayloadError::Overflow => {
+                VendorError::Request { message: format!("the answer of {shown} is larger than {MAX_BODY} bytes") }
+            }
+            other => VendorError::Connection { message: format!("reading the answer of {shown}: {other}") },
         })?;
         Ok(Answer { status, headers, body })
     };

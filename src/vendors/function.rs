@@ -78,6 +78,9 @@ impl Inner {
                     VendorError::InvalidResponse { code: codes::NOT_JSON.into(), message: "the function's answer is not JSON".into() }
                 }
                 CallFailure::NotJson { status } => status_error(status, None),
+                CallFailure::Transport(message) => {
+                    VendorError::Connection { message: format!("the function could not be called: {message}") }
+                }
                 other => VendorError::Request { message: format!("the function could not be called: {other}") },
             },
         )?;

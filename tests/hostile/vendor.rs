@@ -166,7 +166,7 @@ async fn every_hostile_answer_escalates_each_message_once_within_bounds_and_memo
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         peak.fetch_max(rss() as usize, Ordering::SeqCst);
-        let mut pending = 0;
+        let mut pending = Vec::new();
         for (kind, id) in &conversations {
             let conversation = control(&sim, "GET", &format!("/sim/v1/conversations/{id}"), None).await;
             let done = if *kind == "fine" {
@@ -175,13 +175,19 @@ async fn every_hostile_answer_escalates_each_message_once_within_bounds_and_memo
                 conversation["skill"] == "humans"
             };
             if !done {
-                pending += 1;
+                pending.push((kind, id, conversation));
             }
         }
-        if pending == 0 {
+        if pending.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "{pending} conversations neither answered nor escalated after {:?}", started.elapsed());
+        assert!(
+            Instant::now() < deadline,
+            "{} conversations neither answered nor escalated after {:?}: {pending:?}\nthe bot: {:?}",
+            pending.len(),
+            started.elapsed(),
+            bot.send(GetBotStatus).await.unwrap()
+        );
         actix_rt::time::sleep(Duration::from_millis(250)).await;
     }
     // Each message escalated (or answered) exactly once: the consumer told once.

@@ -40,7 +40,7 @@ pub async fn call_vendor(
                 // At least 1 s; at most one call timeout, whatever the vendor asks for.
                 Duration::from_millis(*retry_after_ms).clamp(MIN_RATE_LIMIT_WAIT, policy.timeout.max(MIN_RATE_LIMIT_WAIT))
             }
-            VendorError::Timeout | VendorError::Server { .. } if attempt < policy.max_attempts => {
+            VendorError::Timeout | VendorError::Server { .. } | VendorError::Connection { .. } if attempt < policy.max_attempts => {
                 let wait = policy.retry_backoff.saturating_mul(1 << (attempt - 1).min(16));
                 attempt += 1;
                 wait
@@ -132,5 +132,16 @@ mod tests {
         let (outcome, times) = run(vec![server(), server(), server()]);
         assert_eq!(outcome, Err(VendorError::Server { status: 502 }));
         assert_eq!(times, [Duration::ZERO, Duration::from_secs(5), Duration::from_secs(15)]);
+    }
+
+    #[test]
+    fn a_vendor_that_cannot_be_reached_is_tried_again_like_a_timeout() {
+        let refused = || Err(VendorError::Connection { message: "connection refused".into() });
+        let (outcome, times) = run(vec![refused(), Ok(BotResponse::text("ok"))]);
+        assert_eq!(outcome, Ok(BotResponse::text("ok")));
+        assert_eq!(times, [Duration::ZERO, Duration::from_secs(5)]);
+        let (outcome, times) = run(vec![refused(), refused(), refused()]);
+        assert_eq!(outcome.unwrap_err().code(), crate::errors::ErrorCode::VendorRequestFailed);
+        assert_eq!(times.len(), 3);
     }
 }

@@ -134,7 +134,8 @@ impl DialogflowHttp {
             .await
             .map_err(|e| match e {
                 awc::error::SendRequestError::Timeout => VendorError::Timeout,
-                other => VendorError::Request { message: format!("POST {url}: {other}") },
+                awc::error::SendRequestError::Url(e) => VendorError::Request { message: format!("POST {url}: {e}") },
+                other => VendorError::Connection { message: format!("POST {url}: {other}") },
             })?;
         let status = response.status().as_u16();
         let bytes = response.body().limit(MAX_BODY).await.map_err(|e| match e {
