@@ -288,3 +288,39 @@ async fn hooks_change_the_request_and_the_answer_and_every_failure_escalates_wit
     node.stop().await;
     server.stop(true).await;
 }
+
+#[actix_rt::test]
+async fn a_burst_of_503s_from_the_function_is_retried_and_one_that_outlasts_every_attempt_escalates() {
+    let node = Node::start("unavailable", |base| {
+        let mut bot =
+            function_bot("fn-bursts", &format!("{base}/functions/demo"), &format!("{base}/functions/invoke/{{lambdaUuid}}"), None);
+        bot["settings"]["conversation"]["welcome"] = json!(false);
+        bot["settings"]["conversation"]["vendor_call"] = json!({"timeout": "1s", "max_attempts": 2, "retry_backoff": "1s"});
+        bot
+    })
+    .await;
+    let fault = |duration: &str| json!({"kind": "functions_unavailable", "for": duration});
+
+    // A burst shorter than the backoff: the retry is answered, the conversation stays with the bot.
+    let c = node.open().await;
+    control(&node.sim, "POST", "/sim/v1/faults", Some(fault("300ms"))).await;
+    let said = actix_rt::time::Instant::now();
+    node.say(&c, "during a burst").await;
+    let lines = node.until(&c, "the answer after the burst", |_, lines| lines.iter().any(|l| l == "You said: during a burst")).await;
+    assert!(said.elapsed() >= Duration::from_millis(900), "answered by the retry a backoff later, not at once");
+    assert_eq!(lines, ["You said: during a burst"], "answered once, nobody told of an escalation");
+    assert_eq!(node.conversation(&c).await["skill"], "bots");
+
+    // A burst longer than every attempt: escalated once, with the code that says so.
+    let d = node.open().await;
+    control(&node.sim, "POST", "/sim/v1/faults", Some(fault("30s"))).await;
+    node.say(&d, "during an outage").await;
+    let lines = node.until(&d, "the escalation", |conversation, _| conversation["skill"] == "human-agents").await;
+    assert_eq!(lines.iter().filter(|l| *l == "Connecting you with a human.").count(), 1, "{lines:?}");
+    let bot = node.registry.get("fn-bursts").unwrap();
+    let status = bot.addr.send(botvisor_actors::bot::GetBotStatus).await.unwrap();
+    let last = status.conversation_errors.iter().rev().find(|e| e.conversation_id.as_str() == d).expect("the error is on record");
+    assert_eq!(last.report.code.as_str(), "botvisor.vendor.server-error", "{}", last.report.message);
+    control(&node.sim, "DELETE", "/sim/v1/faults", None).await;
+    node.stop().await;
+}

@@ -333,6 +333,11 @@ enum Fault {
     },
     /// The account-config skills API answers 403 (a bot user without the permission).
     SkillsForbidden,
+    /// The demo function answers 503 for a while (a vendor's 5xx burst).
+    FunctionsUnavailable {
+        #[serde(rename = "for", with = "humantime_serde")]
+        duration: Duration,
+    },
 }
 
 async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
@@ -342,7 +347,9 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
     };
     // Bounded, so no clock arithmetic can overflow.
     let too_long = match &fault {
-        Fault::LoginUnavailable { duration } | Fault::UmsUnavailable { duration } => *duration > Duration::from_secs(86_400),
+        Fault::LoginUnavailable { duration } | Fault::UmsUnavailable { duration } | Fault::FunctionsUnavailable { duration } => {
+            *duration > Duration::from_secs(86_400)
+        }
         Fault::Latency { ms } => *ms > 60_000,
         _ => false,
     };
@@ -375,6 +382,7 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Fault::UmsUnavailable { duration } => state.faults.ums_unavailable_until = Some(until(duration)),
         Fault::Latency { ms } => state.faults.latency = Some(Duration::from_millis(ms)),
         Fault::SkillsForbidden => state.faults.skills_forbidden = true,
+        Fault::FunctionsUnavailable { duration } => state.faults.functions_unavailable_until = Some(until(duration)),
         Fault::RateLimit { requests_per_second } => {
             if requests_per_second == 0 {
                 return error(400, "invalid_fault", "requests_per_second: must be at least 1");

@@ -4,7 +4,8 @@
 //! - `POST /functions/demo` answers LivePerson Functions' request body with its response body,
 //!   by keyword: a greeting with quick replies, `agent` (TRANSFER), `bye` (CLOSE_CONVERSATION),
 //!   `urgent` (CHANGE_TTR), `order` (INVOCATION of `order-status`), `card` (structured content),
-//!   `note` (a private text), anything else echoed. It checks the request as strictly as the
+//!   `note` (a private text), anything else echoed. While a `functions_unavailable` fault lasts
+//!   it answers 503 (the load bench's soak uses this for vendor 5xx bursts). It checks the request as strictly as the
 //!   contract reads: a body of another shape, or with fields the contract does not name, is
 //!   refused with 400 and what is wrong.
 //! - `POST /functions/invoke/{lambdaUuid}` runs a function: it records the invocation and answers
@@ -17,6 +18,7 @@ use std::sync::Mutex;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use crate::sim::context::Sim;
 use crate::sim::state::now_ms;
 
 /// Invocations kept for the control API, at most.
@@ -72,7 +74,12 @@ pub fn check_request(body: &Value) -> Result<(), String> {
     Ok(())
 }
 
-async fn demo(body: web::Bytes) -> HttpResponse {
+async fn demo(body: web::Bytes, sim: web::Data<Sim>) -> HttpResponse {
+    let unavailable_until = sim.state.lock().expect("state lock").faults.functions_unavailable_until;
+    if unavailable_until.is_some_and(|until| now_ms() < until) {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({"error": {"code": "unavailable", "message": "the function is unavailable (a functions_unavailable fault)"}}));
+    }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => return refuse(format!("the body is not JSON: {e}")),

@@ -163,6 +163,8 @@ pub struct Faults {
     pub rate_limit: Option<u32>,
     /// The account-config skills API refuses every bot user (403).
     pub skills_forbidden: bool,
+    /// The demo function (`/functions/demo`) answers 503 until this time (ms).
+    pub functions_unavailable_until: Option<i64>,
 }
 
 pub struct SimState {
