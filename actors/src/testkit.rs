@@ -181,6 +181,12 @@ impl FakePlatform {
     }
 
     /// The session is back (as after a reconnect).
+    /// The new socket is up and the platform delivers on it, before the bot is told the
+    /// session is back (as a real platform pushes events as soon as the socket opens).
+    pub fn socket_up(&self) {
+        self.state.borrow_mut().connected = true;
+    }
+
     pub fn reconnect(&self) {
         self.state.borrow_mut().connected = true;
         self.send(PlatformEvent::SessionConnected { agent_id: FAKE_AGENT_ID.into() });

@@ -39,6 +39,36 @@ fn messages_sent_while_disconnected_are_answered_once_after_the_reconnect() {
 }
 
 #[test]
+fn a_live_message_before_the_resume_does_not_skip_what_was_said_while_disconnected() {
+    run_test(async {
+        let h = Harness::start(settings(), FakeVendor::echo()).await;
+        h.open("c1").await;
+        h.platform.consumer_says("c1", "a");
+        settle().await;
+        advance(301 * MS).await;
+
+        h.platform.lose_session();
+        settle().await;
+        h.platform.consumer_says("c1", "b"); // only in history
+        h.platform.consumer_says("c1", "c");
+        advance(secs(5)).await;
+        // The new socket delivers "d" before the bot has handled the reconnect.
+        h.platform.socket_up();
+        h.platform.consumer_says("c1", "d");
+        settle().await;
+        advance(secs(1)).await;
+        h.platform.reconnect();
+        settle().await;
+        advance(secs(1)).await;
+        assert_eq!(h.vendor.inputs(), ["a", "b c d"]);
+        assert_eq!(
+            h.platform.consumer_transcript("c1"),
+            ["consumer: a", "bot: echo: a", "consumer: b", "consumer: c", "consumer: d", "bot: echo: b c d"]
+        );
+    });
+}
+
+#[test]
 fn an_answer_lost_with_the_session_is_given_once_after_the_reconnect() {
     run_test(async {
         let vendor = FakeVendor::answering_after(secs(10));

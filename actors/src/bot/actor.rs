@@ -576,6 +576,7 @@ impl BotActor {
         tracing::warn!(bot_id = %self.settings.bot_id, code = error.code.as_str(), message = %error.message, "platform session lost");
         let change = self.lifecycle.session_lost(error, Instant::now());
         self.log_transition(change);
+        self.factory.session_lost();
         self.availability_sent = None;
         for (_, handle) in self.rings.drain() {
             ctx.cancel_future(handle);

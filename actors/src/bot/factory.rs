@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use actix::{Actor, Addr, Recipient};
 
+use crate::conversation::session_epoch::SessionEpoch;
 use crate::conversation::{ConversationActor, ConversationExited, ConversationSpec};
 use crate::ports::{ConversationStatePort, ErrorHookPort, FunctionPort, PlatformPort, VendorPort};
 use crate::settings::BotSettings;
@@ -19,16 +20,31 @@ pub struct ConversationFactory {
     state: Option<Rc<dyn ConversationStatePort>>,
     functions: Option<Rc<dyn FunctionPort>>,
     vendor_stats: Rc<RefCell<crate::bot::vendor_stats::VendorCallStats>>,
+    session_epoch: SessionEpoch,
 }
 
 impl ConversationFactory {
     pub fn new(settings: Rc<BotSettings>, platform: Rc<dyn PlatformPort>, vendor: Rc<dyn VendorPort>) -> Self {
-        Self { settings, platform, vendor, error_hook: None, state: None, functions: None, vendor_stats: Rc::default() }
+        Self {
+            settings,
+            platform,
+            vendor,
+            error_hook: None,
+            state: None,
+            functions: None,
+            vendor_stats: Rc::default(),
+            session_epoch: SessionEpoch::default(),
+        }
     }
 
     /// The vendor call statistics of every conversation built here.
     pub fn vendor_stats(&self) -> Rc<RefCell<crate::bot::vendor_stats::VendorCallStats>> {
         self.vendor_stats.clone()
+    }
+
+    /// The bot's platform session was lost: every conversation reads history before it answers.
+    pub fn session_lost(&self) {
+        self.session_epoch.advance();
     }
 
     /// Errors of the conversations built from now on go to `hook`.
@@ -49,7 +65,8 @@ impl ConversationFactory {
     /// Starts a fresh ConversationActor on the current arbiter.
     pub fn build(&self, spec: ConversationSpec, parent: Recipient<ConversationExited>) -> Addr<ConversationActor> {
         let mut actor = ConversationActor::new(spec, self.settings.clone(), self.platform.clone(), self.vendor.clone(), parent)
-            .with_vendor_stats(self.vendor_stats.clone());
+            .with_vendor_stats(self.vendor_stats.clone())
+            .with_session_epoch(self.session_epoch.clone());
         if let Some(hook) = &self.error_hook {
             actor = actor.with_error_hook(hook.clone());
         }

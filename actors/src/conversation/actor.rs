@@ -25,6 +25,7 @@ use crate::conversation::messages::{
     CommandOutcome, CommandRefused, ConsumerTypingChanged, ConversationCommand, ConversationExited, ConversationRemoved,
     ConversationSnapshot, DeliverMessage, ExitReason, GetConversationSnapshot, Resync, RunCommand, StartMode,
 };
+use crate::conversation::session_epoch::SessionEpoch;
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
 use crate::live::{ActorKind, LiveToken};
@@ -71,6 +72,10 @@ pub struct ConversationActor {
     answered_below: Sequence,
     /// The consumer messages of the vendor call or escalation under way.
     in_flight: Vec<DialogMessage>,
+    /// The bot's count of lost sessions, and its value when history was last read: while they
+    /// differ, history is read before anything is answered.
+    session_epoch: SessionEpoch,
+    read_epoch: u64,
     /// READ receipts were sent for every consumer message below this sequence.
     read_below: Sequence,
     /// The vendor has seen this conversation (an earlier call, or the bot spoke in history).
@@ -133,6 +138,8 @@ impl ConversationActor {
             parent,
             answered_below: 0,
             in_flight: Vec::new(),
+            session_epoch: SessionEpoch::default(),
+            read_epoch: 0,
             read_below: 0,
             vendor_knows_conversation: false,
             span,
@@ -180,6 +187,13 @@ impl ConversationActor {
     /// Keeps the conversation's record in `state` (loaded at start, saved as it changes).
     pub fn with_conversation_state(mut self, state: Rc<dyn ConversationStatePort>) -> Self {
         self.state = Some(state);
+        self
+    }
+
+    /// Follows the bot's lost sessions through `epoch` (see [`SessionEpoch`]).
+    pub fn with_session_epoch(mut self, epoch: SessionEpoch) -> Self {
+        self.read_epoch = epoch.current();
+        self.session_epoch = epoch;
         self
     }
 
@@ -428,6 +442,7 @@ impl ConversationActor {
     fn read_history(&mut self, ctx: &mut Context<Self>) {
         self.machine.phase = Phase::Loading;
         self.machine.resync_pending = false;
+        self.read_epoch = self.session_epoch.current();
         if let Some(handle) = self.resync_timer.take() {
             ctx.cancel_future(handle);
         }
@@ -618,6 +633,11 @@ impl ConversationActor {
     /// Carries out the machine's next step: starts the next piece of work if the conversation is
     /// free, or arms the combining timer.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.read_epoch != self.session_epoch.current() {
+            // The session was lost since history was read: what was said meanwhile is only
+            // in history, so read it before answering anything newer.
+            self.machine.resync_pending = true;
+        }
         let now = Instant::now();
         let step = self.machine.next_step(now);
         if step == Step::Busy {

@@ -8,6 +8,7 @@ pub mod history;
 pub mod input;
 pub mod machine;
 pub mod messages;
+pub mod session_epoch;
 pub mod state;
 pub mod vendor_call;
 
