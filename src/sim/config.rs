@@ -35,6 +35,11 @@ pub struct SimConfig {
     pub max_frame_bytes: usize,
     /// Notifications queued per connection; a connection that falls further behind is closed.
     pub connection_queue: usize,
+    /// Each dialog keeps at most about this many of its newest events (history reads and
+    /// transcripts show those); none is forgotten when unset. The load bench sets it so an
+    /// hour's soak does not keep every message ever sent.
+    #[serde(default)]
+    pub max_dialog_events: Option<usize>,
     /// Simulated consumers started with the simulator.
     pub traffic: Option<TrafficConfig>,
     /// Fakes of Google's Dialogflow APIs on the platform origin (`sim::google`).
@@ -58,6 +63,7 @@ impl Default for SimConfig {
             idle_timeout: Duration::from_secs(120),
             max_frame_bytes: 256 * 1024,
             connection_queue: 4096,
+            max_dialog_events: None,
             traffic: None,
             google: None,
             vendors: None,
@@ -202,6 +208,9 @@ impl SimConfig {
         }
         if self.connection_queue == 0 {
             problem("connection_queue".into(), "must be at least 1");
+        }
+        if self.max_dialog_events.is_some_and(|max| max < 10) {
+            problem("max_dialog_events".into(), "must be at least 10 (or left out: keep every event)");
         }
         let mut names = std::collections::HashSet::new();
         for (i, skill) in self.skills.iter().enumerate() {

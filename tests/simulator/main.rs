@@ -599,3 +599,23 @@ async fn a_manager_joins_sees_private_messages_and_file_urls_are_answered() {
     assert!(body["error"]["message"].as_str().unwrap().contains("colour"), "{body}");
     handle.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_dialog_keeps_its_newest_events_when_bounded_and_sequences_go_on() {
+    let handle = simulator(SimConfig { max_dialog_events: Some(10), ..SimConfig::default() }).await;
+    add_bot(&handle, "bot1").await;
+    let mut bot = Agent::connect(&handle, "bot1", "pw").await;
+    bot.go_online(&handle).await;
+    let id = take_conversation(&handle, &mut bot).await;
+    for n in 0..45 {
+        let sent = post(&handle, &format!("/sim/v1/conversations/{id}/events"), json!({"type": "text", "text": format!("m{n}")})).await;
+        assert_eq!(sent["sequence"], n, "sequences go on past the bound");
+    }
+    let history = bot.request(".ams.ms.QueryMessages", json!({"dialogId": id, "newerThanSequence": 0})).await;
+    let texts: Vec<&str> = history["body"].as_array().unwrap().iter().map(|e| e["event"]["message"].as_str().unwrap()).collect();
+    assert!((10..20).contains(&texts.len()), "between the bound and twice it: {texts:?}");
+    assert_eq!(texts.last(), Some(&"m44"), "the newest are kept");
+    let sequences: Vec<u64> = history["body"].as_array().unwrap().iter().map(|e| e["sequence"].as_u64().unwrap()).collect();
+    assert!(sequences.windows(2).all(|w| w[1] == w[0] + 1), "a contiguous tail: {sequences:?}");
+    handle.stop().await;
+}

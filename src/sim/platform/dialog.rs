@@ -49,6 +49,13 @@ impl SimState {
         conversation.updated_ts = stored.server_timestamp;
         if sequence.is_some() {
             conversation.events.push(stored.clone());
+            // Bounded when configured: the oldest go, in batches (amortized O(1) per event).
+            if let Some(max) = self.config.max_dialog_events {
+                if conversation.events.len() >= max.saturating_mul(2) {
+                    let excess = conversation.events.len() - max;
+                    conversation.events.drain(..excess);
+                }
+            }
         }
         let (frame, conns) = {
             let conversation = &self.conversations[dialog];
