@@ -184,15 +184,20 @@ impl LoadTracker {
         let Some(queue) = self.pending.get_mut(conversation) else {
             return;
         };
-        match queue.pop_front() {
-            Some(scheduled) => {
-                self.unanswered -= 1;
-                let now = Instant::now();
-                self.latency_us.saturating_record(now.saturating_duration_since(scheduled).as_micros().max(1) as u64);
-                self.answered += 1;
-                self.last_answer = Some(now);
+        // One answer to several waiting messages echoes them all, joined ("You said: m7 m9"): each
+        // is answered.
+        let echoed = text["You said: ".len()..].split_whitespace().filter(|word| word.starts_with('m')).count().max(1);
+        let now = Instant::now();
+        for _ in 0..echoed {
+            match queue.pop_front() {
+                Some(scheduled) => {
+                    self.unanswered -= 1;
+                    self.latency_us.saturating_record(now.saturating_duration_since(scheduled).as_micros().max(1) as u64);
+                    self.answered += 1;
+                    self.last_answer = Some(now);
+                }
+                None => self.unmatched_answers += 1,
             }
-            None => self.unmatched_answers += 1,
         }
     }
 
@@ -417,4 +422,26 @@ pub fn stop(shared: Shared) -> Value {
 pub fn status(shared: &Shared) -> Option<Value> {
     let state = shared.lock().expect("state lock");
     state.observer::<LoadTracker>().map(LoadTracker::status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_answer_to_several_waiting_messages_answers_each_and_an_extra_one_is_unmatched() {
+        let mut load = LoadTracker::new("bots", "1");
+        load.track("c1".into(), Some(Placement::Assigned));
+        let sent = Instant::now();
+        for _ in 0..3 {
+            load.pending.get_mut("c1").unwrap().push_back(sent);
+            load.unanswered += 1;
+        }
+        load.on_agent_text("c1", "You said: m7 m9 m11");
+        assert_eq!((load.answered, load.unanswered, load.unmatched_answers), (3, 0, 0));
+        load.on_agent_text("c1", "You said: m7");
+        assert_eq!((load.answered, load.unanswered, load.unmatched_answers), (3, 0, 1), "answered twice");
+        load.on_agent_text("c1", "Welcome!");
+        assert_eq!(load.unmatched_answers, 1, "not an echo: not counted");
+    }
 }
