@@ -19,6 +19,7 @@ mod charts;
 mod http;
 mod processes;
 mod report;
+mod soak;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ struct Options {
     scenarios: Vec<&'static str>,
     quick: bool,
     peer: bool,
+    function_vendor: bool,
+    soak_faults: Option<Vec<soak::Fault>>,
     rounds: u32,
     bots: Option<u32>,
     conversations: Option<u32>,
@@ -67,6 +70,8 @@ fn parse_options() -> Result<Options, String> {
         scenarios: vec!["throughput"],
         quick: false,
         peer: true,
+        function_vendor: false,
+        soak_faults: None,
         rounds: 0,
         bots: None,
         conversations: None,
@@ -90,11 +95,14 @@ fn parse_options() -> Result<Options, String> {
                     "capacity" => vec!["capacity"],
                     "slow-vendor" => vec!["slow-vendor"],
                     "all" => vec!["throughput", "slow-vendor", "capacity"],
-                    other => return Err(format!("--scenario {other:?}: throughput, capacity, slow-vendor or all")),
+                    "soak" => vec!["soak"],
+                    other => return Err(format!("--scenario {other:?}: throughput, capacity, slow-vendor, all or soak")),
                 }
             }
             "--quick" => options.quick = true,
             "--no-peer" => options.peer = false,
+            "--function-vendor" => options.function_vendor = true,
+            "--faults" => options.soak_faults = Some(soak::Fault::parse_list(&value("--faults")?)?),
             "--rounds" => options.rounds = number("--rounds", value("--rounds")?)?.clamp(1, 10) as u32,
             "--bots" => options.bots = Some(number("--bots", value("--bots")?)?.clamp(1, 200) as u32),
             "--conversations" => options.conversations = Some(number("--conversations", value("--conversations")?)?.clamp(1, 999) as u32),
@@ -110,7 +118,7 @@ fn parse_options() -> Result<Options, String> {
             }
             "--duration" => {
                 let text = value("--duration")?;
-                options.duration = Some(text.parse::<f64>().map_err(|_| format!("--duration {text:?}: seconds"))?.clamp(0.5, 600.0));
+                options.duration = Some(text.parse::<f64>().map_err(|_| format!("--duration {text:?}: seconds"))?.clamp(0.5, 86_400.0));
             }
             "--vendor-delay" => options.vendor_delay = Some(number("--vendor-delay", value("--vendor-delay")?)?.min(60_000)),
             "--combine" => options.combine = Some(number("--combine", value("--combine")?)?.clamp(1, 10_000)),
@@ -134,7 +142,13 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
     let mut s = match name {
         "capacity" => Scenario {
             name,
-            setup: BotSetup { bots: 40, capacity: if quick { 250 } else { 999 }, vendor_delay: Duration::ZERO, combine: None },
+            setup: BotSetup {
+                bots: 40,
+                capacity: if quick { 250 } else { 999 },
+                vendor_delay: Duration::ZERO,
+                combine: None,
+                function_vendor: false,
+            },
             conversations_per_bot: if quick { 250 } else { 999 },
             overflow_per_bot: 10,
             open_per_second: 2000,
@@ -143,7 +157,7 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
         },
         "slow-vendor" => Scenario {
             name,
-            setup: BotSetup { bots: 10, capacity: 275, vendor_delay: Duration::from_millis(500), combine: None },
+            setup: BotSetup { bots: 10, capacity: 275, vendor_delay: Duration::from_millis(500), combine: None, function_vendor: false },
             conversations_per_bot: 250,
             overflow_per_bot: 0,
             open_per_second: 2000,
@@ -152,7 +166,7 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
         },
         _ => Scenario {
             name,
-            setup: BotSetup { bots: 10, capacity: 275, vendor_delay: Duration::ZERO, combine: None },
+            setup: BotSetup { bots: 10, capacity: 275, vendor_delay: Duration::ZERO, combine: None, function_vendor: false },
             conversations_per_bot: 250,
             overflow_per_bot: 0,
             open_per_second: 2000,
@@ -179,11 +193,12 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
     if let Some(window) = options.combine {
         s.setup.combine = Some(Duration::from_millis(window));
     }
+    s.setup.function_vendor = options.function_vendor;
     s
 }
 
 /// Progress: a rewritten line on a terminal, plain lines otherwise.
-fn progress(text: &str) {
+pub fn progress(text: &str) {
     if std::io::stderr().is_terminal() {
         eprint!("\r\x1b[2K{text}");
     } else {
@@ -191,7 +206,7 @@ fn progress(text: &str) {
     }
 }
 
-fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<Option<T>, String>) -> Result<T, String> {
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<Option<T>, String>) -> Result<T, String> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(done) = check()? {
@@ -202,6 +217,34 @@ fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Opens `total` conversations on the load's skill at `per_second` and waits until they are
+/// taken (or settled: the rest queued while every bot is AWAY); the load's status then.
+pub fn open_conversations(sim: &Simulator, label: &str, total: u32, per_second: u32) -> Result<Value, String> {
+    http::ok(
+        &sim.control,
+        "POST",
+        "/sim/v1/load/conversations",
+        Some(&json!({"skill": "bots", "count": total, "per_second": per_second})),
+        http::TIMEOUT,
+    )?;
+    let mut last = (0, Instant::now());
+    wait_for("the conversations to be accepted", ACCEPT_TIMEOUT, || {
+        let status = http::ok(&sim.control, "GET", "/sim/v1/load", None, http::TIMEOUT)?;
+        let count = |key: &str| status[key].as_u64().unwrap_or(0);
+        let taken = count("assigned") + count("moved_to_other_skill");
+        progress(&format!("{label}: {taken}/{total} conversations accepted, {} queued", count("queued")));
+        // Settled: every conversation opened, none ringing, and the rest queued for a free bot
+        // (a bot at its recommended load goes AWAY), the same for two polls in a row.
+        let settled = status["opening"] == false && count("ringing") == 0 && taken + count("queued") >= u64::from(total);
+        let stalled = status["opening"] == false && last.1.elapsed() > Duration::from_secs(15);
+        let done = taken >= u64::from(total) || (settled && taken == last.0) || stalled;
+        if taken != last.0 {
+            last = (taken, Instant::now());
+        }
+        Ok(done.then_some(status))
+    })
 }
 
 /// One engine through one scenario: open the conversations, then each rate of the ladder.
@@ -215,29 +258,7 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
     let rss_idle = engine.process.rss();
     let total = scenario.setup.bots * (scenario.conversations_per_bot + scenario.overflow_per_bot);
     let opened_at = Instant::now();
-    http::ok(
-        &sim.control,
-        "POST",
-        "/sim/v1/load/conversations",
-        Some(&json!({"skill": "bots", "count": total, "per_second": scenario.open_per_second})),
-        http::TIMEOUT,
-    )?;
-    let mut last = (0, Instant::now());
-    let status = wait_for("the conversations to be accepted", ACCEPT_TIMEOUT, || {
-        let status = http::ok(&sim.control, "GET", "/sim/v1/load", None, http::TIMEOUT)?;
-        let count = |key: &str| status[key].as_u64().unwrap_or(0);
-        let taken = count("assigned") + count("moved_to_other_skill");
-        progress(&format!("{} {}: {taken}/{total} conversations accepted, {} queued", kind.name(), scenario.name, count("queued")));
-        // Settled: every conversation opened, none ringing, and the rest queued for a free bot
-        // (a bot at its recommended load goes AWAY), the same for two polls in a row.
-        let settled = status["opening"] == false && count("ringing") == 0 && taken + count("queued") >= u64::from(total);
-        let stalled = status["opening"] == false && last.1.elapsed() > Duration::from_secs(15);
-        let done = taken >= u64::from(total) || (settled && taken == last.0) || stalled;
-        if taken != last.0 {
-            last = (taken, Instant::now());
-        }
-        Ok(done.then_some(status))
-    })?;
+    let status = open_conversations(&sim, &format!("{} {}", kind.name(), scenario.name), total, scenario.open_per_second)?;
     let accept_seconds = opened_at.elapsed().as_secs_f64();
     let assigned = status["assigned"].as_u64().unwrap_or(0);
     std::thread::sleep(Duration::from_secs(1));
@@ -322,8 +343,24 @@ fn main() {
         }
         return;
     }
+    if options.scenarios == ["soak"] {
+        let soak = soak::SoakOptions {
+            rate: options.rates.as_ref().and_then(|r| r.first().copied()).unwrap_or(soak::DEFAULT_RATE),
+            duration: Duration::from_secs_f64(options.duration.unwrap_or(if options.quick { 240.0 } else { 3600.0 })),
+            fault_every: Duration::from_secs(if options.quick { 20 } else { 60 }),
+            bots: options.bots.unwrap_or(10),
+            conversations_per_bot: options.conversations.unwrap_or(250),
+            faults: options.soak_faults.clone().unwrap_or(soak::FAULTS.to_vec()),
+        };
+        if let Err(e) = soak::run(&soak, &options.out) {
+            eprintln!("\nload: the soak failed: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let mut engines = vec![EngineKind::Botvisor];
-    if options.peer {
+    // The peer has no HTTP vendor: against the function vendor botvisor runs alone.
+    if options.peer && !options.function_vendor {
         engines.push(EngineKind::Peer);
     }
     let started = Instant::now();

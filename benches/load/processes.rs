@@ -51,6 +51,11 @@ impl Process {
         (ticks(11) + ticks(12)) / CLOCK_TICKS_PER_SECOND
     }
 
+    /// Open file descriptors (sockets included).
+    pub fn open_fds(&self) -> u64 {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|entries| entries.count() as u64).unwrap_or(0)
+    }
+
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -133,6 +138,7 @@ impl Simulator {
             "users": users,
             "idle_timeout": "10m",
             "connection_queue": 262144,
+            "max_dialog_events": 400,
             "max_frame_bytes": 1048576,
         });
         let path = dir.join("simulator.json");
@@ -186,11 +192,16 @@ pub struct BotSetup {
     pub vendor_delay: Duration,
     /// Combining on: the window (botvisor's `combine.time_frame`).
     pub combine: Option<Duration>,
+    /// The bots' vendor: the scripted echo, or (true) the simulator's demo function over HTTP,
+    /// retried quickly (the soak's vendor, which the simulator can make answer 503).
+    pub function_vendor: bool,
 }
 
 /// The engine under test, started and logged in.
 pub struct Engine {
     pub process: Process,
+    /// botvisor's admin API (`host:port`); none for the peer.
+    pub admin: Option<String>,
 }
 
 impl Engine {
@@ -219,12 +230,20 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
     for i in 1..=setup.bots {
         let latency =
             if setup.vendor_delay.is_zero() { String::new() } else { format!("latency = \"{}ms\"\n", setup.vendor_delay.as_millis()) };
+        let (vendor, vendor_call) = if setup.function_vendor {
+            (
+                format!("kind = \"function\"\nurl = \"http://{}/functions/demo\"\n", sim.control),
+                "[bots.settings.conversation.vendor_call]\ntimeout = \"5s\"\nmax_attempts = 3\nretry_backoff = \"2s\"\n",
+            )
+        } else {
+            (format!("kind = \"scripted\"\nscript = {script:?}\n{latency}"), "")
+        };
         config.push_str(&format!(
             "\n[[bots]]\nid = \"{login}\"\n[bots.platform]\ncsds = \"{csds}\"\naccount = \"{ACCOUNT}\"\nlogin = \"{login}\"\nauth = {{ password = {{ value = \"{PASSWORD}\" }} }}\nca = {ca:?}\n\
-             [bots.vendor]\nkind = \"scripted\"\nscript = {script:?}\n{latency}\
+             [bots.vendor]\n{vendor}\
              [bots.settings]\nskill = \"bots\"\n[bots.settings.escalation]\nskill = \"human-agents\"\n\
              [bots.settings.load]\nrecommended = {capacity}\nhard = {capacity}\nlow_water = {low}\n\
-             [bots.settings.conversation.combine]\n{combine}",
+             [bots.settings.conversation.combine]\n{combine}{vendor_call}",
             login = bot_login(i),
             csds = sim.csds_domain,
             ca = sim.ca,
@@ -253,7 +272,7 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
         .spawn()
         .map_err(|e| format!("botvisor does not start: {e}"))?;
     let wrapped = if wrapper.is_empty() { None } else { Some(wrapped_pid(child.id())?) };
-    let mut engine = Engine { process: Process { child, name: "botvisor", wrapped } };
+    let mut engine = Engine { process: Process { child, name: "botvisor", wrapped }, admin: Some(admin.clone()) };
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if !engine.process.alive() {
@@ -309,5 +328,5 @@ fn start_peer(sim: &Simulator, setup: &BotSetup) -> Result<Engine, String> {
         }
     });
     rx.recv_timeout(READY_TIMEOUT).map_err(|_| "the SDK peer did not say it was ready".to_owned())?;
-    Ok(Engine { process })
+    Ok(Engine { process, admin: None })
 }
