@@ -1,7 +1,7 @@
 //! The load report's charts, drawn from its JSON document (so `--replot results.json` redraws
-//! them): per scenario, the added latency (p50 and p99) against the offered rate, and the
-//! achieved rate against the offered one, botvisor and the SDK peer on the same axes (the mean
-//! of their rounds). SVG files beside `results.md`.
+//! them): per scenario, the added latency (p50 and p99, log scale) against the offered rate, the
+//! achieved rate against the offered one, and the engine's CPU per answered message, botvisor and
+//! the SDK peer on the same axes (the mean of their rounds). SVG files beside `results.md`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,11 +31,36 @@ fn series(document: &Value, scenario: &str, value: impl Fn(&Value) -> Option<f64
         .collect()
 }
 
+/// The y axis: linear, or logarithmic (values drawn as their log10, ticks labelled in the
+/// values' own unit) so a collapse of seconds does not flatten the milliseconds below it.
+#[derive(Clone, Copy, PartialEq)]
+enum Scale {
+    Linear,
+    Log,
+}
+
 /// Draws one chart of `lines` (label, per-engine series, dashed) to `path`.
-fn chart(path: &Path, title: &str, y_label: &str, lines: &[(&str, Series, bool)], diagonal: bool) -> Result<(), String> {
+fn chart(path: &Path, title: &str, y_label: &str, lines: &[(&str, Series, bool)], diagonal: bool, scale: Scale) -> Result<(), String> {
+    let lines: Vec<(&str, Series, bool)> = match scale {
+        Scale::Linear => lines.to_vec(),
+        Scale::Log => lines
+            .iter()
+            .map(|(label, series, dashed)| {
+                let logged = series
+                    .iter()
+                    .map(|(engine, points)| (engine.clone(), points.iter().map(|(x, y)| (*x, y.max(0.01).log10())).collect()))
+                    .collect();
+                (*label, logged, *dashed)
+            })
+            .collect(),
+    };
+    let lines = &lines[..];
     let points = || lines.iter().flat_map(|(_, s, _)| s.values().flatten());
     let x_max = points().map(|p| p.0).fold(1.0, f64::max) * 1.05;
-    let y_max = points().map(|p| p.1).fold(if diagonal { x_max } else { 1.0 }, f64::max) * 1.1;
+    let (y_min, y_max) = match scale {
+        Scale::Linear => (0.0, points().map(|p| p.1).fold(if diagonal { x_max } else { 1.0 }, f64::max) * 1.1),
+        Scale::Log => (points().map(|p| p.1).fold(0.0, f64::min).floor(), points().map(|p| p.1).fold(1.0, f64::max).ceil()),
+    };
     let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(&root)
@@ -43,12 +68,23 @@ fn chart(path: &Path, title: &str, y_label: &str, lines: &[(&str, Series, bool)]
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+        .build_cartesian_2d(0f64..x_max, y_min..y_max)
         .map_err(|e| e.to_string())?;
+    let unlog = |v: &f64| {
+        let value = 10f64.powf(*v);
+        if value >= 1.0 {
+            format!("{value:.0}")
+        } else {
+            format!("{value:.2}")
+        }
+    };
+    let plain = |v: &f64| format!("{v:.0}");
     chart
         .configure_mesh()
         .x_desc("offered consumer messages per second")
         .y_desc(y_label)
+        .y_labels(if scale == Scale::Log { (y_max - y_min) as usize + 1 } else { 10 })
+        .y_label_formatter(if scale == Scale::Log { &unlog } else { &plain })
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -103,8 +139,20 @@ pub fn write_charts(dir: &Path, document: &Value) -> Result<Vec<PathBuf>, String
             "added latency (ms)",
             &[("p99", p99, false), ("p50", p50, true)],
             false,
+            Scale::Log,
         )?;
         written.push(latency);
+        let cpu = dir.join(format!("{scenario}-cpu.svg"));
+        let per_message = series(document, &scenario, |r| r["cpu_us_per_message"].as_f64().filter(|v| *v > 0.0));
+        chart(
+            &cpu,
+            &format!("{scenario}: engine CPU per answered message"),
+            "CPU µs per message",
+            &[("", per_message, false)],
+            false,
+            Scale::Linear,
+        )?;
+        written.push(cpu);
         let throughput = dir.join(format!("{scenario}-throughput.svg"));
         let achieved = series(document, &scenario, |r| r["achieved_per_second"].as_f64());
         chart(
@@ -113,6 +161,7 @@ pub fn write_charts(dir: &Path, document: &Value) -> Result<Vec<PathBuf>, String
             "answered per second",
             &[("", achieved, false)],
             true,
+            Scale::Linear,
         )?;
         written.push(throughput);
     }

@@ -1,7 +1,7 @@
 //! The load benchmark: how much one node carries, side by side with the reference bot built on
 //! LivePerson's Node Agent SDK, on the same simulator and machine, in the same run.
 //!
-//! `cargo bench --bench load -- [--scenario throughput|capacity|slow-vendor|all] [--quick]
+//! `cargo bench --bench load -- [--scenario throughput|capacity|slow-vendor|overload|all|soak] [--quick]
 //! [--no-peer] [--rounds N] [--bots N] [--conversations N] [--rates 1000,2000]
 //! [--messages-per-conversation M] [--duration SECONDS] [--vendor-delay MS] [--combine MS]
 //! [--out DIR]`
@@ -32,6 +32,9 @@ use serde_json::{json, Value};
 /// The p99 added latency a rate must hold.
 pub const P99_TARGET_MS: f64 = 10.0;
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(300);
+/// The overload scenario's base: the highest rate the throughput ladder holds at the p99 target
+/// on the project's machine (10 000/s); it offers twice that in between.
+const OVERLOAD_BASE: u32 = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -44,6 +47,10 @@ pub struct Scenario {
     pub rates: Vec<u32>,
     /// How long each rate is sent.
     pub step: Duration,
+    /// Per rate, how long it is sent instead of `step` (the overload scenario's long middle).
+    pub durations: Vec<Duration>,
+    /// Every rate is run, even after two missed the target (overload: the recovery matters).
+    pub whole_ladder: bool,
 }
 
 struct Options {
@@ -94,9 +101,10 @@ fn parse_options() -> Result<Options, String> {
                     "throughput" => vec!["throughput"],
                     "capacity" => vec!["capacity"],
                     "slow-vendor" => vec!["slow-vendor"],
-                    "all" => vec!["throughput", "slow-vendor", "capacity"],
+                    "overload" => vec!["overload"],
+                    "all" => vec!["throughput", "slow-vendor", "capacity", "overload"],
                     "soak" => vec!["soak"],
-                    other => return Err(format!("--scenario {other:?}: throughput, capacity, slow-vendor, all or soak")),
+                    other => return Err(format!("--scenario {other:?}: throughput, capacity, slow-vendor, overload, all or soak")),
                 }
             }
             "--quick" => options.quick = true,
@@ -143,7 +151,7 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
         "capacity" => Scenario {
             name,
             setup: BotSetup {
-                bots: 40,
+                bots: if quick { 40 } else { 100 },
                 capacity: if quick { 250 } else { 999 },
                 vendor_delay: Duration::ZERO,
                 combine: None,
@@ -154,6 +162,20 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
             open_per_second: 2000,
             rates: vec![200],
             step: Duration::from_secs(if quick { 3 } else { 10 }),
+            durations: Vec::new(),
+            whole_ladder: false,
+        },
+        // The sustainable rate, twice it for a minute, then the sustainable rate again.
+        "overload" => Scenario {
+            name,
+            setup: BotSetup { bots: 10, capacity: 275, vendor_delay: Duration::ZERO, combine: None, function_vendor: false },
+            conversations_per_bot: 250,
+            overflow_per_bot: 0,
+            open_per_second: 2000,
+            rates: vec![OVERLOAD_BASE, OVERLOAD_BASE * 2, OVERLOAD_BASE],
+            step: Duration::from_secs(if quick { 3 } else { 10 }),
+            durations: [10, 60, 10].map(|s| Duration::from_secs(if quick { s / 4 } else { s })).to_vec(),
+            whole_ladder: true,
         },
         "slow-vendor" => Scenario {
             name,
@@ -163,6 +185,8 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
             open_per_second: 2000,
             rates: vec![2000],
             step: Duration::from_secs(if quick { 4 } else { 10 }),
+            durations: Vec::new(),
+            whole_ladder: false,
         },
         _ => Scenario {
             name,
@@ -172,6 +196,8 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
             open_per_second: 2000,
             rates: if quick { vec![1000, 2000, 5000, 10_000, 20_000] } else { vec![1000, 2000, 5000, 10_000, 20_000, 30_000, 40_000] },
             step: Duration::from_secs(if quick { 3 } else { 10 }),
+            durations: Vec::new(),
+            whole_ladder: false,
         },
     };
     if let Some(bots) = options.bots {
@@ -186,6 +212,7 @@ fn scenario(name: &'static str, options: &Options) -> Scenario {
     }
     if let Some(seconds) = options.duration {
         s.step = Duration::from_secs_f64(seconds);
+        s.durations.clear();
     }
     if let Some(delay) = options.vendor_delay {
         s.setup.vendor_delay = Duration::from_millis(delay);
@@ -265,13 +292,14 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
     let rss_open = engine.process.rss();
     let mut rates = Vec::new();
     let mut misses = 0;
-    for &rate in &scenario.rates {
-        let count = (f64::from(rate) * scenario.step.as_secs_f64()).ceil() as u64;
+    for (i, &rate) in scenario.rates.iter().enumerate() {
+        let step = scenario.durations.get(i).copied().unwrap_or(scenario.step);
+        let count = (f64::from(rate) * step.as_secs_f64()).ceil() as u64;
         let cpu_before = engine.process.cpu_seconds();
         let sim_cpu_before = sim.process.cpu_seconds();
         let started = Instant::now();
         http::ok(&sim.control, "POST", "/sim/v1/load/messages", Some(&json!({"rate": rate, "count": count})), http::TIMEOUT)?;
-        let drain = scenario.step + scenario.setup.vendor_delay * 2 + Duration::from_secs(10);
+        let drain = step + scenario.setup.vendor_delay * 2 + Duration::from_secs(10);
         let mut sending_ended: Option<Instant> = None;
         let status = wait_for("the answers", drain + Duration::from_secs(30), || {
             let status = http::ok(&sim.control, "GET", "/sim/v1/load", None, http::TIMEOUT)?;
@@ -286,12 +314,12 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
         let wall = started.elapsed().as_secs_f64();
         let cpu = (engine.process.cpu_seconds() - cpu_before) / wall;
         let sim_cpu = (sim.process.cpu_seconds() - sim_cpu_before) / wall;
-        let result = RateResult::from_status(rate, &status, scenario, cpu, sim_cpu);
+        let result = RateResult::from_status(rate, &status, scenario, cpu, sim_cpu, wall);
         if !result.holds_target() {
             misses += 1;
         }
         rates.push(result);
-        if misses >= 2 {
+        if misses >= 2 && !scenario.whole_ladder {
             break; // two rates missed: higher ones will too
         }
     }

@@ -233,7 +233,7 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
         let (vendor, vendor_call) = if setup.function_vendor {
             (
                 format!("kind = \"function\"\nurl = \"http://{}/functions/demo\"\n", sim.control),
-                "[bots.settings.conversation.vendor_call]\ntimeout = \"5s\"\nmax_attempts = 3\nretry_backoff = \"2s\"\n",
+                "[bots.settings.conversation.vendor_call]\ntimeout = \"10s\"\nmax_attempts = 3\nretry_backoff = \"2s\"\n",
             )
         } else {
             (format!("kind = \"scripted\"\nscript = {script:?}\n{latency}"), "")

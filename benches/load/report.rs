@@ -24,10 +24,14 @@ pub struct RateResult {
     pub cpu: f64,
     /// The simulator's CPU, in cores (it shares the machine).
     pub sim_cpu: f64,
+    /// CPU time of the engine and of the simulator over the step, per answered message (µs).
+    pub cpu_us_per_message: f64,
+    pub sim_cpu_us_per_message: f64,
 }
 
 impl RateResult {
-    pub fn from_status(rate: u32, status: &Value, scenario: &Scenario, cpu: f64, sim_cpu: f64) -> Self {
+    /// `cpu` and `sim_cpu`: cores over the step's `wall` seconds.
+    pub fn from_status(rate: u32, status: &Value, scenario: &Scenario, cpu: f64, sim_cpu: f64, wall: f64) -> Self {
         let ms = |key: &str| status["latency_us"][key].as_f64().unwrap_or(0.0) / 1000.0;
         let latency_ms = [ms("p50"), ms("p90"), ms("p99"), ms("p999"), ms("max")];
         let floor = scenario.setup.vendor_delay.as_secs_f64() * 1000.0 + scenario.setup.combine.map_or(0.0, |w| w.as_secs_f64() * 1000.0);
@@ -48,6 +52,8 @@ impl RateResult {
             added_ms: latency_ms.map(|l| (l - floor).max(0.0)),
             cpu,
             sim_cpu,
+            cpu_us_per_message: per_message(cpu * wall, answered),
+            sim_cpu_us_per_message: per_message(sim_cpu * wall, answered),
         }
     }
 
@@ -130,7 +136,7 @@ impl RunResult {
         )];
         for r in &self.rates {
             lines.push(format!(
-                "{} {} {:>6}/s: achieved {:>8.0}/s, answered {}/{}, added latency p50 {:.2} p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.2} ms, CPU {:.2} cores (simulator {:.2}) {}",
+                "{} {} {:>6}/s: achieved {:>8.0}/s, answered {}/{}, added latency p50 {:.2} p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.2} ms, CPU {:.2} cores = {:.1} µs/message (simulator {:.2} = {:.1} µs) {}",
                 self.engine,
                 self.scenario,
                 r.rate,
@@ -143,7 +149,9 @@ impl RunResult {
                 r.added_ms[3],
                 r.added_ms[4],
                 r.cpu,
+                r.cpu_us_per_message,
                 r.sim_cpu,
+                r.sim_cpu_us_per_message,
                 if r.holds_target() { "✓" } else { "✗" }
             ));
         }
@@ -163,8 +171,18 @@ impl RunResult {
                 "latency_ms": {"p50": r.latency_ms[0], "p90": r.latency_ms[1], "p99": r.latency_ms[2], "p999": r.latency_ms[3], "max": r.latency_ms[4]},
                 "added_latency_ms": {"p50": r.added_ms[0], "p90": r.added_ms[1], "p99": r.added_ms[2], "p999": r.added_ms[3], "max": r.added_ms[4]},
                 "cpu_cores": r.cpu, "simulator_cpu_cores": r.sim_cpu, "holds_target": r.holds_target(),
+                "cpu_us_per_message": r.cpu_us_per_message, "simulator_cpu_us_per_message": r.sim_cpu_us_per_message,
             })).collect::<Vec<_>>(),
         })
+    }
+}
+
+/// CPU seconds per answered message, in µs (0 when nothing was answered).
+fn per_message(cpu_seconds: f64, answered: u64) -> f64 {
+    if answered == 0 {
+        0.0
+    } else {
+        cpu_seconds * 1e6 / answered as f64
     }
 }
 
@@ -208,14 +226,14 @@ pub fn markdown(results: &[RunResult], document: &Value) -> String {
         document["machine"]["cpu_model"].as_str().unwrap_or("?"),
         document["machine"]["memory_gib"]
     );
-    out.push_str("| scenario | engine | round | rate/s | achieved/s | answered | added p50 | p90 | p99 | p99.9 | max (ms) | CPU | sim CPU | target |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| scenario | engine | round | rate/s | achieved/s | answered | added p50 | p90 | p99 | p99.9 | max (ms) | CPU | µs/msg | sim CPU | sim µs/msg | target |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for run in results {
         if run.rates.is_empty() {
-            out.push_str(&format!("| {} | {} | {} | failed | | | | | | | | | | |\n", run.scenario, run.engine, run.round));
+            out.push_str(&format!("| {} | {} | {} | failed | | | | | | | | | | | | |\n", run.scenario, run.engine, run.round));
         }
         for r in &run.rates {
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {:.0} | {}/{} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
+                "| {} | {} | {} | {} | {:.0} | {}/{} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {:.1} | {} |\n",
                 run.scenario,
                 run.engine,
                 run.round,
@@ -229,7 +247,9 @@ pub fn markdown(results: &[RunResult], document: &Value) -> String {
                 r.added_ms[3],
                 r.added_ms[4],
                 r.cpu,
+                r.cpu_us_per_message,
                 r.sim_cpu,
+                r.sim_cpu_us_per_message,
                 if r.holds_target() { "✓" } else { "✗" }
             ));
         }
@@ -271,11 +291,50 @@ pub fn markdown(results: &[RunResult], document: &Value) -> String {
             ));
         }
     }
+    out.push_str(&cpu_table(results));
     if !ratios.is_empty() {
         out.push_str("\n| scenario | throughput at p99 target (botvisor / peer) | p99 added latency at the first rate (botvisor / peer) | memory per conversation (botvisor / peer) |\n|---|---|---|---|\n");
         out.push_str(&ratios);
     }
     out
+}
+
+/// Per scenario and rate, CPU per answered message: botvisor, the peer, and their ratio (the
+/// mean of the rounds; rates where an engine answered nothing are left out).
+fn cpu_table(results: &[RunResult]) -> String {
+    let mut rows = String::new();
+    let mut keys: Vec<(&str, u32)> = results.iter().flat_map(|run| run.rates.iter().map(move |r| (run.scenario, r.rate))).collect();
+    keys.dedup();
+    let mut seen = std::collections::HashSet::new();
+    for (scenario, rate) in keys {
+        if !seen.insert((scenario, rate)) {
+            continue;
+        }
+        let of = |engine: &str, value: fn(&RateResult) -> f64| {
+            mean(
+                results
+                    .iter()
+                    .filter(|run| run.scenario == scenario && run.engine == engine)
+                    .flat_map(|run| run.rates.iter().filter(|r| r.rate == rate && r.answered > 0))
+                    .map(value),
+            )
+        };
+        let botvisor = of("botvisor", |r| r.cpu_us_per_message);
+        let peer = of("sdk-peer", |r| r.cpu_us_per_message);
+        let sim = of("botvisor", |r| r.sim_cpu_us_per_message);
+        let show = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.1}"));
+        let ratio = match (botvisor, peer) {
+            (Some(b), Some(p)) if b > 0.0 => format!("{:.1}×", p / b),
+            _ => "–".to_owned(),
+        };
+        rows.push_str(&format!("| {scenario} | {rate} | {} | {} | {ratio} | {} |\n", show(botvisor), show(peer), show(sim)));
+    }
+    if rows.is_empty() {
+        return rows;
+    }
+    format!(
+        "\n| scenario | rate/s | botvisor CPU µs per message | peer CPU µs per message | peer / botvisor | simulator µs per message (botvisor's runs) |\n|---|---|---|---|---|---|\n{rows}"
+    )
 }
 
 pub fn write(dir: &Path, document: &Value, markdown: &str) -> Result<(), String> {

@@ -19,7 +19,7 @@ use crate::sim::observe::{Observer, Whereabouts};
 use crate::sim::state::Shared;
 use crate::sim::timers;
 
-pub const MAX_CONVERSATIONS: u32 = 100_000;
+pub const MAX_CONVERSATIONS: u32 = 200_000;
 pub const MAX_MESSAGES: u64 = 10_000_000;
 pub const MAX_RATE: u32 = 1_000_000;
 /// How often the sender wakes up to send what is due.
