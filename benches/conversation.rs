@@ -8,49 +8,22 @@
 //!
 //! Run: `cargo bench --bench conversation`. Figures are printed as `figure:` lines.
 
+#[path = "common/core_bench.rs"]
+mod core_bench;
+
 use std::rc::Rc;
 use std::time::Duration;
 
 use actix::{Actor, Context};
 use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot};
-use botvisor_actors::settings::BotSettings;
 use botvisor_actors::testkit::{settle, FakePlatform, FakeVendor};
+use core_bench::{bench_settings, one_conversation};
 use criterion::{Criterion, Throughput};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 const IDLE_CONVERSATIONS: usize = 10_000;
 const TIMED_MESSAGES: u64 = 50_000;
-
-fn bench_settings() -> BotSettings {
-    let mut settings = BotSettings::new("bench-bot", "bots", "humans");
-    // Every message is its own vendor call: no joining window.
-    settings.conversation.combine.message_delay = Duration::ZERO;
-    settings.load.hard = 999;
-    settings
-}
-
-struct Bench {
-    platform: FakePlatform,
-    answers: mpsc::UnboundedReceiver<()>,
-}
-
-/// A started bot with one open conversation `c1`, answers signalled on `answers`.
-async fn one_conversation() -> Bench {
-    let platform = FakePlatform::new();
-    platform.forget_calls();
-    platform.cap_history(64); // measure the engine, not the fake's growing transcript
-    let (tx, answers) = mpsc::unbounded_channel();
-    platform.on_publish(move |_, _| {
-        let _ = tx.send(());
-    });
-    let bot = BotActor::new(bench_settings(), Rc::new(platform.clone()), Rc::new(FakeVendor::echo())).start();
-    platform.attach(bot.clone().recipient());
-    bot.send(StartBot).await.unwrap().unwrap();
-    platform.assign("c1");
-    settle().await;
-    Bench { platform, answers }
-}
 
 /// `iters` consumer messages, each waiting for its answer; returns the elapsed time.
 fn conversation_round_trips(iters: u64) -> Duration {

@@ -24,6 +24,11 @@ impl Identity {
     pub fn agent_id(&self) -> String {
         format!("{}.{}", self.account, self.user_id)
     }
+
+    /// Whether `id` is [`Identity::agent_id`] (without building it: this runs for every event).
+    pub fn is_agent_id(&self, id: &str) -> bool {
+        id.split_once('.').is_some_and(|(account, user)| account == self.account && user == self.user_id)
+    }
 }
 
 /// Frame-level extras of a request (spec §3.2): `metadata` and `encodedMetadata`.
@@ -33,16 +38,28 @@ pub struct Extras {
     pub encoded_metadata: Option<String>,
 }
 
-/// A request frame.
+/// A request frame, written straight to its text (no tree is built around the body: this runs
+/// for every answer and receipt). The same JSON as `{"kind":"req","id","type","body",
+/// "metadata"?,"encodedMetadata"?}`.
 pub fn request(id: &str, kind: &str, body: Value, extras: &Extras) -> String {
-    let mut frame = json!({"kind": "req", "id": id, "type": kind, "body": body});
+    let mut frame = String::with_capacity(128);
+    let quoted = |text: &str| Value::from(text).to_string();
+    frame.push_str(r#"{"kind":"req","id":"#);
+    frame.push_str(&quoted(id));
+    frame.push_str(r#","type":"#);
+    frame.push_str(&quoted(kind));
+    frame.push_str(r#","body":"#);
+    frame.push_str(&body.to_string());
     if let Some(metadata) = &extras.metadata {
-        frame["metadata"] = metadata.clone();
+        frame.push_str(r#","metadata":"#);
+        frame.push_str(&metadata.to_string());
     }
     if let Some(encoded) = &extras.encoded_metadata {
-        frame["encodedMetadata"] = json!(encoded);
+        frame.push_str(r#","encodedMetadata":"#);
+        frame.push_str(&quoted(encoded));
     }
-    frame.to_string()
+    frame.push('}');
+    frame
 }
 
 pub fn set_agent_state(me: &Identity, availability: Availability) -> (&'static str, Value) {
@@ -206,7 +223,7 @@ pub fn dialog_message(me: &Identity, raw: &Value, consumer: Option<&str>) -> Res
         .unwrap_or("");
     let role = raw.pointer("/originatorMetadata/role").and_then(Value::as_str).unwrap_or("");
     let originator =
-        if (!pid.is_empty() && pid == me.pid) || raw.get("originatorId").and_then(Value::as_str) == Some(me.agent_id().as_str()) {
+        if (!pid.is_empty() && pid == me.pid) || raw.get("originatorId").and_then(Value::as_str).is_some_and(|id| me.is_agent_id(id)) {
             Originator::Me
         } else if role == "CONSUMER" || (!pid.is_empty() && consumer == Some(pid)) {
             Originator::Consumer
@@ -404,6 +421,29 @@ mod tests {
 
     fn me() -> Identity {
         Identity { account: "acc".into(), user_id: "7".into(), pid: "pid-7".into() }
+    }
+
+    #[test]
+    fn a_request_frame_is_the_json_of_its_parts_with_metadata_when_given() {
+        let body = json!({"dialogId": "d\"1", "event": {"message": "héllo\n"}});
+        let plain = request("bv-1", ".ams.ms.PublishEvent", body.clone(), &Extras::default());
+        let parsed: Value = serde_json::from_str(&plain).unwrap();
+        assert_eq!(parsed, json!({"kind": "req", "id": "bv-1", "type": ".ams.ms.PublishEvent", "body": body}));
+        let extras = Extras { metadata: Some(json!([{"type": "ExternalId", "id": "x"}])), encoded_metadata: Some("ZW5j\"".into()) };
+        let parsed: Value = serde_json::from_str(&request("7", "k", json!({}), &extras)).unwrap();
+        assert_eq!(
+            parsed,
+            json!({"kind": "req", "id": "7", "type": "k", "body": {}, "metadata": [{"type": "ExternalId", "id": "x"}], "encodedMetadata": "ZW5j\""})
+        );
+    }
+
+    #[test]
+    fn the_agent_id_is_recognised_without_being_built() {
+        let me = me();
+        assert!(me.is_agent_id(&me.agent_id()));
+        for other in ["acc.77", "acc", "acc.7.1", "ac.7", "", "."] {
+            assert!(!me.is_agent_id(other), "{other}");
+        }
     }
 
     #[test]

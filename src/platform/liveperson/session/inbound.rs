@@ -38,7 +38,7 @@ pub enum Inbound {
 }
 
 pub fn parse(text: &str) -> Result<Inbound, BadFrame> {
-    let frame: Value = serde_json::from_str(text).map_err(|e| BadFrame::new("unparsable", e.to_string()))?;
+    let mut frame: Value = serde_json::from_str(text).map_err(|e| BadFrame::new("unparsable", e.to_string()))?;
     match frame.get("kind").and_then(Value::as_str) {
         Some("resp") => {
             let id = match frame.get("reqId") {
@@ -47,7 +47,7 @@ pub fn parse(text: &str) -> Result<Inbound, BadFrame> {
                 Some(other) => other.to_string(),
             };
             let status = frame.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok()).unwrap_or(0);
-            let body = frame.get("body").cloned().unwrap_or(Value::Null);
+            let body = frame.as_object_mut().and_then(|f| f.remove("body")).unwrap_or(Value::Null);
             let result = if (200..300).contains(&status) {
                 Ok(body)
             } else {
