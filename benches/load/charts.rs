@@ -82,6 +82,7 @@ fn chart(path: &Path, title: &str, y_label: &str, lines: &[(&str, Series, bool)]
     chart
         .configure_mesh()
         .x_desc("offered consumer messages per second")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .y_desc(y_label)
         .y_labels(if scale == Scale::Log { (y_max - y_min) as usize + 1 } else { 10 })
         .y_label_formatter(if scale == Scale::Log { &unlog } else { &plain })
@@ -124,7 +125,14 @@ pub fn write_charts(dir: &Path, document: &Value) -> Result<Vec<PathBuf>, String
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|r| r["rates"].as_array().is_some_and(|rates| rates.len() > 1))
+        // A ladder: more than one rate, each once (the overload scenario comes back to its first
+        // rate, which a rate axis would merge).
+        .filter(|r| {
+            r["rates"].as_array().is_some_and(|rates| {
+                let offered: Vec<u64> = rates.iter().filter_map(|rate| rate["rate"].as_u64()).collect();
+                offered.len() > 1 && offered.windows(2).all(|w| w[0] < w[1])
+            })
+        })
         .filter_map(|r| r["scenario"].as_str().map(str::to_owned))
         .collect();
     scenarios.dedup();
