@@ -138,7 +138,7 @@ impl Simulator {
             "users": users,
             "idle_timeout": "10m",
             "connection_queue": 262144,
-            "max_dialog_events": 400,
+            "max_dialog_events": 100,
             "max_frame_bytes": 1048576,
         });
         let path = dir.join("simulator.json");

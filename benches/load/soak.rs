@@ -240,6 +240,8 @@ pub fn run(options: &SoakOptions, out: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&dir);
 
     let figure = |key: &str| final_status[key].as_u64().unwrap_or(0);
+    // Unanswered in a conversation the bots still hold; what waited in one that was escalated
+    // went to the escalation skill with it (counted apart, with the conversations).
     let lost = figure("unanswered");
     let duplicates = figure("unmatched_answers");
     let rss_drift = drift(&samples, |s| s.rss);
@@ -261,6 +263,9 @@ pub fn run(options: &SoakOptions, out: &Path) -> Result<(), String> {
         "answered": figure("answered"),
         "lost": lost,
         "duplicates": duplicates,
+        "escalated_conversations": figure("moved_to_other_skill"),
+        "handed_over": figure("handed_over"),
+        "not_sent_escalated": figure("skipped"),
         "faults": faults,
         "latency_us": latency,
         "rss_drift": rss_drift,
@@ -296,9 +301,9 @@ fn markdown(document: &Value, samples: &[Sample]) -> String {
     let ms = |key: &str| document["latency_us"][key].as_f64().unwrap_or(0.0) / 1000.0;
     let mut out = format!(
         "**Soak** — `{}`: {} consumer msg/s for {:.0} s over {} conversations on {} bots (function vendor over HTTP), {} faults.\n\n\
-         | sent | answered | lost | duplicated | latency p50 / p99 / p99.9 / max (ms) | RSS drift | descriptor drift | peak RSS (MiB) | bots online at the end | passed |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n\
-         | {} | {} | {} | {} | {:.1} / {:.1} / {:.1} / {:.1} | {:+.1} % | {:+.1} % | {:.1} | {} / {} | {} |\n\n",
+         | sent | answered | lost | duplicated | escalated conversations (messages with them, not sent after) | latency p50 / p99 / p99.9 / max (ms) | RSS drift | descriptor drift | peak RSS (MiB) | bots online at the end | passed |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n\
+         | {} | {} | {} | {} | {} ({}, {}) | {:.1} / {:.1} / {:.1} / {:.1} | {:+.1} % | {:+.1} % | {:.1} | {} / {} | {} |\n\n",
         document["command"].as_str().unwrap_or_default(),
         document["rate"],
         document["seconds"].as_f64().unwrap_or(0.0),
@@ -309,6 +314,9 @@ fn markdown(document: &Value, samples: &[Sample]) -> String {
         document["answered"],
         document["lost"],
         document["duplicates"],
+        document["escalated_conversations"],
+        document["handed_over"],
+        document["not_sent_escalated"],
         ms("p50"),
         ms("p99"),
         ms("p999"),

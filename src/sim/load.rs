@@ -125,6 +125,11 @@ pub struct LoadTracker {
     answered: u64,
     /// Answers with no message waiting in their conversation (answered twice, or not ours).
     unmatched_answers: u64,
+    /// Messages that waited in a conversation when it left the bots (escalated or closed):
+    /// handed to whoever has it now, not lost by the bot.
+    handed_over: u64,
+    /// Messages not sent because their conversation had left the bots.
+    skipped: u64,
     send_started: Option<Instant>,
     send_finished: Option<Instant>,
     last_answer: Option<Instant>,
@@ -147,6 +152,8 @@ impl LoadTracker {
             send_failures: 0,
             answered: 0,
             unmatched_answers: 0,
+            handed_over: 0,
+            skipped: 0,
             send_started: None,
             send_finished: None,
             last_answer: None,
@@ -170,6 +177,19 @@ impl LoadTracker {
             self.placed[placement as usize] += 1;
             *old = placement;
         }
+        if Self::left_the_bots(placement) {
+            if let Some(queue) = self.pending.get_mut(id) {
+                let waiting = queue.len() as u64;
+                queue.clear();
+                self.unanswered -= waiting;
+                self.handed_over += waiting;
+            }
+        }
+    }
+
+    /// Escalated to another skill or closed: the bots will not answer it any more.
+    fn left_the_bots(placement: Placement) -> bool {
+        matches!(placement, Placement::Moved | Placement::Closed)
     }
 
     fn is_assigned(&self, id: &str) -> bool {
@@ -229,6 +249,8 @@ impl LoadTracker {
             "answered": self.answered,
             "unanswered": self.unanswered,
             "unmatched_answers": self.unmatched_answers,
+            "handed_over": self.handed_over,
+            "skipped": self.skipped,
             "send_seconds": send_seconds,
             "answer_seconds": answer_seconds,
             "latency_us": {
@@ -333,6 +355,8 @@ pub fn send(shared: Shared, request: SendMessages) -> Result<(), String> {
         load.send_failures = 0;
         load.answered = 0;
         load.unmatched_answers = 0;
+        load.handed_over = 0;
+        load.skipped = 0;
         for queue in load.pending.values_mut() {
             queue.clear();
         }
@@ -366,6 +390,16 @@ pub fn send(shared: Shared, request: SendMessages) -> Result<(), String> {
                     break;
                 }
                 let conversation = &conversations[(next % conversations.len() as u64) as usize];
+                let gone = state
+                    .observer::<LoadTracker>()
+                    .is_some_and(|load| load.placement.get(conversation.as_str()).is_some_and(|p| LoadTracker::left_the_bots(*p)));
+                if gone {
+                    if let Some(load) = state.observer_mut::<LoadTracker>() {
+                        load.skipped += 1;
+                    }
+                    next += 1;
+                    continue;
+                }
                 if let Some(load) = state.observer_mut::<LoadTracker>() {
                     if let Some(queue) = load.pending.get_mut(conversation) {
                         queue.push_back(scheduled);
@@ -443,5 +477,17 @@ mod tests {
         assert_eq!((load.answered, load.unanswered, load.unmatched_answers), (3, 0, 1), "answered twice");
         load.on_agent_text("c1", "Welcome!");
         assert_eq!(load.unmatched_answers, 1, "not an echo: not counted");
+    }
+
+    #[test]
+    fn what_waited_in_an_escalated_conversation_is_handed_over_not_lost() {
+        let mut load = LoadTracker::new("bots", "1");
+        load.track("c1".into(), Some(Placement::Assigned));
+        for _ in 0..2 {
+            load.pending.get_mut("c1").unwrap().push_back(Instant::now());
+            load.unanswered += 1;
+        }
+        load.moved("c1", Placement::Moved);
+        assert_eq!((load.unanswered, load.handed_over, load.placed[Placement::Moved as usize]), (0, 2, 1));
     }
 }
