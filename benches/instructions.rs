@@ -41,9 +41,7 @@ struct Frames {
 impl Frames {
     fn new() -> Self {
         let me = Identity { account: "le1".into(), user_id: "7".into(), pid: "pid-7".into() };
-        let echo_receipt = format!(
-            r#"{{"kind":"notification","type":".ams.ms.OnlineEventDistribution","body":{{"sequence":11,"dialogId":"c1","conversationId":"c1","originatorId":"le1.7","originatorPId":"pid-7","originatorMetadata":{{"id":"pid-7","role":"ASSIGNED_AGENT"}},"serverTimestamp":1764633600001,"event":{{"type":"AcceptStatusEvent","status":"READ","sequenceList":[10]}}}}}}"#
-        );
+        let echo_receipt: String = r#"{"kind":"notification","type":".ams.ms.OnlineEventDistribution","body":{"sequence":11,"dialogId":"c1","conversationId":"c1","originatorId":"le1.7","originatorPId":"pid-7","originatorMetadata":{"id":"pid-7","role":"ASSIGNED_AGENT"},"serverTimestamp":1764633600001,"event":{"type":"AcceptStatusEvent","status":"READ","sequenceList":[10]}}}"#.into();
         Frames {
             consumer_message: notification(10, CONSUMER, "CONSUMER", "hello"),
             echo_answer: notification(12, "le1.7", "ASSIGNED_AGENT", "You said: hello"),
