@@ -394,6 +394,7 @@ async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
 }
 
 async fn clear_faults(sim: web::Data<Sim>) -> HttpResponse {
+    // Every fault ends, the functions' outage too (it is kept with the others).
     sim.state.lock().expect("state lock").faults = Default::default();
     HttpResponse::Ok().json(json!({"ok": true}))
 }

@@ -27,6 +27,8 @@ const MAX_INVOCATIONS: usize = 1000;
 #[derive(Default)]
 pub struct FunctionLog {
     invocations: Mutex<VecDeque<Value>>,
+    /// The demo's 503 answers during a `functions_unavailable` fault.
+    unavailable_answers: std::sync::atomic::AtomicU64,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -74,9 +76,10 @@ pub fn check_request(body: &Value) -> Result<(), String> {
     Ok(())
 }
 
-async fn demo(body: web::Bytes, sim: web::Data<Sim>) -> HttpResponse {
+async fn demo(body: web::Bytes, sim: web::Data<Sim>, log: web::Data<FunctionLog>) -> HttpResponse {
     let unavailable_until = sim.state.lock().expect("state lock").faults.functions_unavailable_until;
     if unavailable_until.is_some_and(|until| now_ms() < until) {
+        log.unavailable_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return HttpResponse::ServiceUnavailable()
             .json(json!({"error": {"code": "unavailable", "message": "the function is unavailable (a functions_unavailable fault)"}}));
     }
@@ -156,7 +159,8 @@ async fn invoke(path: web::Path<String>, body: web::Bytes, log: web::Data<Functi
 
 async fn invocations(log: web::Data<FunctionLog>) -> HttpResponse {
     let invocations: Vec<Value> = log.invocations.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
-    HttpResponse::Ok().json(json!({"invocations": invocations}))
+    let unavailable = log.unavailable_answers.load(std::sync::atomic::Ordering::Relaxed);
+    HttpResponse::Ok().json(json!({"invocations": invocations, "demo_unavailable_answers": unavailable}))
 }
 
 #[cfg(test)]
