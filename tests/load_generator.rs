@@ -107,16 +107,21 @@ async fn the_load_generator_measures_each_answer_once_from_its_scheduled_time() 
 mod charts;
 
 #[test]
-fn the_load_report_draws_latency_and_throughput_charts_with_both_engines() {
-    let rate = |rate: u32, achieved: f64, p50: f64, p99: f64| json!({"rate": rate, "achieved_per_second": achieved, "added_latency_ms": {"p50": p50, "p99": p99}});
+fn the_load_report_draws_latency_throughput_and_cpu_charts_with_both_engines_for_ladders_only() {
+    let rate = |rate: u32, achieved: f64, p50: f64, p99: f64| {
+        json!({"rate": rate, "achieved_per_second": achieved, "added_latency_ms": {"p50": p50, "p99": p99}, "cpu_us_per_message": 1e5 / achieved})
+    };
     let document = json!({"runs": [
         {"engine": "botvisor", "scenario": "throughput", "round": 1, "rates": [rate(1000, 1000.0, 0.4, 1.2), rate(5000, 4990.0, 0.6, 3.1)]},
         {"engine": "sdk-peer", "scenario": "throughput", "round": 1, "rates": [rate(1000, 998.0, 1.1, 6.0), rate(5000, 3100.0, 40.0, 900.0)]},
+        // Not a ladder (it comes back to its first rate): no chart.
+        {"engine": "botvisor", "scenario": "overload", "round": 1, "rates": [rate(1000, 1000.0, 1.0, 2.0), rate(2000, 1500.0, 9.0, 90.0), rate(1000, 900.0, 5.0, 50.0)]},
     ]});
     let dir = std::env::temp_dir().join(format!("botvisor-charts-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let files = charts::write_charts(&dir, &document).expect("the charts are drawn");
-    assert_eq!(files.len(), 2);
+    let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["throughput-latency.svg", "throughput-cpu.svg", "throughput-throughput.svg"]);
     for file in &files {
         let svg = std::fs::read_to_string(file).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("botvisor") && svg.contains("sdk-peer"), "{}", file.display());
