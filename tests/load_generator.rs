@@ -108,9 +108,7 @@ mod charts;
 
 #[test]
 fn the_load_report_draws_latency_throughput_and_cpu_charts_with_both_engines_for_ladders_only() {
-    let rate = |rate: u32, achieved: f64, p50: f64, p99: f64| {
-        json!({"rate": rate, "achieved_per_second": achieved, "added_latency_ms": {"p50": p50, "p99": p99}, "cpu_us_per_message": 1e5 / achieved})
-    };
+    let rate = |rate: u32, achieved: f64, p50: f64, p99: f64| json!({"rate": rate, "achieved_per_second": achieved, "added_latency_ms": {"p50": p50, "p99": p99}, "cpu_us_per_message": 1e5 / achieved});
     let document = json!({"runs": [
         {"engine": "botvisor", "scenario": "throughput", "round": 1, "rates": [rate(1000, 1000.0, 0.4, 1.2), rate(5000, 4990.0, 0.6, 3.1)]},
         {"engine": "sdk-peer", "scenario": "throughput", "round": 1, "rates": [rate(1000, 998.0, 1.1, 6.0), rate(5000, 3100.0, 40.0, 900.0)]},
