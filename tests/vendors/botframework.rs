@@ -26,6 +26,10 @@ fn install() {
             "`{tool}` is needed for the Bot Framework judges: install Node.js 18 or newer with npm (Debian: apt-get install nodejs npm)"
         );
     }
+    // Both tests of this file install at once on a fresh clone: one `npm ci` at a time (two in
+    // one directory race and fail with ENOENT).
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if !std::path::Path::new(DIR).join("node_modules/botbuilder").is_dir() {
         let out =
             Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(DIR).output().expect("npm runs");
