@@ -60,7 +60,7 @@ impl Frames {
         let consumer_of = |conversation: &str| (conversation == "c1").then(|| CONSUMER.to_owned());
         match inbound::parse(text) {
             Ok(Inbound::Notification(frame)) => inbound::dispatch(&self.me, &frame, false, &consumer_of).events.len(),
-            Ok(Inbound::Response { status, .. }) => usize::from(status),
+            Ok(Inbound::Response { status, result, .. }) => usize::from(status) + result.map_or(0, |body| body.get().len()),
             Err(_) => 0,
         }
     }
@@ -68,7 +68,7 @@ impl Frames {
     /// Builds the READ receipt and the answer as request frames; their total length.
     fn write(&self, n: u64) -> usize {
         let (kind, body) = frames::read_receipt("c1", &[10]);
-        let receipt = frames::request(&format!("{}", 2 * n), kind, body, &frames::Extras::default());
+        let receipt = frames::request(&format!("bv-{}", 2 * n), kind, &body, &frames::Extras::default());
         let answer = OutboundMessage::Text(TextMessage {
             text: "You said: hello".into(),
             audience: MessageAudience::All,
@@ -78,7 +78,7 @@ impl Frames {
         });
         let key = AnswerKey { conversation_id: "c1".into(), answers: Some(10), item: 0 };
         let (kind, body, extras) = frames::publish("c1", "c1", &answer, Some(&key));
-        let publish = frames::request(&format!("{}", 2 * n + 1), kind, body, &extras);
+        let publish = frames::request(&format!("bv-{}", 2 * n + 1), kind, &body, &extras);
         receipt.len() + publish.len()
     }
 }

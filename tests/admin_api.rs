@@ -318,6 +318,11 @@ async fn a_bad_bot_config_gets_400_with_the_field_path_and_changes_nothing() {
     assert_eq!((status, answer["code"].as_str()), (400, Some("botvisor.api.invalid-config")), "{answer}");
     assert!(!answer.to_string().contains("hunter2"), "the secret is echoed: {answer}");
     assert_eq!(answer["problems"][0]["path"], "platform.auth.password", "{answer}");
+    bare["platform"]["auth"] = json!("hunter2-bare-secret");
+    let (status, answer) = node.send("POST", "/v1/bots", &bare).await;
+    assert_eq!((status, answer["code"].as_str()), (400, Some("botvisor.api.invalid-config")), "{answer}");
+    assert!(!answer.to_string().contains("hunter2"), "the secret is echoed through the auth choice: {answer}");
+    assert_eq!(answer["problems"][0]["path"], "platform.auth", "{answer}");
     // A malformed body names where it broke.
     let (status, answer) = node
         .call_as(

@@ -219,17 +219,16 @@ fn check_config_never_echoes_a_secret_and_refuses_what_run_would_refuse() {
     std::fs::create_dir_all(&dir).unwrap();
     let demo = std::fs::read_to_string("config/botvisor.toml").unwrap();
     let file = dir.join("c.toml");
-    // A secret written as a bare string: refused, and its text is not in the message.
-    std::fs::write(
-        &file,
-        demo.replacen("auth = { password = { value = \"demo-password\" } }", "auth = { password = \"hunter2-bare\" }", 1),
-    )
-    .unwrap();
-    let out = botvisor(&["check-config", file.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(!err.contains("hunter2"), "the secret is echoed: {err}");
-    assert!(err.contains("not shown"), "{err}");
+    // A secret written as a bare string, where the secret's table or the auth table belongs:
+    // refused, and its text is not in the message.
+    for bare in ["auth = { password = \"hunter2-bare\" }", "auth = \"hunter2-bare\""] {
+        std::fs::write(&file, demo.replacen("auth = { password = { value = \"demo-password\" } }", bare, 1)).unwrap();
+        let out = botvisor(&["check-config", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bare}: {err}");
+        assert!(!err.contains("hunter2"), "the secret is echoed: {err}");
+        assert!(err.contains("not shown") && err.contains("line 33"), "{bare}: says where: {err}");
+    }
     // An empty admin token and an unset one: check-config fails as run does.
     for token in ["{ value = \"\" }", "{ env = \"BOTVISOR_TEST_UNSET_ADMIN_TOKEN\" }"] {
         std::fs::write(&file, demo.replace("[node]\n", &format!("[node]\nadmin_token = {token}\n"))).unwrap();

@@ -251,39 +251,44 @@ pub struct ConversationInfo {
     pub context: JsonText,
 }
 
-/// A JSON value from the platform kept as its compact text, shared: the conversation's
-/// context, each message's raw event. As a parsed `Value` tree it costs about four times the
-/// memory, in each of tens of thousands of open conversations and each buffered message; a
-/// vendor that wants it (as `lpEvent`, say) parses it once per call.
-#[derive(Clone, PartialEq, Eq)]
-pub struct JsonText(Arc<str>);
+/// A JSON value from the platform kept as its text, shared: the conversation's context, each
+/// message's raw event. As a parsed `Value` tree it costs about four times the memory, in each
+/// of tens of thousands of open conversations and each buffered message; a vendor that wants it
+/// (as `lpEvent`, say) parses it once per call. `null` is kept without an allocation.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct JsonText(Option<Arc<str>>);
 
 impl JsonText {
     pub fn new(value: &Value) -> Self {
-        Self(Arc::from(value.to_string()))
+        match value {
+            Value::Null => Self(None),
+            value => Self(Some(Arc::from(value.to_string()))),
+        }
+    }
+
+    /// JSON text as received (an adapter read it from a frame that parsed). Text that does not
+    /// parse reads as `null`.
+    pub fn from_json(text: &str) -> Self {
+        match text.trim() {
+            "null" => Self(None),
+            _ => Self(Some(Arc::from(text))),
+        }
     }
 
     /// The value (`null` for the default).
     pub fn to_value(&self) -> Value {
-        // Written by `new` from a `Value`: it always parses.
-        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+        self.0.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or(Value::Null)
     }
 
-    /// The compact JSON text.
+    /// The JSON text (`null` for the default).
     pub fn as_json(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for JsonText {
-    fn default() -> Self {
-        Self::new(&Value::Null)
+        self.0.as_deref().unwrap_or("null")
     }
 }
 
 impl fmt::Debug for JsonText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_json())
     }
 }
 

@@ -272,33 +272,32 @@ impl FakePlatform {
                 dialog.pop_front();
             }
         }
-        let mut raw = json!({
-            "sequence": sequence,
-            "dialogId": conversation,
-            "serverTimestamp": timestamp,
-            "event": match &content {
-                MessageContent::Text(text) => json!({"type": "ContentEvent", "contentType": "text/plain", "message": text}),
-                MessageContent::RichContent(content) => json!({"type": "RichContentEvent", "content": content}),
-                MessageContent::File { relative_path, file_type, caption } => json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"relativePath": relative_path, "fileType": file_type, "caption": caption}}),
-                MessageContent::AcceptStatus { status, sequences } => json!({"type": "AcceptStatusEvent", "status": status, "sequenceList": sequences}),
-                MessageContent::Other(value) => value.clone(),
-            },
-        });
-        if audience == MessageAudience::AgentsAndManagers {
-            raw["messageAudience"] = json!("AGENTS_AND_MANAGERS");
-        }
         let keep_raw = originator == Originator::Consumer || audience == MessageAudience::AgentsAndManagers;
-        let message = DialogMessage {
-            dialog_id: conversation.into(),
-            sequence,
-            originator,
-            content,
-            server_timestamp: timestamp,
-            answer,
-            // As the LivePerson adapter: only a consumer's event is kept (a vendor sees it as
-            // `lpEvent`); a private message keeps its audience for the transcript.
-            raw: if keep_raw { crate::model::JsonText::new(&raw) } else { crate::model::JsonText::default() },
+        // As the LivePerson adapter: only a consumer's event is kept (a vendor sees it as
+        // `lpEvent`); a private message keeps its audience for the transcript. The others are
+        // not built at all (the benchmarks run the core through this fake).
+        let raw = if keep_raw {
+            let mut raw = json!({
+                "sequence": sequence,
+                "dialogId": conversation,
+                "serverTimestamp": timestamp,
+                "event": match &content {
+                    MessageContent::Text(text) => json!({"type": "ContentEvent", "contentType": "text/plain", "message": text}),
+                    MessageContent::RichContent(content) => json!({"type": "RichContentEvent", "content": content}),
+                    MessageContent::File { relative_path, file_type, caption } => json!({"type": "ContentEvent", "contentType": "hosted/file", "message": {"relativePath": relative_path, "fileType": file_type, "caption": caption}}),
+                    MessageContent::AcceptStatus { status, sequences } => json!({"type": "AcceptStatusEvent", "status": status, "sequenceList": sequences}),
+                    MessageContent::Other(value) => value.clone(),
+                },
+            });
+            if audience == MessageAudience::AgentsAndManagers {
+                raw["messageAudience"] = json!("AGENTS_AND_MANAGERS");
+            }
+            crate::model::JsonText::new(&raw)
+        } else {
+            crate::model::JsonText::default()
         };
+        let message =
+            DialogMessage { dialog_id: conversation.into(), sequence, originator, content, server_timestamp: timestamp, answer, raw };
         dialog.push_back(message.clone());
         message
     }

@@ -89,6 +89,7 @@ pub struct PlatformConfig {
     pub account: Option<String>,
     pub login: String,
     /// `auth = { password = { … } }` or `[bots.platform.auth.api_key]`.
+    #[serde(deserialize_with = "secret::table_only")]
     pub auth: PlatformAuth,
     /// A CA (PEM) to trust; the embedded simulator's is used automatically.
     #[serde(default)]
@@ -172,6 +173,7 @@ pub enum VendorConfig {
         bot_id: String,
         #[serde(default = "draft")]
         environment: String,
+        #[serde(deserialize_with = "secret::table_only")]
         auth: CustomEndpointAuthConfig,
         #[serde(default = "fifty")]
         requests_per_second: u32,

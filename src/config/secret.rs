@@ -3,6 +3,7 @@
 //! secret table belongs is refused without echoing it), not in a validation problem.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use serde::de::{self, MapAccess, Visitor};
@@ -199,9 +200,90 @@ impl<'de> Deserialize<'de> for SecretText {
     }
 }
 
+/// Reads `T`, a choice written as a table (`auth = { password = { … } }`), only from a table
+/// with one key. Anything else is refused without being quoted: a user who writes
+/// `auth = "…"` may have put a password there, and serde's derived enum would echo it back as an
+/// "unknown variant".
+pub fn table_only<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    struct TableVisitor<T>(PhantomData<T>);
+    const NOT_A_TABLE: &str =
+        "expected a table naming how to authenticate, such as `{ password = { env = \"…\" } }` (the value given is not shown)";
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for TableVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a table")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+            let choice = T::deserialize(de::value::MapAccessDeserializer::new(&mut map))?;
+            // Read straight through, a second choice would be ignored: refuse it.
+            if map.next_key::<de::IgnoredAny>()?.is_some() {
+                return Err(de::Error::custom("give one way to authenticate, not several"));
+            }
+            Ok(choice)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<T, E> {
+            Err(E::custom(NOT_A_TABLE))
+        }
+        fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<T, E> {
+            Err(E::custom(NOT_A_TABLE))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
+            Err(E::custom(NOT_A_TABLE))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
+            Err(E::custom(NOT_A_TABLE))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
+            Err(E::custom(NOT_A_TABLE))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
+            Err(E::custom(NOT_A_TABLE))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+            Err(E::custom(NOT_A_TABLE))
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+            Err(de::Error::custom(NOT_A_TABLE))
+        }
+    }
+    deserializer.deserialize_any(TableVisitor(PhantomData))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case", deny_unknown_fields)]
+    #[allow(dead_code)]
+    enum Auth {
+        Password(Secret),
+        Token(Secret),
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct AuthHolder {
+        #[serde(deserialize_with = "table_only")]
+        auth: Auth,
+    }
+
+    #[test]
+    fn a_choice_written_as_anything_but_a_table_is_refused_without_being_quoted() {
+        for text in [r#"auth = "hunter2""#, "auth = 123456789", "auth = [\"hunter2\"]", "auth = true"] {
+            // (TOML's own report quotes the source line; `check-config` shows only the message.)
+            let error = toml::from_str::<AuthHolder>(text).unwrap_err().message().to_owned();
+            assert!(!error.contains("hunter2") && !error.contains("123456789"), "{text}: {error}");
+            assert!(error.contains("not shown"), "{text}: {error}");
+        }
+        let both =
+            toml::from_str::<AuthHolder>(r#"auth = { password = { value = "a" }, token = { value = "b" } }"#).unwrap_err().to_string();
+        assert!(both.contains("not several"), "two choices at once are refused: {both}");
+        let one = toml::from_str::<AuthHolder>(r#"auth = { token = { env = "X" } }"#).unwrap();
+        assert!(matches!(one.auth, Auth::Token(Secret::Env(_))));
+        let json = serde_json::from_str::<AuthHolder>(r#"{"auth": "hunter2"}"#).unwrap_err().to_string();
+        assert!(!json.contains("hunter2"), "{json}");
+    }
 
     #[derive(Debug, Deserialize)]
     struct Holder {

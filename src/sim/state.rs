@@ -9,6 +9,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -207,7 +209,8 @@ pub struct SimState {
     /// Timers asked for by operations; drained by `take_timers` and armed by the caller.
     pub(crate) pending_timers: Vec<Timer>,
     counter: u64,
-    seed: u64,
+    /// Ids and tokens: unguessable (a token is a credential), from the OS's entropy.
+    rng: StdRng,
 }
 
 /// Why a skill cannot be added.
@@ -248,7 +251,6 @@ pub fn now_ms() -> i64 {
 
 impl SimState {
     pub fn new(config: SimConfig) -> Self {
-        let seed = now_ms() as u64 ^ (u64::from(std::process::id()) << 32);
         let mut state = Self {
             config: config.clone(),
             skills: Vec::new(),
@@ -273,7 +275,7 @@ impl SimState {
             pending_after_response: Vec::new(),
             pending_timers: Vec::new(),
             counter: 0,
-            seed,
+            rng: StdRng::from_os_rng(),
         };
         for skill in &config.skills {
             // Validated beforehand: names are unique and not empty.
@@ -300,23 +302,23 @@ impl SimState {
         self.counter
     }
 
-    /// A fresh opaque id (hex, UUID-shaped).
     /// A number unique in this simulator (ring ids).
     pub fn serial(&mut self) -> u64 {
         self.next()
     }
 
+    /// A fresh opaque id: a random (version 4) UUID.
     pub fn uuid(&mut self) -> String {
-        let n = self.next();
-        let mut x = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        x ^= x >> 31;
-        let y = x.wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ n;
-        format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", x >> 32, (x >> 16) & 0xffff, x & 0xfff, (y >> 52) & 0xfff, y & 0xffff_ffff_ffff)
+        let bits: u128 = self.rng.random();
+        let bits = (bits & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+        let hex = format!("{bits:032x}");
+        format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
     }
 
-    /// A fresh secret token (hex).
+    /// A fresh secret token: 256 random bits, hex.
     pub fn token(&mut self) -> String {
-        format!("{}{}", self.uuid().replace('-', ""), self.uuid().replace('-', ""))
+        let bits: [u128; 2] = [self.rng.random(), self.rng.random()];
+        format!("{:032x}{:032x}", bits[0], bits[1])
     }
 
     pub fn old_id(&self, user_id: &str) -> String {
@@ -598,5 +600,28 @@ impl SimState {
 
     pub fn session_by_cookie(&self, cookie: &str, csrf: &str) -> Option<&Session> {
         self.sessions.values().find(|s| s.cookie == cookie && s.csrf == csrf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn ids_are_random_version_4_uuids_and_tokens_256_random_bits() {
+        let mut state = SimState::new(SimConfig::default());
+        let ids: HashSet<String> = (0..1000).map(|_| state.uuid()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids.iter().take(20) {
+            let parts: Vec<&str> = id.split('-').collect();
+            assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{id}");
+            assert!(parts[2].starts_with('4') && matches!(&parts[3][..1], "8" | "9" | "a" | "b"), "version 4, RFC 4122 variant: {id}");
+        }
+        let (a, b) = (state.token(), state.token());
+        assert!(a.len() == 64 && a.chars().all(|c| c.is_ascii_hexdigit()) && a != b);
+        let other = SimState::new(SimConfig::default()).uuid();
+        assert!(!ids.contains(&other), "another simulator does not repeat these ids");
     }
 }

@@ -56,20 +56,29 @@ impl Bot {
 }
 
 #[actix_rt::test]
-async fn a_websocket_frame_with_reserved_bits_ends_the_connection_and_is_counted_once() {
-    let hostile = HostilePlatform::start(Behaviour { socket: Socket::ReservedBits, ..Behaviour::default() });
-    let bot = Bot::start(&hostile).await;
-    actix_rt::time::sleep(Duration::from_secs(3)).await;
-    let upgrades = hostile.upgrades();
-    let bad = bot.platform.bad_frames() as usize;
-    // Before: one frame made the reader return the same error endlessly (a million log lines
-    // and ~0.7 core) until the keepalive happened to reconnect.
-    assert!(upgrades >= 2, "the bot reconnected after the bad frame ({upgrades} connections)");
-    assert!(bad <= upgrades && bad + 1 >= upgrades, "each bad frame counted once: {bad} for {upgrades} connections");
-    let status = bot.status().await;
-    assert_eq!(status.state, BotState::ServiceInterruption, "not online on a broken connection");
-    let error = status.last_error.expect("the bot says why");
-    assert!(error.message.contains("malformed websocket frame"), "{}", error.message);
+async fn a_malformed_websocket_frame_ends_the_connection_and_is_counted_once() {
+    for (socket, why) in [
+        (Socket::ReservedBits, "malformed websocket frame"),
+        (Socket::BadOpcode, "malformed websocket frame"),
+        (Socket::BadUtf8, "not UTF-8"),
+        (Socket::StrayContinuation, "malformed"),
+        (Socket::OversizedMessage, "over 16 MiB"),
+    ] {
+        let hostile = HostilePlatform::start(Behaviour { socket, ..Behaviour::default() });
+        let bot = Bot::start(&hostile).await;
+        actix_rt::time::sleep(Duration::from_secs(3)).await;
+        let upgrades = hostile.upgrades();
+        let bad = bot.platform.bad_frames() as usize;
+        // Before: one frame with reserved bits made the reader return the same error endlessly
+        // (a million log lines and ~0.7 core) until the keepalive happened to reconnect; a text
+        // frame that was not UTF-8, or a broken fragmented message, left the connection open.
+        assert!(upgrades >= 2, "{socket:?}: the bot reconnected after the bad frame ({upgrades} connections)");
+        assert!(bad <= upgrades && bad + 1 >= upgrades, "{socket:?}: each bad frame counted once: {bad} for {upgrades} connections");
+        let status = bot.status().await;
+        assert_eq!(status.state, BotState::ServiceInterruption, "{socket:?}: not online on a broken connection");
+        let error = status.last_error.expect("the bot says why");
+        assert!(error.message.contains(why), "{socket:?}: {}", error.message);
+    }
 }
 
 #[actix_rt::test]

@@ -26,6 +26,14 @@ pub enum Reply {
 pub enum Socket {
     /// Sends a frame with a reserved bit set (RSV1, no extension negotiated).
     ReservedBits,
+    /// Sends a frame with a reserved opcode (0x3).
+    BadOpcode,
+    /// Sends a text frame that is not UTF-8.
+    BadUtf8,
+    /// Sends a continuation frame with no message begun.
+    StrayContinuation,
+    /// Sends a text message in 1 MiB fragments, 17 MiB in all (over the 16 MiB a message may be).
+    OversizedMessage,
     /// Reads everything and answers nothing (no subscription is ever confirmed).
     Silent,
 }
@@ -127,10 +135,30 @@ fn serve(mut stream: TcpStream, addr: SocketAddr, behaviour: Behaviour, seen: &S
                 if stream.write_all(response.as_bytes()).is_err() {
                     return;
                 }
-                if behaviour.socket == Socket::ReservedBits {
+                match behaviour.socket {
                     // FIN + RSV1 + text, 2 bytes, unmasked: a protocol error for a client
                     // that negotiated no extension.
-                    let _ = stream.write_all(&[0xC1, 0x02, b'h', b'i']);
+                    Socket::ReservedBits => drop(stream.write_all(&[0xC1, 0x02, b'h', b'i'])),
+                    Socket::BadOpcode => drop(stream.write_all(&[0x83, 0x00])),
+                    Socket::BadUtf8 => drop(stream.write_all(&[0x81, 0x02, 0xFF, 0xFE])),
+                    Socket::StrayContinuation => drop(stream.write_all(&[0x80, 0x02, b'h', b'i'])),
+                    Socket::OversizedMessage => {
+                        let fragment = vec![b'a'; 1024 * 1024];
+                        for i in 0..17 {
+                            // Text first, then continuations; FIN on the last.
+                            let opcode = match i {
+                                0 => 0x01,
+                                16 => 0x80,
+                                _ => 0x00,
+                            };
+                            let mut head = vec![opcode, 127];
+                            head.extend_from_slice(&(fragment.len() as u64).to_be_bytes());
+                            if stream.write_all(&head).and_then(|()| stream.write_all(&fragment)).is_err() {
+                                break; // the client closed the connection: what it should do
+                            }
+                        }
+                    }
+                    Socket::Silent => {}
                 }
                 hold(&mut stream);
             }

@@ -10,10 +10,12 @@ use botvisor_actors::model::{
     AnswerKey, Availability, ChatState, ConversationId, DialogId, DialogMessage, OutboundMessage, RingId, Sequence, Ttr,
 };
 use botvisor_actors::ports::{PlatformEvent, PlatformPort, PlatformResult};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::platform::liveperson::counters::SessionCounters;
-use crate::platform::liveperson::frames::{self, Extras, Identity};
+use crate::platform::liveperson::frames::{self, Extras, Identity, RawJson};
+use crate::platform::liveperson::session::inbound::ResponseBody;
 use crate::platform::liveperson::session::{
     AttachBot, EndSession, SendRequest, SessionActor, SessionSettings, SessionShared, StartSession, StopSession,
 };
@@ -64,7 +66,7 @@ impl LivePersonPlatform {
         self.shared.counters.bad_frames()
     }
 
-    fn identity(&self) -> Result<Identity, PlatformError> {
+    fn identity(&self) -> Result<Rc<Identity>, PlatformError> {
         self.shared.identity.borrow().clone().ok_or(PlatformError::NotConnected)
     }
 
@@ -84,7 +86,7 @@ impl LivePersonPlatform {
     }
 
     /// Sends a request, retrying 429 after at least 1 s.
-    fn send(&self, request: (&'static str, Value), extras: Extras) -> PlatformResult<Value> {
+    fn send(&self, request: (&'static str, RawJson), extras: Extras) -> PlatformResult<ResponseBody> {
         let session = self.session.clone();
         Box::pin(async move {
             let (kind, body) = request;
@@ -105,7 +107,7 @@ impl LivePersonPlatform {
         })
     }
 
-    fn command(&self, request: Result<(&'static str, Value), PlatformError>) -> PlatformResult<()> {
+    fn command(&self, request: Result<(&'static str, RawJson), PlatformError>) -> PlatformResult<()> {
         match request {
             Ok(request) => {
                 let reply = self.send(request, Extras::default());
@@ -152,19 +154,14 @@ impl PlatformPort for LivePersonPlatform {
         let consumer = shared.consumers.borrow().get(dialog.as_str()).cloned();
         Box::pin(async move {
             let body = reply.await?;
-            let events = body
-                .as_array()
-                .ok_or(PlatformError::Rejected { status: 502, message: "QueryMessages answered without an array".into() })?;
+            let events = frames::history_events(&body).map_err(|message| PlatformError::Rejected { status: 502, message })?;
             let mut messages = Vec::with_capacity(events.len());
             for raw in events {
                 match frames::dialog_message(&me, raw, consumer.as_deref()) {
                     // The query asks from one below (see `frames::query_messages`).
                     Ok(message) if message.sequence < from => {}
                     Ok(message) => messages.push(message),
-                    Err(why) => {
-                        shared.counters.count_bad_frame();
-                        tracing::warn!(why, "history event not used");
-                    }
+                    Err(why) => shared.bad_frame(&me.account, "history event", &why),
                 }
             }
             Ok(messages)
@@ -180,7 +177,7 @@ impl PlatformPort for LivePersonPlatform {
     ) -> PlatformResult<Sequence> {
         let (kind, body, extras) = frames::publish(conversation.as_str(), dialog.as_str(), &message, answer.as_ref());
         let reply = self.send((kind, body), extras);
-        Box::pin(async move { Ok(reply.await?.get("sequence").and_then(Value::as_u64).unwrap_or(0)) })
+        Box::pin(async move { Ok(published_sequence(&reply.await?)) })
     }
 
     fn publish_chat_state(&self, _conversation: &ConversationId, dialog: &DialogId, state: ChatState) -> PlatformResult<()> {
@@ -212,6 +209,19 @@ impl PlatformPort for LivePersonPlatform {
 
     fn engagement_attributes(&self, consumer_id: &str) -> PlatformResult<Value> {
         let reply = self.send(frames::get_user_profile(consumer_id), Extras::default());
-        Box::pin(async move { Ok(frames::engagement_attributes(&reply.await?)) })
+        Box::pin(async move {
+            let profile = serde_json::from_str::<Value>(reply.await?.get()).unwrap_or(Value::Null);
+            Ok(frames::engagement_attributes(&profile))
+        })
     }
+}
+
+/// The sequence a PublishEvent response gives the published event (0 when it gives none).
+fn published_sequence(body: &ResponseBody) -> Sequence {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Published {
+        sequence: frames::lenient::U64,
+    }
+    serde_json::from_str::<frames::lenient::Object<Published>>(body.get()).ok().and_then(|p| p.0).and_then(|p| p.sequence.0).unwrap_or(0)
 }

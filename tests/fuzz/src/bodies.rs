@@ -8,7 +8,7 @@
 use botvisor::api::{parse_bot, parse_command, parse_json, CapacityChange, ACTIONS};
 use botvisor::config::{BotConfig, ServiceConfig};
 use botvisor::platform::liveperson::frames::{self, Identity};
-use botvisor::platform::liveperson::session::inbound::{self, BadFrame, Fragments, Inbound};
+use botvisor::platform::liveperson::session::inbound::{self, BadFrame, FragmentError, Fragments, Inbound};
 use botvisor::service::registry::{capacity_of, with_capacity};
 use botvisor::vendors::dialogflow::{cx_response, es_response};
 use botvisor::vendors::scripted::ScriptedVendor;
@@ -75,7 +75,7 @@ pub fn platform_frame(data: &[u8]) {
         match fragments.push(item) {
             Ok(Some(text)) => platform_text(&text),
             Ok(None) => {}
-            Err(bad) => check_bad_frame(&bad),
+            Err(FragmentError::Skipped(bad) | FragmentError::Fatal(bad, _)) => check_bad_frame(&bad),
         }
     }
 }
@@ -92,14 +92,20 @@ fn platform_text(text: &str) {
         Ok(Inbound::Response { id: _, status, result }) => match result {
             Ok(body) => {
                 assert!((200..300).contains(&status), "only a 2xx is a success, not {status}");
+                // The body is kept as text: it must be JSON whoever reads it later.
+                let value: Value = serde_json::from_str(body.get()).expect("a response body is JSON text");
                 // QueryMessages' history, ExConversation's result, GetUserProfile's profile.
-                for raw in body.as_array().into_iter().flatten() {
+                for raw in frames::history_events(&body).into_iter().flatten() {
                     if let Ok(message) = frames::dialog_message(&me, raw, Some("consumer-pid")) {
+                        let raw: Value = serde_json::from_str(raw.get()).expect("an event is JSON text");
                         assert!(!message.dialog_id.as_str().is_empty() || raw["dialogId"] == "");
+                        if message.originator == botvisor_actors::model::Originator::Consumer {
+                            assert_eq!(message.raw.to_value(), raw, "a consumer's event reaches the vendor whole");
+                        }
                     }
                 }
-                let _ = frames::conversation_info(&body);
-                let attributes = frames::engagement_attributes(&body);
+                let _ = frames::conversation_info(&value);
+                let attributes = frames::engagement_attributes(&value);
                 assert!(attributes["authenticatedSdes"]["SDEs"].is_array(), "{attributes}");
             }
             Err(_) => assert!(!(200..300).contains(&status), "a {status} is a success"),

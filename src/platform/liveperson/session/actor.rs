@@ -19,19 +19,17 @@ use futures_util::stream::{SplitSink, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::http::{shared_client, TlsError};
 use crate::platform::liveperson::backpressure::EventOutbox;
-use crate::platform::liveperson::bad_frame_log::BadFrameLog;
 use crate::platform::liveperson::csds::{self, CsdsCache};
-use crate::platform::liveperson::frames::{self, Extras, Identity};
+use crate::platform::liveperson::frames::{self, Extras, Identity, RawJson};
 use crate::platform::liveperson::login::{self, LoginError, LoginSession, RefreshError};
 use crate::platform::liveperson::session::close_codes::{self, CloseKind};
 use crate::platform::liveperson::session::connect::{establish, ConnectError, Established, SkillsError};
-use crate::platform::liveperson::session::inbound::{self, BadFrame, Fragments, Inbound};
+use crate::platform::liveperson::session::inbound::{self, BadFrame, FragmentError, Fragments, Inbound, ResponseBody};
 use crate::platform::liveperson::session::messages::{AttachBot, EndSession, SendRequest, StartSession, StopSession};
 use crate::platform::liveperson::session::reconnect::{ReconnectPolicy, ReconnectStep};
 use crate::platform::liveperson::session::requests::{Outgoing, RequestTable};
@@ -120,7 +118,6 @@ pub struct SessionActor {
     quick_revocations: u32,
     rate_limited: bool,
     lost_reported: bool,
-    bad_frames: BadFrameLog,
     logins: DefaultDirectRateLimiter,
 }
 
@@ -151,7 +148,6 @@ impl SessionActor {
             quick_revocations: 0,
             rate_limited: false,
             lost_reported: false,
-            bad_frames: BadFrameLog::default(),
         })
     }
 }
@@ -217,7 +213,7 @@ impl Handler<EndSession> for SessionActor {
 }
 
 impl Handler<SendRequest> for SessionActor {
-    type Result = ResponseFuture<Result<Value, PlatformError>>;
+    type Result = ResponseFuture<Result<ResponseBody, PlatformError>>;
     fn handle(&mut self, msg: SendRequest, _ctx: &mut Context<Self>) -> Self::Result {
         let reply = self.request(msg.kind, msg.body, msg.extras);
         Box::pin(async move { reply.await.unwrap_or(Err(PlatformError::NotConnected)) })
@@ -268,7 +264,7 @@ impl WriteHandler<WsProtocolError> for SessionActor {
 // ---- requests -----------------------------------------------------------------------------
 
 impl SessionActor {
-    fn request(&mut self, kind: &str, body: Value, extras: Extras) -> oneshot::Receiver<Result<Value, PlatformError>> {
+    fn request(&mut self, kind: &'static str, body: RawJson, extras: Extras) -> oneshot::Receiver<Result<ResponseBody, PlatformError>> {
         let (tx, rx) = oneshot::channel();
         if self.phase != Phase::Connected || self.connection.is_none() {
             let _ = tx.send(Err(PlatformError::NotConnected));
@@ -348,7 +344,7 @@ impl SessionActor {
         let Established { domains, login, skills, framed } = established;
         self.csds.store(domains);
         let identity = Identity { account: self.settings.account.clone(), user_id: login.user_id.clone(), pid: login.user_pid.clone() };
-        *self.shared.identity.borrow_mut() = Some(identity.clone());
+        *self.shared.identity.borrow_mut() = Some(Rc::new(identity.clone()));
         self.use_skills(skills);
         self.login = Some(login);
         let (sink, stream) = framed.split();
@@ -510,11 +506,10 @@ impl SessionActor {
         }
         connection.keepalive_unanswered = true;
         let _ = connection.sink.write(WsMessage::Ping(Default::default()));
-        if let Some(suppressed) = self.bad_frames.flush(Instant::now()) {
-            tracing::warn!(account = %self.settings.account, suppressed, "platform frames not used and not logged in the last interval");
-        }
+        self.shared.flush_bad_frames(&self.settings.account);
         let generation = self.generation;
-        let reply = self.request(".GetClock", json!({}), Extras::default());
+        let (kind, body) = frames::get_clock();
+        let reply = self.request(kind, body, Extras::default());
         ctx.spawn(reply.into_actor(self).map(move |result, act, _| {
             if let (Ok(Ok(_)), Some(connection), true) = (result, act.connection.as_mut(), act.generation == generation) {
                 connection.keepalive_unanswered = false;
@@ -664,14 +659,22 @@ impl SessionActor {
         match item {
             Ok(Frame::Text(bytes)) => match std::str::from_utf8(&bytes) {
                 Ok(text) => self.on_text(text),
-                Err(_) => self.bad_frame(&BadFrame { kind: "text".into(), why: "not UTF-8".into() }),
+                Err(_) => {
+                    // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection.
+                    self.bad_frame(&BadFrame { kind: "text".into(), why: "not UTF-8".into() });
+                    self.abandon_connection(ctx, CloseCode::Invalid, "the platform sent a text frame that is not UTF-8".into());
+                }
             },
             Ok(Frame::Continuation(item)) => {
                 let Some(connection) = self.connection.as_mut() else { return };
                 match connection.fragments.push(item) {
                     Ok(Some(text)) => self.on_text(&text),
                     Ok(None) => {}
-                    Err(bad) => self.bad_frame(&bad),
+                    Err(FragmentError::Skipped(bad)) => self.bad_frame(&bad),
+                    Err(FragmentError::Fatal(bad, code)) => {
+                        self.bad_frame(&bad);
+                        self.abandon_connection(ctx, code, format!("the platform sent a malformed fragmented message ({})", bad.why));
+                    }
                 }
             }
             Ok(Frame::Ping(bytes)) => {
@@ -734,14 +737,7 @@ impl SessionActor {
     /// Counts a frame that could not be used; logs it unless this window's share of bad-frame
     /// lines is used up (then a summary with the count follows).
     fn bad_frame(&mut self, bad: &BadFrame) {
-        self.shared.counters.count_bad_frame();
-        let decision = self.bad_frames.note(Instant::now());
-        if let Some(suppressed) = decision.summary {
-            tracing::warn!(account = %self.settings.account, suppressed, "platform frames not used and not logged in the last interval");
-        }
-        if decision.log {
-            tracing::warn!(account = %self.settings.account, frame_type = %bad.kind, why = %bad.why, "platform frame not used");
-        }
+        self.shared.bad_frame(&self.settings.account, &bad.kind, &bad.why);
     }
 
     /// Every event reaches the bot, in order; while its mailbox is full the socket is not read

@@ -1,11 +1,10 @@
 //! The session actor's API: attach the bot, start, stop, end, and send one request.
 
+use crate::platform::liveperson::frames::{Extras, RawJson};
+use crate::platform::liveperson::session::inbound::ResponseBody;
 use actix::prelude::*;
 use botvisor_actors::errors::PlatformError;
 use botvisor_actors::ports::PlatformEvent;
-use serde_json::Value;
-
-use crate::platform::liveperson::frames::Extras;
 
 /// Where platform events go.
 #[derive(Message)]
@@ -29,9 +28,9 @@ pub struct EndSession;
 
 /// One request frame; the reply is the response frame's body, or the error it maps to.
 #[derive(Message)]
-#[rtype(result = "Result<Value, PlatformError>")]
+#[rtype(result = "Result<ResponseBody, PlatformError>")]
 pub struct SendRequest {
     pub kind: &'static str,
-    pub body: Value,
+    pub body: RawJson,
     pub extras: Extras,
 }

@@ -6,13 +6,13 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use botvisor_actors::errors::PlatformError;
-use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::platform::liveperson::frames::{self, Extras};
+use crate::platform::liveperson::frames::{self, Extras, RawJson};
+use crate::platform::liveperson::session::inbound::ResponseBody;
 
-pub type Reply = oneshot::Sender<Result<Value, PlatformError>>;
+pub type Reply = oneshot::Sender<Result<ResponseBody, PlatformError>>;
 
 struct Pending {
     reply: Reply,
@@ -20,8 +20,8 @@ struct Pending {
 }
 
 struct Queued {
-    kind: String,
-    body: Value,
+    kind: &'static str,
+    body: RawJson,
     extras: Extras,
     reply: Reply,
     /// A queued request times out from when it was asked, waiting included.
@@ -51,31 +51,31 @@ impl RequestTable {
 
     /// Takes a request: the frame to write now, or `None` when it waits for a slot (or was
     /// refused: its reply has the error).
-    pub fn submit(&mut self, kind: &str, body: Value, extras: Extras, reply: Reply, now: Instant) -> Option<Outgoing> {
+    pub fn submit(&mut self, kind: &'static str, body: RawJson, extras: Extras, reply: Reply, now: Instant) -> Option<Outgoing> {
         let deadline = now.checked_add(self.timeout).unwrap_or(now);
         if self.pending.len() >= self.max_pending || !self.queued.is_empty() {
             if self.queued.len() >= self.max_queued {
                 let message = format!("over {} requests wait for the platform", self.max_queued);
                 let _ = reply.send(Err(PlatformError::Rejected { status: 503, message }));
             } else {
-                self.queued.push_back(Queued { kind: kind.to_owned(), body, extras, reply, deadline });
+                self.queued.push_back(Queued { kind, body, extras, reply, deadline });
             }
             return None;
         }
         Some(self.register(kind, body, &extras, reply, deadline))
     }
 
-    fn register(&mut self, kind: &str, body: Value, extras: &Extras, reply: Reply, deadline: Instant) -> Outgoing {
+    fn register(&mut self, kind: &str, body: RawJson, extras: &Extras, reply: Reply, deadline: Instant) -> Outgoing {
         self.next_id += 1;
         let id = format!("bv-{}", self.next_id);
-        let text = frames::request(&id, kind, body, extras);
+        let text = frames::request(&id, kind, &body, extras);
         self.pending.insert(id.clone(), Pending { reply, deadline });
         Outgoing { id, text }
     }
 
     /// Resolves a request by its response; `false` when no request waits under that id (late or
     /// unknown).
-    pub fn resolve(&mut self, id: &str, result: Result<Value, PlatformError>) -> bool {
+    pub fn resolve(&mut self, id: &str, result: Result<ResponseBody, PlatformError>) -> bool {
         match self.pending.remove(id) {
             Some(pending) => {
                 let _ = pending.reply.send(result);
@@ -106,7 +106,7 @@ impl RequestTable {
             if next.reply.is_closed() {
                 continue; // the asker gave up
             }
-            ready.push(self.register(&next.kind, next.body, &next.extras, next.reply, next.deadline));
+            ready.push(self.register(next.kind, next.body, &next.extras, next.reply, next.deadline));
         }
         ready
     }
@@ -131,11 +131,23 @@ impl RequestTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::value::RawValue;
 
-    fn ask(table: &mut RequestTable, now: Instant) -> (Option<Outgoing>, oneshot::Receiver<Result<Value, PlatformError>>) {
+    type Answer = oneshot::Receiver<Result<ResponseBody, PlatformError>>;
+
+    fn ask(table: &mut RequestTable, now: Instant) -> (Option<Outgoing>, Answer) {
         let (tx, rx) = oneshot::channel();
-        (table.submit(".GetClock", json!({}), Extras::default(), tx, now), rx)
+        let (kind, body) = frames::get_clock();
+        (table.submit(kind, body, Extras::default(), tx, now), rx)
+    }
+
+    /// What an answer says, as text.
+    fn got(answer: &mut Answer) -> Result<String, PlatformError> {
+        answer.try_recv().expect("answered").map(|body| body.get().to_owned())
+    }
+
+    fn body(text: &str) -> ResponseBody {
+        RawValue::from_string(text.to_owned()).unwrap()
     }
 
     #[test]
@@ -149,13 +161,13 @@ mod tests {
         let (a, b) = (a.unwrap(), b.unwrap());
         assert!(c.is_none() && d.is_none(), "the third and fourth wait");
         assert!(table.take_ready().is_empty(), "no slot free yet");
-        assert!(table.resolve(&a.id, Ok(json!("ok"))));
-        assert_eq!(a_reply.try_recv().unwrap(), Ok(json!("ok")));
+        assert!(table.resolve(&a.id, Ok(body(r#""ok""#))));
+        assert_eq!(got(&mut a_reply), Ok(r#""ok""#.to_owned()));
         let ready = table.take_ready();
         assert_eq!(ready.len(), 1, "one slot freed, one goes out");
         assert!(ready[0].text.contains(&ready[0].id) && ready[0].id != b.id);
         assert!(c_reply.try_recv().is_err(), "sent, not answered yet");
-        assert!(!table.resolve("bv-999", Ok(Value::Null)), "an unknown id is reported");
+        assert!(!table.resolve("bv-999", Ok(body("null"))), "an unknown id is reported");
     }
 
     #[test]
@@ -165,12 +177,12 @@ mod tests {
         let (_, mut sent) = ask(&mut table, now);
         let (_, mut queued) = ask(&mut table, now);
         let (_, mut refused) = ask(&mut table, now);
-        assert!(matches!(refused.try_recv().unwrap(), Err(PlatformError::Rejected { status: 503, .. })));
+        assert!(matches!(got(&mut refused), Err(PlatformError::Rejected { status: 503, .. })));
         table.expire(now + Duration::from_secs(9));
         assert!(sent.try_recv().is_err(), "not yet");
         table.expire(now + Duration::from_secs(10));
-        assert_eq!(sent.try_recv().unwrap(), Err(PlatformError::Timeout));
-        assert_eq!(queued.try_recv().unwrap(), Err(PlatformError::Timeout));
+        assert_eq!(got(&mut sent), Err(PlatformError::Timeout));
+        assert_eq!(got(&mut queued), Err(PlatformError::Timeout));
         assert_eq!(table.in_flight(), 0);
     }
 
@@ -181,8 +193,8 @@ mod tests {
         let (_, mut first) = ask(&mut table, now);
         let (_, mut second) = ask(&mut table, now);
         table.fail_all(PlatformError::NotConnected);
-        assert_eq!(first.try_recv().unwrap(), Err(PlatformError::NotConnected));
-        assert_eq!(second.try_recv().unwrap(), Err(PlatformError::NotConnected));
+        assert_eq!(got(&mut first), Err(PlatformError::NotConnected));
+        assert_eq!(got(&mut second), Err(PlatformError::NotConnected));
     }
 
     #[test]

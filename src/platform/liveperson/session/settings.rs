@@ -3,10 +3,14 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::cluster::Fence;
+use crate::platform::liveperson::bad_frame_log::BadFrameLog;
 use crate::platform::liveperson::counters::SessionCounters;
 use crate::platform::liveperson::frames::{Identity, TtrSeconds};
 use crate::platform::liveperson::login::LoginCredentials;
@@ -101,7 +105,7 @@ impl SessionSettings {
 /// What the session shares with its `PlatformPort` (same thread).
 #[derive(Default)]
 pub struct SessionShared {
-    pub identity: RefCell<Option<Identity>>,
+    pub identity: RefCell<Option<Rc<Identity>>>,
     /// Skill name → id, read at login (and the configured ones).
     pub skills: RefCell<HashMap<String, String>>,
     /// The account-config API refused to list the skills (401/403): names not configured in
@@ -109,7 +113,31 @@ pub struct SessionShared {
     pub skills_forbidden: Cell<bool>,
     /// Reconnects, login failures, bad frames (logged with their type, counted).
     pub counters: Arc<SessionCounters>,
+    /// The rate limit of bad-frame log lines, for live frames and history events alike.
+    pub bad_frames: RefCell<BadFrameLog>,
     /// Conversation → consumer PID, from conversation notifications (events may name the
     /// consumer only by PID); reconciled with every subscription snapshot.
     pub consumers: RefCell<HashMap<String, String>>,
+}
+
+impl SessionShared {
+    /// Counts a frame (or history event) that could not be used; logs it unless this window's
+    /// share of bad-frame lines is used up (then a summary with the count follows).
+    pub fn bad_frame(&self, account: &str, kind: &str, why: &str) {
+        self.counters.count_bad_frame();
+        let decision = self.bad_frames.borrow_mut().note(Instant::now());
+        if let Some(suppressed) = decision.summary {
+            tracing::warn!(account, suppressed, "platform frames not used and not logged in the last interval");
+        }
+        if decision.log {
+            tracing::warn!(account, frame_type = kind, why, "platform frame not used");
+        }
+    }
+
+    /// Logs the count of bad frames not logged in a window that is over.
+    pub fn flush_bad_frames(&self, account: &str) {
+        if let Some(suppressed) = self.bad_frames.borrow_mut().flush(Instant::now()) {
+            tracing::warn!(account, suppressed, "platform frames not used and not logged in the last interval");
+        }
+    }
 }
