@@ -159,6 +159,7 @@ impl BotSettings {
             limit("lifecycle.vendor_health_interval", l.vendor_health_interval, false, HOUR),
             limit("lifecycle.restart_window", l.restart_window, false, DAY),
             limit("lifecycle.restart_backoff", l.restart_backoff, false, HOUR),
+            limit("lifecycle.passivate_after", l.passivate_after, true, DAY),
         ];
         if let Some(inactivity) = &c.inactivity {
             limits.push(limit("conversation.inactivity.close_after", inactivity.close_after, false, 30 * DAY));
@@ -413,6 +414,10 @@ pub struct LifecycleSettings {
     /// Base wait before a rebuild (jittered, doubled per recent restart).
     #[serde(with = "humantime_serde")]
     pub restart_backoff: Duration,
+    /// A conversation settled this long keeps its state as data instead of an actor until its
+    /// next event (see `conversation::passive`); `0s`: never.
+    #[serde(with = "humantime_serde")]
+    pub passivate_after: Duration,
 }
 
 impl Default for LifecycleSettings {
@@ -425,6 +430,7 @@ impl Default for LifecycleSettings {
             max_restarts: 3,
             restart_window: Duration::from_secs(60),
             restart_backoff: Duration::from_millis(500),
+            passivate_after: Duration::from_secs(30),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::time::UNIX_EPOCH;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use botvisor_actors::bot::{BotStatus, GetBotStatus, GetConversations};
+use botvisor_actors::bot::{BotStatus, ConversationView, GetBotStatus, GetConversations};
 use botvisor_actors::conversation::GetConversationSnapshot;
 use botvisor_actors::errors::{ErrorCode, ErrorReport};
 use botvisor_actors::load::Capacity;
@@ -54,6 +54,8 @@ fn bot_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>, rem
         "state": status.state.as_str(),
         "state_since": state_since_ms(status),
         "open_conversations": status.open_conversations,
+        // Of those, kept as data until their next event (settled for `lifecycle.passivate_after`).
+        "passive_conversations": status.passive_conversations,
         "capacity": {"recommended": status.load.recommended, "hard": status.load.hard, "low_water": status.load.low_water},
         // What the load asks routing for: AWAY from the recommended load until under low water.
         "availability": status.load.availability,
@@ -108,6 +110,7 @@ fn dead_status(bot: &ManagedBot) -> BotStatus {
         since: tokio::time::Instant::now(),
         last_error: Some(report),
         open_conversations: 0,
+        passive_conversations: 0,
         load: Default::default(),
         stats: Default::default(),
         conversation_errors: Vec::new(),
@@ -355,8 +358,9 @@ pub async fn conversations(state: web::Data<AdminState>, path: web::Path<String>
     let mut list = Vec::with_capacity(conversations.len());
     for (id, actor) in conversations {
         let snapshot = match actor {
-            Some(actor) => actor.send(GetConversationSnapshot).await.ok(),
-            None => None,
+            ConversationView::Running(actor) => actor.send(GetConversationSnapshot).await.ok(),
+            ConversationView::Passive(snapshot) => Some(snapshot),
+            ConversationView::Starting => None,
         };
         list.push(match snapshot {
             Some(s) => json!({

@@ -12,6 +12,7 @@ mod functions;
 mod idle;
 mod lifecycle;
 mod load;
+mod passivation;
 mod records;
 mod resume;
 mod supervision;

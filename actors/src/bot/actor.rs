@@ -11,20 +11,21 @@ use tokio::time::Instant;
 
 use crate::bot::factory::ConversationFactory;
 use crate::bot::messages::{
-    BotStats, BotStatus, ConversationError, GetBotStatus, GetConversation, GetConversations, RetireBot, SetCapacity, StartBot, StopBot,
+    BotStats, BotStatus, ConversationError, ConversationView, GetBotStatus, GetConversation, GetConversations, PassivateSettled, RetireBot,
+    SetCapacity, StartBot, StopBot,
 };
 use crate::bot::restart::{Restart, RestartPolicy};
 use crate::bot::state::{Lifecycle, SessionStatus};
 use crate::conversation::{
     ConsumerTypingChanged, ConversationActor, ConversationExited, ConversationRemoved, ConversationSpec, DeliverMessage, ExitReason,
-    Resync, StartMode,
+    Passivate, PassiveConversation, Resync, StartMode,
 };
 use crate::errors::{ErrorCode, ErrorReport, VendorError};
 use crate::live::{ActorKind, LiveToken};
 use crate::load::{
     Admission, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision, SetLoadCapacity,
 };
-use crate::model::{Availability, BotState, ConversationId, ConversationInfo, ParticipantState, RingId};
+use crate::model::{Availability, BotState, ConversationId, ConversationInfo, DialogMessage, ParticipantState, RingId};
 use crate::ports::{
     BotErrorEvent, ConversationStatePort, ErrorHookPort, FunctionPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort,
 };
@@ -59,9 +60,28 @@ enum SlotRun {
     /// Waiting for the LoadActor's admission decision.
     Admitting,
     Running(Addr<ConversationActor>),
+    /// Asked to passivate; what comes for it meanwhile waits here, in order.
+    Passivating {
+        addr: Addr<ConversationActor>,
+        held: Vec<Held>,
+    },
+    /// Settled and kept as data until its next event (see `conversation::passive`).
+    Passive(Box<PassiveConversation>),
     /// To be rebuilt (after a backoff, or once the session is back) in this mode.
     AwaitingRebuild(StartMode),
 }
+
+/// What reaches a conversation's actor from its bot.
+enum Held {
+    Message(DialogMessage),
+    Typing(bool),
+    Resync,
+    Removed { ended: bool },
+}
+
+/// Events held for one conversation while it is asked to passivate (the answer comes within a
+/// poll of its actor; beyond this, its messages are read back from history).
+const MAX_HELD: usize = 64;
 
 pub struct BotActor {
     settings: Rc<BotSettings>,
@@ -98,6 +118,11 @@ pub struct BotActor {
     last_hooked_error: Option<String>,
     /// Counts this actor as running (see [`crate::live`]).
     live: Option<LiveToken>,
+    /// Passive conversations' timers (inactivity), by when they fire: each is rebuilt then, if
+    /// still passive in the same generation.
+    wakeups: std::collections::BTreeMap<Instant, Vec<(ConversationId, u64)>>,
+    /// The one timer armed for the earliest wakeup.
+    wakeup_timer: Option<(Instant, SpawnHandle)>,
 }
 
 impl BotActor {
@@ -132,6 +157,8 @@ impl BotActor {
             error_hook: None,
             last_hooked_error: None,
             live: None,
+            wakeups: std::collections::BTreeMap::new(),
+            wakeup_timer: None,
         }
     }
 }
@@ -170,6 +197,12 @@ impl Actor for BotActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(BOT_MAILBOX);
         self.live = Some(LiveToken::new(ActorKind::Bot));
+        let idle_for = self.settings.lifecycle.passivate_after;
+        if !idle_for.is_zero() {
+            // Asked at half the period: a conversation settled for `idle_for` is passive within
+            // 1.5 × `idle_for`.
+            ctx.run_interval((idle_for / 2).max(Duration::from_millis(100)), move |act, ctx| act.passivate_settled(ctx, idle_for));
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -184,7 +217,7 @@ impl Drop for BotActor {
     /// gone. After a retire the conversations were let go already and this sends nothing new.
     fn drop(&mut self) {
         for slot in self.conversations.values() {
-            if let SlotRun::Running(addr) = &slot.run {
+            if let SlotRun::Running(addr) | SlotRun::Passivating { addr, .. } = &slot.run {
                 addr.do_send(ConversationRemoved { ended: false });
             }
         }
@@ -280,6 +313,7 @@ impl Handler<GetBotStatus> for BotActor {
             since: act.lifecycle.since(),
             last_error: act.lifecycle.last_error().cloned(),
             open_conversations: act.conversations.len(),
+            passive_conversations: act.conversations.values().filter(|slot| matches!(slot.run, SlotRun::Passive(_))).count(),
             load: load.unwrap_or_default(),
             stats: act.stats.clone(),
             conversation_errors: act.conversation_errors.iter().cloned().collect(),
@@ -292,23 +326,40 @@ impl Handler<GetConversations> for BotActor {
     type Result = MessageResult<GetConversations>;
 
     fn handle(&mut self, _msg: GetConversations, _ctx: &mut Context<Self>) -> Self::Result {
-        let mut list: Vec<(ConversationId, Option<Addr<ConversationActor>>)> = self
+        let mut list: Vec<(ConversationId, ConversationView)> = self
             .conversations
             .iter()
-            .map(|(id, slot)| (id.clone(), if let SlotRun::Running(addr) = &slot.run { Some(addr.clone()) } else { None }))
+            .map(|(id, slot)| {
+                let view = match &slot.run {
+                    SlotRun::Running(addr) | SlotRun::Passivating { addr, .. } => ConversationView::Running(addr.clone()),
+                    SlotRun::Passive(passive) => ConversationView::Passive(passive.snapshot(id.clone())),
+                    SlotRun::Admitting | SlotRun::AwaitingRebuild(_) => ConversationView::Starting,
+                };
+                (id.clone(), view)
+            })
             .collect();
         list.sort_by(|a, b| a.0.cmp(&b.0));
         MessageResult(list)
     }
 }
 
+impl Handler<PassivateSettled> for BotActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PassivateSettled, ctx: &mut Context<Self>) {
+        self.passivate_settled(ctx, msg.idle_for);
+    }
+}
+
 impl Handler<GetConversation> for BotActor {
     type Result = Option<Addr<ConversationActor>>;
 
-    fn handle(&mut self, msg: GetConversation, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: GetConversation, ctx: &mut Context<Self>) -> Self::Result {
         match &self.conversations.get(&msg.conversation_id)?.run {
-            SlotRun::Running(addr) => Some(addr.clone()),
-            _ => None,
+            // Being passivated: the actor answers a command it gets meanwhile as ended, which
+            // the API reports; asked again, the rebuilt actor takes it.
+            SlotRun::Passivating { addr, .. } => Some(addr.clone()),
+            _ => self.reactivate(ctx, &msg.conversation_id),
         }
     }
 }
@@ -351,23 +402,8 @@ impl Handler<PlatformEvent> for BotActor {
                     self.remove_conversation(ctx, &conversation_id, true);
                 }
             }
-            PlatformEvent::Message { conversation_id, message } => {
-                if let Some(Slot { run: SlotRun::Running(addr), .. }) = self.conversations.get(&conversation_id) {
-                    if addr.try_send(DeliverMessage(message)).is_err() {
-                        self.stats.mailbox_overloads += 1;
-                        // Shed: the message stays in the platform's history and is read back.
-                        self.resync_later(ctx, conversation_id);
-                    }
-                }
-            }
-            PlatformEvent::ConsumerTyping { conversation_id, typing } => {
-                if let Some(Slot { run: SlotRun::Running(addr), .. }) = self.conversations.get(&conversation_id) {
-                    // Typing is advisory; a full mailbox may drop it.
-                    if addr.try_send(ConsumerTypingChanged { typing }).is_err() {
-                        self.stats.mailbox_overloads += 1;
-                    }
-                }
-            }
+            PlatformEvent::Message { conversation_id, message } => self.deliver(ctx, &conversation_id, Held::Message(message)),
+            PlatformEvent::ConsumerTyping { conversation_id, typing } => self.deliver(ctx, &conversation_id, Held::Typing(typing)),
         }
     }
 }
@@ -549,23 +585,22 @@ impl BotActor {
             act.sync_availability(ctx);
         }));
         // Resume: every conversation re-reads its history and answers what is unanswered.
+        // A passive one is rebuilt to do so: messages said while the session was down must be
+        // answered without waiting for the consumer's next one.
         let mut rebuild = Vec::new();
+        let mut resync = Vec::new();
         for (conversation_id, slot) in &self.conversations {
             match &slot.run {
-                SlotRun::Running(addr) => {
-                    if addr.try_send(Resync).is_err() {
-                        rebuild.push((conversation_id.clone(), None));
-                    }
-                }
-                SlotRun::AwaitingRebuild(mode) => rebuild.push((conversation_id.clone(), Some(mode.clone()))),
+                SlotRun::Running(_) | SlotRun::Passivating { .. } | SlotRun::Passive(_) => resync.push(conversation_id.clone()),
+                SlotRun::AwaitingRebuild(mode) => rebuild.push((conversation_id.clone(), mode.clone())),
                 SlotRun::Admitting => {}
             }
         }
         for (conversation_id, mode) in rebuild {
-            match mode {
-                Some(mode) => self.start_conversation(ctx, &conversation_id, mode),
-                None => self.resync_later(ctx, conversation_id),
-            }
+            self.start_conversation(ctx, &conversation_id, mode);
+        }
+        for conversation_id in resync {
+            self.deliver(ctx, &conversation_id, Held::Resync);
         }
     }
 
@@ -746,7 +781,7 @@ impl BotActor {
     /// `ended`: the bot left the conversation on the platform (not merely stopping).
     fn remove_conversation(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, ended: bool) {
         let Some(slot) = self.conversations.get_mut(conversation_id) else { return };
-        match &slot.run {
+        match &mut slot.run {
             // The actor says goodbye with `Removed`; the slot goes then.
             SlotRun::Running(addr) => {
                 if !slot.removing {
@@ -755,7 +790,24 @@ impl BotActor {
                     addr.do_send(ConversationRemoved { ended });
                 }
             }
-            SlotRun::Admitting | SlotRun::AwaitingRebuild(_) => self.forget(ctx, conversation_id),
+            SlotRun::Passivating { held, .. } => {
+                if !slot.removing {
+                    slot.removing = true;
+                    slot.reassigned = None;
+                    held.push(Held::Removed { ended });
+                }
+            }
+            // Its record in the store goes with the conversation: an actor does that.
+            SlotRun::Passive(passive) if ended && passive.record_kept => {
+                if let Some(addr) = self.reactivate(ctx, conversation_id) {
+                    if let Some(slot) = self.conversations.get_mut(conversation_id) {
+                        slot.removing = true;
+                        slot.reassigned = None;
+                    }
+                    addr.do_send(ConversationRemoved { ended });
+                }
+            }
+            SlotRun::Passive(_) | SlotRun::Admitting | SlotRun::AwaitingRebuild(_) => self.forget(ctx, conversation_id),
         }
     }
 
@@ -816,13 +868,168 @@ impl BotActor {
     }
 
     fn resync_later(&mut self, ctx: &mut Context<Self>, conversation_id: ConversationId) {
-        ctx.run_later(SHED_RESYNC_DELAY, move |act, ctx| {
-            if let Some(Slot { run: SlotRun::Running(addr), .. }) = act.conversations.get(&conversation_id) {
-                if addr.try_send(Resync).is_err() {
-                    act.resync_later(ctx, conversation_id);
+        ctx.run_later(SHED_RESYNC_DELAY, move |act, ctx| act.deliver(ctx, &conversation_id, Held::Resync));
+    }
+
+    // ---- passivation ----------------------------------------------------------------------
+
+    /// Sends `what` to the conversation's actor, rebuilding it first if it is passive; held
+    /// while it is asked to passivate. Nothing for a conversation being admitted or rebuilt
+    /// (it reads its history when it starts).
+    fn deliver(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, what: Held) {
+        let Some(slot) = self.conversations.get_mut(conversation_id) else { return };
+        if let SlotRun::Passivating { held, .. } = &mut slot.run {
+            self.stats.held += 1;
+            match what {
+                what @ Held::Removed { .. } => held.push(what),
+                what if held.len() < MAX_HELD => held.push(what),
+                // Beyond: the messages stay in the platform's history and are read back.
+                _ if !matches!(held.last(), Some(Held::Resync)) => held.push(Held::Resync),
+                _ => {}
+            }
+            return;
+        }
+        if let Some(addr) = self.reactivate(ctx, conversation_id) {
+            self.send_to(ctx, conversation_id, &addr, what);
+        }
+    }
+
+    fn send_to(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, addr: &Addr<ConversationActor>, what: Held) {
+        match what {
+            Held::Message(message) => {
+                if addr.try_send(DeliverMessage(message)).is_err() {
+                    self.stats.mailbox_overloads += 1;
+                    // Shed: the message stays in the platform's history and is read back.
+                    self.resync_later(ctx, conversation_id.clone());
                 }
             }
+            Held::Typing(typing) => {
+                // Typing is advisory; a full mailbox may drop it.
+                if addr.try_send(ConsumerTypingChanged { typing }).is_err() {
+                    self.stats.mailbox_overloads += 1;
+                }
+            }
+            Held::Resync => {
+                if addr.try_send(Resync).is_err() {
+                    self.resync_later(ctx, conversation_id.clone());
+                }
+            }
+            Held::Removed { ended } => addr.do_send(ConversationRemoved { ended }),
+        }
+    }
+
+    /// The conversation's running actor; a passive one is built again from its record.
+    fn reactivate(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId) -> Option<Addr<ConversationActor>> {
+        match &self.conversations.get(conversation_id)?.run {
+            SlotRun::Running(addr) => return Some(addr.clone()),
+            SlotRun::Passive(_) => {}
+            _ => return None,
+        }
+        let generation = self.next_generation();
+        let slot = self.conversations.get_mut(conversation_id)?;
+        let SlotRun::Passive(passive) = std::mem::replace(&mut slot.run, SlotRun::Admitting) else { return None };
+        slot.generation = generation;
+        self.stats.reactivated += 1;
+        self.start_conversation(ctx, conversation_id, StartMode::Reactivate(passive));
+        match &self.conversations.get(conversation_id)?.run {
+            SlotRun::Running(addr) => Some(addr.clone()),
+            _ => None,
+        }
+    }
+
+    /// Rebuilds the passive conversation at `at` (its inactivity timer), unless it was rebuilt
+    /// before.
+    fn wake_at(&mut self, ctx: &mut Context<Self>, at: Instant, conversation_id: ConversationId, generation: u64) {
+        self.wakeups.entry(at).or_default().push((conversation_id, generation));
+        self.arm_wakeups(ctx);
+    }
+
+    fn arm_wakeups(&mut self, ctx: &mut Context<Self>) {
+        let Some(&first) = self.wakeups.keys().next() else { return };
+        if let Some((armed, handle)) = self.wakeup_timer.take() {
+            if armed <= first {
+                self.wakeup_timer = Some((armed, handle));
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
+        let handle = ctx.run_later(first.saturating_duration_since(Instant::now()), |act, ctx| {
+            act.wakeup_timer = None;
+            let now = Instant::now();
+            while let Some(entry) = act.wakeups.first_entry() {
+                if *entry.key() > now {
+                    break;
+                }
+                for (conversation_id, generation) in entry.remove() {
+                    let passive = matches!(
+                        act.conversations.get(&conversation_id),
+                        Some(Slot { generation: g, run: SlotRun::Passive(_), .. }) if *g == generation
+                    );
+                    if passive {
+                        act.reactivate(ctx, &conversation_id);
+                    }
+                }
+            }
+            act.arm_wakeups(ctx);
         });
+        self.wakeup_timer = Some((first, handle));
+    }
+
+    /// Asks every running conversation actor to passivate if it has been settled for
+    /// `idle_for`; what arrives for one meanwhile is held (see `passivation_answered`).
+    fn passivate_settled(&mut self, ctx: &mut Context<Self>, idle_for: Duration) {
+        let mut asked = Vec::new();
+        for (conversation_id, slot) in &mut self.conversations {
+            let SlotRun::Running(addr) = &slot.run else { continue };
+            if slot.removing {
+                continue;
+            }
+            let addr = addr.clone();
+            asked.push((conversation_id.clone(), slot.generation, addr.send(Passivate { idle_for })));
+            slot.run = SlotRun::Passivating { addr, held: Vec::new() };
+        }
+        for (conversation_id, generation, answer) in asked {
+            ctx.spawn(
+                answer.into_actor(self).map(move |answer, act, ctx| act.passivation_answered(ctx, conversation_id, generation, answer)),
+            );
+        }
+    }
+
+    fn passivation_answered(
+        &mut self,
+        ctx: &mut Context<Self>,
+        conversation_id: ConversationId,
+        generation: u64,
+        answer: Result<Option<Box<PassiveConversation>>, MailboxError>,
+    ) {
+        let next_generation = self.next_generation();
+        let Some(slot) = self.conversations.get_mut(&conversation_id) else { return };
+        if slot.generation != generation || !matches!(slot.run, SlotRun::Passivating { .. }) {
+            return; // it ended (or is being rebuilt) meanwhile: its exit notice decided
+        }
+        let SlotRun::Passivating { addr, held } = std::mem::replace(&mut slot.run, SlotRun::Admitting) else { return };
+        match answer {
+            Ok(Some(passive)) => {
+                // A stray notice from the stopped actor is stale from now on.
+                slot.generation = next_generation;
+                let wake_at = passive.idle_at;
+                slot.run = SlotRun::Passive(passive);
+                self.stats.passivated += 1;
+                if let Some(at) = wake_at {
+                    self.wake_at(ctx, at, conversation_id.clone(), next_generation);
+                }
+                for what in held {
+                    self.deliver(ctx, &conversation_id, what);
+                }
+            }
+            // Busy, or gone (its exit notice follows and decides).
+            Ok(None) | Err(_) => {
+                slot.run = SlotRun::Running(addr.clone());
+                for what in held {
+                    self.send_to(ctx, &conversation_id, &addr, what);
+                }
+            }
+        }
     }
 
     fn next_generation(&mut self) -> u64 {

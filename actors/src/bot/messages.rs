@@ -37,8 +37,27 @@ pub struct SetCapacity(pub crate::load::Capacity);
 
 /// The conversations the bot holds, with their actors when running.
 #[derive(Debug, Message)]
-#[rtype(result = "Vec<(ConversationId, Option<Addr<ConversationActor>>)>")]
+#[rtype(result = "Vec<(ConversationId, ConversationView)>")]
 pub struct GetConversations;
+
+/// Ask every running conversation actor settled for `idle_for` to passivate now, as the bot's
+/// own sweep does every `lifecycle.passivate_after / 2`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct PassivateSettled {
+    pub idle_for: std::time::Duration,
+}
+
+/// How a conversation of the bot can be looked at.
+#[derive(Debug)]
+pub enum ConversationView {
+    /// Its actor runs: ask it.
+    Running(Addr<ConversationActor>),
+    /// Passivated (settled): its record, as of now.
+    Passive(crate::conversation::ConversationSnapshot),
+    /// Being admitted or rebuilt.
+    Starting,
+}
 
 /// The address of a conversation's actor, if the bot runs one.
 #[derive(Debug, Message)]
@@ -55,8 +74,10 @@ pub struct BotStatus {
     /// When the bot entered `state`.
     pub since: Instant,
     pub last_error: Option<ErrorReport>,
-    /// Conversations the bot holds (running, being admitted or being rebuilt).
+    /// Conversations the bot holds (running, passive, being admitted or being rebuilt).
     pub open_conversations: usize,
+    /// Of those, the ones kept as data until their next event (see `conversation::passive`).
+    pub passive_conversations: usize,
     pub load: LoadSnapshot,
     pub stats: BotStats,
     /// The most recent conversation errors (newest last), each with its conversation.
@@ -88,4 +109,10 @@ pub struct BotStats {
     /// Deliveries a conversation's full mailbox refused (the message is read back from history
     /// later; typing is dropped).
     pub mailbox_overloads: u64,
+    /// Conversation actors passivated, and rebuilt from their records.
+    pub passivated: u64,
+    pub reactivated: u64,
+    /// Events that came for a conversation while its actor was asked to passivate (held, then
+    /// delivered in order).
+    pub held: u64,
 }

@@ -23,8 +23,9 @@ use crate::conversation::input::{map_batch, MappedInput};
 use crate::conversation::machine::{Machine, Opening, Phase, Step, Unfinished};
 use crate::conversation::messages::{
     CommandOutcome, CommandRefused, ConsumerTypingChanged, ConversationCommand, ConversationExited, ConversationRemoved,
-    ConversationSnapshot, DeliverMessage, ExitReason, GetConversationSnapshot, Resync, RunCommand, StartMode,
+    ConversationSnapshot, DeliverMessage, ExitReason, GetConversationSnapshot, Passivate, Resync, RunCommand, StartMode,
 };
+use crate::conversation::passive::PassiveConversation;
 use crate::conversation::session_epoch::SessionEpoch;
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
@@ -118,6 +119,14 @@ pub struct ConversationActor {
     record_kept: bool,
     /// Commands from outside, in arrival order (bounded by `MAX_WAITING_COMMANDS`).
     commands: std::collections::VecDeque<WaitingCommand>,
+    /// When the actor last ran its own code (an event, a timer, work done): see `passive`.
+    last_activity: Instant,
+    /// Futures spawned with `spawn_work` and not done yet.
+    work_in_flight: u32,
+    /// When `idle_timer` fires.
+    idle_at: Option<Instant>,
+    /// Handed its record back to the BotActor and stopped (no exit notice).
+    passivated: bool,
 }
 
 impl ConversationActor {
@@ -167,6 +176,10 @@ impl ConversationActor {
             record_loaded: false,
             record_kept: false,
             commands: std::collections::VecDeque::new(),
+            last_activity: Instant::now(),
+            work_in_flight: 0,
+            idle_at: None,
+            passivated: false,
         }
     }
 }
@@ -219,6 +232,13 @@ impl Actor for ConversationActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(CONVERSATION_MAILBOX);
         self.live = Some(LiveToken::new(ActorKind::Conversation));
+        if let StartMode::Reactivate(passive) = &mut self.spec.mode {
+            // The record moves into the actor; the mode left behind reads as a resume.
+            let passive = std::mem::replace(passive, Box::new(PassiveConversation::empty()));
+            self.spec.mode = StartMode::Resume;
+            self.reactivate(ctx, *passive);
+            return;
+        }
         self.consumer_active(ctx);
         match self.spec.mode.clone() {
             StartMode::Escalate { report, skill } => {
@@ -226,11 +246,15 @@ impl Actor for ConversationActor {
                 self.machine.opening = Opening::Done;
                 self.start_escalation(ctx, *report, EscalationRequest::new(skill, None));
             }
-            StartMode::New | StartMode::Resume => self.read_history(ctx),
+            StartMode::New | StartMode::Resume | StartMode::Reactivate(_) => self.read_history(ctx),
         }
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if self.passivated {
+            self.live = None;
+            return; // the BotActor holds its record
+        }
         // A panic in a handler or timer: actix still stops the actor, with the flag left set.
         let reason = if self.in_handler { ExitReason::Panicked } else { self.exit.take().map_or(ExitReason::Removed, |reason| *reason) };
         tracing::debug!(
@@ -327,6 +351,42 @@ impl Handler<RunCommand> for ConversationActor {
     }
 }
 
+impl Handler<Passivate> for ConversationActor {
+    type Result = Option<Box<PassiveConversation>>;
+
+    fn handle(&mut self, msg: Passivate, ctx: &mut Context<Self>) -> Self::Result {
+        let now = Instant::now();
+        if !self.is_settled(now) || now.duration_since(self.last_activity) < msg.idle_for {
+            return None;
+        }
+        if let Some(handle) = self.idle_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let passive = PassiveConversation {
+            answered_below: self.answered_below,
+            read_below: self.read_below,
+            counted_below: self.counted_below,
+            read_epoch: self.read_epoch,
+            vendor_knows_conversation: self.vendor_knows_conversation,
+            idle_at: self.idle_at,
+            idle_warned: self.idle_warned,
+            vendor_calls: self.vendor_calls,
+            taken_at: self.taken_at,
+            ttr: self.ttr,
+            last_error: self.last_error.take(),
+            sdes: self.sdes.take(),
+            record: std::mem::take(&mut self.record),
+            record_loaded: self.record_loaded,
+            record_kept: self.record_kept,
+        };
+        // No exit notice: the BotActor keeps the record and builds the next actor from it.
+        self.passivated = true;
+        self.parent_told = true;
+        ctx.stop();
+        Some(Box::new(passive))
+    }
+}
+
 impl Handler<GetConversationSnapshot> for ConversationActor {
     type Result = MessageResult<GetConversationSnapshot>;
 
@@ -350,9 +410,69 @@ impl ConversationActor {
         let span = self.span.clone();
         let _entered = span.enter();
         self.in_handler = true;
+        self.last_activity = Instant::now();
         let result = f(self, ctx);
         self.in_handler = false;
         result
+    }
+
+    /// Nothing under way and nothing waiting: the actor may hand its record back.
+    fn is_settled(&self, now: Instant) -> bool {
+        self.exit.is_none()
+            && self.machine.phase == Phase::Ready
+            && self.machine.next_step(now) == Step::Idle
+            && self.machine.combiner.is_empty()
+            && self.in_flight.is_empty()
+            && self.commands.is_empty()
+            && self.work_in_flight == 0
+            && self.flush_timer.is_none()
+            && self.resync_timer.is_none()
+            && self.read_epoch == self.session_epoch.current()
+    }
+
+    /// Carries on from a passivated actor's record: settled, history read, its inactivity timer
+    /// where it was.
+    fn reactivate(&mut self, ctx: &mut Context<Self>, passive: PassiveConversation) {
+        let PassiveConversation {
+            answered_below,
+            read_below,
+            counted_below,
+            read_epoch,
+            vendor_knows_conversation,
+            idle_at,
+            idle_warned,
+            vendor_calls,
+            taken_at,
+            ttr,
+            last_error,
+            sdes,
+            record,
+            record_loaded,
+            record_kept,
+        } = passive;
+        self.answered_below = answered_below;
+        self.read_below = read_below;
+        self.counted_below = counted_below;
+        self.read_epoch = read_epoch;
+        self.vendor_knows_conversation = vendor_knows_conversation;
+        self.idle_warned = idle_warned;
+        self.vendor_calls = vendor_calls;
+        self.taken_at = taken_at;
+        self.ttr = ttr;
+        self.last_error = last_error;
+        self.sdes = sdes;
+        self.record = record;
+        self.record_loaded = record_loaded;
+        self.record_kept = record_kept;
+        self.machine.phase = Phase::Ready;
+        self.machine.opening = Opening::Done;
+        if let (Some(at), Some(_)) = (idle_at, &self.settings.conversation.inactivity) {
+            self.arm_idle(ctx, at.saturating_duration_since(Instant::now()));
+        }
+        // A session lost while it was passive: read history as any conversation does.
+        if self.read_epoch != self.session_epoch.current() {
+            self.guarded(ctx, Self::request_resync);
+        }
     }
 
     /// Spawns port work; its result comes back to `then` on the actor. A panic inside the work
@@ -363,8 +483,12 @@ impl ConversationActor {
         work: impl std::future::Future<Output = T> + 'static,
         then: impl FnOnce(&mut Self, &mut Context<Self>, T) + 'static,
     ) {
+        self.work_in_flight += 1;
         ctx.spawn(CatchPanic::new(work.instrument(self.span.clone())).into_actor(self).map(move |result, act, ctx| match result {
-            Ok(value) => act.guarded(ctx, |act, ctx| then(act, ctx, value)),
+            Ok(value) => {
+                act.work_in_flight = act.work_in_flight.saturating_sub(1);
+                act.guarded(ctx, |act, ctx| then(act, ctx, value))
+            }
             Err(panic) => {
                 tracing::error!(
                     bot_id = %act.settings.bot_id,
@@ -1000,15 +1124,12 @@ impl ConversationActor {
     /// The consumer did something: the inactivity clock starts again.
     fn consumer_active(&mut self, ctx: &mut Context<Self>) {
         let Some(inactivity) = &self.settings.conversation.inactivity else { return };
-        if let Some(handle) = self.idle_timer.take() {
-            ctx.cancel_future(handle);
-        }
         self.idle_warned = false;
         let wait = match &inactivity.warning {
             Some(warning) => inactivity.close_after.saturating_sub(warning.before_close),
             None => inactivity.close_after,
         };
-        self.idle_timer = Some(ctx.run_later(wait, |act, ctx| act.guarded(ctx, Self::on_idle)));
+        self.arm_idle(ctx, wait);
     }
 
     /// On this actor's first read of history (a start, a rebuild, a takeover from another node):
@@ -1022,27 +1143,34 @@ impl ConversationActor {
         if idle.is_zero() {
             return;
         }
-        if let Some(handle) = self.idle_timer.take() {
-            ctx.cancel_future(handle);
-        }
         let warn_at = inactivity.warning.as_ref().map_or(inactivity.close_after, |w| inactivity.close_after.saturating_sub(w.before_close));
         // Past the close: close now, without a warning the consumer would read too late.
         self.idle_warned = idle >= inactivity.close_after;
         let wait = if self.idle_warned { inactivity.close_after.saturating_sub(idle) } else { warn_at.saturating_sub(idle) };
+        self.arm_idle(ctx, wait);
+    }
+
+    /// (Re)arms the inactivity timer to fire after `wait`.
+    fn arm_idle(&mut self, ctx: &mut Context<Self>, wait: Duration) {
+        if let Some(handle) = self.idle_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.idle_at = Instant::now().checked_add(wait);
         self.idle_timer = Some(ctx.run_later(wait, |act, ctx| act.guarded(ctx, Self::on_idle)));
     }
 
     fn on_idle(&mut self, ctx: &mut Context<Self>) {
         self.idle_timer = None;
+        self.idle_at = None;
         let Some(inactivity) = self.settings.conversation.inactivity.clone() else { return };
         if let (Some(warning), false) = (&inactivity.warning, self.idle_warned) {
             self.idle_warned = true;
             self.publish_courtesy(ctx, &warning.message);
-            self.idle_timer = Some(ctx.run_later(warning.before_close, |act, ctx| act.guarded(ctx, Self::on_idle)));
+            self.arm_idle(ctx, warning.before_close);
             return;
         }
         if self.machine.phase != Phase::Ready {
-            self.idle_timer = Some(ctx.run_later(IDLE_RECHECK, |act, ctx| act.guarded(ctx, Self::on_idle)));
+            self.arm_idle(ctx, IDLE_RECHECK);
             return;
         }
         self.machine.phase = Phase::Closing;
@@ -1061,7 +1189,7 @@ impl ConversationActor {
                 tracing::warn!(conversation_id = %act.spec.info.conversation_id, %error, "closing an idle conversation failed");
                 act.machine.phase = Phase::Ready;
                 act.idle_warned = true;
-                act.idle_timer = Some(ctx.run_later(inactivity.close_after, |act, ctx| act.guarded(ctx, Self::on_idle)));
+                act.arm_idle(ctx, inactivity.close_after);
                 act.pump(ctx);
             }
         });

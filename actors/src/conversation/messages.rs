@@ -14,6 +14,8 @@ pub enum StartMode {
     Resume,
     /// Escalate at once without calling the vendor (load limit, vendor interruption, restarts).
     Escalate { report: Box<ErrorReport>, skill: String },
+    /// Carry on from a passivated actor's record (see `passive`).
+    Reactivate(Box<crate::conversation::passive::PassiveConversation>),
 }
 
 /// A live messaging event of the conversation's dialog (the consumer's, or an echo).
@@ -26,6 +28,14 @@ pub struct DeliverMessage(pub DialogMessage);
 #[rtype(result = "()")]
 pub struct ConsumerTypingChanged {
     pub typing: bool,
+}
+
+/// Hand back the conversation's record and stop, if it has been settled for `idle_for` (see
+/// `passive`); `None` when it is doing something or was active more recently.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<Box<crate::conversation::passive::PassiveConversation>>")]
+pub struct Passivate {
+    pub idle_for: std::time::Duration,
 }
 
 /// Re-read the dialog's history (after a reconnect, or when live events were shed).

@@ -8,9 +8,11 @@ pub mod history;
 pub mod input;
 pub mod machine;
 pub mod messages;
+pub mod passive;
 pub mod session_epoch;
 pub mod state;
 pub mod vendor_call;
 
 pub use actor::{ConversationActor, ConversationSpec};
 pub use messages::*;
+pub use passive::PassiveConversation;

@@ -51,6 +51,8 @@ pub struct BotSample {
     /// Its state, as the API names it (`online`, …).
     pub state: &'static str,
     pub open_conversations: u64,
+    /// Of those, kept as data instead of an actor (settled).
+    pub passive_conversations: u64,
     pub stats: BotStats,
     pub vendor: VendorCallStats,
     pub session: SessionSample,
@@ -102,6 +104,16 @@ impl Collector for Scrape {
             encoder.encode_descriptor("botvisor_open_conversations", "Conversations the bot holds.", None, MetricType::Gauge)?;
         for bot in bots {
             gauge(&mut family, &bot_id(bot), bot.open_conversations)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "botvisor_passive_conversations",
+            "Open conversations kept as data until their next event (settled for lifecycle.passivate_after).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for bot in bots {
+            gauge(&mut family, &bot_id(bot), bot.passive_conversations)?;
         }
 
         let mut family = encoder.encode_descriptor("botvisor_conversations", "Conversations by outcome.", None, MetricType::Counter)?;
@@ -364,6 +376,7 @@ mod tests {
             bot_id: id.to_owned(),
             state: "online",
             open_conversations: 2,
+            passive_conversations: 1,
             stats,
             vendor,
             session: SessionSample { reconnects: 1, login_failures: 2, read_pauses: 3, bad_frames: 4 },
@@ -385,6 +398,7 @@ mod tests {
         for (sample, family, kind) in [
             ("botvisor_bot_state", "botvisor_bot_state", "gauge"),
             ("botvisor_open_conversations", "botvisor_open_conversations", "gauge"),
+            ("botvisor_passive_conversations", "botvisor_passive_conversations", "gauge"),
             ("botvisor_conversations_total", "botvisor_conversations", "counter"),
             ("botvisor_escalations_total", "botvisor_escalations", "counter"),
             ("botvisor_consumer_messages_total", "botvisor_consumer_messages", "counter"),
@@ -408,7 +422,7 @@ mod tests {
             assert_eq!(types.get(family).map(String::as_str), Some(kind), "{family} in\n{text}");
             assert!(samples.iter().any(|s| s.name == sample), "{sample} in\n{text}");
         }
-        assert_eq!(types.len(), 21, "{types:?}");
+        assert_eq!(types.len(), 22, "{types:?}");
         assert!(
             text.lines().any(|l| l == "botvisor_cluster_owned_bots 2") && text.lines().any(|l| l == "botvisor_cluster_handoffs_total 1"),
             "{text}"
@@ -420,6 +434,7 @@ mod tests {
             r#"botvisor_bot_state{bot_id="bot-a",state="online"} 1"#,
             r#"botvisor_bot_state{bot_id="bot-a",state="offline"} 0"#,
             r#"botvisor_open_conversations{bot_id="bot-b"} 2"#,
+            r#"botvisor_passive_conversations{bot_id="bot-b"} 1"#,
             r#"botvisor_conversations_total{bot_id="bot-a",outcome="started"} 3"#,
             r#"botvisor_conversations_total{bot_id="bot-a",outcome="panicked"} 0"#,
             r#"botvisor_escalations_total{bot_id="bot-a",reason="botvisor.vendor.timeout"} 1"#,

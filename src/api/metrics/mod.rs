@@ -54,6 +54,7 @@ fn sample(bot: &ManagedBot, status: BotStatus) -> BotSample {
         bot_id: bot.id().to_owned(),
         state: status.state.as_str(),
         open_conversations: status.open_conversations as u64,
+        passive_conversations: status.passive_conversations as u64,
         stats: status.stats,
         vendor: status.vendor,
         session: SessionSample {
