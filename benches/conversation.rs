@@ -4,7 +4,9 @@
 //!   consumer message goes platform → BotActor → ConversationActor → vendor → published answer),
 //!   against a round trip over a tokio channel pair on the same thread;
 //! - memory per idle ConversationActor: RSS delta over 10 000 open conversations, against
-//!   10 000 empty actix actors.
+//!   10 000 empty actix actors;
+//! - memory per passive conversation (see `conversation::passive`): the same 10 000, each
+//!   bot's passivated once open.
 //!
 //! Run: `cargo bench --bench conversation`. Figures are printed as `figure:` lines.
 
@@ -15,7 +17,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use actix::{Actor, Context};
-use botvisor_actors::bot::{BotActor, GetBotStatus, StartBot};
+use botvisor_actors::bot::{BotActor, GetBotStatus, PassivateSettled, StartBot};
 use botvisor_actors::testkit::{settle, FakePlatform, FakeVendor};
 use core_bench::{bench_settings, one_conversation};
 use criterion::{Criterion, Throughput};
@@ -70,6 +72,45 @@ impl Actor for EmptyActor {
     type Context = Context<Self>;
 }
 
+/// RSS delta per passive conversation over 10 000: each bot's conversations are passivated once
+/// open (`PassivateSettled`), so later bots' actors reuse the memory the earlier ones freed, as
+/// in a node that runs for a while.
+fn memory_per_passive_conversation() -> f64 {
+    actix_rt::System::new().block_on(async {
+        let mut bots = Vec::new();
+        let before = rss_bytes();
+        let mut open = 0;
+        let mut n = 0;
+        while open < IDLE_CONVERSATIONS {
+            let platform = FakePlatform::new();
+            platform.forget_calls();
+            let mut settings = bench_settings();
+            settings.bot_id = format!("bench-bot-{n}").into();
+            let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(FakeVendor::echo())).start();
+            platform.attach(bot.clone().recipient());
+            bot.send(StartBot).await.unwrap().unwrap();
+            let batch = (IDLE_CONVERSATIONS - open).min(900);
+            for c in 0..batch {
+                platform.assign(&format!("b{n}-c{c}"));
+            }
+            settle().await;
+            bot.send(PassivateSettled { idle_for: Duration::ZERO }).await.unwrap();
+            for _ in 0..5 {
+                settle().await;
+            }
+            let status = bot.send(GetBotStatus).await.unwrap();
+            assert_eq!(status.passive_conversations, status.open_conversations, "every conversation passive");
+            open += status.open_conversations;
+            bots.push((bot, platform));
+            n += 1;
+        }
+        for _ in 0..20 {
+            settle().await;
+        }
+        (rss_bytes().saturating_sub(before)) as f64 / open as f64
+    })
+}
+
 /// RSS delta per idle conversation over 10 000 (bots hold at most 999; 11 bots here).
 fn memory_per_idle_conversation() -> (f64, f64) {
     actix_rt::System::new().block_on(async {
@@ -111,6 +152,17 @@ fn memory_per_idle_conversation() -> (f64, f64) {
 }
 
 fn main() {
+    // Memory figures are RSS deltas: each is measured in a process of its own, so neither reuses
+    // memory the other freed.
+    if std::env::args().any(|a| a == "--passive-memory") {
+        let per_passive = memory_per_passive_conversation();
+        println!("figure: memory per passive conversation (RSS delta over {IDLE_CONVERSATIONS}): {per_passive:.0} bytes");
+        return;
+    }
+    match std::env::current_exe().and_then(|exe| std::process::Command::new(exe).arg("--passive-memory").output()) {
+        Ok(out) => print!("{}", String::from_utf8_lossy(&out.stdout)),
+        Err(error) => eprintln!("the passive memory figure could not be measured: {error}"),
+    }
     let (per_conversation, per_empty_actor) = memory_per_idle_conversation();
     println!("figure: memory per idle ConversationActor (RSS delta over {IDLE_CONVERSATIONS}): {per_conversation:.0} bytes");
     println!(

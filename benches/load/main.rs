@@ -289,6 +289,8 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
     let accept_seconds = opened_at.elapsed().as_secs_f64();
     let assigned = status["assigned"].as_u64().unwrap_or(0);
     std::thread::sleep(Duration::from_secs(1));
+    let rss_opened = engine.process.rss();
+    std::thread::sleep(processes::SETTLE_BEFORE_MEASURING);
     let rss_open = engine.process.rss();
     let mut rates = Vec::new();
     let mut misses = 0;
@@ -342,6 +344,7 @@ fn run(kind: EngineKind, scenario: &Scenario, round: u32) -> Result<RunResult, S
         queued: status["queued"].as_u64().unwrap_or(0),
         accept_seconds,
         rss_idle,
+        rss_opened,
         rss_open,
         peak_rss,
         rates,

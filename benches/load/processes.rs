@@ -13,6 +13,12 @@ use crate::http;
 
 pub const ACCOUNT: &str = "1234567";
 pub const PASSWORD: &str = "load-password";
+/// botvisor's bots passivate a conversation settled this long (the default is 30 s): the bench
+/// measures idle conversations once every one of them is settled (see `SETTLE_BEFORE_MEASURING`).
+pub const PASSIVATE_AFTER: Duration = Duration::from_secs(5);
+/// After the conversations are open, both engines get this long before their memory is read:
+/// botvisor's bots passivate them within 1.5 × `PASSIVATE_AFTER`, Node's collector runs.
+pub const SETTLE_BEFORE_MEASURING: Duration = Duration::from_secs(10);
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Linux's USER_HZ.
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
@@ -243,11 +249,13 @@ fn start_botvisor(dir: &Path, sim: &Simulator, setup: &BotSetup) -> Result<Engin
              [bots.vendor]\n{vendor}\
              [bots.settings]\nskill = \"bots\"\n[bots.settings.escalation]\nskill = \"human-agents\"\n\
              [bots.settings.load]\nrecommended = {capacity}\nhard = {capacity}\nlow_water = {low}\n\
+             [bots.settings.lifecycle]\npassivate_after = \"{passivate}s\"\n\
              [bots.settings.conversation.combine]\n{combine}{vendor_call}",
             login = bot_login(i),
             csds = sim.csds_domain,
             ca = sim.ca,
             low = capacity.saturating_sub(1).max(1).min(capacity),
+            passivate = PASSIVATE_AFTER.as_secs(),
         ));
     }
     let path = dir.join("botvisor.toml");

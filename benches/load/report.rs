@@ -80,6 +80,9 @@ pub struct RunResult {
     pub queued: u64,
     pub accept_seconds: f64,
     pub rss_idle: u64,
+    /// RSS a second after the last conversation was taken (many of them still active).
+    pub rss_opened: u64,
+    /// RSS once every conversation has been idle for `SETTLE_BEFORE_MEASURING`.
     pub rss_open: u64,
     pub peak_rss: u64,
     pub rates: Vec<RateResult>,
@@ -98,13 +101,15 @@ impl RunResult {
             queued: 0,
             accept_seconds: 0.0,
             rss_idle: 0,
+            rss_opened: 0,
             rss_open: 0,
             peak_rss: 0,
             rates: Vec::new(),
         }
     }
 
-    /// RSS per open conversation: (RSS with them open − RSS before) / open conversations.
+    /// RSS per open, idle conversation: (RSS with them open and settled − RSS before) / open
+    /// conversations.
     pub fn bytes_per_conversation(&self) -> f64 {
         if self.assigned == 0 {
             return 0.0;
@@ -119,7 +124,7 @@ impl RunResult {
 
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
-            "{} {} round {}: {} bots, {}/{} conversations accepted in {:.1}s ({} escalated, {} left queued), RSS {:.1} MiB idle → {:.1} MiB open = {:.0} B/conversation, peak {:.1} MiB",
+            "{} {} round {}: {} bots, {}/{} conversations accepted in {:.1}s ({} escalated, {} left queued), RSS {:.1} MiB idle → {:.1} MiB just opened → {:.1} MiB open and settled = {:.0} B/conversation, peak {:.1} MiB",
             self.engine,
             self.scenario,
             self.round,
@@ -130,6 +135,7 @@ impl RunResult {
             self.moved_to_other_skill,
             self.queued,
             mib(self.rss_idle),
+            mib(self.rss_opened),
             mib(self.rss_open),
             self.bytes_per_conversation(),
             mib(self.peak_rss)
@@ -162,7 +168,7 @@ impl RunResult {
         json!({
             "engine": self.engine, "scenario": self.scenario, "round": self.round, "bots": self.bots,
             "conversations": self.conversations, "accepted": self.assigned, "moved_to_other_skill": self.moved_to_other_skill, "queued": self.queued,
-            "accept_seconds": self.accept_seconds, "rss_idle_bytes": self.rss_idle, "rss_open_bytes": self.rss_open,
+            "accept_seconds": self.accept_seconds, "rss_idle_bytes": self.rss_idle, "rss_opened_bytes": self.rss_opened, "rss_open_bytes": self.rss_open,
             "peak_rss_bytes": self.peak_rss, "bytes_per_conversation": self.bytes_per_conversation(),
             "best_rate": self.best_rate().map(|r| r.rate),
             "rates": self.rates.iter().map(|r| json!({

@@ -79,6 +79,19 @@ enum Held {
     Removed { ended: bool },
 }
 
+/// Sends `what` unless the actor's mailbox is full (then it comes back; a removal always goes).
+fn try_send(addr: &Addr<ConversationActor>, what: Held) -> Result<(), Held> {
+    match what {
+        Held::Message(message) => addr.try_send(DeliverMessage(message)).map_err(|e| Held::Message(e.into_inner().0)),
+        Held::Typing(typing) => addr.try_send(ConsumerTypingChanged { typing }).map_err(|_| Held::Typing(typing)),
+        Held::Resync => addr.try_send(Resync).map_err(|_| Held::Resync),
+        Held::Removed { ended } => {
+            addr.do_send(ConversationRemoved { ended });
+            Ok(())
+        }
+    }
+}
+
 /// Events held for one conversation while it is asked to passivate (the answer comes within a
 /// poll of its actor; beyond this, its messages are read back from history).
 const MAX_HELD: usize = 64;
@@ -878,43 +891,49 @@ impl BotActor {
     /// (it reads its history when it starts).
     fn deliver(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, what: Held) {
         let Some(slot) = self.conversations.get_mut(conversation_id) else { return };
-        if let SlotRun::Passivating { held, .. } = &mut slot.run {
-            self.stats.held += 1;
-            match what {
-                what @ Held::Removed { .. } => held.push(what),
-                what if held.len() < MAX_HELD => held.push(what),
-                // Beyond: the messages stay in the platform's history and are read back.
-                _ if !matches!(held.last(), Some(Held::Resync)) => held.push(Held::Resync),
-                _ => {}
+        let refused = match &mut slot.run {
+            // The common case, every consumer message: one lookup, no address cloned.
+            SlotRun::Running(addr) => try_send(addr, what),
+            SlotRun::Passivating { held, .. } => {
+                self.stats.held += 1;
+                match what {
+                    what @ Held::Removed { .. } => held.push(what),
+                    what if held.len() < MAX_HELD => held.push(what),
+                    // Beyond: the messages stay in the platform's history and are read back.
+                    _ if !matches!(held.last(), Some(Held::Resync)) => held.push(Held::Resync),
+                    _ => {}
+                }
+                return;
             }
-            return;
-        }
-        if let Some(addr) = self.reactivate(ctx, conversation_id) {
-            self.send_to(ctx, conversation_id, &addr, what);
+            SlotRun::Passive(_) => match self.reactivate(ctx, conversation_id) {
+                Some(addr) => try_send(&addr, what),
+                None => return,
+            },
+            SlotRun::Admitting | SlotRun::AwaitingRebuild(_) => return,
+        };
+        if let Err(refused) = refused {
+            self.refused(ctx, conversation_id, refused);
         }
     }
 
     fn send_to(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, addr: &Addr<ConversationActor>, what: Held) {
+        if let Err(refused) = try_send(addr, what) {
+            self.refused(ctx, conversation_id, refused);
+        }
+    }
+
+    /// A full mailbox refused `what`.
+    fn refused(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, what: Held) {
         match what {
-            Held::Message(message) => {
-                if addr.try_send(DeliverMessage(message)).is_err() {
-                    self.stats.mailbox_overloads += 1;
-                    // Shed: the message stays in the platform's history and is read back.
-                    self.resync_later(ctx, conversation_id.clone());
-                }
+            Held::Message(_) => {
+                self.stats.mailbox_overloads += 1;
+                // Shed: the message stays in the platform's history and is read back.
+                self.resync_later(ctx, conversation_id.clone());
             }
-            Held::Typing(typing) => {
-                // Typing is advisory; a full mailbox may drop it.
-                if addr.try_send(ConsumerTypingChanged { typing }).is_err() {
-                    self.stats.mailbox_overloads += 1;
-                }
-            }
-            Held::Resync => {
-                if addr.try_send(Resync).is_err() {
-                    self.resync_later(ctx, conversation_id.clone());
-                }
-            }
-            Held::Removed { ended } => addr.do_send(ConversationRemoved { ended }),
+            // Typing is advisory; a full mailbox may drop it.
+            Held::Typing(_) => self.stats.mailbox_overloads += 1,
+            Held::Resync => self.resync_later(ctx, conversation_id.clone()),
+            Held::Removed { .. } => {}
         }
     }
 
