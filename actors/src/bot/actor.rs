@@ -80,11 +80,11 @@ enum Held {
 }
 
 /// Sends `what` unless the actor's mailbox is full (then it comes back; a removal always goes).
-fn try_send(addr: &Addr<ConversationActor>, what: Held) -> Result<(), Held> {
+fn try_send(addr: &Addr<ConversationActor>, what: Held) -> Result<(), Box<Held>> {
     match what {
-        Held::Message(message) => addr.try_send(DeliverMessage(message)).map_err(|e| Held::Message(e.into_inner().0)),
-        Held::Typing(typing) => addr.try_send(ConsumerTypingChanged { typing }).map_err(|_| Held::Typing(typing)),
-        Held::Resync => addr.try_send(Resync).map_err(|_| Held::Resync),
+        Held::Message(message) => addr.try_send(DeliverMessage(message)).map_err(|e| Box::new(Held::Message(e.into_inner().0))),
+        Held::Typing(typing) => addr.try_send(ConsumerTypingChanged { typing }).map_err(|_| Box::new(Held::Typing(typing))),
+        Held::Resync => addr.try_send(Resync).map_err(|_| Box::new(Held::Resync)),
         Held::Removed { ended } => {
             addr.do_send(ConversationRemoved { ended });
             Ok(())
@@ -912,13 +912,13 @@ impl BotActor {
             SlotRun::Admitting | SlotRun::AwaitingRebuild(_) => return,
         };
         if let Err(refused) = refused {
-            self.refused(ctx, conversation_id, refused);
+            self.refused(ctx, conversation_id, *refused);
         }
     }
 
     fn send_to(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, addr: &Addr<ConversationActor>, what: Held) {
         if let Err(refused) = try_send(addr, what) {
-            self.refused(ctx, conversation_id, refused);
+            self.refused(ctx, conversation_id, *refused);
         }
     }
 
