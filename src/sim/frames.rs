@@ -2,6 +2,7 @@
 //! notifications. Request type names are accepted short (`ms.PublishEvent`) or qualified
 //! (`.ams.ms.PublishEvent`); notifications always go out `.ams.`-qualified.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// A parsed request frame.
@@ -35,7 +36,7 @@ pub struct BadFrame {
 /// Parses one text frame.
 pub fn parse_request(text: &str) -> Result<Request, BadFrame> {
     let value: Value = serde_json::from_str(text).map_err(|e| BadFrame { req_id: None, message: format!("malformed JSON: {e}") })?;
-    let Value::Object(map) = value else {
+    let Value::Object(mut map) = value else {
         return Err(BadFrame { req_id: None, message: "a frame must be a JSON object".into() });
     };
     let req_id = match map.get("id") {
@@ -54,13 +55,13 @@ pub fn parse_request(text: &str) -> Result<Request, BadFrame> {
         return Err(bad("type: required".into()));
     };
     let kind = kind.strip_prefix(".ams.").or_else(|| kind.strip_prefix('.')).unwrap_or(kind).to_owned();
-    let body = match map.get("body") {
+    let body = match map.remove("body") {
         None | Some(Value::Null) => json!({}),
         // GetUserProfile sends its body as a JSON string; other bodies may be strings of JSON.
-        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
-        Some(other) => other.clone(),
+        Some(Value::String(s)) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
+        Some(other) => other,
     };
-    let field = |name: &str| map.get(name).filter(|v| !v.is_null()).cloned();
+    let mut field = |name: &str| map.remove(name).filter(|v| !v.is_null());
     Ok(Request { id, kind, body, headers: field("headers"), metadata: field("metadata"), encoded_metadata: field("encodedMetadata") })
 }
 
@@ -78,7 +79,20 @@ pub fn string_response(req_id: &str, code: u16, message: &str) -> String {
 }
 
 pub fn notification(kind: &str, body: Value) -> String {
-    json!({"kind": "notification", "type": kind, "body": body}).to_string()
+    notification_of(kind, &body)
+}
+
+/// A notification written straight from a typed body (no tree: the hot ones).
+pub fn notification_of(kind: &str, body: &impl Serialize) -> String {
+    #[derive(Serialize)]
+    struct Frame<'a, B> {
+        kind: &'static str,
+        #[serde(rename = "type")]
+        kind_name: &'a str,
+        body: &'a B,
+    }
+    // Our own bodies always serialize (no map has non-string keys).
+    serde_json::to_string(&Frame { kind: "notification", kind_name: kind, body }).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! Dialog events: stored with their sequence and frame-level fields, and sent to every
 //! connection of every participant agent, the publisher included (spec §4.4, §5.4, §10.7).
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::sim::frames::notification;
+use crate::sim::frames::notification_of;
 use crate::sim::state::{now_ms, ConnId, Conversation, DialogEvent, SimState};
 
 /// A dialog event to publish, with the frame-level fields it came with.
@@ -47,52 +48,98 @@ impl SimState {
             audience,
         };
         conversation.updated_ts = stored.server_timestamp;
+        let (frame, conns) = {
+            let conversation = &self.conversations[dialog];
+            let frame = notification_of(".ams.ms.OnlineEventDistribution", &EventBody::of(conversation, &stored));
+            let conns: Vec<ConnId> = self.participant_agents(conversation).iter().flat_map(|agent| self.conns_of(agent)).collect();
+            (frame, conns)
+        };
+        let said = (role == "ASSIGNED_AGENT").then(|| stored.event.get("message").and_then(Value::as_str).map(str::to_owned)).flatten();
         if sequence.is_some() {
-            conversation.events.push(stored.clone());
+            let max_events = self.config.max_dialog_events;
+            let conversation = self.conversations.get_mut(dialog).ok_or((400, format!("dialogId: no dialog {dialog:?}")))?;
+            conversation.events.push(stored);
             // Bounded when configured: the oldest go, in batches (amortized O(1) per event).
-            if let Some(max) = self.config.max_dialog_events {
+            if let Some(max) = max_events {
                 if conversation.events.len() >= max.saturating_mul(2) {
                     let excess = conversation.events.len() - max;
                     conversation.events.drain(..excess);
                 }
             }
         }
-        let (frame, conns) = {
-            let conversation = &self.conversations[dialog];
-            let frame = notification(".ams.ms.OnlineEventDistribution", self.event_json(conversation, &stored));
-            let conns: Vec<ConnId> = self.participant_agents(conversation).iter().flat_map(|agent| self.conns_of(agent)).collect();
-            (frame, conns)
-        };
         for conn in conns {
             self.notify(conn, frame.clone());
         }
-        if role == "ASSIGNED_AGENT" {
-            if let Some(text) = stored.event.get("message").and_then(Value::as_str) {
-                self.agent_said(dialog, text);
-            }
+        if let Some(text) = said {
+            self.agent_said(dialog, &text);
         }
         Ok(sequence)
     }
 
     /// A dialog event as UMS sends it (spec §5.4).
     pub fn event_json(&self, c: &Conversation, e: &DialogEvent) -> Value {
-        let mut body = json!({
-            "dialogId": c.id,
-            "conversationId": c.id,
-            "originatorId": e.originator_id,
-            "originatorPId": e.originator_pid,
-            "originatorMetadata": {"id": e.originator_pid, "role": e.role, "clientProperties": {"type": ".ClientProperties", "features": []}},
-            "originatorClientProperties": {"type": ".ClientProperties", "features": []},
-            "event": e.event,
-            "messageAudience": e.audience,
-        });
-        if let Some(sequence) = e.sequence {
-            body["sequence"] = json!(sequence);
-            body["serverTimestamp"] = json!(e.server_timestamp);
+        serde_json::to_value(EventBody::of(c, e)).unwrap_or(Value::Null)
+    }
+}
+
+/// A dialog event's notification body (spec §5.4), written without a tree: one is sent for
+/// every message.
+#[derive(Serialize)]
+struct EventBody<'a> {
+    #[serde(rename = "dialogId")]
+    dialog_id: &'a str,
+    #[serde(rename = "conversationId")]
+    conversation_id: &'a str,
+    #[serde(rename = "originatorId")]
+    originator_id: &'a str,
+    #[serde(rename = "originatorPId")]
+    originator_pid: &'a str,
+    #[serde(rename = "originatorMetadata")]
+    originator_metadata: OriginatorMetadata<'a>,
+    #[serde(rename = "originatorClientProperties")]
+    client_properties: ClientProperties,
+    event: &'a Value,
+    #[serde(rename = "messageAudience")]
+    message_audience: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sequence: Option<u64>,
+    #[serde(rename = "serverTimestamp", skip_serializing_if = "Option::is_none")]
+    server_timestamp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+struct OriginatorMetadata<'a> {
+    id: &'a str,
+    role: &'a str,
+    #[serde(rename = "clientProperties")]
+    client_properties: ClientProperties,
+}
+
+#[derive(Serialize)]
+struct ClientProperties {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    features: [u8; 0],
+}
+
+const CLIENT_PROPERTIES: ClientProperties = ClientProperties { kind: ".ClientProperties", features: [] };
+
+impl<'a> EventBody<'a> {
+    fn of(c: &'a Conversation, e: &'a DialogEvent) -> Self {
+        EventBody {
+            dialog_id: &c.id,
+            conversation_id: &c.id,
+            originator_id: &e.originator_id,
+            originator_pid: &e.originator_pid,
+            originator_metadata: OriginatorMetadata { id: &e.originator_pid, role: &e.role, client_properties: CLIENT_PROPERTIES },
+            client_properties: CLIENT_PROPERTIES,
+            event: &e.event,
+            message_audience: &e.audience,
+            sequence: e.sequence,
+            server_timestamp: e.sequence.map(|_| e.server_timestamp),
+            metadata: e.metadata.as_ref(),
         }
-        if let Some(metadata) = &e.metadata {
-            body["metadata"] = metadata.clone();
-        }
-        body
     }
 }
