@@ -10,6 +10,12 @@ use std::time::Duration;
 
 mod app;
 
+/// With the `mimalloc` feature, mimalloc allocates for the whole process (see the README's
+/// performance section for what it changes).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use botvisor::sim;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
