@@ -160,6 +160,7 @@ impl BotSettings {
             limit("lifecycle.restart_window", l.restart_window, false, DAY),
             limit("lifecycle.restart_backoff", l.restart_backoff, false, HOUR),
             limit("lifecycle.passivate_after", l.passivate_after, true, DAY),
+            limit("load.overload_lag", self.load.overload_lag, true, HOUR),
         ];
         if let Some(inactivity) = &c.inactivity {
             limits.push(limit("conversation.inactivity.close_after", inactivity.close_after, false, 30 * DAY));
@@ -372,11 +373,22 @@ pub struct LoadSettings {
     pub low_water: usize,
     /// What happens to new conversations that still arrive at or above `recommended`.
     pub overflow: OverflowPolicy,
+    /// A consumer message reaching the bot this long after the platform stamped it means the
+    /// bot is behind (overloaded): it goes AWAY until its messages are on time again for
+    /// `OVERLOAD_CALM` (see `BotActor::observe_lag`); `0s`: never.
+    #[serde(with = "humantime_serde")]
+    pub overload_lag: Duration,
 }
 
 impl Default for LoadSettings {
     fn default() -> Self {
-        Self { recommended: 250, hard: HARD_CONVERSATION_LIMIT, low_water: 225, overflow: OverflowPolicy::Accept }
+        Self {
+            recommended: 250,
+            hard: HARD_CONVERSATION_LIMIT,
+            low_water: 225,
+            overflow: OverflowPolicy::Accept,
+            overload_lag: Duration::from_secs(2),
+        }
     }
 }
 

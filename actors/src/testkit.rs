@@ -68,6 +68,8 @@ struct FakePlatformState {
     ttr_of: HashMap<ConversationId, Ttr>,
     closed: HashMap<ConversationId, bool>,
     clock_ms: i64,
+    /// Messages reach the bot this long after their stamp (a platform, or a bot, behind).
+    delivery_lag_ms: i64,
     on_publish: Option<PublishObserver>,
     /// Whether `calls` is kept (long demo runs turn it off).
     forget_calls: bool,
@@ -260,7 +262,7 @@ impl FakePlatform {
         let mut state = self.state.borrow_mut();
         // The fake platform's clock follows tokio's (paused in tests), strictly increasing.
         state.clock_ms = (state.clock_ms + 1).max(self.clock_now_ms());
-        let timestamp = state.clock_ms;
+        let timestamp = state.clock_ms - state.delivery_lag_ms;
         let dialog_id = DialogId::new(conversation);
         let next = state.next_sequence.entry(dialog_id.clone()).or_insert(0);
         let sequence = *next;
@@ -389,6 +391,12 @@ impl FakePlatform {
         let mut state = self.state.borrow_mut();
         state.forget_calls = true;
         state.calls = Vec::new();
+    }
+
+    /// From now on, messages are stamped `lag` before they reach the bot (as when the bot or
+    /// the platform is behind).
+    pub fn set_delivery_lag(&self, lag: Duration) {
+        self.state.borrow_mut().delivery_lag_ms = i64::try_from(lag.as_millis()).unwrap_or(i64::MAX);
     }
 
     /// Keeps at most `messages` per dialog, dropping the oldest (sequences go on counting).

@@ -56,6 +56,8 @@ fn bot_json(bot: &ManagedBot, status: &BotStatus, owner: Option<&Ownership>, rem
         "open_conversations": status.open_conversations,
         // Of those, kept as data until their next event (settled for `lifecycle.passivate_after`).
         "passive_conversations": status.passive_conversations,
+        // Behind its messages (one over `load.overload_lag` late): AWAY until it catches up.
+        "overloaded": status.overloaded,
         "capacity": {"recommended": status.load.recommended, "hard": status.load.hard, "low_water": status.load.low_water},
         // What the load asks routing for: AWAY from the recommended load until under low water.
         "availability": status.load.availability,
@@ -111,6 +113,7 @@ fn dead_status(bot: &ManagedBot) -> BotStatus {
         last_error: Some(report),
         open_conversations: 0,
         passive_conversations: 0,
+        overloaded: false,
         load: Default::default(),
         stats: Default::default(),
         conversation_errors: Vec::new(),

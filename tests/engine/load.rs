@@ -1,12 +1,15 @@
 //! Capacity: 250 recommended (AWAY, back ONLINE below the low-water mark), 999 hard (every new
-//! conversation escalated at once, no vendor call), overflow policies.
+//! conversation escalated at once, no vendor call), overflow policies, and AWAY while the bot is
+//! behind its messages.
+
+use std::time::Duration;
 
 use botvisor_actors::errors::ErrorCode;
 use botvisor_actors::model::Availability;
 use botvisor_actors::settings::OverflowPolicy;
 use botvisor_actors::testkit::{advance, settle, FakeVendor, PlatformCall};
 
-use crate::harness::{run_test, settings, Harness, MS};
+use crate::harness::{run_test, secs, settings, Harness, MS};
 
 #[test]
 fn at_250_the_bot_goes_away_and_comes_back_online_below_the_low_water_mark() {
@@ -126,5 +129,55 @@ fn overflow_policy_reject_ring_declines_rings_at_the_recommended_load() {
         let second = h.platform.ring("c1");
         advance(101 * MS).await;
         assert!(h.platform.calls().contains(&PlatformCall::RejectRing(second)));
+    });
+}
+
+#[test]
+fn a_bot_behind_its_messages_goes_away_until_it_catches_up() {
+    run_test(async {
+        let h = Harness::start(settings(), FakeVendor::echo()).await;
+        h.open("c1").await;
+        h.platform.consumer_says("c1", "on time");
+        settle().await;
+        advance(secs(1)).await;
+        assert_eq!(h.platform.availability(), Some(Availability::Online));
+        assert!(!h.status().await.overloaded);
+
+        // Messages now reach the bot 3 s after the platform stamped them (over the 2 s default).
+        h.platform.set_delivery_lag(secs(3));
+        h.platform.consumer_says("c1", "late");
+        settle().await;
+        advance(secs(1)).await;
+        let status = h.status().await;
+        assert!(status.overloaded, "a message 3 s late means the bot is behind");
+        assert_eq!((status.stats.overloads, status.stats.event_lag_ms), (1, 3000));
+        assert_eq!(h.platform.availability(), Some(Availability::Away), "routing gives new conversations to others");
+        assert_eq!(h.platform.consumer_transcript("c1").last().unwrap(), "bot: echo: late", "what came late is still answered");
+
+        // On time again: back after five calm seconds, not before.
+        h.platform.set_delivery_lag(Duration::ZERO);
+        h.platform.consumer_says("c1", "caught up");
+        settle().await;
+        advance(secs(3)).await;
+        assert_eq!(h.platform.availability(), Some(Availability::Away));
+        advance(secs(3)).await;
+        assert!(!h.status().await.overloaded);
+        assert_eq!(h.platform.availability(), Some(Availability::Online));
+    });
+}
+
+#[test]
+fn the_overload_signal_can_be_turned_off() {
+    run_test(async {
+        let mut s = settings();
+        s.load.overload_lag = Duration::ZERO;
+        let h = Harness::start(s, FakeVendor::echo()).await;
+        h.open("c1").await;
+        h.platform.set_delivery_lag(secs(60));
+        h.platform.consumer_says("c1", "late");
+        settle().await;
+        advance(secs(1)).await;
+        assert!(!h.status().await.overloaded);
+        assert_eq!(h.platform.availability(), Some(Availability::Online));
     });
 }

@@ -25,7 +25,7 @@ use crate::live::{ActorKind, LiveToken};
 use crate::load::{
     Admission, AdmitConversation, DecideRing, GetLoad, GetLoadAvailability, LoadActor, ReleaseConversation, RingDecision, SetLoadCapacity,
 };
-use crate::model::{Availability, BotState, ConversationId, ConversationInfo, DialogMessage, ParticipantState, RingId};
+use crate::model::{Availability, BotState, ConversationId, ConversationInfo, DialogMessage, Originator, ParticipantState, RingId};
 use crate::ports::{
     BotErrorEvent, ConversationStatePort, ErrorHookPort, FunctionPort, PlatformEvent, PlatformPort, VendorHealth, VendorPort,
 };
@@ -136,7 +136,18 @@ pub struct BotActor {
     wakeups: std::collections::BTreeMap<Instant, Vec<(ConversationId, u64)>>,
     /// The one timer armed for the earliest wakeup.
     wakeup_timer: Option<(Instant, SpawnHandle)>,
+    /// Behind its messages since, and when the last late one came (see `observe_lag`).
+    overload: Option<Overload>,
 }
+
+/// The bot is behind its messages: AWAY until they are on time again.
+struct Overload {
+    last_late: Instant,
+    check: SpawnHandle,
+}
+
+/// Messages on time (under half `overload_lag`) for this long end an overload.
+pub const OVERLOAD_CALM: Duration = Duration::from_secs(5);
 
 impl BotActor {
     /// Must be called inside a running actix system (it starts the bot's LoadActor).
@@ -172,6 +183,7 @@ impl BotActor {
             live: None,
             wakeups: std::collections::BTreeMap::new(),
             wakeup_timer: None,
+            overload: None,
         }
     }
 }
@@ -327,6 +339,7 @@ impl Handler<GetBotStatus> for BotActor {
             last_error: act.lifecycle.last_error().cloned(),
             open_conversations: act.conversations.len(),
             passive_conversations: act.conversations.values().filter(|slot| matches!(slot.run, SlotRun::Passive(_))).count(),
+            overloaded: act.overload.is_some(),
             load: load.unwrap_or_default(),
             stats: act.stats.clone(),
             conversation_errors: act.conversation_errors.iter().cloned().collect(),
@@ -415,7 +428,12 @@ impl Handler<PlatformEvent> for BotActor {
                     self.remove_conversation(ctx, &conversation_id, true);
                 }
             }
-            PlatformEvent::Message { conversation_id, message } => self.deliver(ctx, &conversation_id, Held::Message(message)),
+            PlatformEvent::Message { conversation_id, message } => {
+                if message.originator == Originator::Consumer {
+                    self.observe_lag(ctx, message.server_timestamp);
+                }
+                self.deliver(ctx, &conversation_id, Held::Message(message))
+            }
             PlatformEvent::ConsumerTyping { conversation_id, typing } => self.deliver(ctx, &conversation_id, Held::Typing(typing)),
         }
     }
@@ -768,15 +786,24 @@ impl BotActor {
     }
 
     /// Publishes the wanted availability, one request at a time, so they land in order.
+    /// What routing should see: the load's wish, or AWAY while the bot is behind its messages.
+    fn effective_availability(&self) -> Availability {
+        if self.overload.is_some() {
+            Availability::Away
+        } else {
+            self.availability_wanted
+        }
+    }
+
     fn sync_availability(&mut self, ctx: &mut Context<Self>) {
+        let availability = self.effective_availability();
         if self.availability_in_flight
             || self.lifecycle.session() != SessionStatus::Connected
-            || self.availability_sent == Some(self.availability_wanted)
+            || self.availability_sent == Some(availability)
         {
             return;
         }
         self.availability_in_flight = true;
-        let availability = self.availability_wanted;
         let platform = self.platform.clone();
         let work = async move { platform.set_availability(availability).await };
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
@@ -882,6 +909,51 @@ impl BotActor {
 
     fn resync_later(&mut self, ctx: &mut Context<Self>, conversation_id: ConversationId) {
         ctx.run_later(SHED_RESYNC_DELAY, move |act, ctx| act.deliver(ctx, &conversation_id, Held::Resync));
+    }
+
+    // ---- overload -------------------------------------------------------------------------
+
+    /// A consumer message stamped by the platform at `server_timestamp` reached the bot now.
+    /// One `overload_lag` or more late: the bot is behind (the work waits in its queues, the
+    /// socket's buffers or the platform's), and it goes AWAY so routing gives new conversations
+    /// to others while it catches up. It comes back once its messages have been on time (under
+    /// half the lag) for `OVERLOAD_CALM`. Clocks differ between the platform and the node by far
+    /// less than the lag that counts (seconds).
+    fn observe_lag(&mut self, ctx: &mut Context<Self>, server_timestamp: i64) {
+        let threshold = self.settings.load.overload_lag;
+        if threshold.is_zero() || server_timestamp <= 0 {
+            return;
+        }
+        let lag = Duration::from_millis(u64::try_from(self.platform.now_ms().saturating_sub(server_timestamp)).unwrap_or(0));
+        self.stats.event_lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
+        let now = Instant::now();
+        match &mut self.overload {
+            Some(overload) if lag >= threshold / 2 => overload.last_late = now,
+            Some(_) => {}
+            None if lag >= threshold => {
+                tracing::warn!(
+                    bot_id = %self.settings.bot_id,
+                    lag_ms = self.stats.event_lag_ms,
+                    "the bot is behind its messages: AWAY until it catches up"
+                );
+                self.stats.overloads += 1;
+                let check = ctx.run_interval(Duration::from_secs(1), |act, ctx| act.check_overload(ctx));
+                self.overload = Some(Overload { last_late: now, check });
+                self.sync_availability(ctx);
+            }
+            None => {}
+        }
+    }
+
+    fn check_overload(&mut self, ctx: &mut Context<Self>) {
+        let Some(overload) = &self.overload else { return };
+        if overload.last_late.elapsed() < OVERLOAD_CALM {
+            return;
+        }
+        ctx.cancel_future(overload.check);
+        self.overload = None;
+        tracing::info!(bot_id = %self.settings.bot_id, "the bot caught up with its messages");
+        self.sync_availability(ctx);
     }
 
     // ---- passivation ----------------------------------------------------------------------

@@ -78,6 +78,8 @@ pub struct BotStatus {
     pub open_conversations: usize,
     /// Of those, the ones kept as data until their next event (see `conversation::passive`).
     pub passive_conversations: usize,
+    /// Behind its messages (see `LoadSettings::overload_lag`): AWAY until it catches up.
+    pub overloaded: bool,
     pub load: LoadSnapshot,
     pub stats: BotStats,
     /// The most recent conversation errors (newest last), each with its conversation.
@@ -115,4 +117,8 @@ pub struct BotStats {
     /// Events that came for a conversation while its actor was asked to passivate (held, then
     /// delivered in order).
     pub held: u64,
+    /// Times the bot fell behind its messages (went AWAY for it).
+    pub overloads: u64,
+    /// How long the last consumer message took from the platform's stamp to the bot, in ms.
+    pub event_lag_ms: u64,
 }

@@ -53,6 +53,8 @@ pub struct BotSample {
     pub open_conversations: u64,
     /// Of those, kept as data instead of an actor (settled).
     pub passive_conversations: u64,
+    /// Behind its messages: AWAY until it catches up.
+    pub overloaded: bool,
     pub stats: BotStats,
     pub vendor: VendorCallStats,
     pub session: SessionSample,
@@ -114,6 +116,30 @@ impl Collector for Scrape {
         )?;
         for bot in bots {
             gauge(&mut family, &bot_id(bot), bot.passive_conversations)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "botvisor_overloaded",
+            "1 while the bot is behind its messages (a consumer message over load.overload_lag late): AWAY until it catches up.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for bot in bots {
+            gauge(&mut family, &bot_id(bot), u64::from(bot.overloaded))?;
+        }
+        let mut family =
+            encoder.encode_descriptor("botvisor_overloads", "Times the bot fell behind its messages.", None, MetricType::Counter)?;
+        for bot in bots {
+            counter(&mut family, &bot_id(bot), bot.stats.overloads)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "botvisor_event_lag_milliseconds",
+            "How long the last consumer message took from the platform's stamp to the bot.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for bot in bots {
+            gauge(&mut family, &bot_id(bot), bot.stats.event_lag_ms)?;
         }
 
         let mut family = encoder.encode_descriptor("botvisor_conversations", "Conversations by outcome.", None, MetricType::Counter)?;
@@ -377,6 +403,7 @@ mod tests {
             state: "online",
             open_conversations: 2,
             passive_conversations: 1,
+            overloaded: true,
             stats,
             vendor,
             session: SessionSample { reconnects: 1, login_failures: 2, read_pauses: 3, bad_frames: 4 },
@@ -399,6 +426,9 @@ mod tests {
             ("botvisor_bot_state", "botvisor_bot_state", "gauge"),
             ("botvisor_open_conversations", "botvisor_open_conversations", "gauge"),
             ("botvisor_passive_conversations", "botvisor_passive_conversations", "gauge"),
+            ("botvisor_overloaded", "botvisor_overloaded", "gauge"),
+            ("botvisor_overloads_total", "botvisor_overloads", "counter"),
+            ("botvisor_event_lag_milliseconds", "botvisor_event_lag_milliseconds", "gauge"),
             ("botvisor_conversations_total", "botvisor_conversations", "counter"),
             ("botvisor_escalations_total", "botvisor_escalations", "counter"),
             ("botvisor_consumer_messages_total", "botvisor_consumer_messages", "counter"),
@@ -422,7 +452,7 @@ mod tests {
             assert_eq!(types.get(family).map(String::as_str), Some(kind), "{family} in\n{text}");
             assert!(samples.iter().any(|s| s.name == sample), "{sample} in\n{text}");
         }
-        assert_eq!(types.len(), 22, "{types:?}");
+        assert_eq!(types.len(), 25, "{types:?}");
         assert!(
             text.lines().any(|l| l == "botvisor_cluster_owned_bots 2") && text.lines().any(|l| l == "botvisor_cluster_handoffs_total 1"),
             "{text}"
@@ -435,6 +465,7 @@ mod tests {
             r#"botvisor_bot_state{bot_id="bot-a",state="offline"} 0"#,
             r#"botvisor_open_conversations{bot_id="bot-b"} 2"#,
             r#"botvisor_passive_conversations{bot_id="bot-b"} 1"#,
+            r#"botvisor_overloaded{bot_id="bot-b"} 1"#,
             r#"botvisor_conversations_total{bot_id="bot-a",outcome="started"} 3"#,
             r#"botvisor_conversations_total{bot_id="bot-a",outcome="panicked"} 0"#,
             r#"botvisor_escalations_total{bot_id="bot-a",reason="botvisor.vendor.timeout"} 1"#,

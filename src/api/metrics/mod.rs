@@ -55,6 +55,7 @@ fn sample(bot: &ManagedBot, status: BotStatus) -> BotSample {
         state: status.state.as_str(),
         open_conversations: status.open_conversations as u64,
         passive_conversations: status.passive_conversations as u64,
+        overloaded: status.overloaded,
         stats: status.stats,
         vendor: status.vendor,
         session: SessionSample {
