@@ -202,7 +202,7 @@ mod tests {
     use super::*;
 
     fn state(recommended: usize, hard: usize, low_water: usize, overflow: OverflowPolicy) -> LoadState {
-        LoadState::new(LoadSettings { recommended, hard, low_water, overflow }, "humans".into())
+        LoadState::new(LoadSettings { recommended, hard, low_water, overflow, ..LoadSettings::default() }, "humans".into())
     }
 
     fn id(n: usize) -> ConversationId {
