@@ -72,46 +72,53 @@ impl Actor for EmptyActor {
     type Context = Context<Self>;
 }
 
-/// RSS delta per passive conversation over 10 000: each bot's conversations are passivated once
-/// open (`PassivateSettled`), so later bots' actors reuse the memory the earlier ones freed, as
-/// in a node that runs for a while.
-fn memory_per_passive_conversation() -> f64 {
-    actix_rt::System::new().block_on(async {
-        let mut bots = Vec::new();
-        let before = rss_bytes();
-        let mut open = 0;
-        let mut n = 0;
-        while open < IDLE_CONVERSATIONS {
-            let platform = FakePlatform::new();
-            platform.forget_calls();
-            let mut settings = bench_settings();
-            settings.bot_id = format!("bench-bot-{n}").into();
-            let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(FakeVendor::echo())).start();
-            platform.attach(bot.clone().recipient());
-            bot.send(StartBot).await.unwrap().unwrap();
-            let batch = (IDLE_CONVERSATIONS - open).min(900);
-            for c in 0..batch {
-                platform.assign(&format!("b{n}-c{c}"));
-            }
-            settle().await;
+/// RSS delta per conversation over 10 000 open ones (bots hold at most 999; 12 bots here). With
+/// `passivate`, each bot's conversations are passivated once open (`PassivateSettled`), so later
+/// bots' actors reuse the memory the earlier ones freed, as in a node that runs for a while.
+async fn memory_per_open_conversation(passivate: bool) -> f64 {
+    let mut bots = Vec::new();
+    let before = rss_bytes();
+    let mut open = 0;
+    let mut n = 0;
+    while open < IDLE_CONVERSATIONS {
+        let platform = FakePlatform::new();
+        platform.forget_calls();
+        let mut settings = bench_settings();
+        settings.bot_id = format!("bench-bot-{n}").into();
+        let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(FakeVendor::echo())).start();
+        platform.attach(bot.clone().recipient());
+        bot.send(StartBot).await.unwrap().unwrap();
+        let batch = (IDLE_CONVERSATIONS - open).min(900);
+        for c in 0..batch {
+            platform.assign(&format!("b{n}-c{c}"));
+        }
+        settle().await;
+        if passivate {
             bot.send(PassivateSettled { idle_for: Duration::ZERO }).await.unwrap();
             for _ in 0..5 {
                 settle().await;
             }
-            let status = bot.send(GetBotStatus).await.unwrap();
+        }
+        let status = bot.send(GetBotStatus).await.unwrap();
+        if passivate {
             assert_eq!(status.passive_conversations, status.open_conversations, "every conversation passive");
-            open += status.open_conversations;
-            bots.push((bot, platform));
-            n += 1;
         }
-        for _ in 0..20 {
-            settle().await;
-        }
-        (rss_bytes().saturating_sub(before)) as f64 / open as f64
-    })
+        open += status.open_conversations;
+        bots.push((bot, platform));
+        n += 1;
+    }
+    for _ in 0..20 {
+        settle().await;
+    }
+    (rss_bytes().saturating_sub(before)) as f64 / open as f64
 }
 
-/// RSS delta per idle conversation over 10 000 (bots hold at most 999; 11 bots here).
+/// RSS delta per passive conversation over 10 000.
+fn memory_per_passive_conversation() -> f64 {
+    actix_rt::System::new().block_on(memory_per_open_conversation(true))
+}
+
+/// RSS delta per idle conversation over 10 000, and per empty actix actor (the baseline).
 fn memory_per_idle_conversation() -> (f64, f64) {
     actix_rt::System::new().block_on(async {
         // Baseline first: bare actix actors.
@@ -121,32 +128,7 @@ fn memory_per_idle_conversation() -> (f64, f64) {
         let empty_per_actor = (rss_bytes().saturating_sub(before)) as f64 / IDLE_CONVERSATIONS as f64;
         drop(empties);
         settle().await;
-
-        let mut bots = Vec::new();
-        let before = rss_bytes();
-        let mut open = 0;
-        let mut n = 0;
-        while open < IDLE_CONVERSATIONS {
-            let platform = FakePlatform::new();
-            platform.forget_calls();
-            let mut settings = bench_settings();
-            settings.bot_id = format!("bench-bot-{n}").into();
-            let bot = BotActor::new(settings, Rc::new(platform.clone()), Rc::new(FakeVendor::echo())).start();
-            platform.attach(bot.clone().recipient());
-            bot.send(StartBot).await.unwrap().unwrap();
-            let batch = (IDLE_CONVERSATIONS - open).min(900);
-            for c in 0..batch {
-                platform.assign(&format!("b{n}-c{c}"));
-            }
-            settle().await;
-            open += bot.send(GetBotStatus).await.unwrap().open_conversations;
-            bots.push((bot, platform));
-            n += 1;
-        }
-        for _ in 0..20 {
-            settle().await;
-        }
-        let per_conversation = (rss_bytes().saturating_sub(before)) as f64 / open as f64;
+        let per_conversation = memory_per_open_conversation(false).await;
         (per_conversation, empty_per_actor)
     })
 }
