@@ -31,6 +31,8 @@ fn notification(sequence: u64, originator: &str, role: &str, message: &str) -> S
 /// The adapter's frame work for one consumer message (the core's part is the fake platform's).
 struct Frames {
     me: Identity,
+    /// What the session knows: the conversation's consumer.
+    known: frames::KnownIds,
     consumer_message: String,
     echo_answer: String,
     echo_receipt: String,
@@ -42,7 +44,10 @@ impl Frames {
     fn new() -> Self {
         let me = Identity { account: "le1".into(), user_id: "7".into(), pid: "pid-7".into() };
         let echo_receipt: String = r#"{"kind":"notification","type":".ams.ms.OnlineEventDistribution","body":{"sequence":11,"dialogId":"c1","conversationId":"c1","originatorId":"le1.7","originatorPId":"pid-7","originatorMetadata":{"id":"pid-7","role":"ASSIGNED_AGENT"},"serverTimestamp":1764633600001,"event":{"type":"AcceptStatusEvent","status":"READ","sequenceList":[10]}}}"#.into();
+        let known = frames::KnownIds::default();
+        known.remember_consumer("c1".into(), CONSUMER.into());
         Frames {
+            known,
             consumer_message: notification(10, CONSUMER, "CONSUMER", "hello"),
             echo_answer: notification(12, "le1.7", "ASSIGNED_AGENT", "You said: hello"),
             echo_receipt,
@@ -57,9 +62,8 @@ impl Frames {
     /// Parses a frame as the session does and dispatches a notification into core events; how
     /// many events it gave (kept so the work is not optimized away).
     fn read(&self, text: &str) -> usize {
-        let consumer_of = |conversation: &str| (conversation == "c1").then(|| CONSUMER.to_owned());
         match inbound::parse(text) {
-            Ok(Inbound::Notification(frame)) => inbound::dispatch(&self.me, &frame, false, &consumer_of).events.len(),
+            Ok(Inbound::Notification(frame)) => inbound::dispatch(&self.me, &frame, false, &self.known).events.len(),
             Ok(Inbound::Response { status, result, .. }) => usize::from(status) + result.map_or(0, |body| body.get().len()),
             Err(_) => 0,
         }

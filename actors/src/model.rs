@@ -24,6 +24,11 @@ macro_rules! id_type {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The text, shared (another id with the same text holds it without a copy).
+            pub fn shared(&self) -> Arc<str> {
+                self.0.clone()
+            }
         }
 
         impl fmt::Display for $name {
@@ -35,6 +40,13 @@ macro_rules! id_type {
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, "{}({:?})", stringify!($name), &*self.0)
+            }
+        }
+
+        /// Hashes and compares as its text, so maps keyed by it are looked up with a `&str`.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
             }
         }
 
@@ -233,8 +245,9 @@ pub enum ParticipantState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Participant {
-    /// The agent's `account.userId` id, or the consumer's PID.
-    pub id: String,
+    /// The agent's `account.userId` id, or the consumer's PID (shared with `consumer_id`, and an
+    /// agent's among the bot's conversations: tens of thousands are open).
+    pub id: Arc<str>,
     pub role: ParticipantRole,
     pub state: ParticipantState,
 }
@@ -244,8 +257,8 @@ pub struct Participant {
 pub struct ConversationInfo {
     pub conversation_id: ConversationId,
     pub main_dialog_id: DialogId,
-    pub skill_id: String,
-    pub consumer_id: String,
+    pub skill_id: Arc<str>,
+    pub consumer_id: Arc<str>,
     pub participants: Vec<Participant>,
     /// The platform's conversation context (campaign, engagement, visitor…), passed to vendors.
     pub context: JsonText,
@@ -297,7 +310,7 @@ impl ConversationInfo {
     pub fn assignment_of(&self, agent_id: &str) -> Option<ParticipantState> {
         self.participants
             .iter()
-            .filter(|p| p.id == agent_id && p.role == ParticipantRole::AssignedAgent)
+            .filter(|p| &*p.id == agent_id && p.role == ParticipantRole::AssignedAgent)
             .map(|p| p.state)
             .max_by_key(|state| matches!(state, ParticipantState::Active))
     }

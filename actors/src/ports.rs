@@ -134,8 +134,8 @@ pub struct VendorRequest {
 pub struct ConversationContext {
     pub conversation_id: ConversationId,
     pub dialog_id: DialogId,
-    pub skill_id: String,
-    pub consumer_id: String,
+    pub skill_id: Arc<str>,
+    pub consumer_id: Arc<str>,
     /// The platform's conversation context (campaign, engagement, visitor).
     pub context: crate::model::JsonText,
     /// Engagement attributes (`lpSdes`), fetched once at start when enabled.
@@ -229,8 +229,9 @@ pub struct ConversationRecord {
     pub vendor_session: Option<Value>,
     /// An escalation under way: the next owner finishes it instead of leaving the consumer,
     /// already told about the transfer, with the bot.
+    /// Boxed: rare, and the record lives in every conversation's actor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub escalation: Option<EscalationProgress>,
+    pub escalation: Option<Box<EscalationProgress>>,
 }
 
 impl ConversationRecord {

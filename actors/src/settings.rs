@@ -4,6 +4,7 @@
 //! durations). Defaults follow `spec/third-party-bots.md` §3; where LivePerson is silent, the
 //! values are the project's proposal and are pinned by tests.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -193,7 +194,8 @@ pub const HARD_CONVERSATION_LIMIT: usize = 999;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConversationSettings {
-    pub combine: CombineSettings,
+    /// Shared by every conversation of the bot (each keeps a pointer, not a copy).
+    pub combine: Arc<CombineSettings>,
     /// Greet first: send a WELCOME/START event when a conversation is assigned.
     pub welcome: bool,
     /// On a transfer in, do not treat the last agent message as the consumer's utterance.
@@ -215,7 +217,7 @@ pub struct ConversationSettings {
 impl Default for ConversationSettings {
     fn default() -> Self {
         Self {
-            combine: CombineSettings::default(),
+            combine: Arc::default(),
             welcome: false,
             skip_agent_message: false,
             engagement_attributes: false,
@@ -476,7 +478,7 @@ mod tests {
         let mut s = BotSettings::new("b", "bots", "");
         s.load.hard = 1500;
         s.load.recommended = 1600;
-        s.conversation.combine.max_messages = 0;
+        Arc::make_mut(&mut s.conversation.combine).max_messages = 0;
         let problems = s.validate("bots[1]");
         let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(

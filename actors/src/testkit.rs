@@ -205,13 +205,14 @@ impl FakePlatform {
 
     /// The conversation as the platform describes it, with the bot as ACTIVE assigned agent.
     pub fn conversation_info(conversation: &str, bot_state: ParticipantState) -> ConversationInfo {
+        let consumer: std::sync::Arc<str> = format!("consumer-{conversation}").into();
         ConversationInfo {
             conversation_id: conversation.into(),
             main_dialog_id: conversation.into(),
             skill_id: "bots".into(),
-            consumer_id: format!("consumer-{conversation}"),
+            consumer_id: consumer.clone(),
             participants: vec![
-                Participant { id: format!("consumer-{conversation}"), role: ParticipantRole::Consumer, state: ParticipantState::Active },
+                Participant { id: consumer, role: ParticipantRole::Consumer, state: ParticipantState::Active },
                 Participant { id: FAKE_AGENT_ID.into(), role: ParticipantRole::AssignedAgent, state: bot_state },
             ],
             context: crate::model::JsonText::new(&json!({"type": "MESSAGING", "skillId": "bots"})),

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 pub fn bench_settings() -> BotSettings {
     let mut settings = BotSettings::new("bench-bot", "bots", "humans");
     // Every message is its own vendor call: no joining window.
-    settings.conversation.combine.message_delay = Duration::ZERO;
+    std::sync::Arc::make_mut(&mut settings.conversation.combine).message_delay = Duration::ZERO;
     settings.load.hard = 999;
     settings
 }

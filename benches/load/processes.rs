@@ -17,7 +17,7 @@ pub const PASSWORD: &str = "load-password";
 /// measures idle conversations once every one of them is settled (see `SETTLE_BEFORE_MEASURING`).
 pub const PASSIVATE_AFTER: Duration = Duration::from_secs(5);
 /// After the conversations are open, both engines get this long before their memory is read:
-/// botvisor's bots passivate them within 1.5 × `PASSIVATE_AFTER`, Node's collector runs.
+/// botvisor's bots passivate them within 1.25 × `PASSIVATE_AFTER`, Node's collector runs.
 pub const SETTLE_BEFORE_MEASURING: Duration = Duration::from_secs(10);
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Linux's USER_HZ.

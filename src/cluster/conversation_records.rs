@@ -87,13 +87,13 @@ mod tests {
     fn record() -> ConversationRecord {
         ConversationRecord {
             vendor_session: Some(serde_json::json!({"sessionId": "w-1"})),
-            escalation: Some(EscalationProgress {
+            escalation: Some(Box::new(EscalationProgress {
                 skill: "humans".into(),
                 answers: Some(3),
                 transfers_tried: 2,
                 code: "botvisor.vendor.timeout".into(),
                 message: "no answer".into(),
-            }),
+            })),
         }
     }
 

@@ -6,7 +6,7 @@ use crate::harness::{run_test, secs, settings, Harness, MS};
 
 fn combining_settings() -> botvisor_actors::settings::BotSettings {
     let mut s = settings();
-    s.conversation.combine.enabled = true;
+    std::sync::Arc::make_mut(&mut s.conversation.combine).enabled = true;
     s
 }
 

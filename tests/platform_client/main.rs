@@ -114,8 +114,9 @@ fn settings() -> BotSettings {
 async fn a_conversation_is_accepted_and_answered_and_quick_messages_get_one_answer() {
     let handle = simulator().await;
     let mut s = settings();
-    s.conversation.combine.enabled = true;
-    s.conversation.combine.time_frame = Duration::from_millis(500);
+    let combine = std::sync::Arc::make_mut(&mut s.conversation.combine);
+    combine.enabled = true;
+    combine.time_frame = Duration::from_millis(500);
     let bot = start_bot(&handle, "bot1", "pw", s, FakeVendor::echo()).await;
     wait_until("the bot online", || async { bot.actor.send(GetBotStatus).await.unwrap().state == BotState::Online }).await;
 

@@ -54,6 +54,10 @@ struct Slot {
     removing: bool,
     /// Assigned again while `removing`: rebuilt when the old actor's exit arrives.
     reassigned: Option<Box<ConversationInfo>>,
+    /// When something last reached its actor, in whole seconds of the bot's clock (see
+    /// `BotActor::clock`): a conversation touched more recently than the passivation delay is
+    /// not asked to passivate.
+    touched_at: u32,
 }
 
 enum SlotRun {
@@ -105,7 +109,9 @@ pub struct BotActor {
     lifecycle: Lifecycle,
     /// The bot's agent id as the platform names it in participants; known once connected.
     agent_id: Option<String>,
-    conversations: HashMap<ConversationId, Slot>,
+    /// Boxed: the table keeps up to twice as many buckets as conversations, and a bucket is
+    /// then a pointer rather than a whole slot (≈ 200 B) — at 999 conversations per bot.
+    conversations: HashMap<ConversationId, Box<Slot>>,
     /// Conversations the bot ended itself, and when (see `TOMBSTONE_TTL`).
     ended: HashMap<ConversationId, Instant>,
     rings: HashMap<RingId, SpawnHandle>,
@@ -138,6 +144,8 @@ pub struct BotActor {
     wakeup_timer: Option<(Instant, SpawnHandle)>,
     /// Behind its messages since, and when the last late one came (see `observe_lag`).
     overload: Option<Overload>,
+    /// When the bot was built: the start of the seconds its slots are touched at.
+    epoch: Instant,
 }
 
 /// The bot is behind its messages: AWAY until they are on time again.
@@ -184,6 +192,7 @@ impl BotActor {
             wakeups: std::collections::BTreeMap::new(),
             wakeup_timer: None,
             overload: None,
+            epoch: Instant::now(),
         }
     }
 }
@@ -224,9 +233,9 @@ impl Actor for BotActor {
         self.live = Some(LiveToken::new(ActorKind::Bot));
         let idle_for = self.settings.lifecycle.passivate_after;
         if !idle_for.is_zero() {
-            // Asked at half the period: a conversation settled for `idle_for` is passive within
-            // 1.5 × `idle_for`.
-            ctx.run_interval((idle_for / 2).max(Duration::from_millis(100)), move |act, ctx| act.passivate_settled(ctx, idle_for));
+            // Asked at a quarter of the period: a conversation settled for `idle_for` is passive
+            // within 1.25 × `idle_for`. A sweep only asks conversations untouched for that long.
+            ctx.run_interval((idle_for / 4).max(Duration::from_millis(100)), move |act, ctx| act.passivate_settled(ctx, idle_for));
         }
     }
 
@@ -467,7 +476,7 @@ impl Handler<ConversationExited> for BotActor {
             // Removed and assigned again meanwhile: a fresh actor resumes from history.
             let generation = self.next_generation();
             if let Some(slot) = self.conversations.get_mut(&conversation_id) {
-                *slot = Slot { info: *info, generation, run: SlotRun::Admitting, removing: false, reassigned: None };
+                **slot = Slot { info: *info, generation, run: SlotRun::Admitting, removing: false, reassigned: None, touched_at: 0 };
             }
             self.start_conversation(ctx, &conversation_id, StartMode::Resume);
             return;
@@ -734,12 +743,14 @@ impl BotActor {
         }
         let conversation_id = info.conversation_id.clone();
         let generation = self.next_generation();
-        self.conversations
-            .insert(conversation_id.clone(), Slot { info, generation, run: SlotRun::Admitting, removing: false, reassigned: None });
+        self.conversations.insert(
+            conversation_id.clone(),
+            Box::new(Slot { info, generation, run: SlotRun::Admitting, removing: false, reassigned: None, touched_at: 0 }),
+        );
         let admission = self.load.send(AdmitConversation { conversation_id: conversation_id.clone() });
         ctx.spawn(admission.into_actor(self).map(move |reply, act, ctx| {
             let still_admitting = matches!(
-                act.conversations.get(&conversation_id),
+                act.conversations.get(&conversation_id).map(|slot| &**slot),
                 Some(Slot { generation: g, run: SlotRun::Admitting, .. }) if *g == generation
             );
             if !still_admitting {
@@ -774,7 +785,9 @@ impl BotActor {
 
     fn start_conversation(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, mode: StartMode) {
         let parent = ctx.address().recipient();
+        let now = self.clock();
         let Some(slot) = self.conversations.get_mut(conversation_id) else { return };
+        slot.touched_at = now;
         let spec = ConversationSpec { info: slot.info.clone(), generation: slot.generation, mode };
         slot.run = SlotRun::Running(self.factory.build(spec, parent));
     }
@@ -881,7 +894,7 @@ impl BotActor {
             if act.lifecycle.session() != SessionStatus::Connected {
                 return; // rebuilt when the session is back
             }
-            let mode = match act.conversations.get(&conversation_id) {
+            let mode = match act.conversations.get(&conversation_id).map(|slot| &**slot) {
                 Some(Slot { generation: g, run: SlotRun::AwaitingRebuild(mode), .. }) if *g == generation => mode.clone(),
                 _ => return,
             };
@@ -962,7 +975,9 @@ impl BotActor {
     /// while it is asked to passivate. Nothing for a conversation being admitted or rebuilt
     /// (it reads its history when it starts).
     fn deliver(&mut self, ctx: &mut Context<Self>, conversation_id: &ConversationId, what: Held) {
+        let now = self.clock();
         let Some(slot) = self.conversations.get_mut(conversation_id) else { return };
+        slot.touched_at = now;
         let refused = match &mut slot.run {
             // The common case, every consumer message: one lookup, no address cloned.
             SlotRun::Running(addr) => try_send(addr, what),
@@ -1053,7 +1068,7 @@ impl BotActor {
                 }
                 for (conversation_id, generation) in entry.remove() {
                     let passive = matches!(
-                        act.conversations.get(&conversation_id),
+                        act.conversations.get(&conversation_id).map(|slot| &**slot),
                         Some(Slot { generation: g, run: SlotRun::Passive(_), .. }) if *g == generation
                     );
                     if passive {
@@ -1070,9 +1085,13 @@ impl BotActor {
     /// `idle_for`; what arrives for one meanwhile is held (see `passivation_answered`).
     fn passivate_settled(&mut self, ctx: &mut Context<Self>, idle_for: Duration) {
         let mut asked = Vec::new();
+        // Whole seconds round down on both sides: a conversation skipped here was touched less
+        // than `idle_for` ago for certain, and its actor would say no.
+        let now = self.clock();
+        let idle_secs = u32::try_from(idle_for.as_secs()).unwrap_or(u32::MAX);
         for (conversation_id, slot) in &mut self.conversations {
             let SlotRun::Running(addr) = &slot.run else { continue };
-            if slot.removing {
+            if slot.removing || now.saturating_sub(slot.touched_at) < idle_secs {
                 continue;
             }
             let addr = addr.clone();
@@ -1084,6 +1103,11 @@ impl BotActor {
                 answer.into_actor(self).map(move |answer, act, ctx| act.passivation_answered(ctx, conversation_id, generation, answer)),
             );
         }
+    }
+
+    /// Whole seconds since the bot was built (the clock of `Slot::touched_at`).
+    fn clock(&self) -> u32 {
+        u32::try_from(self.epoch.elapsed().as_secs()).unwrap_or(u32::MAX)
     }
 
     fn passivation_answered(

@@ -21,7 +21,13 @@ pub struct VendorCallStats {
 
 impl VendorCallStats {
     pub fn record(&mut self, outcome: &str, latency: Duration) {
-        *self.outcomes.entry(outcome.to_owned()).or_default() += 1;
+        // Looked up first: a call (one per message) allocates no key for an outcome seen before.
+        match self.outcomes.get_mut(outcome) {
+            Some(count) => *count += 1,
+            None => {
+                self.outcomes.insert(outcome.to_owned(), 1);
+            }
+        }
         let seconds = latency.as_secs_f64();
         for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
             if seconds <= *bound {

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::conversation::catch_panic::CatchPanic;
+use crate::conversation::deps::ConversationDeps;
 use crate::conversation::escalation::{escalate, EscalationOutcome, EscalationRequest};
 use crate::conversation::execute::{execute, ExecutionOutcome, Functions, Target};
 use crate::conversation::history::{analyse, HistoryAnalysis};
@@ -26,18 +27,13 @@ use crate::conversation::messages::{
     ConversationSnapshot, DeliverMessage, ExitReason, GetConversationSnapshot, Passivate, Resync, RunCommand, StartMode,
 };
 use crate::conversation::passive::PassiveConversation;
-use crate::conversation::session_epoch::SessionEpoch;
 use crate::conversation::vendor_call::call_vendor;
 use crate::errors::{ErrorCode, ErrorReport, PlatformError, VendorError};
 use crate::live::{ActorKind, LiveToken};
 use crate::model::{
     BotAction, BotResponse, ConversationInfo, DialogMessage, JsonText, Originator, OutboundMessage, Sequence, TextMessage, Ttr,
 };
-use crate::ports::{
-    BotErrorEvent, ConversationContext, ConversationRecord, ConversationStatePort, ErrorHookPort, EscalationProgress, FunctionPort,
-    InputKind, PlatformPort, VendorInput, VendorPort, VendorRequest,
-};
-use crate::settings::BotSettings;
+use crate::ports::{BotErrorEvent, ConversationContext, ConversationRecord, EscalationProgress, InputKind, VendorInput, VendorRequest};
 
 /// Commands from outside waiting at most, per conversation.
 pub const MAX_WAITING_COMMANDS: usize = 16;
@@ -63,9 +59,8 @@ pub struct ConversationSpec {
 
 pub struct ConversationActor {
     spec: ConversationSpec,
-    settings: Rc<BotSettings>,
-    platform: Rc<dyn PlatformPort>,
-    vendor: Rc<dyn VendorPort>,
+    /// The bot's settings and ports, shared by its conversations.
+    deps: Rc<ConversationDeps>,
     parent: Recipient<ConversationExited>,
     /// What the conversation is doing and what waits; decides the next step.
     machine: Machine,
@@ -73,19 +68,14 @@ pub struct ConversationActor {
     answered_below: Sequence,
     /// The consumer messages of the vendor call or escalation under way.
     in_flight: Vec<DialogMessage>,
-    /// The bot's count of lost sessions, and its value when history was last read: while they
-    /// differ, history is read before anything is answered.
-    session_epoch: SessionEpoch,
     read_epoch: u64,
     /// READ receipts were sent for every consumer message below this sequence.
     read_below: Sequence,
     /// The vendor has seen this conversation (an earlier call, or the bot spoke in history).
     vendor_knows_conversation: bool,
     span: tracing::Span,
-    error_hook: Option<Rc<dyn ErrorHookPort>>,
     /// The last vendor input sent, for error reports.
-    last_vendor_input: Option<Value>,
-    vendor_stats: Option<Rc<std::cell::RefCell<crate::bot::vendor_stats::VendorCallStats>>>,
+    last_vendor_input: Option<Box<Value>>,
     vendor_call_started: Option<Instant>,
     sdes: Option<Arc<Value>>,
     flush_timer: Option<SpawnHandle>,
@@ -106,10 +96,6 @@ pub struct ConversationActor {
     parent_told: bool,
     /// Counts this actor as running (see [`crate::live`]); a panicked one's goes when it is dropped.
     live: Option<LiveToken>,
-    /// Where the conversation's record lives (the store), if anywhere.
-    state: Option<Rc<dyn ConversationStatePort>>,
-    /// Where the functions the vendor invokes run, if the bot has any.
-    functions: Option<Rc<dyn FunctionPort>>,
     /// What the record holds now (the vendor session handle; an escalation under way is only in
     /// the store, written as it goes).
     record: ConversationRecord,
@@ -130,31 +116,20 @@ pub struct ConversationActor {
 }
 
 impl ConversationActor {
-    pub fn new(
-        spec: ConversationSpec,
-        settings: Rc<BotSettings>,
-        platform: Rc<dyn PlatformPort>,
-        vendor: Rc<dyn VendorPort>,
-        parent: Recipient<ConversationExited>,
-    ) -> Self {
-        let span = tracing::info_span!("conversation", bot_id = %settings.bot_id, conversation_id = %spec.info.conversation_id);
+    pub fn new(spec: ConversationSpec, deps: Rc<ConversationDeps>, parent: Recipient<ConversationExited>) -> Self {
+        let span = tracing::info_span!("conversation", bot_id = %deps.settings.bot_id, conversation_id = %spec.info.conversation_id);
         Self {
-            machine: Machine::new(settings.conversation.combine.clone()),
+            machine: Machine::new(deps.settings.conversation.combine.clone()),
+            read_epoch: deps.session_epoch.current(),
             spec,
-            settings,
-            platform,
-            vendor,
+            deps,
             parent,
             answered_below: 0,
             in_flight: Vec::new(),
-            session_epoch: SessionEpoch::default(),
-            read_epoch: 0,
             read_below: 0,
             vendor_knows_conversation: false,
             span,
-            error_hook: None,
             last_vendor_input: None,
-            vendor_stats: None,
             vendor_call_started: None,
             sdes: None,
             flush_timer: None,
@@ -170,8 +145,6 @@ impl ConversationActor {
             in_handler: false,
             parent_told: false,
             live: None,
-            state: None,
-            functions: None,
             record: ConversationRecord::default(),
             record_loaded: false,
             record_kept: false,
@@ -185,42 +158,11 @@ impl ConversationActor {
 }
 
 impl ConversationActor {
-    /// Records vendor calls (outcome, latency) into the bot's shared statistics.
-    pub fn with_vendor_stats(mut self, stats: Rc<std::cell::RefCell<crate::bot::vendor_stats::VendorCallStats>>) -> Self {
-        self.vendor_stats = Some(stats);
-        self
-    }
-
-    /// Reports this conversation's errors to `hook` as well as logging them.
-    pub fn with_error_hook(mut self, hook: Rc<dyn ErrorHookPort>) -> Self {
-        self.error_hook = Some(hook);
-        self
-    }
-
-    /// Keeps the conversation's record in `state` (loaded at start, saved as it changes).
-    pub fn with_conversation_state(mut self, state: Rc<dyn ConversationStatePort>) -> Self {
-        self.state = Some(state);
-        self
-    }
-
-    /// Follows the bot's lost sessions through `epoch` (see [`SessionEpoch`]).
-    pub fn with_session_epoch(mut self, epoch: SessionEpoch) -> Self {
-        self.read_epoch = epoch.current();
-        self.session_epoch = epoch;
-        self
-    }
-
-    /// Runs the functions the vendor invokes through `functions`.
-    pub fn with_functions(mut self, functions: Rc<dyn FunctionPort>) -> Self {
-        self.functions = Some(functions);
-        self
-    }
-
     fn report_error(&self, report: &ErrorReport) {
-        if let Some(hook) = &self.error_hook {
-            let event = BotErrorEvent::new(self.settings.bot_id.clone(), self.vendor.name(), report.clone())
+        if let Some(hook) = &self.deps.error_hook {
+            let event = BotErrorEvent::new(self.deps.settings.bot_id.clone(), self.deps.vendor.name(), report.clone())
                 .in_conversation(self.spec.info.conversation_id.clone())
-                .with_vendor_request(self.last_vendor_input.clone());
+                .with_vendor_request(self.last_vendor_input.as_deref().cloned());
             hook.report(event);
         }
     }
@@ -258,7 +200,7 @@ impl Actor for ConversationActor {
         // A panic in a handler or timer: actix still stops the actor, with the flag left set.
         let reason = if self.in_handler { ExitReason::Panicked } else { self.exit.take().map_or(ExitReason::Removed, |reason| *reason) };
         tracing::debug!(
-            bot_id = %self.settings.bot_id,
+            bot_id = %self.deps.settings.bot_id,
             conversation_id = %self.spec.info.conversation_id,
             reason = reason.as_str(),
             "conversation actor stopped"
@@ -273,7 +215,7 @@ impl Drop for ConversationActor {
         // Dropped without `stopped`: the actor's task panicked. The BotActor rebuilds it.
         if !self.parent_told {
             tracing::error!(
-                bot_id = %self.settings.bot_id,
+                bot_id = %self.deps.settings.bot_id,
                 conversation_id = %self.spec.info.conversation_id,
                 "conversation panicked"
             );
@@ -375,7 +317,7 @@ impl Handler<Passivate> for ConversationActor {
             ttr: self.ttr,
             last_error: self.last_error.take(),
             sdes: self.sdes.take(),
-            record: std::mem::take(&mut self.record),
+            record: Some(std::mem::take(&mut self.record)).filter(|record| !record.is_empty()).map(Box::new),
             record_loaded: self.record_loaded,
             record_kept: self.record_kept,
         };
@@ -427,7 +369,7 @@ impl ConversationActor {
             && self.work_in_flight == 0
             && self.flush_timer.is_none()
             && self.resync_timer.is_none()
-            && self.read_epoch == self.session_epoch.current()
+            && self.read_epoch == self.deps.session_epoch.current()
     }
 
     /// Carries on from a passivated actor's record: settled, history read, its inactivity timer
@@ -461,16 +403,16 @@ impl ConversationActor {
         self.ttr = ttr;
         self.last_error = last_error;
         self.sdes = sdes;
-        self.record = record;
+        self.record = record.map(|record| *record).unwrap_or_default();
         self.record_loaded = record_loaded;
         self.record_kept = record_kept;
         self.machine.phase = Phase::Ready;
         self.machine.opening = Opening::Done;
-        if let (Some(at), Some(_)) = (idle_at, &self.settings.conversation.inactivity) {
+        if let (Some(at), Some(_)) = (idle_at, &self.deps.settings.conversation.inactivity) {
             self.arm_idle(ctx, at.saturating_duration_since(Instant::now()));
         }
         // A session lost while it was passive: read history as any conversation does.
-        if self.read_epoch != self.session_epoch.current() {
+        if self.read_epoch != self.deps.session_epoch.current() {
             self.guarded(ctx, Self::request_resync);
         }
     }
@@ -491,7 +433,7 @@ impl ConversationActor {
             }
             Err(panic) => {
                 tracing::error!(
-                    bot_id = %act.settings.bot_id,
+                    bot_id = %act.deps.settings.bot_id,
                     conversation_id = %act.spec.info.conversation_id,
                     panic = %panic,
                     "conversation work panicked"
@@ -503,7 +445,7 @@ impl ConversationActor {
 
     fn target(&self) -> Target {
         Target {
-            platform: self.platform.clone(),
+            platform: self.deps.platform.clone(),
             conversation_id: self.spec.info.conversation_id.clone(),
             dialog_id: self.spec.info.main_dialog_id.clone(),
         }
@@ -537,7 +479,7 @@ impl ConversationActor {
         if duplicate {
             return;
         }
-        if self.machine.overflowed || self.machine.combiner.len() >= self.settings.conversation.max_buffered_messages {
+        if self.machine.overflowed || self.machine.combiner.len() >= self.deps.settings.conversation.max_buffered_messages {
             // Bounded: the message stays in the platform's history and is read back once the
             // waiting ones are handled (later ones too, so none is skipped).
             if !self.machine.overflowed {
@@ -566,16 +508,16 @@ impl ConversationActor {
     fn read_history(&mut self, ctx: &mut Context<Self>) {
         self.machine.phase = Phase::Loading;
         self.machine.resync_pending = false;
-        self.read_epoch = self.session_epoch.current();
+        self.read_epoch = self.deps.session_epoch.current();
         if let Some(handle) = self.resync_timer.take() {
             ctx.cancel_future(handle);
         }
-        let platform = self.platform.clone();
+        let platform = self.deps.platform.clone();
         let dialog = self.spec.info.main_dialog_id.clone();
         let from = self.answered_below;
-        let fetch_sdes = self.settings.conversation.engagement_attributes && self.sdes.is_none();
+        let fetch_sdes = self.deps.settings.conversation.engagement_attributes && self.sdes.is_none();
         let consumer_id = self.spec.info.consumer_id.clone();
-        let load_record = self.state.clone().filter(|_| !self.record_loaded);
+        let load_record = self.deps.state.clone().filter(|_| !self.record_loaded);
         let conversation_id = self.spec.info.conversation_id.clone();
         let work = async move {
             let record = match load_record {
@@ -650,7 +592,7 @@ impl ConversationActor {
     /// forgets it when nothing is left in it. Fire and forget: a failed save is logged and costs
     /// only what the record was for.
     fn save_record(&mut self) {
-        let Some(state) = self.state.clone() else { return };
+        let Some(state) = self.deps.state.clone() else { return };
         let conversation_id = self.spec.info.conversation_id.clone();
         if self.record.is_empty() {
             if std::mem::take(&mut self.record_kept) {
@@ -681,9 +623,7 @@ impl ConversationActor {
     fn count_taken(&mut self, sequence: Sequence) {
         if sequence >= self.counted_below {
             self.counted_below = sequence + 1;
-            if let Some(stats) = &self.vendor_stats {
-                stats.borrow_mut().consumer_messages += 1;
-            }
+            self.deps.vendor_stats.borrow_mut().consumer_messages += 1;
         }
     }
 
@@ -699,7 +639,7 @@ impl ConversationActor {
             .unanswered
             .iter()
             .filter(|m| !self.in_flight.iter().any(|f| f.sequence == m.sequence))
-            .take(self.settings.conversation.max_buffered_messages.saturating_sub(self.machine.combiner.len()))
+            .take(self.deps.settings.conversation.max_buffered_messages.saturating_sub(self.machine.combiner.len()))
             .cloned()
             .collect();
         self.machine.overflowed = fresh.len() < analysis.unanswered.len();
@@ -720,7 +660,7 @@ impl ConversationActor {
     /// What a newly assigned conversation sends first: the welcome event when it is on; for a
     /// conversation transferred in with nothing unanswered, the last message as the utterance.
     fn opening_input(&self, analysis: &HistoryAnalysis) -> Option<VendorInput> {
-        let settings = &self.settings.conversation;
+        let settings = &self.deps.settings.conversation;
         let info = &self.spec.info;
         if analysis.bot_spoke_since_transfer {
             return None; // the bot is back (restart, reconnect): it already spoke here
@@ -757,7 +697,7 @@ impl ConversationActor {
     /// Carries out the machine's next step: starts the next piece of work if the conversation is
     /// free, or arms the combining timer.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.read_epoch != self.session_epoch.current() {
+        if self.read_epoch != self.deps.session_epoch.current() {
             // The session was lost since history was read: what was said meanwhile is only
             // in history, so read it before answering anything newer.
             self.machine.resync_pending = true;
@@ -799,7 +739,7 @@ impl ConversationActor {
             }
             Step::SendBatch => {
                 let batch = self.machine.combiner.take();
-                match map_batch(&batch, self.settings.conversation.max_text_length) {
+                match map_batch(&batch, self.deps.settings.conversation.max_text_length) {
                     MappedInput::Send(input) => self.call_vendor(ctx, input, batch),
                     MappedInput::Nothing => {
                         // Only empty messages: nothing to answer, but they are read.
@@ -854,7 +794,7 @@ impl ConversationActor {
         self.in_flight = batch;
         let info = &self.spec.info;
         let request = VendorRequest {
-            bot_id: self.settings.bot_id.clone(),
+            bot_id: self.deps.settings.bot_id.clone(),
             conversation: ConversationContext {
                 conversation_id: info.conversation_id.clone(),
                 dialog_id: info.main_dialog_id.clone(),
@@ -870,12 +810,17 @@ impl ConversationActor {
         self.vendor_calls += 1;
         self.vendor_knows_conversation = true;
         self.vendor_call_started = Some(Instant::now());
-        self.last_vendor_input = Some(match &request.input {
-            VendorInput::Message { text, sequences, .. } => json!({"type": "message", "text": text, "sequences": sequences}),
-            VendorInput::Welcome { last_consumer_message, .. } => json!({"type": "welcome", "lastConsumerMessage": last_consumer_message}),
+        // Kept for the error hook's report only: not built for every message when no hook listens.
+        self.last_vendor_input = self.deps.error_hook.is_some().then(|| {
+            Box::new(match &request.input {
+                VendorInput::Message { text, sequences, .. } => json!({"type": "message", "text": text, "sequences": sequences}),
+                VendorInput::Welcome { last_consumer_message, .. } => {
+                    json!({"type": "welcome", "lastConsumerMessage": last_consumer_message})
+                }
+            })
         });
-        let vendor = self.vendor.clone();
-        let settings = self.settings.clone();
+        let vendor = self.deps.vendor.clone();
+        let settings = self.deps.settings.clone();
         let read = self.read_receipts();
         let work = async move {
             read.await;
@@ -885,12 +830,13 @@ impl ConversationActor {
     }
 
     fn on_vendor_answer(&mut self, ctx: &mut Context<Self>, answer: Result<BotResponse, VendorError>, answers: Option<Sequence>) {
-        if let (Some(stats), Some(started)) = (&self.vendor_stats, self.vendor_call_started.take()) {
+        if let Some(started) = self.vendor_call_started.take() {
+            let stats = &self.deps.vendor_stats;
             let outcome = match &answer {
-                Ok(_) => "ok".to_owned(),
-                Err(error) => error.code().as_str().rsplit('.').next().unwrap_or("error").to_owned(),
+                Ok(_) => "ok",
+                Err(error) => error.code().as_str().rsplit('.').next().unwrap_or("error"),
             };
-            stats.borrow_mut().record(&outcome, started.elapsed());
+            stats.borrow_mut().record(outcome, started.elapsed());
         }
         match answer {
             Ok(mut response) => {
@@ -916,10 +862,10 @@ impl ConversationActor {
 
     fn execute(&mut self, ctx: &mut Context<Self>, response: BotResponse, answers: Option<Sequence>) {
         self.machine.phase = Phase::Executing;
-        let with_survey = self.settings.conversation.close_with_survey;
-        let settings = self.settings.clone();
+        let with_survey = self.deps.settings.conversation.close_with_survey;
+        let settings = self.deps.settings.clone();
         let target = self.target();
-        let functions = Functions { bot_id: self.settings.bot_id.clone(), port: self.functions.clone() };
+        let functions = Functions { bot_id: self.deps.settings.bot_id.clone(), port: self.deps.functions.clone() };
         let work = async move { execute(target, functions, response, answers, with_survey, &settings.escalation.skill).await };
         self.spawn_work(ctx, work, |act, ctx, outcome| match outcome {
             ExecutionOutcome::Completed { ttr, error } => {
@@ -969,10 +915,10 @@ impl ConversationActor {
             ConversationCommand::ChangeTtr(ttr) => BotResponse::default().with_action(BotAction::ChangeTtr(ttr)),
             ConversationCommand::Send(items) => BotResponse { items, ..BotResponse::default() },
         };
-        let with_survey = self.settings.conversation.close_with_survey;
-        let settings = self.settings.clone();
+        let with_survey = self.deps.settings.conversation.close_with_survey;
+        let settings = self.deps.settings.clone();
         let target = self.target();
-        let functions = Functions { bot_id: self.settings.bot_id.clone(), port: self.functions.clone() };
+        let functions = Functions { bot_id: self.deps.settings.bot_id.clone(), port: self.deps.functions.clone() };
         let work = async move { execute(target, functions, response, None, with_survey, &settings.escalation.skill).await };
         self.spawn_work(ctx, work, move |act, ctx, outcome| match outcome {
             ExecutionOutcome::Completed { ttr, error } => {
@@ -1012,7 +958,7 @@ impl ConversationActor {
 
     /// Escalates the messages in flight to the escalation skill.
     fn escalate_in_flight(&mut self, ctx: &mut Context<Self>, report: ErrorReport) {
-        let request = EscalationRequest::new(self.settings.escalation.skill.clone(), self.in_flight.last().map(|m| m.sequence));
+        let request = EscalationRequest::new(self.deps.settings.escalation.skill.clone(), self.in_flight.last().map(|m| m.sequence));
         self.start_escalation(ctx, report, request);
     }
 
@@ -1030,11 +976,11 @@ impl ConversationActor {
         }
         self.last_error = Some(Box::new(report.clone()));
         let read = self.read_receipts();
-        let settings = self.settings.clone();
+        let settings = self.deps.settings.clone();
         let target = self.target();
         let resume = request.clone();
         // Each step is written to the store as it is reached, fenced by the bot's ownership.
-        let progress_store = self.state.clone().map(|state| {
+        let progress_store = self.deps.state.clone().map(|state| {
             self.record_kept = true;
             let base = self.record.clone();
             let progress = EscalationProgress {
@@ -1048,8 +994,10 @@ impl ConversationActor {
         });
         let progress = move |transfers_tried: u32| {
             let save = progress_store.as_ref().map(|(state, conversation_id, base, progress)| {
-                let record =
-                    ConversationRecord { escalation: Some(EscalationProgress { transfers_tried, ..progress.clone() }), ..base.clone() };
+                let record = ConversationRecord {
+                    escalation: Some(Box::new(EscalationProgress { transfers_tried, ..progress.clone() })),
+                    ..base.clone()
+                };
                 state.save(conversation_id, &record)
             });
             async move {
@@ -1123,7 +1071,7 @@ impl ConversationActor {
 
     /// The consumer did something: the inactivity clock starts again.
     fn consumer_active(&mut self, ctx: &mut Context<Self>) {
-        let Some(inactivity) = &self.settings.conversation.inactivity else { return };
+        let Some(inactivity) = &self.deps.settings.conversation.inactivity else { return };
         self.idle_warned = false;
         let wait = match &inactivity.warning {
             Some(warning) => inactivity.close_after.saturating_sub(warning.before_close),
@@ -1136,10 +1084,10 @@ impl ConversationActor {
     /// the inactivity clock counts from the consumer's last message, not from now, so a
     /// conversation idle on a node that died is not given a fresh period on the next one.
     fn rearm_inactivity_from(&mut self, ctx: &mut Context<Self>, history: &[DialogMessage]) {
-        let Some(inactivity) = self.settings.conversation.inactivity.clone() else { return };
+        let Some(inactivity) = self.deps.settings.conversation.inactivity.clone() else { return };
         let last = history.iter().filter(|m| m.originator == Originator::Consumer).map(|m| m.server_timestamp).max();
         let Some(last) = last else { return };
-        let idle = Duration::from_millis(u64::try_from(self.platform.now_ms().saturating_sub(last)).unwrap_or(0));
+        let idle = Duration::from_millis(u64::try_from(self.deps.platform.now_ms().saturating_sub(last)).unwrap_or(0));
         if idle.is_zero() {
             return;
         }
@@ -1162,7 +1110,7 @@ impl ConversationActor {
     fn on_idle(&mut self, ctx: &mut Context<Self>) {
         self.idle_timer = None;
         self.idle_at = None;
-        let Some(inactivity) = self.settings.conversation.inactivity.clone() else { return };
+        let Some(inactivity) = self.deps.settings.conversation.inactivity.clone() else { return };
         if let (Some(warning), false) = (&inactivity.warning, self.idle_warned) {
             self.idle_warned = true;
             self.publish_courtesy(ctx, &warning.message);
@@ -1175,7 +1123,7 @@ impl ConversationActor {
         }
         self.machine.phase = Phase::Closing;
         let target = self.target();
-        let with_survey = self.settings.conversation.close_with_survey;
+        let with_survey = self.deps.settings.conversation.close_with_survey;
         let work = async move {
             if let Some(message) = &inactivity.close_message {
                 let text = OutboundMessage::Text(TextMessage::plain(message));

@@ -134,7 +134,7 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn new(combine: CombineSettings) -> Self {
+    pub fn new(combine: std::sync::Arc<CombineSettings>) -> Self {
         Self {
             phase: Phase::Loading,
             combiner: Combiner::new(combine),
@@ -226,7 +226,7 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     fn ready() -> Machine {
-        Machine { phase: Phase::Ready, ..Machine::new(CombineSettings::default()) }
+        Machine { phase: Phase::Ready, ..Machine::new(Default::default()) }
     }
 
     fn escalation() -> Unfinished {

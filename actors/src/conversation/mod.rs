@@ -2,6 +2,7 @@
 
 pub mod actor;
 pub mod catch_panic;
+pub mod deps;
 pub mod escalation;
 pub mod execute;
 pub mod history;

@@ -42,7 +42,8 @@ pub struct PassiveConversation {
     pub last_error: Option<Box<ErrorReport>>,
     /// The consumer's engagement attributes, read once.
     pub sdes: Option<Arc<Value>>,
-    pub record: ConversationRecord,
+    /// The stored record, boxed when there is one (most conversations have none).
+    pub record: Option<Box<ConversationRecord>>,
     pub record_loaded: bool,
     pub record_kept: bool,
 }
@@ -63,7 +64,7 @@ impl PassiveConversation {
             ttr: None,
             last_error: None,
             sdes: None,
-            record: ConversationRecord::default(),
+            record: None,
             record_loaded: false,
             record_kept: false,
         }

@@ -2,6 +2,8 @@
 //!
 //! Pure: every decision takes `now`. The actor arms one timer at [`Combiner::deadline`].
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use crate::model::{DialogMessage, Sequence};
@@ -10,7 +12,7 @@ use crate::settings::CombineSettings;
 /// The consumer messages waiting for the next vendor call, and when that call is due.
 #[derive(Debug)]
 pub struct Combiner {
-    settings: CombineSettings,
+    settings: Arc<CombineSettings>,
     /// Waiting messages, ascending by sequence.
     buffer: Vec<DialogMessage>,
     deadline: Option<Instant>,
@@ -18,7 +20,7 @@ pub struct Combiner {
 }
 
 impl Combiner {
-    pub fn new(settings: CombineSettings) -> Self {
+    pub fn new(settings: Arc<CombineSettings>) -> Self {
         Self { settings, buffer: Vec::new(), deadline: None, consumer_typing: false }
     }
 
@@ -146,7 +148,7 @@ pub(crate) mod tests {
     #[test]
     fn combining_window_slides_with_each_message() {
         let t0 = Instant::now();
-        let mut c = Combiner::new(combining());
+        let mut c = Combiner::new(combining().into());
         c.push(msg(1), t0);
         assert_eq!(c.deadline(), Some(t0 + Duration::from_secs(2)));
         c.push(msg(2), t0 + Duration::from_secs(1));
@@ -157,7 +159,7 @@ pub(crate) mod tests {
     #[test]
     fn max_messages_makes_the_batch_due_at_once() {
         let t0 = Instant::now();
-        let mut c = Combiner::new(combining());
+        let mut c = Combiner::new(combining().into());
         for s in 1..=4 {
             c.push(msg(s), t0);
         }
@@ -169,7 +171,7 @@ pub(crate) mod tests {
     #[test]
     fn typing_extends_to_the_typing_time_frame_and_stopping_restores_the_frame() {
         let t0 = Instant::now();
-        let mut c = Combiner::new(combining());
+        let mut c = Combiner::new(combining().into());
         c.push(msg(1), t0);
         c.set_consumer_typing(true, t0 + Duration::from_secs(1));
         assert!(!c.is_due(t0 + Duration::from_secs(6) - MS));
@@ -181,7 +183,7 @@ pub(crate) mod tests {
     #[test]
     fn without_combining_message_delay_is_fixed_from_the_first_message() {
         let t0 = Instant::now();
-        let mut c = Combiner::new(CombineSettings::default());
+        let mut c = Combiner::new(Arc::default());
         c.push(msg(1), t0);
         c.push(msg(2), t0 + Duration::from_millis(200));
         assert_eq!(c.deadline(), Some(t0 + Duration::from_millis(300)));
@@ -192,7 +194,7 @@ pub(crate) mod tests {
     #[test]
     fn messages_are_kept_in_sequence_order_and_restored_without_duplicates() {
         let t0 = Instant::now();
-        let mut c = Combiner::new(combining());
+        let mut c = Combiner::new(combining().into());
         c.push(msg(3), t0);
         c.push(msg(1), t0);
         let taken = c.take();

@@ -151,7 +151,7 @@ impl PlatformPort for LivePersonPlatform {
         };
         let reply = self.send(frames::query_messages(dialog.as_str(), from), Extras::default());
         let shared = self.shared.clone();
-        let consumer = shared.consumers.borrow().get(dialog.as_str()).cloned();
+        let consumer = shared.known.consumer_of(dialog.as_str());
         Box::pin(async move {
             let body = reply.await?;
             let events = frames::history_events(&body).map_err(|message| PlatformError::Rejected { status: 502, message })?;

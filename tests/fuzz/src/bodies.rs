@@ -104,16 +104,17 @@ fn platform_text(text: &str) {
                         }
                     }
                 }
-                let _ = frames::conversation_info(&value);
+                let _ = frames::conversation_info(&value, &frames::KnownIds::default());
                 let attributes = frames::engagement_attributes(&value);
                 assert!(attributes["authenticatedSdes"]["SDEs"].is_array(), "{attributes}");
             }
             Err(_) => assert!(!(200..300).contains(&status), "a {status} is a success"),
         },
         Ok(Inbound::Notification(frame)) => {
-            let consumer_of = |conversation: &str| (conversation == "c1").then(|| "consumer-pid".to_owned());
+            let known = frames::KnownIds::default();
+            known.remember_consumer("c1".into(), "consumer-pid".into());
             for snapshot in [false, true] {
-                let dispatch = inbound::dispatch(&me, &frame, snapshot, &consumer_of);
+                let dispatch = inbound::dispatch(&me, &frame, snapshot, &known);
                 for bad in &dispatch.problems {
                     check_bad_frame(bad);
                 }

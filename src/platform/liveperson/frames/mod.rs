@@ -8,6 +8,7 @@
 //! from typed structs, without a `serde_json::Value` tree: that tree's allocations were most of
 //! the engine's CPU per message.
 
+pub mod known;
 pub mod lenient;
 pub mod read;
 pub mod write;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use known::KnownIds;
 pub use read::{conversation_info, dialog_message, engagement_attributes, history_events, notification_events};
 pub use write::*;
 

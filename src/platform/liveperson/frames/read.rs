@@ -2,15 +2,18 @@
 //! events (every consumer message, receipt and echo) are read into typed structs that borrow from
 //! the frame's text; conversation and routing changes, rare, through `Value`.
 
+use std::sync::Arc;
+
 use botvisor_actors::model::{
-    AnswerKey, ConversationId, ConversationInfo, DialogMessage, JsonText, MessageContent, Originator, Participant, ParticipantRole,
-    ParticipantState, RingId,
+    AnswerKey, ConversationId, ConversationInfo, DialogId, DialogMessage, JsonText, MessageContent, Originator, Participant,
+    ParticipantRole, ParticipantState, RingId,
 };
 use botvisor_actors::ports::PlatformEvent;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::known::KnownIds;
 use super::lenient::{Object, Str, I64, U64};
 use super::Identity;
 
@@ -112,7 +115,7 @@ pub fn dialog_message(me: &Identity, raw: &RawValue, consumer: Option<&str>) -> 
 }
 
 /// An OnlineEventDistribution body: a consumer's typing, or a dialog message.
-fn dialog_event(me: &Identity, body: &RawValue, consumer_of: &dyn Fn(&str) -> Option<String>) -> Result<Option<PlatformEvent>, String> {
+fn dialog_event(me: &Identity, body: &RawValue, known: &KnownIds) -> Result<Option<PlatformEvent>, String> {
     let fields: DialogEventFields = fields(body)?;
     let conversation = fields.conversation_id.as_deref().or(fields.dialog_id.as_deref()).ok_or("dialogId missing")?;
     let event = fields.event.ok_or("event missing")?;
@@ -124,7 +127,7 @@ fn dialog_event(me: &Identity, body: &RawValue, consumer_of: &dyn Fn(&str) -> Op
             typing: chat.chat_state.as_deref() == Some("COMPOSING"),
         }));
     }
-    let consumer = consumer_of(conversation);
+    let consumer = known.consumer_of(conversation);
     let message = message_of(me, &fields, (event, event_fields), body, consumer.as_deref())?;
     Ok(Some(PlatformEvent::Message { conversation_id: conversation.into(), message }))
 }
@@ -209,7 +212,7 @@ fn answer_key(metadata: &RawValue) -> Option<AnswerKey> {
 }
 
 /// The conversation of an ExConversation change, with every participant and its state.
-pub fn conversation_info(result: &Value) -> Result<ConversationInfo, String> {
+pub fn conversation_info(result: &Value, known: &KnownIds) -> Result<ConversationInfo, String> {
     let id = result.get("convId").and_then(Value::as_str).ok_or("convId missing")?;
     let details = result.get("conversationDetails").ok_or("conversationDetails missing")?;
     let role = |name: &str| match name {
@@ -225,31 +228,47 @@ pub fn conversation_info(result: &Value) -> Result<ConversationInfo, String> {
         .get("dialogs")
         .and_then(Value::as_array)
         .and_then(|dialogs| dialogs.iter().find(|d| d["dialogType"] == "MAIN").or(dialogs.first()));
+    // Ids are shared where they repeat: the consumer's with its participant entry and with what
+    // the session knows, an agent's and the skill's across conversations.
+    let consumer: Arc<str> = match details.pointer("/participants/CONSUMER/0").and_then(Value::as_str) {
+        Some(pid) => known.consumer(id, pid),
+        None => Arc::from(""),
+    };
+    let participant_id = |pid: &str, role: ParticipantRole| match role {
+        ParticipantRole::Consumer if *consumer == *pid => consumer.clone(),
+        ParticipantRole::Consumer => Arc::from(pid),
+        _ => known.recurring(pid),
+    };
     let mut participants = Vec::new();
     if let Some(list) = main.and_then(|d| d.get("participantsDetails")).and_then(Value::as_array) {
         for p in list {
             if let (Some(pid), Some(role)) = (p["id"].as_str(), p["role"].as_str().and_then(role)) {
                 let state = if p["state"] == "SUGGESTED" { ParticipantState::Suggested } else { ParticipantState::Active };
-                participants.push(Participant { id: pid.to_owned(), role, state });
+                participants.push(Participant { id: participant_id(pid, role), role, state });
             }
         }
     } else if let Some(map) = details.get("participants").and_then(Value::as_object) {
         for (name, ids) in map {
             for pid in ids.as_array().into_iter().flatten().filter_map(Value::as_str) {
                 if let Some(role) = role(name) {
-                    participants.push(Participant { id: pid.to_owned(), role, state: ParticipantState::Active });
+                    participants.push(Participant { id: participant_id(pid, role), role, state: ParticipantState::Active });
                 }
             }
         }
     }
-    let consumer = details.pointer("/participants/CONSUMER/0").and_then(Value::as_str).unwrap_or("").to_owned();
+    participants.shrink_to_fit();
+    let conversation_id = ConversationId::from(id);
+    let main_dialog_id = match main.and_then(|d| d["dialogId"].as_str()) {
+        Some(dialog) if dialog != id => DialogId::from(dialog),
+        _ => DialogId::new(conversation_id.shared()),
+    };
     Ok(ConversationInfo {
-        conversation_id: id.into(),
-        main_dialog_id: main.and_then(|d| d["dialogId"].as_str()).unwrap_or(id).into(),
+        conversation_id,
+        main_dialog_id,
         skill_id: match details.get("skillId") {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => String::new(),
+            Some(Value::String(s)) => known.recurring(s),
+            Some(other) => known.recurring(&other.to_string()),
+            None => Arc::from(""),
         },
         consumer_id: consumer,
         participants,
@@ -259,18 +278,19 @@ pub fn conversation_info(result: &Value) -> Result<ConversationInfo, String> {
 
 /// The core's events for one notification of type `kind`, and the problems of the parts that
 /// could not be read (each change of a frame is read on its own). Unknown types give none (the
-/// caller counts and logs them). `consumer_of` gives a conversation's consumer PID when known.
+/// caller counts and logs them). `known` gives a conversation's consumer PID when known, and the
+/// ids the session already holds.
 pub fn notification_events(
     me: &Identity,
     kind: &str,
     body: Option<&RawValue>,
-    consumer_of: &dyn Fn(&str) -> Option<String>,
+    known: &KnownIds,
 ) -> Result<(Vec<PlatformEvent>, Vec<String>), String> {
     let body = body.ok_or("body missing")?;
     let mut events = Vec::new();
     let mut problems = Vec::new();
     match kind {
-        ".ams.ms.OnlineEventDistribution" => events.extend(dialog_event(me, body, consumer_of)?),
+        ".ams.ms.OnlineEventDistribution" => events.extend(dialog_event(me, body, known)?),
         ".ams.routing.RoutingTaskNotification" => {
             let body = value(Some(body));
             for change in body.get("changes").and_then(Value::as_array).ok_or("changes missing")? {
@@ -298,7 +318,7 @@ pub fn notification_events(
         ".ams.aam.ExConversationChangeNotification" => {
             let body = value(Some(body));
             for change in body.get("changes").and_then(Value::as_array).ok_or("changes missing")? {
-                let info = match conversation_info(&change["result"]) {
+                let info = match conversation_info(&change["result"], known) {
                     Ok(info) => info,
                     Err(problem) => {
                         problems.push(problem);
@@ -358,7 +378,7 @@ mod tests {
     }
 
     fn events(kind: &str, body: Value) -> (Vec<PlatformEvent>, Vec<String>) {
-        notification_events(&me(), kind, Some(&raw(&body)), &|_| None).unwrap()
+        notification_events(&me(), kind, Some(&raw(&body)), &KnownIds::default()).unwrap()
     }
 
     #[test]
@@ -432,8 +452,8 @@ mod tests {
         let (said, _) = events(".ams.ms.OnlineEventDistribution", body("CONSUMER", json!({"type": "ContentEvent", "message": "hi"})));
         let [PlatformEvent::Message { conversation_id, message }] = said.as_slice() else { panic!("{said:?}") };
         assert_eq!((conversation_id.as_str(), message.content.text()), ("c", Some("hi")));
-        assert!(notification_events(&me(), ".ams.ms.OnlineEventDistribution", None, &|_| None).unwrap_err().contains("body"));
-        assert!(notification_events(&me(), ".ams.ms.OnlineEventDistribution", Some(&raw(&json!({"event": {}}))), &|_| None)
+        assert!(notification_events(&me(), ".ams.ms.OnlineEventDistribution", None, &KnownIds::default()).unwrap_err().contains("body"));
+        assert!(notification_events(&me(), ".ams.ms.OnlineEventDistribution", Some(&raw(&json!({"event": {}}))), &KnownIds::default())
             .unwrap_err()
             .contains("dialogId"));
     }
@@ -450,7 +470,10 @@ mod tests {
         let [PlatformEvent::ConversationUpdated(info)] = events.as_slice() else { panic!("{events:?}") };
         assert_eq!(info.assignment_of("acc.7"), Some(ParticipantState::Active));
         assert_eq!(info.assignment_of("acc.9"), Some(ParticipantState::Suggested));
-        assert_eq!((info.skill_id.as_str(), info.consumer_id.as_str()), ("12", "cons"));
+        assert_eq!((&*info.skill_id, &*info.consumer_id), ("12", "cons"));
+        let consumer = info.participants.iter().find(|p| p.role == ParticipantRole::Consumer).unwrap();
+        assert!(Arc::ptr_eq(&consumer.id, &info.consumer_id), "the consumer's id is held once");
+        assert_eq!(info.main_dialog_id.as_str(), "c");
     }
 
     #[test]

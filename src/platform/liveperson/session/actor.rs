@@ -721,9 +721,7 @@ impl SessionActor {
                 let Some(identity) = self.shared.identity.borrow().clone() else { return };
                 let snapshot = inbound::is_conversation_notification(&frame)
                     && self.connection.as_mut().is_some_and(|c| std::mem::take(&mut c.awaiting_snapshot));
-                let shared = self.shared.clone();
-                let consumer_of = move |conversation: &str| shared.consumers.borrow().get(conversation).cloned();
-                let dispatch = inbound::dispatch(&identity, &frame, snapshot, &consumer_of);
+                let dispatch = inbound::dispatch(&identity, &frame, snapshot, &self.shared.known);
                 for problem in &dispatch.problems {
                     self.bad_frame(problem);
                 }
@@ -744,7 +742,7 @@ impl SessionActor {
     /// (see `backpressure`). Only typing, which is advisory, is shed then. A connection's events
     /// wait until its subscriptions are confirmed.
     fn tell_bot(&mut self, event: PlatformEvent) {
-        self.track_consumers(&event);
+        self.shared.known.track(&event);
         if is_connection_event(&event) {
             if let Some(connection) = self.connection.as_mut() {
                 if let Subscriptions::Confirming { held, .. } = &mut connection.subscriptions {
@@ -758,25 +756,6 @@ impl SessionActor {
             }
         }
         self.outbox.deliver(event);
-    }
-
-    /// Conversation → consumer, as notifications tell it; reconciled on every snapshot, so
-    /// conversations closed while the socket was down leave the map too.
-    fn track_consumers(&self, event: &PlatformEvent) {
-        let mut consumers = self.shared.consumers.borrow_mut();
-        match event {
-            PlatformEvent::ConversationUpdated(info) if !info.consumer_id.is_empty() => {
-                consumers.insert(info.conversation_id.to_string(), info.consumer_id.clone());
-            }
-            PlatformEvent::ConversationRemoved { conversation_id } => {
-                consumers.remove(conversation_id.as_str());
-            }
-            PlatformEvent::OpenConversations { conversation_ids } => {
-                let open: std::collections::HashSet<&str> = conversation_ids.iter().map(|c| c.as_str()).collect();
-                consumers.retain(|conversation, _| open.contains(conversation.as_str()));
-            }
-            _ => {}
-        }
     }
 }
 

@@ -111,10 +111,10 @@ pub struct Dispatch {
 /// Turns a notification into the core's events. `snapshot`: this is the subscription's first
 /// conversation notification (every open conversation of the agent), so a fully read one ends
 /// with `OpenConversations` to reconcile what the bot holds.
-pub fn dispatch(me: &Identity, frame: &Notification, snapshot: bool, consumer_of: &dyn Fn(&str) -> Option<String>) -> Dispatch {
+pub fn dispatch(me: &Identity, frame: &Notification, snapshot: bool, known: &frames::KnownIds) -> Dispatch {
     let kind: &str = &frame.kind;
     let mut dispatch = Dispatch::default();
-    match frames::notification_events(me, kind, frame.body, consumer_of) {
+    match frames::notification_events(me, kind, frame.body, known) {
         Ok((events, problems)) => {
             dispatch.problems = problems.into_iter().map(|why| BadFrame::new(kind, why)).collect();
             if events.is_empty() && dispatch.problems.is_empty() && !is_known_quiet(kind) {
@@ -284,7 +284,7 @@ mod tests {
             let text = notification(frame);
             let Inbound::Notification(notification) = parse(&text).unwrap() else { panic!("not a notification") };
             assert_eq!(is_conversation_notification(&notification), frame["type"] == ".ams.aam.ExConversationChangeNotification");
-            dispatch(&me(), &notification, snapshot, &|_| None)
+            dispatch(&me(), &notification, snapshot, &frames::KnownIds::default())
         };
         let frame = json!({"kind": "notification", "type": ".ams.aam.ExConversationChangeNotification", "body": {"changes": [change("c1"), change("c2")]}});
         let d = dispatched(&frame, true);

@@ -115,9 +115,8 @@ pub struct SessionShared {
     pub counters: Arc<SessionCounters>,
     /// The rate limit of bad-frame log lines, for live frames and history events alike.
     pub bad_frames: RefCell<BadFrameLog>,
-    /// Conversation → consumer PID, from conversation notifications (events may name the
-    /// consumer only by PID); reconciled with every subscription snapshot.
-    pub consumers: RefCell<HashMap<String, String>>,
+    /// The consumers of open conversations and the ids that recur, shared by what frames read.
+    pub known: crate::platform::liveperson::frames::KnownIds,
 }
 
 impl SessionShared {
