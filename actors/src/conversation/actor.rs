@@ -765,7 +765,7 @@ impl ConversationActor {
 
     /// One READ receipt per consumer message in flight, once, as LivePerson's SDK bots send them:
     /// when the bot takes the message, before its answer. The future publishes them in order;
-    /// run it before anything that answers.
+    /// poll it before anything that answers.
     fn read_receipts(&mut self) -> impl std::future::Future<Output = ()> + 'static {
         let target = self.target();
         let read_below = self.read_below;
@@ -773,13 +773,32 @@ impl ConversationActor {
         if let Some(last) = sequences.last() {
             self.read_below = last + 1;
         }
-        async move {
-            for sequence in sequences {
-                if let Err(error) = target.platform.publish_read(&target.conversation_id, &target.dialog_id, &[sequence]).await {
-                    tracing::debug!(%error, sequence, "read receipt failed");
+        // Each publish is polled once, in order, before any is awaited: all take their places in
+        // the socket's queue at once, in sequence order.
+        let mut receipts: Vec<_> = sequences
+            .into_iter()
+            .map(|sequence| Some((sequence, target.platform.publish_read(&target.conversation_id, &target.dialog_id, &[sequence]))))
+            .collect();
+        std::future::poll_fn(move |cx| {
+            let mut waiting = false;
+            for slot in &mut receipts {
+                let Some((sequence, receipt)) = slot else { continue };
+                match receipt.as_mut().poll(cx) {
+                    std::task::Poll::Ready(result) => {
+                        if let Err(error) = result {
+                            tracing::debug!(%error, sequence = *sequence, "read receipt failed");
+                        }
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => waiting = true,
                 }
             }
-        }
+            if waiting {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
     }
 
     /// The READ receipts of the messages in flight not read yet, on their own.
@@ -822,9 +841,13 @@ impl ConversationActor {
         let vendor = self.deps.vendor.clone();
         let settings = self.deps.settings.clone();
         let read = self.read_receipts();
+        // The receipts are published first (`join!` polls them first, and a publish takes its
+        // place in the socket's queue when first polled), and the vendor is called without waiting
+        // for their responses: the answer follows them on the socket, in the same write when the
+        // vendor answers at once, rather than a round trip later.
         let work = async move {
-            read.await;
-            call_vendor(vendor, request, &settings.conversation.vendor_call).await
+            let ((), answer) = tokio::join!(read, call_vendor(vendor, request, &settings.conversation.vendor_call));
+            answer
         };
         self.spawn_work(ctx, work, move |act, ctx, answer| act.on_vendor_answer(ctx, answer, answers));
     }

@@ -127,7 +127,9 @@ fn dialog_event(me: &Identity, body: &RawValue, known: &KnownIds) -> Result<Opti
             typing: chat.chat_state.as_deref() == Some("COMPOSING"),
         }));
     }
-    let consumer = known.consumer_of(conversation);
+    // Only needed when the event does not say it is the consumer's (looked up once per message).
+    let says_consumer = fields.originator_metadata.0.as_ref().and_then(|m| m.role.as_deref()) == Some("CONSUMER");
+    let consumer = if says_consumer { None } else { known.consumer_of(conversation) };
     let message = message_of(me, &fields, (event, event_fields), body, consumer.as_deref())?;
     Ok(Some(PlatformEvent::Message { conversation_id: conversation.into(), message }))
 }
