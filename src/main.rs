@@ -8,13 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod allocator;
 mod app;
-
-/// With the `mimalloc` feature, mimalloc allocates for the whole process (see the README's
-/// performance section for what it changes).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use botvisor::sim;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -132,6 +127,7 @@ fn main() -> ExitCode {
     LOG_JSON.store(cli.log_format == LogFormat::Json, std::sync::atomic::Ordering::Relaxed);
     let result = match cli.command {
         Command::Simulate(args) => {
+            allocator::one_arena();
             // stdout carries the one JSON line scripts read; logs go to stderr.
             init_logging(true);
             simulator_config(&args).and_then(|config| run_simulator(SimulateOptions { config, run_for: args.run_for }))
