@@ -1,7 +1,7 @@
 //! The load benchmark: how much one node carries, side by side with the reference bot built on
 //! LivePerson's Node Agent SDK, on the same simulator and machine, in the same run.
 //!
-//! `cargo bench --bench load -- [--scenario throughput|capacity|slow-vendor|overload|all|soak] [--quick]
+//! `cargo bench --bench load -- [--scenario throughput|capacity|capacity-40k|slow-vendor|overload|all|soak] [--quick]
 //! [--no-peer] [--rounds N] [--bots N] [--conversations N] [--rates 1000,2000]
 //! [--messages-per-conversation M] [--duration SECONDS] [--vendor-delay MS] [--combine MS]
 //! [--out DIR]`
@@ -100,11 +100,14 @@ fn parse_options() -> Result<Options, String> {
                 options.scenarios = match value("--scenario")?.as_str() {
                     "throughput" => vec!["throughput"],
                     "capacity" => vec!["capacity"],
+                    "capacity-40k" => vec!["capacity-40k"],
                     "slow-vendor" => vec!["slow-vendor"],
                     "overload" => vec!["overload"],
-                    "all" => vec!["throughput", "slow-vendor", "capacity", "overload"],
+                    "all" => vec!["throughput", "slow-vendor", "capacity-40k", "capacity", "overload"],
                     "soak" => vec!["soak"],
-                    other => return Err(format!("--scenario {other:?}: throughput, capacity, slow-vendor, overload, all or soak")),
+                    other => {
+                        return Err(format!("--scenario {other:?}: throughput, capacity, capacity-40k, slow-vendor, overload, all or soak"))
+                    }
                 }
             }
             "--quick" => options.quick = true,
@@ -148,10 +151,16 @@ fn parse_options() -> Result<Options, String> {
 fn scenario(name: &'static str, options: &Options) -> Scenario {
     let quick = options.quick;
     let mut s = match name {
-        "capacity" => Scenario {
+        // 100 bots × 999 conversations, or 40 × 999 (the memory target's two points).
+        "capacity" | "capacity-40k" => Scenario {
             name,
             setup: BotSetup {
-                bots: if quick { 40 } else { 100 },
+                bots: match (name, quick) {
+                    ("capacity-40k", true) => 16,
+                    ("capacity-40k", false) => 40,
+                    (_, true) => 40,
+                    (_, false) => 100,
+                },
                 capacity: if quick { 250 } else { 999 },
                 vendor_delay: Duration::ZERO,
                 combine: None,

@@ -130,7 +130,12 @@ async fn a_conversation_is_accepted_and_answered_and_quick_messages_get_one_answ
     assert_eq!(lines(&view), ["consumer: hello", "consumer: I need", "consumer: a refund", "bot: echo: hello I need a refund"]);
     let reads = view["transcript"].as_array().unwrap().iter().filter(|e| e["kind"] == "accept_status").count();
     assert_eq!(reads, 3, "one READ receipt per consumer message");
-    let answer = view["transcript"].as_array().unwrap().iter().find(|e| e["text"] == "echo: hello I need a refund").unwrap();
+    // The vendor call does not wait for the receipts' responses, yet they reach the platform first.
+    let transcript = view["transcript"].as_array().unwrap();
+    let last_read = transcript.iter().rposition(|e| e["kind"] == "accept_status").unwrap();
+    let answered_at = transcript.iter().position(|e| e["text"] == "echo: hello I need a refund").unwrap();
+    assert!(last_read < answered_at, "the READ receipts before the answer: {transcript:?}");
+    let answer = &transcript[answered_at];
     assert_eq!(answer["metadata"][0]["type"], "ExternalId", "answers carry their key");
     assert_eq!(bot.platform.bad_frames(), 0);
     handle.stop().await;
