@@ -43,8 +43,11 @@ fn a_settled_conversation_is_passivated_and_answers_its_next_message_as_before()
         settle().await;
         advance(301 * MS).await;
         assert_eq!(LiveActors::on_this_thread().conversations, 1);
-        // Settled for 30 s, asked every 15 s: passive within 45 s.
-        advance(secs(46)).await;
+        // Not before it has been settled for 30 s.
+        advance(secs(29)).await;
+        assert_eq!(phases(&h).await, [("c1".to_owned(), "running")]);
+        // Asked every 7.5 s once nothing has reached it for 30 s: passive within 37.5 s.
+        advance(secs(9)).await;
         assert_eq!(phases(&h).await, [("c1".to_owned(), "passive")]);
         assert_eq!(LiveActors::on_this_thread().conversations, 0, "no actor for a passive conversation");
         let status = h.status().await;
